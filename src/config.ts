@@ -1,0 +1,58 @@
+// The one validated config. Nothing else in the gateway reads process.env: the server passes
+// `loadConfig()` into the app, tests build a config with overrides. A wrong value stops the
+// process at boot with a message that names the variable.
+import envSchema from 'env-schema'
+import { Type, type Static } from 'typebox'
+
+export const ConfigSchema = Type.Object({
+  PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000 }),
+  HOST: Type.String({ minLength: 1, default: '127.0.0.1' }),
+  LOG_LEVEL: Type.Union([
+    Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'),
+    Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')
+  ], { default: 'info' }),
+  /** Unset: an embedded PostgreSQL under DATA_DIR is started. */
+  DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
+  DATA_DIR: Type.String({ minLength: 1, default: './.data' }),
+  EMBEDDED_PG_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 0 }),
+  /** 32 bytes as 64 hex chars or base64. Unset with the embedded default: generated into DATA_DIR. */
+  ENCRYPTION_KEY: Type.Optional(Type.String({ minLength: 32 })),
+  ADMIN_TOKEN: Type.Optional(Type.String({ minLength: 16 })),
+  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
+
+  NEMO_BASE_URL: Type.String({ pattern: '^https?://', default: 'https://mega-api-prod.nemovideo.ai' }),
+  NEMO_SKILL_SOURCE: Type.String({ minLength: 1, maxLength: 64, default: 'nemo-gateway' }),
+  NEMO_SKILL_VERSION: Type.String({ minLength: 1, maxLength: 32, default: '1.9' }),
+  NEMO_SKILL_PLATFORM: Type.String({ minLength: 1, maxLength: 32, default: 'unknown' }),
+  NEMO_CONNECT_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 5000 }),
+  NEMO_HEADERS_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 30000 }),
+  NEMO_BODY_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 60000 }),
+  NEMO_POOL_CONNECTIONS: Type.Integer({ minimum: 1, default: 64 }),
+
+  RATE_LIMIT_MAX: Type.Integer({ minimum: 1, default: 600 }),
+  RATE_LIMIT_WINDOW_MS: Type.Integer({ minimum: 1000, default: 60000 }),
+  AUTH_CACHE_TTL_MS: Type.Integer({ minimum: 0, default: 5000 }),
+  CREDITS_CACHE_TTL_MS: Type.Integer({ minimum: 0, default: 3000 }),
+  MINT_LIMIT_PER_IP: Type.Integer({ minimum: 1, default: 10 }),
+  UPLOAD_MAX_BYTES: Type.Integer({ minimum: 1, default: 500 * 1024 * 1024 }),
+  GRAPHIQL: Type.Boolean({ default: false }),
+  REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 0, default: 0 }),
+  FIRST_RUN_TENANT: Type.Boolean({ default: true })
+})
+
+export type Config = Static<typeof ConfigSchema>
+
+export function loadConfig (env: Record<string, string | undefined> = process.env): Config {
+  try {
+    return envSchema<Config>({ schema: ConfigSchema, data: env, dotenv: false })
+  } catch (err) {
+    throw new Error(`Invalid configuration: ${(err as Error).message}`)
+  }
+}
+
+/** A config for tests and tools: defaults plus overrides, validated the same way. */
+export function buildConfig (overrides: Partial<Record<keyof Config, string | number | boolean>> = {}): Config {
+  const env: Record<string, string> = {}
+  for (const [k, v] of Object.entries(overrides)) if (v !== undefined) env[k] = String(v)
+  return loadConfig(env)
+}
