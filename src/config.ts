@@ -37,6 +37,8 @@ export const ConfigSchema = Type.Object({
   UPLOAD_MAX_BYTES: Type.Integer({ minimum: 1, default: 500 * 1024 * 1024 }),
   GRAPHIQL: Type.Boolean({ default: false }),
   REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 0, default: 0 }),
+  /** Answer 503 while the event loop lags more than this (0 = never). */
+  MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ minimum: 0, default: 3000 }),
   FIRST_RUN_TENANT: Type.Boolean({ default: true })
 })
 

@@ -1,0 +1,47 @@
+// The whole gateway as one Fastify plugin. It never listens: server.ts does that, tests
+// register it on a fresh instance. Infrastructure plugins first, then the surfaces.
+import fp from 'fastify-plugin'
+import type { FastifyInstance } from 'fastify'
+import type { Config } from './config.ts'
+import problems from './plugins/problems.ts'
+import db from './plugins/db.ts'
+import health from './plugins/health.ts'
+import nemo from './plugins/nemo.ts'
+import domain from './plugins/domain.ts'
+import auth from './plugins/auth.ts'
+import rateLimit from './plugins/rate-limit.ts'
+import idempotency from './plugins/idempotency.ts'
+import openapi from './plugins/openapi.ts'
+import firstRun from './plugins/first-run.ts'
+import v1 from './routes/v1/index.ts'
+import admin from './routes/admin/v1/index.ts'
+
+export interface AppOptions {
+  config: Config
+  /** Where one-time notices for the operator go (the first-run API key). */
+  announce?: (text: string) => void
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    config: Config
+  }
+}
+
+async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
+  fastify.decorate('config', opts.config)
+  await fastify.register(problems)
+  await fastify.register(openapi)
+  await fastify.register(db)
+  await fastify.register(health)
+  await fastify.register(nemo)
+  await fastify.register(domain)
+  await fastify.register(auth)
+  await fastify.register(rateLimit)
+  await fastify.register(idempotency)
+  await fastify.register(firstRun, { announce: opts.announce })
+  await fastify.register(v1, { prefix: '/v1' })
+  await fastify.register(admin, { prefix: '/admin/v1' })
+}
+
+export default fp(app, { name: 'nemo-gateway' })

@@ -1,0 +1,89 @@
+// Database errors mapped into the gateway's error catalog, in one place (style.md §7).
+// The problems plugin asks `databaseErrorToGatewayError` before falling back to a 500;
+// domain code may also use `mapDatabaseError` in a catch to turn, say, a unique violation
+// into a 409 with a useful detail.
+import { Prisma } from '../generated/prisma/client.ts'
+import { gwError, isGatewayError, type GatewayError } from '../errors.ts'
+
+// Prisma's "the database cannot be used right now" codes: P1xxx (connection, auth, timeouts),
+// P2024 (no connection from the pool in time), P2037 (too many connections).
+const UNAVAILABLE_CODES = new Set(['P2024', 'P2037'])
+const NOT_FOUND_CODES = new Set(['P2025', 'P2001', 'P2018'])
+// Postgres SQLSTATE classes: 08 connection exception, 53 insufficient resources,
+// 57P0x shutdown / cannot connect now.
+const PG_UNAVAILABLE = /^(08|53|57P0)/
+const NODE_UNAVAILABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH'])
+const RETRY_AFTER = { 'retry-after': '1' }
+
+interface AdapterCause {
+  kind?: string
+  constraint?: { fields?: string[], index?: string }
+}
+
+/** The constraint a unique / foreign key violation names, whichever way Prisma reports it. */
+function constraintOf (meta: Record<string, unknown> | undefined): string | undefined {
+  if (meta === undefined) return undefined
+  const target = meta.target
+  if (Array.isArray(target)) return target.join(', ')
+  if (typeof target === 'string') return target
+  if (typeof meta.field_name === 'string') return meta.field_name
+  const cause = (meta.driverAdapterError as { cause?: AdapterCause } | undefined)?.cause
+  if (cause?.constraint?.fields !== undefined) return cause.constraint.fields.join(', ')
+  return cause?.constraint?.index
+}
+
+function modelOf (meta: Record<string, unknown> | undefined): string {
+  return typeof meta?.modelName === 'string' ? meta.modelName : 'record'
+}
+
+/** A GatewayError for a database error; `undefined` when `err` is not one. */
+export function databaseErrorToGatewayError (err: unknown): GatewayError | undefined {
+  if (isGatewayError(err)) return err
+  if (err instanceof Prisma.PrismaClientKnownRequestError) {
+    const { code, meta } = err
+    if (code === 'P2002') {
+      const fields = constraintOf(meta)
+      return gwError('GW_ERR_CONFLICT', `A ${modelOf(meta)} with the same ${fields ?? 'unique key'} already exists`, { cause: err })
+    }
+    if (code === 'P2003') {
+      return gwError('GW_ERR_CONFLICT', `The ${modelOf(meta)} refers to, or is referred to by, another record (${constraintOf(meta) ?? 'foreign key'})`, { cause: err })
+    }
+    if (code === 'P2034') {
+      return gwError('GW_ERR_CONFLICT', 'A concurrent change got in the way; retry', { cause: err, headers: RETRY_AFTER })
+    }
+    if (NOT_FOUND_CODES.has(code)) {
+      return gwError('GW_ERR_NOT_FOUND', `The ${modelOf(meta)} was not found`, { cause: err })
+    }
+    if (code.startsWith('P1') || UNAVAILABLE_CODES.has(code)) {
+      return gwError('GW_ERR_UNAVAILABLE', 'The database is not available', { cause: err, headers: RETRY_AFTER })
+    }
+    return gwError('GW_ERR_INTERNAL', undefined, { cause: err })
+  }
+  if (err instanceof Prisma.PrismaClientInitializationError) {
+    return gwError('GW_ERR_UNAVAILABLE', 'The database is not available', { cause: err, headers: RETRY_AFTER })
+  }
+  if (err instanceof Prisma.PrismaClientUnknownRequestError || err instanceof Prisma.PrismaClientRustPanicError ||
+      err instanceof Prisma.PrismaClientValidationError) {
+    return gwError('GW_ERR_INTERNAL', undefined, { cause: err })
+  }
+  // node-postgres used directly (migrations, pg-boss) and the sockets under it.
+  const e = err as { code?: unknown, name?: unknown } | null
+  if (e !== null && typeof e === 'object' && typeof e.code === 'string') {
+    if (e.name === 'DatabaseError' || /^[0-9A-Z]{5}$/.test(e.code)) {
+      if (e.code === '23505') return gwError('GW_ERR_CONFLICT', 'The record already exists', { cause: err })
+      if (PG_UNAVAILABLE.test(e.code)) return gwError('GW_ERR_UNAVAILABLE', 'The database is not available', { cause: err, headers: RETRY_AFTER })
+    }
+    if (NODE_UNAVAILABLE.has(e.code)) return gwError('GW_ERR_UNAVAILABLE', 'The database is not available', { cause: err, headers: RETRY_AFTER })
+  }
+  return undefined
+}
+
+/** `err` as a GatewayError when it is a database error, else unchanged: `catch (e) { throw mapDatabaseError(e) }`. */
+export function mapDatabaseError (err: unknown): unknown {
+  return databaseErrorToGatewayError(err) ?? err
+}
+
+/** True for a unique violation (P2002), e.g. to retry with another generated value. */
+export function isUniqueViolation (err: unknown): boolean {
+  return err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2002'
+}

@@ -1,0 +1,163 @@
+// The session pool: a gateway session maps to one upstream session (session_id + task_id)
+// pinned to the credential that created it. When the upstream forgets a session (1002) a new
+// one is opened in its place, the old state snapshot is kept, and `session.reset` is logged.
+import type { Prisma, Session as SessionRow } from '../generated/prisma/client.ts'
+import { gwError } from '../errors.ts'
+import { NemoError } from '../nemo/errors.ts'
+import type { Credentials, Lease } from './credentials.ts'
+import { decodeCursor, encodeCursor, type Page } from './cursor.ts'
+import type { Actor, DomainDeps } from './deps.ts'
+import type { SessionEvents } from './events.ts'
+
+export interface SessionView {
+  id: string
+  title: string | null
+  language: string | null
+  upstreamSessionId: string
+  upstreamTaskId: string | null
+  resetCount: number
+  createdAt: Date
+  updatedAt: Date
+}
+
+export function sessionView (s: SessionRow): SessionView {
+  return {
+    id: s.id,
+    title: s.title,
+    language: s.language,
+    upstreamSessionId: s.upstreamSessionId,
+    upstreamTaskId: s.upstreamTaskId,
+    resetCount: s.resetCount,
+    createdAt: s.createdAt,
+    updatedAt: s.updatedAt
+  }
+}
+
+/** What a call on a session gets: the token to use and the upstream session id. */
+export interface SessionContext {
+  session: SessionRow
+  lease: Lease
+  upstreamSessionId: string
+}
+
+export class Sessions {
+  constructor (
+    private readonly deps: DomainDeps,
+    private readonly credentials: Credentials,
+    private readonly events: SessionEvents
+  ) {}
+
+  async create (actor: Actor, input: { language?: string, title?: string }): Promise<SessionView> {
+    const lease = await this.credentials.acquire(actor, { forNewSession: true })
+    let used = lease
+    const upstream = await this.credentials.withToken(actor, lease, async (l) => {
+      used = l
+      return await this.deps.nemo.createSession(l.token, { language: input.language })
+    }, async () => await this.credentials.acquire(actor, { forNewSession: true }))
+    const row = await this.deps.prisma.session.create({
+      data: {
+        tenantId: actor.tenantId,
+        userId: actor.userId,
+        credentialId: used.credentialId,
+        upstreamSessionId: upstream.sessionId,
+        upstreamTaskId: upstream.taskId ?? null,
+        title: input.title ?? null,
+        language: input.language ?? null
+      }
+    })
+    return sessionView(row)
+  }
+
+  /** The actor's session, or 404: another tenant's or user's id is indistinguishable from none. */
+  async getRow (actor: Actor, id: string): Promise<SessionRow> {
+    const row = await this.deps.prisma.session.findFirst({ where: { id, tenantId: actor.tenantId, userId: actor.userId } })
+    if (!row) throw gwError('GW_ERR_NOT_FOUND', `Session ${id} not found`)
+    return row
+  }
+
+  async get (actor: Actor, id: string): Promise<SessionView> {
+    return sessionView(await this.getRow(actor, id))
+  }
+
+  async list (actor: Actor, opts: { cursor?: string, limit: number }): Promise<Page<SessionView>> {
+    const where: Prisma.SessionWhereInput = { tenantId: actor.tenantId, userId: actor.userId }
+    if (opts.cursor) {
+      const c = decodeCursor(opts.cursor)
+      where.OR = [{ createdAt: { lt: c.createdAt } }, { createdAt: c.createdAt, id: { lt: c.id } }]
+    }
+    const rows = await this.deps.prisma.session.findMany({
+      where,
+      orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+      take: opts.limit + 1
+    })
+    const items = rows.slice(0, opts.limit)
+    const last = items[items.length - 1]
+    return {
+      items: items.map(sessionView),
+      nextCursor: rows.length > opts.limit && last ? encodeCursor(last.createdAt, last.id) : null
+    }
+  }
+
+  /** Saves the latest upstream state so later silent edits can be diffed against it. */
+  async saveSnapshot (id: string, snapshot: unknown): Promise<void> {
+    await this.deps.prisma.session.update({ where: { id }, data: { snapshot: snapshot as Prisma.InputJsonValue } })
+  }
+
+  /**
+   * Runs an upstream call on a session with its pinned token. A rejected token (1001) is
+   * replaced and the call retried once; a forgotten session (1002) is reopened upstream and
+   * the call retried once.
+   */
+  async withSession<T> (actor: Actor, sessionId: string, call: (ctx: SessionContext) => Promise<T>): Promise<T> {
+    let session = await this.getRow(actor, sessionId)
+    let lease = await this.credentials.leaseFor(session.credentialId) ?? await this.repin(actor, session)
+    const run = async (l: Lease): Promise<T> => {
+      if (l.credentialId !== session.credentialId) {
+        session = await this.deps.prisma.session.update({ where: { id: session.id }, data: { credentialId: l.credentialId } })
+      }
+      lease = l
+      return await call({ session, lease: l, upstreamSessionId: session.upstreamSessionId })
+    }
+    try {
+      return await this.credentials.withToken(actor, lease, run)
+    } catch (err) {
+      if (!(err instanceof NemoError && err.kind === 'session_not_found')) throw err
+      session = await this.reset(actor, session, lease)
+      return await this.credentials.withToken(actor, lease, run)
+    }
+  }
+
+  private async repin (actor: Actor, session: SessionRow): Promise<Lease> {
+    const lease = await this.credentials.acquire(actor, { forNewSession: false })
+    await this.deps.prisma.session.update({ where: { id: session.id }, data: { credentialId: lease.credentialId } })
+    return lease
+  }
+
+  /** Opens a new upstream session in place of one the upstream no longer knows. */
+  async reset (actor: Actor, session: SessionRow, lease: Lease): Promise<SessionRow> {
+    const upstream = await this.credentials.withToken(actor, lease, async (l) =>
+      await this.deps.nemo.createSession(l.token, { language: session.language ?? undefined }))
+    const previous = Array.isArray(session.previousSnapshots) ? session.previousSnapshots : []
+    const kept = session.snapshot === null
+      ? previous
+      : [...previous, { upstreamSessionId: session.upstreamSessionId, snapshot: session.snapshot, replacedAt: new Date().toISOString() }].slice(-5)
+    const updated = await this.deps.prisma.session.update({
+      where: { id: session.id },
+      data: {
+        upstreamSessionId: upstream.sessionId,
+        upstreamTaskId: upstream.taskId ?? null,
+        credentialId: lease.credentialId,
+        previousSnapshots: kept as Prisma.InputJsonValue,
+        resetCount: { increment: 1 }
+      }
+    })
+    await this.events.append(session.id, 'session.reset', {
+      reason: 'The upstream no longer knew the session (code 1002); a new upstream session replaces it',
+      previousUpstreamSessionId: session.upstreamSessionId,
+      upstreamSessionId: upstream.sessionId,
+      snapshotKept: session.snapshot !== null
+    })
+    this.deps.log.warn({ sessionId: session.id }, 'upstream session was reset')
+    return updated
+  }
+}

@@ -1,0 +1,43 @@
+// Fastify server options shared by the process (server.ts) and the tests, so tests run the
+// gateway with the same logger redaction, id generation, Ajv and timeout settings.
+import { randomUUID } from 'node:crypto'
+import type { FastifyServerOptions } from 'fastify'
+import type { Config } from './config.ts'
+
+/** Every place a secret could be logged from a request or an error object. */
+export const REDACT_PATHS = [
+  'req.headers.authorization',
+  'req.headers["x-api-key"]',
+  'req.headers.cookie',
+  'headers.authorization',
+  'authorization',
+  'token',
+  '*.token',
+  'apiKey',
+  '*.apiKey',
+  'secret',
+  '*.secret'
+]
+
+export function serverOptions (config: Config, overrides: FastifyServerOptions = {}): FastifyServerOptions {
+  return {
+    logger: {
+      level: config.LOG_LEVEL,
+      redact: { paths: REDACT_PATHS, censor: '[redacted]' }
+    },
+    // a caller's X-Request-Id is kept (so traces join up), otherwise a UUID
+    requestIdHeader: 'x-request-id',
+    genReqId: () => randomUUID(),
+    // uploads of 500 MB and SSE streams are long: no global request timeout, but bounded
+    // header time and idle keep-alive (style.md §9)
+    requestTimeout: config.REQUEST_TIMEOUT_MS,
+    connectionTimeout: 0,
+    keepAliveTimeout: 72_000,
+    bodyLimit: 1024 * 1024,
+    return503OnClosing: true,
+    ajv: {
+      customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: false }
+    },
+    ...overrides
+  }
+}

@@ -1,0 +1,136 @@
+// Who is calling. Tenants: `Authorization: Bearer ngw_<keyId>_<secret>` plus `X-User-Id`
+// (the tenant's own user id; the user is created on first sight). Operators: the admin
+// token. Verified keys and known users are cached for AUTH_CACHE_TTL_MS so the hot path does
+// not touch the database; a revoked key therefore stops working within that many ms.
+import { createHash, timingSafeEqual } from 'node:crypto'
+import fp from 'fastify-plugin'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { gwError } from '../errors.ts'
+import type { VerifiedKey } from '../domain/api-keys.ts'
+import { isValidExternalUserId } from '../domain/users.ts'
+import type { Actor } from '../domain/deps.ts'
+
+export interface RequestActor extends Actor {
+  apiKeyId: string
+  keyId: string
+  externalUserId: string
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    actor: RequestActor
+  }
+  interface FastifyInstance {
+    authenticateTenant: (request: FastifyRequest) => Promise<void>
+    authenticateAdmin: (request: FastifyRequest) => Promise<void>
+    /** Resolves an API key + user id to an actor (also used by GraphQL connection_init). */
+    resolveActor: (authorization: string | undefined, userId: string | undefined) => Promise<RequestActor>
+    /** Drops cached key verdicts (after a revoke/rotate through this instance). */
+    forgetKeys: () => void
+  }
+}
+
+const TOUCH_EVERY_MS = 60_000
+const MAX_CACHE = 50_000
+
+interface Cached<T> { value: T, at: number }
+
+function bearer (header: string | undefined): string | null {
+  if (!header) return null
+  const m = /^Bearer[ ]+(\S+)\s*$/i.exec(header)
+  return m ? m[1]! : null
+}
+
+function digest (s: string): Buffer {
+  return createHash('sha256').update(s).digest()
+}
+
+async function auth (fastify: FastifyInstance): Promise<void> {
+  const { apiKeys, users } = fastify.domain
+  const ttl = fastify.config.AUTH_CACHE_TTL_MS
+  const keyCache = new Map<string, Cached<VerifiedKey | null>>()
+  const userCache = new Map<string, Cached<string>>()
+  const touched = new Map<string, number>()
+
+  function remember<T> (cache: Map<string, Cached<T>>, key: string, value: T): void {
+    if (cache.size >= MAX_CACHE) cache.delete(cache.keys().next().value!)
+    cache.set(key, { value, at: Date.now() })
+  }
+
+  async function verify (raw: string): Promise<VerifiedKey | null> {
+    const cacheKey = digest(raw).toString('base64')
+    const hit = keyCache.get(cacheKey)
+    const now = Date.now()
+    if (hit && now - hit.at < ttl && (hit.value === null || hit.value.expiresAt === null || hit.value.expiresAt.getTime() > now)) {
+      return hit.value
+    }
+    const verified = await apiKeys.verify(raw)
+    if (ttl > 0) remember(keyCache, cacheKey, verified)
+    return verified
+  }
+
+  async function userFor (tenantId: string, externalId: string): Promise<string> {
+    const cacheKey = `${tenantId}\u0000${externalId}`
+    const hit = userCache.get(cacheKey)
+    if (hit) return hit.value
+    const user = await users.ensure(tenantId, externalId)
+    remember(userCache, cacheKey, user.id)
+    return user.id
+  }
+
+  async function resolveActor (authorization: string | undefined, userId: string | undefined): Promise<RequestActor> {
+    const raw = bearer(authorization)
+    if (!raw) {
+      throw gwError('GW_ERR_UNAUTHORIZED', 'Send your API key as "Authorization: Bearer ngw_..."', {
+        headers: { 'www-authenticate': 'Bearer realm="nemo-gateway"' }
+      })
+    }
+    const key = await verify(raw)
+    if (!key) {
+      throw gwError('GW_ERR_UNAUTHORIZED', 'The API key is not valid, or it was revoked or has expired', {
+        headers: { 'www-authenticate': 'Bearer realm="nemo-gateway", error="invalid_token"' }
+      })
+    }
+    if (userId === undefined || userId === '') {
+      throw gwError('GW_ERR_VALIDATION', 'Send the end user\'s id in the X-User-Id header', {
+        extensions: { errors: [{ in: 'headers', path: '/x-user-id', message: 'is required' }] }
+      })
+    }
+    if (!isValidExternalUserId(userId)) {
+      throw gwError('GW_ERR_VALIDATION', 'X-User-Id must be 1-128 characters of A-Z a-z 0-9 . _ : @ -', {
+        extensions: { errors: [{ in: 'headers', path: '/x-user-id', message: 'must match ^[A-Za-z0-9._:@-]{1,128}$' }] }
+      })
+    }
+    const internalUserId = await userFor(key.tenantId, userId)
+    const last = touched.get(key.apiKeyId) ?? 0
+    if (Date.now() - last > TOUCH_EVERY_MS) {
+      touched.set(key.apiKeyId, Date.now())
+      apiKeys.touch(key.apiKeyId).catch((err: unknown) => fastify.log.debug({ err }, 'could not record key use'))
+    }
+    return { tenantId: key.tenantId, userId: internalUserId, apiKeyId: key.apiKeyId, keyId: key.keyId, externalUserId: userId }
+  }
+
+  fastify.decorateRequest('actor', null as unknown as RequestActor)
+  fastify.decorate('resolveActor', resolveActor)
+  fastify.decorate('forgetKeys', () => keyCache.clear())
+
+  fastify.decorate('authenticateTenant', async (request: FastifyRequest) => {
+    const userId = request.headers['x-user-id']
+    request.actor = await resolveActor(request.headers.authorization, Array.isArray(userId) ? userId[0] : userId)
+  })
+
+  const adminToken = fastify.config.ADMIN_TOKEN
+  const adminDigest = adminToken ? digest(adminToken) : null
+  fastify.decorate('authenticateAdmin', async (request: FastifyRequest) => {
+    if (!adminDigest) throw gwError('GW_ERR_FORBIDDEN', 'The admin API is disabled: set ADMIN_TOKEN to enable it')
+    const raw = bearer(request.headers.authorization)
+    if (!raw) {
+      throw gwError('GW_ERR_UNAUTHORIZED', 'Send the admin token as "Authorization: Bearer <ADMIN_TOKEN>"', {
+        headers: { 'www-authenticate': 'Bearer realm="nemo-gateway-admin"' }
+      })
+    }
+    if (!timingSafeEqual(digest(raw), adminDigest)) throw gwError('GW_ERR_FORBIDDEN', 'The admin token is not valid')
+  })
+}
+
+export default fp(auth, { name: 'auth', dependencies: ['domain'] })

@@ -1,0 +1,98 @@
+// The database: DATABASE_URL when set, else an embedded PostgreSQL under DATA_DIR. Migrations
+// are applied before anything else runs (safe with several instances starting at once), then
+// one PrismaClient over @prisma/adapter-pg is shared. Also the key for secrets at rest.
+import fp from 'fastify-plugin'
+import type { FastifyInstance } from 'fastify'
+import { PrismaPg } from '@prisma/adapter-pg'
+import { PrismaClient } from '../generated/prisma/client.ts'
+import { startEmbeddedPostgres, type EmbeddedPostgres } from '../db/embedded.ts'
+import { loadEncryptionKey } from '../db/encryption-key.ts'
+import { applyMigrations, defaultMigrationsDir } from '../db/migrate.ts'
+import type { Log } from '../db/log.ts'
+
+export interface DatabaseInfo {
+  /** The connection URL in use (contains the password: never log it). */
+  url: string
+  /** True when the gateway runs its own embedded PostgreSQL. */
+  embedded: boolean
+  /** True when the database answers a trivial query within `timeoutMs` (default 2 s). */
+  ping: (timeoutMs?: number) => Promise<boolean>
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    prisma: PrismaClient
+    db: DatabaseInfo
+    /** 32 bytes for AES-256-GCM (src/db/crypto.ts). */
+    encryptionKey: Buffer
+  }
+}
+
+export interface DbPluginOptions {
+  /** Defaults to prisma/migrations. */
+  migrationsDir?: string
+}
+
+async function db (fastify: FastifyInstance, opts: DbPluginOptions): Promise<void> {
+  const config = fastify.config
+  const log: Log = fastify.log.child({ component: 'db' })
+
+  fastify.decorate('encryptionKey', await loadEncryptionKey({
+    configured: config.ENCRYPTION_KEY,
+    dataDir: config.DATA_DIR,
+    log
+  }))
+
+  let embedded: EmbeddedPostgres | undefined
+  let url = config.DATABASE_URL
+  if (url === undefined) {
+    embedded = await startEmbeddedPostgres({ dataDir: config.DATA_DIR, port: config.EMBEDDED_PG_PORT, log })
+    url = embedded.url
+  }
+
+  let prisma: PrismaClient | undefined
+  let closed = false
+  // Registered now so that a failure further down still stops what was started.
+  fastify.addHook('onClose', async () => {
+    closed = true
+    await prisma?.$disconnect()
+    await embedded?.stop()
+  })
+  try {
+    await applyMigrations(url, opts.migrationsDir ?? defaultMigrationsDir, log)
+    prisma = new PrismaClient({
+      adapter: new PrismaPg({ connectionString: url }, {
+        onPoolError: (err) => { log.warn(`database pool: ${err.message}`) }
+      })
+    })
+    await prisma.$connect()
+  } catch (err) {
+    await prisma?.$disconnect().catch(() => {})
+    await embedded?.stop().catch(() => {})
+    throw err
+  }
+
+  const client = prisma
+  fastify.decorate('prisma', client)
+  fastify.decorate('db', {
+    url,
+    embedded: embedded !== undefined,
+    // Prisma reconnects on demand, so a closed instance must say so itself.
+    ping: async (timeoutMs = 2000) => !closed && await ping(client, timeoutMs)
+  } satisfies DatabaseInfo)
+}
+
+async function ping (prisma: PrismaClient, timeoutMs: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<false>((resolve) => { timer = setTimeout(resolve, timeoutMs, false) })
+  try {
+    return await Promise.race([
+      prisma.$queryRaw`SELECT 1`.then(() => true, () => false),
+      timeout
+    ])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+export default fp(db, { name: 'db' })

@@ -1,0 +1,39 @@
+// Liveness says the process runs; readiness says it can serve: the database answers.
+// Load shedding (@fastify/under-pressure) answers 503 problem+json with Retry-After.
+import fp from 'fastify-plugin'
+import underPressure from '@fastify/under-pressure'
+import type { FastifyInstance } from 'fastify'
+import { Type } from 'typebox'
+import { gwError } from '../errors.ts'
+
+const HealthSchema = Type.Object({
+  status: Type.Union([Type.Literal('ok'), Type.Literal('unavailable')]),
+  checks: Type.Optional(Type.Record(Type.String(), Type.String()))
+})
+
+async function health (fastify: FastifyInstance): Promise<void> {
+  await fastify.register(underPressure, {
+    maxEventLoopDelay: fastify.config.MAX_EVENT_LOOP_DELAY_MS,
+    retryAfter: 10,
+    customError: class extends Error {
+      constructor () {
+        super('The gateway is overloaded')
+        return gwError('GW_ERR_UNAVAILABLE', 'The gateway is overloaded, retry later', { headers: { 'retry-after': '10' } })
+      }
+    }
+  })
+
+  fastify.get('/health/live', {
+    schema: { tags: ['health'], response: { 200: HealthSchema } }
+  }, async () => ({ status: 'ok' as const }))
+
+  fastify.get('/health/ready', {
+    schema: { tags: ['health'], response: { 200: HealthSchema } }
+  }, async () => {
+    const database = await fastify.db.ping()
+    if (!database) throw gwError('GW_ERR_UNAVAILABLE', 'The database is not reachable')
+    return { status: 'ok' as const, checks: { database: 'ok' } }
+  })
+}
+
+export default fp(health, { name: 'health', dependencies: ['db'] })

@@ -1,0 +1,143 @@
+// Idempotency-Key on POST routes (draft-ietf-httpapi-idempotency-key-header + Stripe's
+// semantics). Records are keyed by (tenant, key, route) with a fingerprint of the request and
+// kept 24 h. A retry after completion replays the stored response; a retry while the first
+// is running gets 409; the same key with another request gets 422. Responses that say "try
+// again" (429, 5xx) are not stored, so retrying them really retries.
+import { createHash } from 'node:crypto'
+import fp from 'fastify-plugin'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { gwError } from '../errors.ts'
+
+export const IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000
+/** A record still in flight after this long belongs to a request that died with its process. */
+const ABANDONED_MS = 20 * 60 * 1000
+const KEY = /^[\x21-\x7e]{1,255}$/
+
+interface IdempotencyState { tenantId: string, key: string, route: string }
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    idempotency: IdempotencyState | null
+  }
+  interface FastifyContextConfig {
+    /** Set on POST routes that honour Idempotency-Key. */
+    idempotent?: boolean
+  }
+}
+
+function parseKey (header: string | string[] | undefined): string | null {
+  if (header === undefined) return null
+  const raw = (Array.isArray(header) ? header[0] : header) ?? ''
+  // the draft sends an sf-string ("..."); plain tokens are accepted too
+  const unquoted = raw.length >= 2 && raw.startsWith('"') && raw.endsWith('"') ? raw.slice(1, -1) : raw
+  if (!KEY.test(unquoted)) throw gwError('GW_ERR_VALIDATION', 'Idempotency-Key must be 1-255 printable ASCII characters')
+  return unquoted
+}
+
+function fingerprint (request: FastifyRequest): string {
+  const hash = createHash('sha256').update(request.method).update('\n').update(request.url).update('\n')
+  if (request.body !== undefined && request.body !== null) {
+    hash.update(JSON.stringify(request.body))
+  } else {
+    // streamed bodies (uploads) cannot be read twice: their type and length stand for them
+    hash.update(String(request.headers['content-type'] ?? '')).update(String(request.headers['content-length'] ?? ''))
+  }
+  return hash.digest('hex')
+}
+
+async function idempotency (fastify: FastifyInstance): Promise<void> {
+  const prisma = fastify.prisma
+  fastify.decorateRequest('idempotency', null)
+
+  fastify.addHook('preHandler', async (request: FastifyRequest, reply: FastifyReply) => {
+    if (request.method !== 'POST' || request.routeOptions.config.idempotent !== true || !request.actor) return
+    const key = parseKey(request.headers['idempotency-key'])
+    if (key === null) return
+    const tenantId = request.actor.tenantId
+    const route = `${request.routeOptions.url ?? request.url} ${request.actor.userId}`
+    const print = fingerprint(request)
+    const now = new Date()
+    const id = { tenantId_key_route: { tenantId, key, route } }
+
+    const created = await prisma.idempotencyRecord.createMany({
+      data: [{ tenantId, key, route, fingerprint: print, state: 'in_flight', expiresAt: new Date(now.getTime() + IDEMPOTENCY_TTL_MS) }],
+      skipDuplicates: true
+    })
+    if (created.count === 0) {
+      const existing = await prisma.idempotencyRecord.findUnique({ where: id })
+      const stale = existing && (existing.expiresAt <= now ||
+        (existing.state === 'in_flight' && now.getTime() - existing.createdAt.getTime() > ABANDONED_MS))
+      if (!existing || stale) {
+        // take the stale record over, atomically, so only one retry wins it
+        const taken = await prisma.idempotencyRecord.updateMany({
+          where: { tenantId, key, route, createdAt: existing?.createdAt },
+          data: { fingerprint: print, state: 'in_flight', createdAt: now, expiresAt: new Date(now.getTime() + IDEMPOTENCY_TTL_MS), responseStatus: null, responseBody: null, responseHeaders: undefined }
+        })
+        if (taken.count === 0) throw gwError('GW_ERR_IDEMPOTENCY_IN_FLIGHT', 'A request with this Idempotency-Key is still being processed; retry later')
+      } else if (existing.fingerprint !== print) {
+        throw gwError('GW_ERR_IDEMPOTENCY_MISMATCH', 'This Idempotency-Key was used for a different request; use a new key for a new request')
+      } else if (existing.state === 'in_flight') {
+        throw gwError('GW_ERR_IDEMPOTENCY_IN_FLIGHT', 'A request with this Idempotency-Key is still being processed; retry later', {
+          headers: { 'retry-after': '1' }
+        })
+      } else {
+        const headers = (existing.responseHeaders ?? {}) as Record<string, string>
+        for (const [name, value] of Object.entries(headers)) reply.header(name, value)
+        reply.header('idempotent-replayed', 'true')
+        reply.code(existing.responseStatus ?? 200)
+        return await reply.send(existing.responseBody ?? '')
+      }
+    }
+    request.idempotency = { tenantId, key, route }
+  })
+
+  fastify.addHook('onSend', async (request, reply, payload) => {
+    const state = request.idempotency
+    if (!state) return payload
+    request.idempotency = null
+    const where = { tenantId_key_route: state }
+    const status = reply.statusCode
+    const storable = typeof payload === 'string' || Buffer.isBuffer(payload)
+    if (!storable || status === 429 || status >= 500) {
+      await prisma.idempotencyRecord.delete({ where }).catch(() => {})
+      return payload
+    }
+    const headers: Record<string, string> = {}
+    for (const name of ['content-type', 'location']) {
+      const value = reply.getHeader(name)
+      if (value !== undefined) headers[name] = String(value)
+    }
+    await prisma.idempotencyRecord.update({
+      where,
+      data: { state: 'completed', responseStatus: status, responseHeaders: headers, responseBody: payload.toString() }
+    })
+    return payload
+  })
+
+  // a request that dies before it answers must not hold its key for 20 minutes
+  fastify.addHook('onRequestAbort', async (request) => {
+    const state = request.idempotency
+    if (!state) return
+    request.idempotency = null
+    await prisma.idempotencyRecord.delete({ where: { tenantId_key_route: state } }).catch(() => {})
+  })
+
+  fastify.decorate('purgeIdempotency', async () => {
+    const { count } = await prisma.idempotencyRecord.deleteMany({ where: { expiresAt: { lt: new Date() } } })
+    return count
+  })
+  const sweep = setInterval(() => {
+    prisma.idempotencyRecord.deleteMany({ where: { expiresAt: { lt: new Date() } } })
+      .catch((err: unknown) => fastify.log.debug({ err }, 'idempotency sweep failed'))
+  }, 60 * 60 * 1000)
+  sweep.unref()
+  fastify.addHook('onClose', async () => clearInterval(sweep))
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    purgeIdempotency: () => Promise<number>
+  }
+}
+
+export default fp(idempotency, { name: 'idempotency', dependencies: ['db', 'auth'] })

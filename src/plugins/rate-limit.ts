@@ -1,0 +1,41 @@
+// Per-API-key request limits on the tenant surface, with the IETF draft headers
+// (RateLimit-Limit/-Remaining/-Reset, Retry-After). Counters live in Redis when REDIS_URL is
+// set, so every instance enforces the same budget; in memory otherwise.
+import fp from 'fastify-plugin'
+import rateLimit from '@fastify/rate-limit'
+import { Redis } from 'ioredis'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { gwError } from '../errors.ts'
+
+function limited (request: FastifyRequest): boolean {
+  return request.url.startsWith('/v1/') || request.url.startsWith('/graphql')
+}
+
+async function rateLimitPlugin (fastify: FastifyInstance): Promise<void> {
+  const { REDIS_URL, RATE_LIMIT_MAX, RATE_LIMIT_WINDOW_MS } = fastify.config
+  let redis: Redis | undefined
+  if (REDIS_URL) {
+    redis = new Redis(REDIS_URL, { connectTimeout: 2000, maxRetriesPerRequest: 1, lazyConnect: false })
+    fastify.addHook('onClose', async () => { await redis?.quit() })
+  }
+  await fastify.register(rateLimit, {
+    global: true,
+    // after authentication, so the limit belongs to the API key, not to a shared NAT address
+    hook: 'preHandler',
+    max: RATE_LIMIT_MAX,
+    timeWindow: RATE_LIMIT_WINDOW_MS,
+    enableDraftSpec: true,
+    redis,
+    nameSpace: 'ngw-rl-',
+    skipOnError: true,
+    allowList: (request) => !limited(request),
+    keyGenerator: (request) => request.actor?.apiKeyId ?? request.ip,
+    errorResponseBuilder: (_request, context) => gwError('GW_ERR_RATE_LIMITED',
+      `Rate limit of ${context.max} requests per ${context.after} exceeded for this API key`, {
+        headers: { 'retry-after': String(Math.ceil(context.ttl / 1000)) },
+        extensions: { retryAfter: Math.ceil(context.ttl / 1000), limit: context.max }
+      })
+  })
+}
+
+export default fp(rateLimitPlugin, { name: 'rate-limit', dependencies: ['auth'] })

@@ -1,0 +1,12 @@
+// The operator surface, behind ADMIN_TOKEN: tenants, their API keys and upstream tokens.
+import type { FastifyPluginAsync } from 'fastify'
+import tenants from './tenants/index.ts'
+import keys from './keys/index.ts'
+
+const admin: FastifyPluginAsync = async (fastify) => {
+  fastify.addHook('onRequest', fastify.authenticateAdmin)
+  await fastify.register(tenants, { prefix: '/tenants' })
+  await fastify.register(keys, { prefix: '/keys' })
+}
+
+export default admin

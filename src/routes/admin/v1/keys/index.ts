@@ -1,0 +1,42 @@
+// One API key: revoke it, or rotate it with an overlap window.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
+import { withProblems } from '../../../schemas.ts'
+import { ApiKeySchema, IssuedKeySchema } from '../schemas.ts'
+
+const KeyParams = Type.Object({ apiKeyId: Type.String({ format: 'uuid' }) })
+
+const keys: FastifyPluginAsyncTypebox = async (fastify) => {
+  const { apiKeys } = fastify.domain
+  const tags = ['admin']
+
+  fastify.get('/:apiKeyId', {
+    schema: { tags, params: KeyParams, response: withProblems({ 200: ApiKeySchema }) }
+  }, async (request) => await apiKeys.get(request.params.apiKeyId))
+
+  fastify.post('/:apiKeyId/revoke', {
+    schema: { tags, summary: 'Revoke a key now', params: KeyParams, response: withProblems({ 200: ApiKeySchema }) }
+  }, async (request) => {
+    const key = await apiKeys.revoke(request.params.apiKeyId)
+    fastify.forgetKeys()
+    return key
+  })
+
+  fastify.post('/:apiKeyId/rotate', {
+    schema: {
+      tags,
+      summary: 'Issue a replacement key; the old one keeps working for overlapSeconds',
+      params: KeyParams,
+      body: Type.Optional(Type.Object({
+        overlapSeconds: Type.Integer({ minimum: 0, maximum: 30 * 24 * 3600, default: 86400 })
+      }, { additionalProperties: false })),
+      response: withProblems({ 201: Type.Object({ key: IssuedKeySchema, previous: ApiKeySchema }) })
+    }
+  }, async (request, reply) => {
+    const result = await apiKeys.rotate(request.params.apiKeyId, request.body?.overlapSeconds ?? 86400)
+    fastify.forgetKeys()
+    return await reply.code(201).header('cache-control', 'no-store').send(result)
+  })
+}
+
+export default keys

@@ -1,0 +1,108 @@
+// Tenants, their API keys and their registered upstream tokens.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
+import { withProblems } from '../../../schemas.ts'
+import { ApiKeySchema, CredentialSchema, IssuedKeySchema, TenantSchema } from '../schemas.ts'
+
+const TenantParams = Type.Object({ tenantId: Type.String({ format: 'uuid' }) })
+const TokenMode = Type.Union([Type.Literal('anonymous'), Type.Literal('registered')])
+
+const tenants: FastifyPluginAsyncTypebox = async (fastify) => {
+  const { tenants, apiKeys, credentials } = fastify.domain
+  const tags = ['admin']
+
+  fastify.post('/', {
+    schema: {
+      tags,
+      summary: 'Create a tenant',
+      body: Type.Object({
+        name: Type.String({ minLength: 1, maxLength: 63 }),
+        tokenMode: Type.Optional(TokenMode),
+        creditBudget: Type.Optional(Type.Union([Type.Integer({ minimum: 0 }), Type.Null()]))
+      }, { additionalProperties: false }),
+      response: withProblems({ 201: TenantSchema })
+    }
+  }, async (request, reply) => await reply.code(201).send(await tenants.create(request.body)))
+
+  fastify.get('/', {
+    schema: { tags, summary: 'List tenants', response: withProblems({ 200: Type.Object({ items: Type.Array(TenantSchema) }) }) }
+  }, async () => ({ items: await tenants.list() }))
+
+  fastify.get('/:tenantId', {
+    schema: { tags, params: TenantParams, response: withProblems({ 200: TenantSchema }) }
+  }, async (request) => await tenants.get(request.params.tenantId))
+
+  fastify.patch('/:tenantId', {
+    schema: {
+      tags,
+      summary: 'Change a tenant\'s token mode or credit budget',
+      params: TenantParams,
+      body: Type.Object({
+        tokenMode: Type.Optional(TokenMode),
+        creditBudget: Type.Optional(Type.Union([Type.Integer({ minimum: 0 }), Type.Null()]))
+      }, { additionalProperties: false, minProperties: 1 }),
+      response: withProblems({ 200: TenantSchema })
+    }
+  }, async (request) => await tenants.update(request.params.tenantId, request.body))
+
+  fastify.post('/:tenantId/keys', {
+    schema: {
+      tags,
+      summary: 'Issue an API key (shown once)',
+      params: TenantParams,
+      body: Type.Optional(Type.Object({
+        name: Type.Optional(Type.String({ maxLength: 100 })),
+        expiresAt: Type.Optional(Type.String({ format: 'date-time' }))
+      }, { additionalProperties: false })),
+      response: withProblems({ 201: IssuedKeySchema })
+    }
+  }, async (request, reply) => {
+    const body = request.body ?? {}
+    const key = await apiKeys.issue(request.params.tenantId, { name: body.name, expiresAt: body.expiresAt ? new Date(body.expiresAt) : null })
+    return await reply.code(201).header('cache-control', 'no-store').send(key)
+  })
+
+  fastify.get('/:tenantId/keys', {
+    schema: { tags, summary: 'List a tenant\'s API keys (never the secrets)', params: TenantParams, response: withProblems({ 200: Type.Object({ items: Type.Array(ApiKeySchema) }) }) }
+  }, async (request) => {
+    await tenants.get(request.params.tenantId)
+    return { items: await apiKeys.list(request.params.tenantId) }
+  })
+
+  fastify.post('/:tenantId/credentials', {
+    schema: {
+      tags,
+      summary: 'Register an upstream token for the tenant\'s shared pool',
+      params: TenantParams,
+      body: Type.Object({
+        token: Type.String({ minLength: 8, maxLength: 512 }),
+        label: Type.Optional(Type.String({ maxLength: 100 })),
+        expiresAt: Type.Optional(Type.String({ format: 'date-time' }))
+      }, { additionalProperties: false }),
+      response: withProblems({ 201: CredentialSchema })
+    }
+  }, async (request, reply) => {
+    await tenants.get(request.params.tenantId)
+    const { token, label, expiresAt } = request.body
+    const view = await credentials.register(request.params.tenantId, { token, label, expiresAt: expiresAt ? new Date(expiresAt) : null })
+    return await reply.code(201).send(view)
+  })
+
+  fastify.get('/:tenantId/credentials', {
+    schema: { tags, summary: 'The tenant\'s upstream tokens and their states', params: TenantParams, response: withProblems({ 200: Type.Object({ items: Type.Array(CredentialSchema) }) }) }
+  }, async (request) => {
+    await tenants.get(request.params.tenantId)
+    return { items: await credentials.list(request.params.tenantId) }
+  })
+
+  fastify.delete('/:tenantId/credentials/:credentialId', {
+    schema: {
+      tags,
+      summary: 'Remove (revoke) an upstream token',
+      params: Type.Object({ tenantId: Type.String({ format: 'uuid' }), credentialId: Type.String({ format: 'uuid' }) }),
+      response: withProblems({ 200: CredentialSchema })
+    }
+  }, async (request) => await credentials.remove(request.params.tenantId, request.params.credentialId))
+}
+
+export default tenants

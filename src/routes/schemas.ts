@@ -1,0 +1,33 @@
+// Schemas shared by every route: the problem document, pagination, common headers.
+import { Type, type TSchema } from 'typebox'
+
+export const ProblemSchema = Type.Object({
+  type: Type.String(),
+  title: Type.String(),
+  status: Type.Integer(),
+  detail: Type.String(),
+  code: Type.String({ pattern: '^GW_ERR_' }),
+  instance: Type.String()
+}, { additionalProperties: true, $id: 'Problem', description: 'RFC 9457 problem details' })
+
+const ProblemRef = Type.Unsafe<unknown>({ $ref: 'Problem#' })
+
+/** Error responses every tenant route can give, for the OpenAPI document. */
+export function withProblems<T extends Record<number, TSchema>> (ok: T): T & Record<number, TSchema> {
+  return { ...ok, 400: ProblemRef, 401: ProblemRef, 404: ProblemRef, 429: ProblemRef, 502: ProblemRef } as T & Record<number, TSchema>
+}
+
+export const TenantHeadersSchema = Type.Object({
+  'x-user-id': Type.String({ description: 'Your own id for the end user (1-128 of A-Za-z0-9._:@-)' }),
+  'idempotency-key': Type.Optional(Type.String({ maxLength: 257, description: 'Makes a POST safe to retry for 24 h' }))
+})
+
+export const PageQuerySchema = Type.Object({
+  cursor: Type.Optional(Type.String({ maxLength: 512 })),
+  limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 })
+})
+
+export const UuidParam = Type.String({ format: 'uuid' })
+
+/** Dates leave as ISO 8601 strings; handlers return Date objects. */
+export const DateTime = Type.Unsafe<Date>({ type: 'string', format: 'date-time' })

@@ -1,0 +1,64 @@
+// Editing sessions of the calling end user.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
+import { DateTime, PageQuerySchema, TenantHeadersSchema, UuidParam, withProblems } from '../../schemas.ts'
+
+export const SessionSchema = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  title: Type.Union([Type.String(), Type.Null()]),
+  language: Type.Union([Type.String(), Type.Null()]),
+  upstreamSessionId: Type.String(),
+  upstreamTaskId: Type.Union([Type.String(), Type.Null()]),
+  resetCount: Type.Integer(),
+  createdAt: DateTime,
+  updatedAt: DateTime
+}, { $id: 'Session' })
+
+const CreateSessionSchema = Type.Object({
+  language: Type.Optional(Type.String({ minLength: 2, maxLength: 16, pattern: '^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$' })),
+  title: Type.Optional(Type.String({ minLength: 1, maxLength: 200 }))
+}, { additionalProperties: false })
+
+const sessions: FastifyPluginAsyncTypebox = async (fastify) => {
+  const { sessions } = fastify.domain
+
+  fastify.post('/', {
+    config: { idempotent: true },
+    schema: {
+      tags: ['sessions'],
+      summary: 'Open an editing session',
+      headers: TenantHeadersSchema,
+      body: Type.Optional(CreateSessionSchema),
+      response: withProblems({ 201: SessionSchema })
+    }
+  }, async (request, reply) => {
+    const session = await sessions.create(request.actor, request.body ?? {})
+    return await reply.code(201).header('location', `/v1/sessions/${session.id}`).send(session)
+  })
+
+  fastify.get('/', {
+    schema: {
+      tags: ['sessions'],
+      summary: 'List the user\'s sessions, newest first',
+      headers: TenantHeadersSchema,
+      querystring: PageQuerySchema,
+      response: withProblems({ 200: Type.Object({ items: Type.Array(SessionSchema), nextCursor: Type.Union([Type.String(), Type.Null()]) }) })
+    }
+  }, async (request) => {
+    return await sessions.list(request.actor, { cursor: request.query.cursor, limit: request.query.limit })
+  })
+
+  fastify.get('/:sessionId', {
+    schema: {
+      tags: ['sessions'],
+      summary: 'One session',
+      headers: TenantHeadersSchema,
+      params: Type.Object({ sessionId: UuidParam }),
+      response: withProblems({ 200: SessionSchema })
+    }
+  }, async (request) => {
+    return await sessions.get(request.actor, request.params.sessionId)
+  })
+}
+
+export default sessions

@@ -1,0 +1,74 @@
+// The timeline draft with the short keys of contract §3.7 (t/tt/sg/d/m). Segment fields
+// (src, st, d, v, text) are the contract's invented placeholders: the gateway must treat the draft
+// as opaque JSON, and these mutations only have to make "the draft changed" observable.
+
+export const TRACK_VIDEO = 0
+export const TRACK_AUDIO = 1
+export const TRACK_TEXT = 7
+
+export interface Segment {
+  src?: string
+  text?: string
+  st: number
+  d: number
+  v?: number
+}
+
+export interface Track { tt: number, sg: Segment[] }
+
+export interface Draft {
+  t: Track[]
+  d: number
+  m: { title: string, width: number, height: number }
+}
+
+export const TITLE_TEXT = 'Urban Dreams'
+
+export function emptyDraft (title: string): Draft {
+  return { t: [], d: 0, m: { title, width: 1920, height: 1080 } }
+}
+
+function trackOf (draft: Draft, tt: number): Track {
+  let track = draft.t.find((x) => x.tt === tt)
+  if (track === undefined) {
+    track = { tt, sg: [] }
+    draft.t.push(track)
+  }
+  return track
+}
+
+function trackEnd (track: Track): number {
+  return track.sg.reduce((end, s) => Math.max(end, s.st + s.d), 0)
+}
+
+function refreshDuration (draft: Draft): void {
+  draft.d = draft.t.reduce((end, track) => Math.max(end, trackEnd(track)), 0)
+}
+
+/** Appends a clip after the last one on the video track; returns where it starts. */
+export function addVideoClip (draft: Draft, src: string, durationMs: number): number {
+  const track = trackOf(draft, TRACK_VIDEO)
+  const st = trackEnd(track)
+  track.sg.push({ src, st, d: durationMs })
+  refreshDuration(draft)
+  return st
+}
+
+export function addBgm (draft: Draft, src: string): void {
+  const track = trackOf(draft, TRACK_AUDIO)
+  track.sg = [{ src, st: 0, d: Math.max(draft.d, 1000), v: 0.35 }]
+  refreshDuration(draft)
+}
+
+export function addTitle (draft: Draft, text: string, st = 0, d = 3000): void {
+  trackOf(draft, TRACK_TEXT).sg.push({ text, st, d })
+  draft.m.title = text
+  refreshDuration(draft)
+}
+
+/** Contract §3.7: exportable when tracks exist and at least one has a segment. */
+export function isExportable (draft: unknown): boolean {
+  if (typeof draft !== 'object' || draft === null) return false
+  const tracks = (draft as { t?: unknown }).t
+  return Array.isArray(tracks) && tracks.some((tr) => Array.isArray(tr?.sg) && tr.sg.length > 0)
+}

@@ -1,0 +1,22 @@
+import t from 'tap'
+import { buildGateway } from '../helpers/app.ts'
+
+t.test('rate limits per API key, with draft headers and a problem on 429', async (t) => {
+  const gw = await buildGateway(t, { config: { RATE_LIMIT_MAX: 3, RATE_LIMIT_WINDOW_MS: 60_000 } })
+  const a = await gw.tenant('a')
+  const b = await gw.tenant('b')
+  const statuses: number[] = []
+  let last
+  for (let i = 0; i < 4; i++) {
+    last = await a.as('u', { method: 'GET', url: '/v1/sessions' })
+    statuses.push(last.statusCode)
+  }
+  t.same(statuses, [200, 200, 200, 429])
+  t.equal(last!.headers['ratelimit-limit'], '3')
+  t.equal(last!.headers['ratelimit-remaining'], '0')
+  t.ok(Number(last!.headers['retry-after']) > 0)
+  t.match(last!.headers['content-type'], /problem\+json/)
+  t.equal(last!.json().code, 'GW_ERR_RATE_LIMITED')
+  t.equal((await b.as('u', { method: 'GET', url: '/v1/sessions' })).statusCode, 200, 'another key has its own budget')
+  t.equal((await gw.app.inject({ method: 'GET', url: '/health/live' })).statusCode, 200, 'health is never limited')
+})
