@@ -36,6 +36,17 @@ export const ConfigSchema = Type.Object({
   MINT_LIMIT_PER_IP: Type.Integer({ minimum: 1, default: 10 }),
   UPLOAD_MAX_BYTES: Type.Integer({ minimum: 1, default: 500 * 1024 * 1024 }),
   GRAPHIQL: Type.Boolean({ default: false }),
+  /** A chat turn is cut after this long (the upstream's own limit is 15 minutes). */
+  TURN_TIMEOUT_MS: Type.Integer({ minimum: 1000, default: 15 * 60 * 1000 }),
+  /** Only heartbeats for this long means the upstream is stuck: recover by polling state. */
+  TURN_HEARTBEAT_ONLY_MS: Type.Integer({ minimum: 100, default: 10 * 60 * 1000 }),
+  /** First wait of the recovery polls; later waits are twice this (30 s, 60 s, 60 s, ...). */
+  TURN_RECOVERY_POLL_MS: Type.Integer({ minimum: 1, default: 30_000 }),
+  TURN_RECOVERY_POLLS: Type.Integer({ minimum: 1, default: 5 }),
+  /** Upstream heartbeats are logged as events at most this often per turn. */
+  HEARTBEAT_EVENT_INTERVAL_MS: Type.Integer({ minimum: 0, default: 5000 }),
+  /** SSE streams of the gateway send a keep-alive comment this often. */
+  SSE_KEEPALIVE_MS: Type.Integer({ minimum: 100, default: 15_000 }),
   REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 0, default: 0 }),
   /** Answer 503 while the event loop lags more than this (0 = never). */
   MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ minimum: 0, default: 3000 }),

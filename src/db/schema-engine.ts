@@ -46,7 +46,7 @@ async function instantiate (): Promise<EngineModule> {
   const glueUrl = import.meta.resolve('@prisma/schema-engine-wasm/schema_engine_bg')
   const bg = await import(glueUrl) as EngineModule & { __wbg_set_wasm: (exports: unknown) => void }
   const bytes = await readFile(new URL('./schema_engine_bg.wasm', glueUrl))
-  let memory: WebAssembly.Memory | undefined
+  const wasm: { memory?: WebAssembly.Memory } = {}
   const imports: Record<string, unknown> = { ...bg }
   for (const name of Object.keys(imports)) {
     if (name.startsWith('__wbg_setTimeout_')) imports[name] = trackedSetTimeout
@@ -54,15 +54,14 @@ async function instantiate (): Promise<EngineModule> {
     // (and whose handler throws); this module keeps its own panics to itself instead.
     if (name.startsWith('__wbg_set_message_')) {
       imports[name] = (ptr: number, len: number) => {
-        panicMessage = memory === undefined ? 'unknown panic' : new TextDecoder().decode(new Uint8Array(memory.buffer, ptr >>> 0, len))
-        if (process.env.DEBUG_PANIC) console.error('PANIC', panicMessage)
+        panicMessage = wasm.memory === undefined ? 'unknown panic' : new TextDecoder().decode(new Uint8Array(wasm.memory.buffer, ptr >>> 0, len))
       }
     }
   }
   const { instance } = await WebAssembly.instantiate(bytes, {
     './schema_engine_bg.js': imports as WebAssembly.ModuleImports
   })
-  memory = instance.exports.memory as WebAssembly.Memory
+  wasm.memory = instance.exports.memory as WebAssembly.Memory
   bg.__wbg_set_wasm(instance.exports)
   ;(instance.exports.__wbindgen_start as () => void)()
   return bg
@@ -146,11 +145,11 @@ function wrapSync (registry: ErrorRegistry, fn: AnyFn) {
   }
 }
 
-/**
- * Bind every method of `target` and wrap its result. `nested` names methods whose value is
- * itself an object with methods (a connection, a transaction) that must be wrapped too.
- */
-function bindObject (registry: ErrorRegistry, target: Bindable, nested: Record<string, readonly string[]> = {}): Bindable {
+// Methods whose value is itself an object with methods (a transaction), wrapped the same way.
+const RETURNS_QUERYABLE = new Set(['startTransaction'])
+
+/** Bind every method of `target` (own and inherited) and wrap its result. */
+function bindObject (registry: ErrorRegistry, target: Bindable): Bindable {
   readCharColumns(target)
   const bound: Bindable = { errorRegistry: registry }
   let proto: object | null = target
@@ -167,8 +166,8 @@ function bindObject (registry: ErrorRegistry, target: Bindable, nested: Record<s
       const fn = (value as AnyFn).bind(target)
       if (key === 'getConnectionInfo') {
         bound[key] = wrapSync(registry, fn)
-      } else if (key in nested) {
-        bound[key] = wrap(registry, fn, (inner) => bindObject(registry, inner as Bindable, nested))
+      } else if (RETURNS_QUERYABLE.has(key)) {
+        bound[key] = wrap(registry, fn, (inner) => bindObject(registry, inner as Bindable))
       } else {
         bound[key] = wrap(registry, fn)
       }
@@ -215,8 +214,6 @@ function readCharColumns (queryable: Bindable): void {
   })
 }
 
-const adapterShape = { startTransaction: [] } as const
-
 export interface BoundFactory {
   /** What the engine is given. */
   factory: Bindable
@@ -250,7 +247,7 @@ export function bindFactory (databaseUrl: string, registry = new ErrorRegistry()
     }
     open.add(once)
     Object.defineProperty(adapter, 'dispose', { value: once })
-    return bindObject(registry, adapter, adapterShape)
+    return bindObject(registry, adapter)
   }
 
   const connect = async () => track(await main.connect() as unknown as Bindable)

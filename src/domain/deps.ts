@@ -3,6 +3,7 @@
 import type { PrismaClient } from '../generated/prisma/client.ts'
 import type { Config } from '../config.ts'
 import type { NemoClient } from '../nemo/client.ts'
+import type { EventBus } from './events.ts'
 
 export type Db = InstanceType<typeof PrismaClient>
 
@@ -19,6 +20,7 @@ export interface DomainDeps {
   config: Config
   encryptionKey: Buffer
   log: Logger
+  bus: EventBus
 }
 
 /** The caller a request acts for: a tenant and one of its end users. */

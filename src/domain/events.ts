@@ -15,28 +15,104 @@ export interface SessionEventView {
 
 export type EventListener = (event: SessionEventView) => void
 
+/**
+ * Fan-out of stored events to whoever follows a session, on this instance or (with Redis)
+ * any instance. A message is only a wake-up: followers always read the log itself, so a
+ * lost or reordered message can delay an event but never drop or repeat one.
+ */
+export interface EventBus {
+  publish: (event: SessionEventView) => void
+  subscribe: (sessionId: string, listener: EventListener) => () => void
+}
+
+/** The bus of a single process (tests of the domain, the CLI). */
+export function localBus (): EventBus {
+  const listeners = new Map<string, Set<EventListener>>()
+  return {
+    publish (event) {
+      for (const l of listeners.get(event.sessionId) ?? []) l(event)
+    },
+    subscribe (sessionId, listener) {
+      let set = listeners.get(sessionId)
+      if (!set) listeners.set(sessionId, set = new Set())
+      set.add(listener)
+      return () => {
+        set.delete(listener)
+        if (set.size === 0) listeners.delete(sessionId)
+      }
+    }
+  }
+}
+
 export function eventView (row: { cursor: bigint, sessionId: string, turnId: string | null, type: string, payload: unknown, createdAt: Date }): SessionEventView {
   return { cursor: row.cursor.toString(), sessionId: row.sessionId, turnId: row.turnId, type: row.type, payload: row.payload, createdAt: row.createdAt }
 }
 
 export class SessionEvents {
-  private readonly listeners = new Set<EventListener>()
+  // appends of one session are serialised here so cursors commit in order (a follower that
+  // saw cursor N must never later find N-1 appear)
+  private readonly tails = new Map<string, Promise<unknown>>()
 
-  constructor (private readonly prisma: Db) {}
-
-  /** Called with every appended event, after it is stored (the pubsub plugin listens here). */
-  onAppend (listener: EventListener): () => void {
-    this.listeners.add(listener)
-    return () => this.listeners.delete(listener)
-  }
+  constructor (private readonly prisma: Db, readonly bus: EventBus) {}
 
   async append (sessionId: string, type: string, payload: Record<string, unknown>, turnId: string | null = null): Promise<SessionEventView> {
-    const row = await this.prisma.sessionEvent.create({
-      data: { sessionId, type, payload: payload as Prisma.InputJsonValue, turnId }
+    const previous = this.tails.get(sessionId) ?? Promise.resolve()
+    const next = previous.catch(() => {}).then(async () => {
+      const row = await this.prisma.sessionEvent.create({
+        data: { sessionId, type, payload: payload as Prisma.InputJsonValue, turnId }
+      })
+      return eventView(row)
     })
-    const event = eventView(row)
-    for (const listener of this.listeners) listener(event)
-    return event
+    this.tails.set(sessionId, next)
+    try {
+      const event = await next
+      this.bus.publish(event)
+      return event
+    } finally {
+      if (this.tails.get(sessionId) === next) this.tails.delete(sessionId)
+    }
+  }
+
+  /** The newest cursor of a session (0 when it has no events). */
+  async lastCursor (sessionId: string): Promise<bigint> {
+    const row = await this.prisma.sessionEvent.findFirst({ where: { sessionId }, orderBy: { cursor: 'desc' }, select: { cursor: true } })
+    return row?.cursor ?? 0n
+  }
+
+  /**
+   * Replays the log after `after`, then follows it live, until the signal aborts: every
+   * event exactly once, in cursor order. A subscription is taken before the replay, so an
+   * event appended during the replay is not missed.
+   */
+  async * follow (sessionId: string, after: bigint, signal: AbortSignal): AsyncGenerator<SessionEventView> {
+    let pending = true
+    let wake: (() => void) | undefined
+    const unsubscribe = this.bus.subscribe(sessionId, () => { pending = true; wake?.() })
+    const onAbort = () => wake?.()
+    signal.addEventListener('abort', onAbort)
+    let last = after
+    try {
+      while (!signal.aborted) {
+        if (!pending) {
+          await new Promise<void>(resolve => { wake = resolve })
+          wake = undefined
+          continue
+        }
+        pending = false
+        for (;;) {
+          const page = await this.list(sessionId, last, 500)
+          for (const event of page) {
+            if (signal.aborted) return
+            last = BigInt(event.cursor)
+            yield event
+          }
+          if (page.length < 500) break
+        }
+      }
+    } finally {
+      unsubscribe()
+      signal.removeEventListener('abort', onAbort)
+    }
   }
 
   async list (sessionId: string, after: bigint, limit: number): Promise<SessionEventView[]> {

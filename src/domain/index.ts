@@ -7,6 +7,9 @@ import { SessionEvents } from './events.ts'
 import { Sessions } from './sessions.ts'
 import { Tenants } from './tenants.ts'
 import { Users } from './users.ts'
+import { Timelines } from './timeline.ts'
+import { Turns } from './turns.ts'
+import { Say } from './say.ts'
 
 export interface Domain {
   tenants: Tenants
@@ -16,6 +19,9 @@ export interface Domain {
   events: SessionEvents
   sessions: Sessions
   credits: Credits
+  timelines: Timelines
+  turns: Turns
+  say: Say
 }
 
 export function buildDomain (deps: DomainDeps): Domain {
@@ -23,8 +29,11 @@ export function buildDomain (deps: DomainDeps): Domain {
   const apiKeys = new ApiKeys(deps.prisma)
   const users = new Users(deps.prisma)
   const credentials = new Credentials(deps)
-  const events = new SessionEvents(deps.prisma)
+  const events = new SessionEvents(deps.prisma, deps.bus)
   const sessions = new Sessions(deps, credentials, events)
   const credits = new Credits(deps, credentials)
-  return { tenants, apiKeys, users, credentials, events, sessions, credits }
+  const timelines = new Timelines(deps.nemo, sessions)
+  const turns = new Turns(deps, sessions, events, timelines)
+  const say = new Say(sessions, turns, timelines, credits, deps.config.UPLOAD_MAX_BYTES)
+  return { tenants, apiKeys, users, credentials, events, sessions, credits, timelines, turns, say }
 }

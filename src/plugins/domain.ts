@@ -11,13 +11,17 @@ declare module 'fastify' {
 }
 
 async function domain (fastify: FastifyInstance): Promise<void> {
-  fastify.decorate('domain', buildDomain({
+  const built = buildDomain({
     prisma: fastify.prisma,
     nemo: fastify.nemo,
     config: fastify.config,
     encryptionKey: fastify.encryptionKey,
-    log: fastify.log.child({ component: 'domain' })
-  }))
+    log: fastify.log.child({ component: 'domain' }),
+    bus: fastify.eventBus
+  })
+  fastify.decorate('domain', built)
+  // running chat turns get a moment to finish before the database goes away
+  fastify.addHook('preClose', async () => { await built.turns.close() })
 }
 
-export default fp(domain, { name: 'domain', dependencies: ['db', 'nemo'] })
+export default fp(domain, { name: 'domain', dependencies: ['db', 'nemo', 'pubsub'] })

@@ -42,16 +42,20 @@ t.test('402 without attribution; submit; duplicate id; 1001; unknown session', a
 })
 
 t.test('lifecycle pending -> processing -> completed, shape A; download is an MP4', async (t) => {
-  const sim = await startSim(t, { renderDurationMs: 500 })
+  // A job's duration is fixed at submit: a long one is reliably pending on the first poll.
+  const sim = await startSim(t, { renderDurationMs: 60000 })
   const { token } = await sim.anon()
+  await submit(sim, token, { id: 'slow' })
+  const first = await sim.call('GET', '/api/render/proxy/lambda/slow', { token })
+  t.match(first.body, { success: true, data: { id: 'slow', status: 'pending', progress: 5, createdAt: Number } })
+  t.notOk('outputUrl' in first.body.data)
+  t.equal((await sim.call('GET', '/api/render/proxy/slow/download', { token })).status, 409, 'not ready')
+
+  await sim.call('POST', '/__sim/config', { body: { renderDurationMs: 500 } })
   await submit(sim, token, { id: 'render_a' })
   const poll = () => sim.call('GET', '/api/render/proxy/lambda/render_a', { token })
-  const first = await poll()
-  t.match(first.body, { success: true, data: { id: 'render_a', status: 'pending', progress: 5, createdAt: Number } })
-  t.notOk('outputUrl' in first.body.data)
-  t.equal((await sim.call('GET', '/api/render/proxy/render_a/download', { token })).status, 409, 'not ready')
+  let done = await poll()
   const seen: Array<{ status: string, progress: number }> = []
-  let done = first
   while (done.body.data.status !== 'completed') {
     await sleep(25)
     done = await poll()
@@ -105,6 +109,7 @@ t.test('failures: seeded failure rate, invalid draft, cancel', async (t) => {
   const sim = await startSim(t, { renderDurationMs: 40, renderFailureRate: 1 })
   const { token } = await sim.anon()
   await submit(sim, token, { id: 'unlucky' })
+  await sim.call('POST', '/__sim/config', { body: { renderFailureRate: 0, renderDurationMs: 60000 } })
   await submit(sim, token, { id: 'cancel-me' })
   t.same((await sim.call('POST', '/api/render/proxy/lambda/cancel-me/cancel', { token })).body,
     { success: true, data: { id: 'cancel-me', status: 'failed', cancelled: true } })
@@ -114,7 +119,7 @@ t.test('failures: seeded failure rate, invalid draft, cancel', async (t) => {
   t.equal((await sim.call('POST', '/api/render/proxy/lambda/unlucky/cancel', { token })).body.success, false, 'too late to cancel')
   t.equal((await sim.call('GET', '/api/render/proxy/unlucky/download', { token })).status, 409)
 
-  await sim.call('POST', '/__sim/config', { body: { renderFailureRate: 0 } })
+  await sim.call('POST', '/__sim/config', { body: { renderDurationMs: 40 } })
   await submit(sim, token, { id: 'empty', draft: { t: [] } })
   await submit(sim, token, { id: 'fine' })
   await sleep(60)

@@ -185,8 +185,8 @@ t.test('typed framing (§4.2) and each heartbeat form', async (t) => {
   t.match((await sim.sse(token, sid, '[scenario:heartbeat-only] x')).text, /^(: heartbeat\n\n)+$/)
 })
 
-t.test('2001 when credits are short; credits are frozen during the run', async (t) => {
-  const sim = await startSim(t, { generationMs: 300, heartbeatIntervalMs: 20 })
+t.test('2001 when credits are short; text turns are free; a generation spends its 100', async (t) => {
+  const sim = await startSim(t)
   const { token } = await sim.anon()
   const sid = await sim.session(token)
   await sim.call('PUT', '/__sim/credits', { body: { token, available: 40 } })
@@ -195,11 +195,9 @@ t.test('2001 when credits are short; credits are frozen during the run', async (
   t.same(short.body, { code: 2001, message: 'insufficient credits', data: null })
   t.equal((await sim.sse(token, sid, 'hello')).status, 200, 'text turns are free')
 
+  // Frozen-while-running is checked in the abort test, where the run cannot end under our feet.
   await sim.call('PUT', '/__sim/credits', { body: { token, available: 100 } })
-  const running = sim.sse(token, sid, '[scenario:generation] go')
-  const during = await until(() => sim.call('GET', '/api/credits/balance/simple', { token }), (r) => r.body.data.frozen === 100)
-  t.same(during.body.data, { available: 0, frozen: 100, total: 100 })
-  await running
+  await sim.sse(token, sid, '[scenario:generation] go')
   t.same((await sim.call('GET', '/api/credits/balance/simple', { token })).body.data, { available: 0, frozen: 0, total: 0 })
 })
 
@@ -228,7 +226,7 @@ t.test('client abort mid-stream: openStreams returns to 0 and frozen credits com
 })
 
 t.test('disconnect: half a data line then a dropped socket; the work still lands upstream', async (t) => {
-  const sim = await startSim(t, { generationMs: 60 })
+  const sim = await startSim(t, { generationMs: 500 })
   const { token } = await sim.anon()
   const sid = await sim.session(token)
   const res = await sim.sse(token, sid, '[scenario:disconnect] make it')

@@ -140,7 +140,7 @@ const uploadRoutes: FastifyPluginAsync<{ ctx: SimContext }> = async (app, { ctx 
         received.push({ filename, kind, size: 0, sha256: createHash('sha256').update(url).digest('hex') })
       }
       const files = received.map((f) => describe(session.sessionId, f))
-      for (const f of files) session.state.video_infos.push({ ...f, source_url: urls[files.indexOf(f)] })
+      for (const [i, f] of files.entries()) session.state.video_infos.push({ ...f, source_url: urls[i] })
       session.version++
       return ok({ files, session_state_applied: true })
     }

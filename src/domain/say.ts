@@ -1,0 +1,67 @@
+// "Say": one sentence from a person, routed by the product's keyword table (nemo/intents)
+// to the operation it names (export readiness, credits, timeline state, upload help) or to
+// a chat turn, and answered with the action taken and its result.
+import { routeSay, type SayIntent } from '../nemo/intents.ts'
+import type { Credits, CreditsView } from './credits.ts'
+import type { Actor } from './deps.ts'
+import type { Sessions } from './sessions.ts'
+import type { TimelineView, Timelines } from './timeline.ts'
+import type { StartedTurn, Turns } from './turns.ts'
+
+export const ACCEPTED_UPLOADS = 'video: mp4 mov avi webm mkv; image: jpg jpeg png gif webp; audio: mp3 wav m4a aac'
+
+export type SayResult =
+  | { action: 'export', message: string, exportable: boolean, summary: string }
+  | { action: 'credits', message: string, credits: CreditsView }
+  | { action: 'state', message: string, state: TimelineView }
+  | { action: 'upload', message: string, upload: { method: 'POST', path: string, accepted: string, maxBytes: number } }
+  | { action: 'chat', message: string, turn: StartedTurn['turn'] }
+
+export class Say {
+  constructor (
+    private readonly sessions: Sessions,
+    private readonly turns: Turns,
+    private readonly timelines: Timelines,
+    private readonly credits: Credits,
+    private readonly uploadMaxBytes: number
+  ) {}
+
+  intent (text: string): SayIntent {
+    return routeSay(text)
+  }
+
+  async handle (actor: Actor, sessionId: string, text: string): Promise<SayResult> {
+    await this.sessions.getRow(actor, sessionId)
+    switch (routeSay(text)) {
+      case 'export': {
+        const state = await this.timelines.get(actor, sessionId)
+        return {
+          action: 'export',
+          exportable: state.exportable,
+          summary: state.summary,
+          message: state.exportable
+            ? `The timeline is ready to export: ${state.summary}`
+            : 'Nothing to export yet: the timeline has no clips. Upload media or ask for an edit first.'
+        }
+      }
+      case 'credits': {
+        const credits = await this.credits.get(actor)
+        return { action: 'credits', credits, message: `${credits.available} credits available (${credits.frozen} held for work in progress)` }
+      }
+      case 'state': {
+        const state = await this.timelines.get(actor, sessionId)
+        return { action: 'state', state, message: state.summary }
+      }
+      case 'upload':
+        return {
+          action: 'upload',
+          upload: { method: 'POST', path: `/v1/sessions/${sessionId}/uploads`, accepted: ACCEPTED_UPLOADS, maxBytes: this.uploadMaxBytes },
+          message: `Upload files with POST /v1/sessions/${sessionId}/uploads (multipart field "files", or JSON {"urls": [...]}). Accepted: ${ACCEPTED_UPLOADS}.`
+        }
+      case 'chat': {
+        const { turn } = await this.turns.start(actor, sessionId, text)
+        return { action: 'chat', turn, message: 'Sent to the editing agent; follow the session\'s events for its answer' }
+      }
+    }
+  }
+}

@@ -1,0 +1,204 @@
+// One run of a chat turn against the upstream's /run_sse, and the upstream's quirks
+// (contract §4.1): heartbeats keep it alive; a turn with no text (a silent edit) is
+// explained by diffing the state; heartbeat-only for too long, or a broken stream, is
+// recovered by polling the state (30 s, 60 s, ...; failed after 5 unchanged); a trailing
+// "temporary issue" after a normal answer is a notice, not a failure; an ask_question is a
+// question the caller answers with the next turn; GUI instructions are annotated with the
+// API action to take instead. The upstream stream is always released when the run ends.
+import type { Prisma, Turn as TurnRow } from '../generated/prisma/client.ts'
+import { annotateGuiText } from '../nemo/intents.ts'
+import { isNemoError } from '../nemo/errors.ts'
+import { summarize } from '../nemo/draft.ts'
+import type { NemoEvent } from '../nemo/events.ts'
+import type { Actor, DomainDeps } from './deps.ts'
+import type { SessionEvents } from './events.ts'
+import type { SessionContext, Sessions } from './sessions.ts'
+import type { Timelines } from './timeline.ts'
+
+const TEMPORARY_ISSUE = /temporary issue|暂时的问题|临时问题/i
+const MAX_TOOL_PAYLOAD = 4000
+
+interface Outcome {
+  status: 'completed' | 'silent' | 'timed_out' | 'failed'
+  reply: string | null
+  error: Record<string, unknown> | null
+}
+
+class Stalled extends Error {}
+
+/** Keeps tool args/results in the log readable: big payloads are cut, not dropped. */
+function clip (value: unknown): unknown {
+  const text = JSON.stringify(value ?? null)
+  return text.length <= MAX_TOOL_PAYLOAD ? value : { truncated: true, preview: text.slice(0, MAX_TOOL_PAYLOAD) }
+}
+
+export class TurnRunner {
+  constructor (
+    private readonly deps: DomainDeps,
+    private readonly sessions: Sessions,
+    private readonly events: SessionEvents,
+    private readonly timelines: Timelines
+  ) {}
+
+  async run (actor: Actor, turn: TurnRow, signal: AbortSignal): Promise<void> {
+    const emit = async (type: string, payload: Record<string, unknown>) => await this.events.append(turn.sessionId, type, { turnId: turn.id, ...payload }, turn.id)
+    let outcome: Outcome
+    try {
+      outcome = await this.sessions.withSession(actor, turn.sessionId, async (ctx) => await this.stream(ctx, turn, signal, emit))
+    } catch (err) {
+      outcome = { status: signal.aborted ? 'timed_out' : 'failed', reply: null, error: this.describe(err, signal) }
+    }
+    await this.deps.prisma.turn.update({
+      where: { id: turn.id },
+      data: { status: outcome.status, reply: outcome.reply, error: (outcome.error ?? undefined) as Prisma.InputJsonValue | undefined, finishedAt: new Date() }
+    })
+    if (outcome.status === 'completed' || outcome.status === 'silent') {
+      await emit('turn.completed', { status: outcome.status, reply: outcome.reply })
+    } else {
+      await emit('turn.failed', { status: outcome.status, error: outcome.error })
+    }
+  }
+
+  private describe (err: unknown, signal: AbortSignal): Record<string, unknown> {
+    if (signal.aborted) return { code: 'GW_ERR_UPSTREAM_TIMEOUT', message: 'The turn ran past its time limit and was stopped' }
+    if (isNemoError(err)) return { code: err.code, message: err.message, upstream: err.kind }
+    const e = err as { code?: string, message?: string }
+    return { code: typeof e?.code === 'string' && e.code.startsWith('GW_ERR_') ? e.code : 'GW_ERR_INTERNAL', message: typeof e?.code === 'string' && e.code.startsWith('GW_ERR_') ? String(e.message) : 'The turn failed inside the gateway' }
+  }
+
+  private async stream (ctx: SessionContext, turn: TurnRow, signal: AbortSignal, emit: (type: string, payload: Record<string, unknown>) => Promise<unknown>): Promise<Outcome> {
+    const { config, nemo } = this.deps
+    const texts: string[] = []
+    let toolCalls = 0
+    let asked = false
+    let upstreamError: string | null = null
+    let lastHeartbeatEvent = 0
+    let broken: unknown = null
+
+    // the upstream stream is cut when it only heartbeats for too long, or the turn ends
+    const local = new AbortController()
+    const stop = () => local.abort(signal.reason)
+    signal.addEventListener('abort', stop, { once: true })
+    let stallTimer: NodeJS.Timeout | undefined
+    const armStall = () => {
+      clearTimeout(stallTimer)
+      stallTimer = setTimeout(() => local.abort(new Stalled('heartbeats only')), config.TURN_HEARTBEAT_ONLY_MS)
+    }
+    // a first turn has no snapshot to diff against yet: take the baseline now
+    if (ctx.session.snapshot === null) await this.timelines.refresh(ctx)
+    armStall()
+
+    try {
+      for await (const event of nemo.runSse(ctx.lease.token, { sessionId: ctx.upstreamSessionId, text: turn.text, signal: local.signal })) {
+        if (event.type !== 'heartbeat') armStall()
+        await this.record(event, {
+          emit,
+          onText: (t) => texts.push(t),
+          hadText: () => texts.length > 0,
+          onTool: () => { toolCalls++ },
+          onQuestion: () => { asked = true },
+          onError: (m) => { upstreamError = m },
+          heartbeatDue: () => {
+            const now = Date.now()
+            if (now - lastHeartbeatEvent < config.HEARTBEAT_EVENT_INTERVAL_MS) return false
+            lastHeartbeatEvent = now
+            return true
+          }
+        })
+      }
+    } catch (err) {
+      if (signal.aborted) throw err
+      if (!(local.signal.reason instanceof Stalled) && !isNemoError(err, 'stream_broken')) throw err
+      broken = local.signal.aborted ? local.signal.reason : err
+    } finally {
+      clearTimeout(stallTimer)
+      signal.removeEventListener('abort', stop)
+      if (!local.signal.aborted) local.abort()
+    }
+
+    if (broken !== null) return await this.recover(ctx, signal, emit, broken instanceof Stalled ? 'heartbeat_only' : 'stream_broken')
+
+    const reply = texts.length > 0 ? texts.join('\n\n') : null
+    if (upstreamError !== null && reply === null) {
+      return { status: 'failed', reply: null, error: { code: 'GW_ERR_UPSTREAM_BAD_REQUEST', message: 'The upstream agent reported an error', upstream: upstreamError } }
+    }
+    if (toolCalls > 0 || reply === null) {
+      const change = await this.timelines.refresh(ctx)
+      if (change.changed) {
+        await emit('state.changed', { summary: change.diff.summary, changes: change.diff.changes, timeline: summarize(change.after), assetsAdded: change.assetsAdded })
+      }
+      if (reply === null && !asked) return { status: 'silent', reply: null, error: null }
+    }
+    return { status: 'completed', reply, error: null }
+  }
+
+  private async record (event: NemoEvent, h: {
+    emit: (type: string, payload: Record<string, unknown>) => Promise<unknown>
+    onText: (t: string) => void
+    hadText: () => boolean
+    onTool: () => void
+    onQuestion: () => void
+    onError: (m: string) => void
+    heartbeatDue: () => boolean
+  }): Promise<void> {
+    switch (event.type) {
+      case 'text': {
+        if (TEMPORARY_ISSUE.test(event.text) && h.hadText()) {
+          await h.emit('notice', { kind: 'temporary_issue', text: event.text, ignorable: true, why: 'The upstream often appends this after a normal answer; the answer stands' })
+          return
+        }
+        h.onText(event.text)
+        const actions = annotateGuiText(event.text)
+        await h.emit('text', { text: event.text, ...(actions.length > 0 ? { actions } : {}) })
+        return
+      }
+      case 'tool_call':
+        h.onTool()
+        await h.emit('tool.started', { name: event.name, id: event.id ?? null, args: clip(event.args) })
+        return
+      case 'tool_result':
+        await h.emit('tool.finished', { name: event.name, id: event.id ?? null, result: clip(event.result) })
+        return
+      case 'heartbeat':
+        if (h.heartbeatDue()) await h.emit('heartbeat', { at: new Date().toISOString() })
+        return
+      case 'ask_question':
+        h.onQuestion()
+        await h.emit('question', { questions: event.questions, title: event.title ?? null, id: event.id ?? null, answerWith: 'Send the answer as the next turn of this session' })
+        return
+      case 'error':
+        h.onError(event.message)
+        await h.emit('upstream.error', { message: event.message, code: event.code ?? null })
+        return
+      case 'state_delta':
+        // the real state is read (and diffed) when the turn ends
+        return
+    }
+  }
+
+  /**
+   * The documented recovery (contract §4.1): wait, read the state, and if it moved since the
+   * turn began the work was done; after `TURN_RECOVERY_POLLS` unchanged reads, give up.
+   */
+  private async recover (ctx: SessionContext, signal: AbortSignal, emit: (type: string, payload: Record<string, unknown>) => Promise<unknown>, reason: string): Promise<Outcome> {
+    const { TURN_RECOVERY_POLL_MS: base, TURN_RECOVERY_POLLS: polls } = this.deps.config
+    await emit('turn.recovering', { reason, polls, firstWaitMs: base })
+    for (let i = 0; i < polls; i++) {
+      await sleep(i === 0 ? base : 2 * base, signal)
+      const change = await this.timelines.refresh(ctx)
+      if (change.changed) {
+        await emit('state.changed', { summary: change.diff.summary, changes: change.diff.changes, timeline: summarize(change.after), assetsAdded: change.assetsAdded, recovered: true })
+        return { status: 'completed', reply: null, error: null }
+      }
+    }
+    return { status: 'failed', reply: null, error: { code: 'GW_ERR_UPSTREAM_UNAVAILABLE', message: `The upstream stream ${reason === 'heartbeat_only' ? 'sent only heartbeats' : 'broke'} and the state did not change in ${polls} checks`, reason } }
+  }
+}
+
+async function sleep (ms: number, signal: AbortSignal): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => { signal.removeEventListener('abort', onAbort); resolve() }, ms)
+    const onAbort = () => { clearTimeout(timer); reject(signal.reason) }
+    signal.addEventListener('abort', onAbort, { once: true })
+  })
+}
