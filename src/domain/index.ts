@@ -6,6 +6,7 @@ import type { DomainDeps } from './deps.ts'
 import { SessionEvents } from './events.ts'
 import { Sessions } from './sessions.ts'
 import { Tenants } from './tenants.ts'
+import { Uploads } from './uploads.ts'
 import { Users } from './users.ts'
 import { Timelines } from './timeline.ts'
 import { Turns } from './turns.ts'
@@ -22,6 +23,7 @@ export interface Domain {
   timelines: Timelines
   turns: Turns
   say: Say
+  uploads: Uploads
 }
 
 export function buildDomain (deps: DomainDeps): Domain {
@@ -35,5 +37,6 @@ export function buildDomain (deps: DomainDeps): Domain {
   const timelines = new Timelines(deps.nemo, sessions)
   const turns = new Turns(deps, sessions, events, timelines)
   const say = new Say(sessions, turns, timelines, credits, deps.config.UPLOAD_MAX_BYTES)
-  return { tenants, apiKeys, users, credentials, events, sessions, credits, timelines, turns, say }
+  const uploads = new Uploads(deps, sessions, events)
+  return { tenants, apiKeys, users, credentials, events, sessions, credits, timelines, turns, say, uploads }
 }

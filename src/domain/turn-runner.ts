@@ -6,6 +6,7 @@
 // question the caller answers with the next turn; GUI instructions are annotated with the
 // API action to take instead. The upstream stream is always released when the run ends.
 import type { Prisma, Turn as TurnRow } from '../generated/prisma/client.ts'
+import { isGatewayError } from '../errors.ts'
 import { annotateGuiText } from '../nemo/intents.ts'
 import { isNemoError } from '../nemo/errors.ts'
 import { summarize } from '../nemo/draft.ts'
@@ -61,9 +62,11 @@ export class TurnRunner {
 
   private describe (err: unknown, signal: AbortSignal): Record<string, unknown> {
     if (signal.aborted) return { code: 'GW_ERR_UPSTREAM_TIMEOUT', message: 'The turn ran past its time limit and was stopped' }
-    if (isNemoError(err)) return { code: err.code, message: err.message, upstream: err.kind }
-    const e = err as { code?: string, message?: string }
-    return { code: typeof e?.code === 'string' && e.code.startsWith('GW_ERR_') ? e.code : 'GW_ERR_INTERNAL', message: typeof e?.code === 'string' && e.code.startsWith('GW_ERR_') ? String(e.message) : 'The turn failed inside the gateway' }
+    if (isNemoError(err)) return { ...err.extensions, code: err.code, message: err.message, upstream: err.kind }
+    if (isGatewayError(err) && err.statusCode < 500) return { ...err.extensions, code: err.code, message: err.message }
+    if (isGatewayError(err)) return { code: err.code, message: err.title }
+    this.deps.log.error({ err }, 'a turn failed inside the gateway')
+    return { code: 'GW_ERR_INTERNAL', message: 'The turn failed inside the gateway' }
   }
 
   private async stream (ctx: SessionContext, turn: TurnRow, signal: AbortSignal, emit: (type: string, payload: Record<string, unknown>) => Promise<unknown>): Promise<Outcome> {

@@ -46,7 +46,7 @@ async function db (fastify: FastifyInstance, opts: DbPluginOptions): Promise<voi
   let embedded: EmbeddedPostgres | undefined
   let url = config.DATABASE_URL
   if (url === undefined) {
-    embedded = await startEmbeddedPostgres({ dataDir: config.DATA_DIR, port: config.EMBEDDED_PG_PORT, log })
+    embedded = await startEmbeddedPostgres({ dataDir: config.DATA_DIR, port: config.EMBEDDED_PG_PORT, log, handleSignals: false })
     url = embedded.url
   }
 

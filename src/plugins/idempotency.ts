@@ -122,6 +122,17 @@ async function idempotency (fastify: FastifyInstance): Promise<void> {
     await prisma.idempotencyRecord.delete({ where: { tenantId_key_route: state } }).catch(() => {})
   })
 
+  // a streamed answer (SSE) never passes onSend: its route stores the JSON a retry replays
+  fastify.decorate('completeIdempotency', async (request: FastifyRequest, status: number, body: unknown, headers: Record<string, string> = {}) => {
+    const state = request.idempotency
+    if (!state) return
+    request.idempotency = null
+    await prisma.idempotencyRecord.update({
+      where: { tenantId_key_route: state },
+      data: { state: 'completed', responseStatus: status, responseHeaders: { 'content-type': 'application/json; charset=utf-8', ...headers }, responseBody: JSON.stringify(body) }
+    })
+  })
+
   fastify.decorate('purgeIdempotency', async () => {
     const { count } = await prisma.idempotencyRecord.deleteMany({ where: { expiresAt: { lt: new Date() } } })
     return count
@@ -137,6 +148,7 @@ async function idempotency (fastify: FastifyInstance): Promise<void> {
 declare module 'fastify' {
   interface FastifyInstance {
     purgeIdempotency: () => Promise<number>
+    completeIdempotency: (request: FastifyRequest, status: number, body: unknown, headers?: Record<string, string>) => Promise<void>
   }
 }
 

@@ -65,18 +65,27 @@ async function initialisedDataDir (t: Test): Promise<string> {
 }
 
 /** A separate process holding an embedded PostgreSQL, like a running gateway. */
-async function holdEmbedded (dataDir: string) {
-  const child = spawn(process.execPath, ['--import=tsx', join(import.meta.dirname, 'fixtures', 'hold-embedded.ts'), dataDir], {
+async function holdEmbedded (dataDir: string, fixture = 'hold-embedded.ts') {
+  const child = spawn(process.execPath, ['--import=tsx', join(import.meta.dirname, 'fixtures', fixture), dataDir], {
     stdio: ['pipe', 'pipe', 'inherit']
   })
-  const first = await createInterface({ input: child.stdout })[Symbol.asyncIterator]().next()
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve))
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]()
+  const first = await lines.next()
   const { port } = JSON.parse(String(first.value)) as { port: number }
-  const exited = new Promise((resolve) => child.once('exit', resolve))
+  const rest = (async () => {
+    const out: string[] = []
+    for (let next = await lines.next(); next.done !== true; next = await lines.next()) out.push(String(next.value))
+    return out
+  })()
   return {
     port,
-    pid: child.pid,
     stop: async () => { child.stdin.end('stop\n'); await exited },
-    kill: async () => { child.kill('SIGKILL'); await exited }
+    kill: async () => { child.kill('SIGKILL'); await exited },
+    terminate: async () => {
+      child.kill('SIGTERM')
+      return { code: await exited, output: await rest }
+    }
   }
 }
 
@@ -171,4 +180,22 @@ t.test('a missing password file for an existing cluster is a clear error', async
   await writeFile(join(dataDir, 'pg-password'), password, { mode: 0o600 })
   const back = await startEmbeddedPostgres({ dataDir })
   await back.stop()
+})
+
+t.test('SIGTERM: a CLI or test process stops its cluster on the way out', async (t) => {
+  const dataDir = await initialisedDataDir(t)
+  const cli = await holdEmbedded(dataDir)
+  t.ok(await listening(cli.port))
+  await cli.terminate()
+  t.notOk(await listening(cli.port), 'no orphan left behind')
+})
+
+t.test('SIGTERM: in the gateway the server\'s graceful close runs, and onClose stops the cluster', async (t) => {
+  const dataDir = await initialisedDataDir(t)
+  const gateway = await holdEmbedded(dataDir, 'hold-app.ts')
+  t.ok(await listening(gateway.port))
+  const { code, output } = await gateway.terminate()
+  t.equal(code, 0, 'exited by its own handler')
+  t.same(output, ['closed gracefully'], 'the graceful close was not cut short')
+  t.notOk(await listening(gateway.port), 'and the cluster is stopped')
 })

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
 import { startEmbeddedPostgres } from '../../src/db/embedded.ts'
-import { withDatabase } from '../../src/db/schema-engine.ts'
+import { withDatabase } from '../../src/db/schema-engine-adapter.ts'
 
 interface TestServer {
   url: string

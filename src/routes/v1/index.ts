@@ -2,6 +2,11 @@
 import type { FastifyPluginAsync } from 'fastify'
 import sessions from './sessions/index.ts'
 import credits from './credits/index.ts'
+import turns from './turns/index.ts'
+import events from './events/index.ts'
+import state from './state/index.ts'
+import say from './say/index.ts'
+import uploads from './uploads/index.ts'
 
 const v1: FastifyPluginAsync = async (fastify) => {
   fastify.addHook('onRequest', fastify.authenticateTenant)
@@ -11,6 +16,11 @@ const v1: FastifyPluginAsync = async (fastify) => {
   })
   await fastify.register(sessions, { prefix: '/sessions' })
   await fastify.register(credits, { prefix: '/credits' })
+  await fastify.register(turns, { prefix: '/sessions/:sessionId/turns' })
+  await fastify.register(events, { prefix: '/sessions/:sessionId/events' })
+  await fastify.register(state, { prefix: '/sessions/:sessionId/state' })
+  await fastify.register(say, { prefix: '/sessions/:sessionId/say' })
+  await fastify.register(uploads, { prefix: '/sessions/:sessionId/uploads' })
 }
 
 export default v1

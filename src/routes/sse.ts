@@ -1,0 +1,70 @@
+// Server-sent events for the gateway's own streams: `id:` lines carry the log cursor (so
+// EventSource's Last-Event-ID resumes exactly), a keep-alive comment flows while nothing
+// happens, and the follower is stopped the moment the client goes away.
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { SessionEventView } from '../domain/events.ts'
+
+export function wantsEventStream (request: FastifyRequest): boolean {
+  return (request.headers.accept ?? '').includes('text/event-stream')
+}
+
+export function frame (event: SessionEventView): string {
+  const data = JSON.stringify({ cursor: event.cursor, type: event.type, turnId: event.turnId, payload: event.payload, createdAt: event.createdAt })
+  return `id: ${event.cursor}\nevent: ${event.type}\ndata: ${data}\n\n`
+}
+
+/**
+ * Streams `source(signal)` to the client until it ends or the client leaves. `until` ends
+ * the stream after the event it matches (e.g. the turn's last event).
+ */
+export async function streamEvents (
+  request: FastifyRequest,
+  reply: FastifyReply,
+  keepAliveMs: number,
+  source: (signal: AbortSignal) => AsyncIterable<SessionEventView>,
+  until?: (event: SessionEventView) => boolean
+): Promise<void> {
+  const controller = new AbortController()
+  const res = reply.raw
+  const onClose = () => controller.abort()
+  res.on('close', onClose)
+  reply.hijack()
+  res.writeHead(200, {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache, no-transform',
+    connection: 'keep-alive',
+    'x-accel-buffering': 'no',
+    'x-request-id': request.id
+  })
+  res.write(': connected\n\n')
+  const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), keepAliveMs)
+  try {
+    for await (const event of source(controller.signal)) {
+      if (!res.write(frame(event))) {
+        await new Promise<void>(resolve => {
+          const done = () => { res.off('drain', done); controller.signal.removeEventListener('abort', done); resolve() }
+          res.once('drain', done)
+          controller.signal.addEventListener('abort', done, { once: true })
+        })
+      }
+      if (until?.(event) === true) break
+    }
+  } catch (err) {
+    if (!controller.signal.aborted) {
+      request.log.warn({ err }, 'event stream failed')
+      res.write(`event: error\ndata: ${JSON.stringify({ code: 'GW_ERR_INTERNAL', detail: 'The event stream failed; reconnect with Last-Event-ID to resume' })}\n\n`)
+    }
+  } finally {
+    clearInterval(keepAlive)
+    res.off('close', onClose)
+    controller.abort()
+    res.end()
+  }
+}
+
+/** The resume point: `Last-Event-ID` (a reconnecting EventSource) wins over `?after=`. */
+export function resumeCursor (request: FastifyRequest, after: string | undefined): bigint {
+  const header = request.headers['last-event-id']
+  const raw = (Array.isArray(header) ? header[0] : header) ?? after ?? '0'
+  return /^\d{1,19}$/.test(raw) ? BigInt(raw) : 0n
+}

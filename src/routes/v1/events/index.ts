@@ -1,0 +1,54 @@
+// The session's event log: a JSON page from a cursor, or (Accept: text/event-stream) the
+// same log as SSE that replays from the cursor and then follows live, with no gap and no
+// duplicate; `Last-Event-ID` resumes after a reconnect.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
+import { gwError } from '../../../errors.ts'
+import { DateTime, TenantHeadersSchema, UuidParam, withProblems } from '../../schemas.ts'
+import { resumeCursor, streamEvents, wantsEventStream } from '../../sse.ts'
+
+export const SessionEventSchema = Type.Object({
+  cursor: Type.String({ pattern: '^\\d+$', description: 'Monotonic position in the session log' }),
+  sessionId: Type.String(),
+  turnId: Type.Union([Type.String(), Type.Null()]),
+  type: Type.String({ description: 'turn.started, text, tool.started, tool.finished, heartbeat, question, notice, state.changed, session.reset, turn.recovering, turn.completed, turn.failed, upload.progress, upload.completed, ...' }),
+  payload: Type.Unknown(),
+  createdAt: DateTime
+}, { $id: 'SessionEvent' })
+
+const events: FastifyPluginAsyncTypebox = async (fastify) => {
+  const { sessions, events } = fastify.domain
+
+  fastify.get('/', {
+    schema: {
+      tags: ['events'],
+      summary: 'The session\'s event log after a cursor (JSON), or live as text/event-stream',
+      headers: Type.Intersect([TenantHeadersSchema, Type.Object({ 'last-event-id': Type.Optional(Type.String({ maxLength: 20 })) })]),
+      params: Type.Object({ sessionId: UuidParam }),
+      querystring: Type.Object({
+        after: Type.Optional(Type.String({ pattern: '^\\d{1,19}$' })),
+        limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 })
+      }),
+      response: withProblems({ 200: Type.Object({ items: Type.Array(SessionEventSchema), nextCursor: Type.Union([Type.String(), Type.Null()]) }) })
+    }
+  }, async (request, reply) => {
+    const session = await sessions.getRow(request.actor, request.params.sessionId)
+    const after = resumeCursor(request, request.query.after)
+    if (wantsEventStream(request)) {
+      return await streamEvents(request, reply, fastify.config.SSE_KEEPALIVE_MS, (signal) => events.follow(session.id, after, signal))
+    }
+    const items = await events.list(session.id, after, request.query.limit)
+    const last = items[items.length - 1]
+    return { items, nextCursor: items.length === request.query.limit && last ? last.cursor : null }
+  })
+
+  // an explicit 406 beats a silent JSON answer to a client that asked for something else
+  fastify.addHook('onRequest', async (request) => {
+    const accept = request.headers.accept
+    if (accept && !/(\*\/\*|application\/(json|\*)|text\/event-stream|application\/problem\+json)/.test(accept)) {
+      throw gwError('GW_ERR_NOT_ACCEPTABLE', 'This route answers application/json or text/event-stream')
+    }
+  })
+}
+
+export default events

@@ -1,0 +1,72 @@
+// Chat turns of a session. POST answers 202 at once (the turn runs server-side), or with
+// Accept: text/event-stream streams the turn's events live until it ends; leaving early
+// does not cancel the turn.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
+import { DateTime, PageQuerySchema, TenantHeadersSchema, UuidParam, withProblems } from '../../schemas.ts'
+import { streamEvents, wantsEventStream } from '../../sse.ts'
+
+export const TurnSchema = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  sessionId: Type.String({ format: 'uuid' }),
+  text: Type.String(),
+  status: Type.Union(['running', 'completed', 'silent', 'timed_out', 'failed'].map(s => Type.Literal(s))),
+  reply: Type.Union([Type.String(), Type.Null()]),
+  error: Type.Unknown(),
+  startedAt: DateTime,
+  finishedAt: Type.Union([DateTime, Type.Null()])
+}, { $id: 'Turn' })
+
+const Params = Type.Object({ sessionId: UuidParam })
+
+const turns: FastifyPluginAsyncTypebox = async (fastify) => {
+  const { turns, events } = fastify.domain
+
+  fastify.post('/', {
+    config: { idempotent: true },
+    schema: {
+      tags: ['turns'],
+      summary: 'Send a chat message to the editing agent',
+      description: 'Answers 202 with the running turn, or streams its events with Accept: text/event-stream. One running turn per session: a second gets 409.',
+      headers: TenantHeadersSchema,
+      params: Params,
+      body: Type.Object({ text: Type.String({ minLength: 1, maxLength: 8000 }) }, { additionalProperties: false }),
+      response: withProblems({ 202: TurnSchema, 409: { $ref: 'Problem#' } })
+    }
+  }, async (request, reply) => {
+    const { turn, cursorBefore } = await turns.start(request.actor, request.params.sessionId, request.body.text)
+    const location = `/v1/sessions/${turn.sessionId}/turns/${turn.id}`
+    if (wantsEventStream(request)) {
+      await fastify.completeIdempotency(request, 202, turn, { location })
+      return await streamEvents(request, reply, fastify.config.SSE_KEEPALIVE_MS,
+        async function * (signal) {
+          for await (const e of events.follow(turn.sessionId, cursorBefore, signal)) if (e.turnId === turn.id) yield e
+        },
+        (e) => e.type === 'turn.completed' || e.type === 'turn.failed')
+    }
+    return await reply.code(202).header('location', location).send(turn)
+  })
+
+  fastify.get('/', {
+    schema: {
+      tags: ['turns'],
+      summary: 'The session\'s turns, newest first',
+      headers: TenantHeadersSchema,
+      params: Params,
+      querystring: PageQuerySchema,
+      response: withProblems({ 200: Type.Object({ items: Type.Array(TurnSchema), nextCursor: Type.Union([Type.String(), Type.Null()]) }) })
+    }
+  }, async (request) => await turns.list(request.actor, request.params.sessionId, request.query))
+
+  fastify.get('/:turnId', {
+    schema: {
+      tags: ['turns'],
+      summary: 'One turn',
+      headers: TenantHeadersSchema,
+      params: Type.Object({ sessionId: UuidParam, turnId: UuidParam }),
+      response: withProblems({ 200: TurnSchema })
+    }
+  }, async (request) => await turns.get(request.actor, request.params.sessionId, request.params.turnId))
+}
+
+export default turns

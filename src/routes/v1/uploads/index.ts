@@ -1,0 +1,116 @@
+// Files of a session. POST takes multipart (one or more `files` parts), streamed through to
+// the upstream as they arrive, or JSON {urls} for files the upstream fetches itself.
+// @fastify/multipart is registered here only, in stream mode: no toBuffer, no disk, no
+// attachFieldsToBody; the 1 MB JSON body limit does not apply to multipart.
+import multipart from '@fastify/multipart'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyRequest } from 'fastify'
+import { Type, type Static } from 'typebox'
+import { gwError } from '../../../errors.ts'
+import type { IncomingFile } from '../../../domain/uploads.ts'
+import { DateTime, PageQuerySchema, TenantHeadersSchema, UuidParam, withProblems } from '../../schemas.ts'
+
+export const UploadSchema = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  sessionId: Type.String({ format: 'uuid' }),
+  name: Type.String(),
+  kind: Type.String({ description: 'video, image or audio' }),
+  mimeType: Type.Union([Type.String(), Type.Null()]),
+  size: Type.Union([Type.Integer(), Type.Null()], { description: 'Bytes received; null for URL uploads' }),
+  sha256: Type.Union([Type.String(), Type.Null()], { description: 'Hex digest computed while streaming; null for URL uploads' }),
+  sourceUrl: Type.Union([Type.String(), Type.Null()]),
+  cdnUrl: Type.Union([Type.String(), Type.Null()]),
+  duration: Type.Union([Type.Number(), Type.Null()]),
+  width: Type.Union([Type.Integer(), Type.Null()]),
+  height: Type.Union([Type.Integer(), Type.Null()]),
+  fps: Type.Union([Type.Number(), Type.Null()]),
+  createdAt: DateTime
+}, { $id: 'Upload' })
+
+const UrlUploadSchema = Type.Object({
+  urls: Type.Array(Type.String({ format: 'uri', pattern: '^https?://', maxLength: 2048 }), { minItems: 1, maxItems: 20 })
+}, { additionalProperties: false })
+
+// Documents the form for OpenAPI. Without `type`, it holds for the absent parsed body a
+// streamed multipart request has, so validation never touches the stream.
+const MultipartSchema = Type.Unsafe<undefined>({
+  properties: { files: { type: 'array', items: { type: 'string', format: 'binary' } } },
+  description: 'One or more files in the field "files"'
+})
+
+const Params = Type.Object({ sessionId: UuidParam })
+
+const MAX_FILES = 20
+
+/** The request's file parts as they arrive (other fields are skipped). */
+async function * incomingFiles (request: FastifyRequest): AsyncGenerator<IncomingFile> {
+  for await (const part of request.files()) yield { filename: part.filename, stream: part.file }
+}
+
+const uploads: FastifyPluginAsyncTypebox = async (fastify) => {
+  const { uploads } = fastify.domain
+  const maxBytes = fastify.config.UPLOAD_MAX_BYTES
+
+  await fastify.register(multipart, {
+    // one byte more than allowed, so the upload path sees the breach and answers it itself
+    limits: { fileSize: maxBytes + 1, files: MAX_FILES, fields: 20, parts: MAX_FILES + 20, fieldSize: 64 * 1024 }
+  })
+
+  fastify.post('/', {
+    config: { idempotent: true },
+    schema: {
+      tags: ['uploads'],
+      summary: 'Upload files to the session',
+      description: `multipart/form-data with up to ${MAX_FILES} files in the field "files" (streamed through, each up to UPLOAD_MAX_BYTES), ` +
+        'or JSON {"urls": [...]} for files the upstream fetches. Accepted: video mp4 mov avi webm mkv; image jpg jpeg png gif webp; ' +
+        'audio mp3 wav m4a aac. The extension and the leading bytes must agree (415 otherwise); a file over the limit is 413. ' +
+        'Progress is logged to the session\'s events as upload.progress, then upload.completed or upload.failed.',
+      headers: TenantHeadersSchema,
+      params: Params,
+      body: { content: { 'application/json': { schema: UrlUploadSchema }, 'multipart/form-data': { schema: MultipartSchema } } },
+      response: withProblems({
+        201: Type.Object({ uploadRef: Type.String({ format: 'uuid' }), items: Type.Array(UploadSchema) }),
+        413: { $ref: 'Problem#' },
+        415: { $ref: 'Problem#' }
+      })
+    }
+  }, async (request, reply) => {
+    const { sessionId } = request.params
+    if (!request.isMultipart()) {
+      const body = request.body as Static<typeof UrlUploadSchema> | undefined
+      if (body?.urls === undefined) throw gwError('GW_ERR_VALIDATION', 'Send multipart/form-data with files in the field "files", or JSON {"urls": [...]}')
+      return await reply.code(201).send(await uploads.uploadUrls(request.actor, sessionId, body.urls))
+    }
+
+    // the caller going away mid-body aborts the upstream request (once the body is complete
+    // the upload finishes server-side, since the upstream has it all by then)
+    const caller = new AbortController()
+    const onClose = (): void => {
+      if (request.raw.aborted) caller.abort(gwError('GW_ERR_BAD_REQUEST', 'The caller closed the connection during the upload'))
+    }
+    request.raw.once('close', onClose)
+    try {
+      const result = await uploads.uploadFiles(request.actor, sessionId, incomingFiles(request), { signal: caller.signal })
+      return await reply.code(201).send(result)
+    } catch (err) {
+      // what is left of a refused body is not read: the connection closes after the answer
+      if (!request.raw.complete) reply.header('connection', 'close')
+      throw err
+    } finally {
+      request.raw.off('close', onClose)
+    }
+  })
+
+  fastify.get('/', {
+    schema: {
+      tags: ['uploads'],
+      summary: 'The session\'s uploads, newest first',
+      headers: TenantHeadersSchema,
+      params: Params,
+      querystring: PageQuerySchema,
+      response: withProblems({ 200: Type.Object({ items: Type.Array(UploadSchema), nextCursor: Type.Union([Type.String(), Type.Null()]) }) })
+    }
+  }, async (request) => await uploads.list(request.actor, request.params.sessionId, request.query))
+}
+
+export default uploads

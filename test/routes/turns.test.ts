@@ -1,0 +1,214 @@
+// Chat turns end to end: a real gateway on a real port, a real simulator, every scenario of
+// the upstream's stream, read through the gateway's SSE.
+import t, { type Test } from 'tap'
+import { buildGateway, type TestGateway } from '../helpers/app.ts'
+import { readSse, waitFor, type SseFrame } from '../helpers/sse.ts'
+
+const FAST_SIM = { stepDelayMs: 2, generationMs: 60, heartbeatIntervalMs: 10 }
+const FAST_TURNS = { TURN_RECOVERY_POLL_MS: 40, HEARTBEAT_EVENT_INTERVAL_MS: 0 }
+
+async function setup (t: Test, opts: { sim?: Record<string, unknown>, config?: Record<string, string | number | boolean>, registered?: boolean } = {}) {
+  const gw = await buildGateway(t, { sim: { ...FAST_SIM, ...opts.sim }, config: { ...FAST_TURNS, ...opts.config } })
+  await gw.app.listen({ port: 0, host: '127.0.0.1' })
+  const address = gw.app.server.address()
+  const base = typeof address === 'object' && address ? `http://127.0.0.1:${address.port}` : ''
+  const acme = await gw.tenant('acme', opts.registered ? { tokenMode: 'registered' } : {})
+  if (opts.registered) {
+    // an anonymous token's 100 credits do not pay for a two-stage generation
+    const { token } = await gw.sim.control('POST', 'tokens', { credits: 10_000 }) as { token: string }
+    gw.secret(token)
+    await gw.admin({ method: 'POST', url: `/admin/v1/tenants/${acme.id}/credentials`, payload: { token } })
+  }
+  const session = (await acme.as('alice', { method: 'POST', url: '/v1/sessions', payload: {} })).json()
+  const headers = { authorization: `Bearer ${acme.key}`, 'x-user-id': 'alice' }
+  return { gw, base, acme, session, headers }
+}
+
+const ended = (f: SseFrame) => f.event === 'turn.completed' || f.event === 'turn.failed'
+
+async function turn (ctx: { base: string, session: { id: string }, headers: Record<string, string> }, text: string) {
+  const res = await readSse(`${ctx.base}/v1/sessions/${ctx.session.id}/turns`, { method: 'POST', headers: ctx.headers, body: { text }, until: ended })
+  return { ...res, types: res.frames.map(f => f.event) }
+}
+
+async function streamsClosed (gw: TestGateway, t: Test) {
+  const counters = await waitFor(async () => await gw.sim.counters(), c => c.openStreams === 0)
+  t.equal(counters.openStreams, 0, 'the upstream stream was released')
+}
+
+t.test('credits run out: the turn fails with the upstream\'s hint', async (t) => {
+  const ctx = await setup(t)
+  const res = await turn(ctx, '[scenario:two-stage] generate a video with music and a title')
+  t.equal(res.types.at(-1), 'turn.failed')
+  t.equal(res.frames.at(-1)!.json.payload.error.code, 'GW_ERR_CREDITS_EXHAUSTED')
+  t.match(res.frames.at(-1)!.json.payload.error.hint, /register\?bind=anon_/)
+  await streamsClosed(ctx.gw, t)
+})
+
+t.test('text only', async (t) => {
+  const ctx = await setup(t)
+  const res = await turn(ctx, '[scenario:text] hello there')
+  t.equal(res.status, 200)
+  t.equal(res.types[0], 'turn.started')
+  t.ok(res.types.includes('text'))
+  t.equal(res.types.at(-1), 'turn.completed')
+  t.equal(res.frames.at(-1)!.json.payload.status, 'completed')
+  t.ok(res.frames.every(f => /^\d+$/.test(f.id ?? '')), 'every frame carries its cursor')
+  await streamsClosed(ctx.gw, t)
+})
+
+for (const framing of ['adk', 'typed'] as const) {
+  t.test(`generation with heartbeats (${framing} framing), GUI text annotated`, async (t) => {
+    const ctx = await setup(t, { sim: { framing } })
+    const res = await turn(ctx, '[scenario:generation] generate a city timelapse')
+    for (const type of ['turn.started', 'tool.started', 'heartbeat', 'tool.finished', 'text', 'state.changed', 'turn.completed']) {
+      t.ok(res.types.includes(type), `has ${type}`)
+    }
+    const texts = res.frames.filter(f => f.event === 'text')
+    const actions = texts.flatMap(f => f.json.payload.actions ?? []).map((a: { action: string }) => a.action)
+    t.ok(actions.includes('start_export'), '"click Export" is annotated with the API action')
+    const changed = res.frames.find(f => f.event === 'state.changed')!
+    t.match(changed.json.payload.summary, /video/i)
+    await streamsClosed(ctx.gw, t)
+  })
+}
+
+t.test('two-stage generation reports both stages and a 3-track summary', async (t) => {
+  const ctx = await setup(t, { registered: true })
+  const res = await turn(ctx, '[scenario:two-stage] generate a video with music and a title')
+  t.equal(res.frames.filter(f => f.event === 'tool.started').length, 2)
+  const state = await ctx.acme.as('alice', { method: 'GET', url: `/v1/sessions/${ctx.session.id}/state` })
+  t.equal(state.statusCode, 200)
+  t.match(state.json().summary, /^Timeline \(3 tracks\): 1\. Video: .+ \(0-\d+s\) 2\. BGM: .+ \(0-\d+s, \d+%\) 3\. Title: "Urban Dreams" \(0-3s\)$/)
+  t.equal(state.json().exportable, true)
+  await streamsClosed(ctx.gw, t)
+})
+
+t.test('a silent edit yields state.changed naming what changed', async (t) => {
+  const ctx = await setup(t)
+  const res = await turn(ctx, '[scenario:silent-edit] add a title')
+  t.notOk(res.types.includes('text'), 'the upstream said nothing')
+  const changed = res.frames.find(f => f.event === 'state.changed')
+  t.ok(changed, 'but the gateway says what changed')
+  t.match(changed!.json.payload.summary, /title/i)
+  t.match(changed!.json.payload.summary, /Urban Dreams/)
+  t.equal(res.frames.at(-1)!.json.payload.status, 'silent')
+  await streamsClosed(ctx.gw, t)
+})
+
+t.test('a trailing "temporary issue" after a normal answer is a notice, not a failure', async (t) => {
+  const ctx = await setup(t)
+  const res = await turn(ctx, '[scenario:temporary-issue] hello')
+  t.ok(res.types.includes('notice'))
+  t.equal(res.types.at(-1), 'turn.completed')
+  t.notMatch(res.frames.at(-1)!.json.payload.reply, /temporary issue/)
+  await streamsClosed(ctx.gw, t)
+})
+
+t.test('an error frame fails the turn', async (t) => {
+  const ctx = await setup(t)
+  const res = await turn(ctx, '[scenario:error] hello')
+  t.equal(res.types.at(-1), 'turn.failed')
+  t.ok(res.types.includes('upstream.error'))
+  await streamsClosed(ctx.gw, t)
+})
+
+t.test('ask_question is surfaced as a question', async (t) => {
+  const ctx = await setup(t)
+  const res = await turn(ctx, '[scenario:ask-question] make me a video')
+  const q = res.frames.find(f => f.event === 'question')
+  t.ok(q)
+  t.ok(Array.isArray(q!.json.payload.questions) && q!.json.payload.questions.length > 0)
+  t.equal(res.types.at(-1), 'turn.completed')
+  await streamsClosed(ctx.gw, t)
+})
+
+t.test('a mid-stream disconnect is recovered by polling the state', async (t) => {
+  const ctx = await setup(t)
+  const res = await turn(ctx, '[scenario:disconnect] generate a video')
+  t.ok(res.types.includes('turn.recovering'))
+  const changed = res.frames.find(f => f.event === 'state.changed')
+  t.ok(changed, 'the work was found in the state')
+  t.equal(changed!.json.payload.recovered, true)
+  t.equal(res.types.at(-1), 'turn.completed')
+  await streamsClosed(ctx.gw, t)
+})
+
+t.test('heartbeats only: recovery gives up after the unchanged polls', async (t) => {
+  const ctx = await setup(t, { sim: { generationMs: 3000 }, config: { TURN_HEARTBEAT_ONLY_MS: 150, TURN_RECOVERY_POLL_MS: 10, TURN_RECOVERY_POLLS: 3 } })
+  const res = await turn(ctx, '[scenario:heartbeat-only] hello')
+  t.ok(res.types.includes('turn.recovering'))
+  t.equal(res.types.at(-1), 'turn.failed')
+  t.equal(res.frames.at(-1)!.json.payload.error.reason, 'heartbeat_only')
+  await streamsClosed(ctx.gw, t)
+})
+
+t.test('one running turn per session; a caller who leaves does not cancel the turn', async (t) => {
+  const ctx = await setup(t, { sim: { generationMs: 400 } })
+  // leave right after the first event
+  const first = await readSse(`${ctx.base}/v1/sessions/${ctx.session.id}/turns`, {
+    method: 'POST', headers: ctx.headers, body: { text: '[scenario:generation] generate' }, until: () => true
+  })
+  t.equal(first.frames[0]!.event, 'turn.started')
+  const turnId = first.frames[0]!.json.payload.turnId
+  const second = await ctx.acme.as('alice', { method: 'POST', url: `/v1/sessions/${ctx.session.id}/turns`, payload: { text: 'again' } })
+  t.equal(second.statusCode, 409)
+  t.equal(second.json().code, 'GW_ERR_TURN_IN_PROGRESS')
+  const done = await waitFor(async () => (await ctx.acme.as('alice', { method: 'GET', url: `/v1/sessions/${ctx.session.id}/turns/${turnId}` })).json(), v => v.status !== 'running')
+  t.equal(done.status, 'completed', 'the turn ran to the end without its caller')
+  t.ok(done.reply)
+  await streamsClosed(ctx.gw, t)
+  const third = await ctx.acme.as('alice', { method: 'POST', url: `/v1/sessions/${ctx.session.id}/turns`, payload: { text: '[scenario:text] hi' } })
+  t.equal(third.statusCode, 202, 'the next turn is accepted once the first ended')
+  t.equal(third.json().status, 'running')
+  await waitFor(async () => (await ctx.acme.as('alice', { method: 'GET', url: `/v1/sessions/${ctx.session.id}/turns/${third.json().id}` })).json(), v => v.status !== 'running')
+  const list = await ctx.acme.as('alice', { method: 'GET', url: `/v1/sessions/${ctx.session.id}/turns` })
+  t.equal(list.json().items.length, 2)
+})
+
+t.test('the event log: JSON pages, SSE replay then live, Last-Event-ID resumes exactly once', async (t) => {
+  const ctx = await setup(t, { sim: { generationMs: 300 } })
+  const url = `${ctx.base}/v1/sessions/${ctx.session.id}/events`
+  const started = await ctx.acme.as('alice', { method: 'POST', url: `/v1/sessions/${ctx.session.id}/turns`, payload: { text: '[scenario:generation] go' } })
+  t.equal(started.statusCode, 202)
+  // a subscriber reads three events, disconnects, and resumes with its last cursor
+  const part1 = await readSse(url, { headers: ctx.headers, until: (_f, all) => all.length === 3 })
+  const lastId = part1.frames.at(-1)!.id!
+  const part2 = await readSse(url, { headers: { ...ctx.headers, 'last-event-id': lastId }, until: ended })
+  const seen = [...part1.frames, ...part2.frames].map(f => f.id)
+  const log = (await ctx.acme.as('alice', { method: 'GET', url: `/v1/sessions/${ctx.session.id}/events?limit=1000` })).json().items.map((e: { cursor: string }) => e.cursor)
+  t.same(seen, log, 'every event exactly once, in order')
+  const page = await ctx.acme.as('alice', { method: 'GET', url: `/v1/sessions/${ctx.session.id}/events?after=${log[1]}&limit=2` })
+  t.same(page.json().items.map((e: { cursor: string }) => e.cursor), log.slice(2, 4))
+  await streamsClosed(ctx.gw, t)
+})
+
+t.test('say routes by keyword', async (t) => {
+  const ctx = await setup(t)
+  const say = async (text: string) => (await ctx.acme.as('alice', { method: 'POST', url: `/v1/sessions/${ctx.session.id}/say`, payload: { text } })).json()
+  t.equal((await say('how many credits do I have?')).action, 'credits')
+  t.equal((await say('还有多少积分')).action, 'credits')
+  const state = await say('show tracks')
+  t.equal(state.action, 'state')
+  t.match(state.message, /^Timeline/)
+  t.equal((await say('how do I upload my clip?')).action, 'upload')
+  const exp = await say('export it please')
+  t.equal(exp.action, 'export')
+  t.equal(exp.exportable, false)
+  const chat = await say('[scenario:text] make it brighter')
+  t.equal(chat.action, 'chat')
+  await waitFor(async () => (await ctx.acme.as('alice', { method: 'GET', url: `/v1/sessions/${ctx.session.id}/turns/${chat.turn.id}` })).json(), v => v.status !== 'running')
+  await streamsClosed(ctx.gw, t)
+})
+
+t.test('turns and events of another tenant are 404', async (t) => {
+  const ctx = await setup(t)
+  const other = await ctx.gw.tenant('other')
+  for (const url of [`/v1/sessions/${ctx.session.id}/turns`, `/v1/sessions/${ctx.session.id}/events`, `/v1/sessions/${ctx.session.id}/state`]) {
+    const res = await other.as('alice', { method: 'GET', url })
+    t.equal(res.statusCode, 404, url)
+  }
+  const post = await other.as('alice', { method: 'POST', url: `/v1/sessions/${ctx.session.id}/turns`, payload: { text: 'hi' } })
+  t.equal(post.statusCode, 404)
+  t.equal((await ctx.gw.sim.counters()).requests['run-sse'] ?? 0, 0, 'nothing reached the upstream')
+})
