@@ -12,6 +12,7 @@ import domain from './plugins/domain.ts'
 import auth from './plugins/auth.ts'
 import rateLimit from './plugins/rate-limit.ts'
 import idempotency from './plugins/idempotency.ts'
+import graphql from './plugins/graphql.ts'
 import openapi from './plugins/openapi.ts'
 import firstRun from './plugins/first-run.ts'
 import v1 from './routes/v1/index.ts'
@@ -41,6 +42,7 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   await fastify.register(auth)
   await fastify.register(rateLimit)
   await fastify.register(idempotency)
+  await fastify.register(graphql)
   await fastify.register(firstRun, { announce: opts.announce })
   await fastify.register(v1, { prefix: '/v1' })
   await fastify.register(admin, { prefix: '/admin/v1' })

@@ -36,6 +36,8 @@ export const ConfigSchema = Type.Object({
   MINT_LIMIT_PER_IP: Type.Integer({ minimum: 1, default: 10 }),
   UPLOAD_MAX_BYTES: Type.Integer({ minimum: 1, default: 500 * 1024 * 1024 }),
   GRAPHIQL: Type.Boolean({ default: false }),
+  /** GraphQL WebSocket connections get a graphql-transport-ws ping this often. */
+  GRAPHQL_KEEPALIVE_MS: Type.Integer({ minimum: 100, default: 15_000 }),
   /** A chat turn is cut after this long (the upstream's own limit is 15 minutes). */
   TURN_TIMEOUT_MS: Type.Integer({ minimum: 1000, default: 15 * 60 * 1000 }),
   /** Only heartbeats for this long means the upstream is stuck: recover by polling state. */

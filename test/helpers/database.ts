@@ -21,7 +21,10 @@ let server: Promise<TestServer> | undefined
 export function testServer (): Promise<TestServer> {
   server ??= (async () => {
     const url = process.env.DATABASE_URL
-    if (url !== undefined && url !== '') return { url, embedded: false }
+    if (url !== undefined && url !== '') {
+      await dropAbandoned(url)
+      return { url, embedded: false }
+    }
     const dir = await mkdtemp(join(tmpdir(), 'gw-test-pg-'))
     const embedded = await startEmbeddedPostgres({ dataDir: dir })
     t.teardown(async () => {
@@ -43,10 +46,35 @@ export async function adminQuery (url: string, sql: string): Promise<void> {
   }
 }
 
+const PREFIX = 'gw_test_'
+const ABANDONED_AFTER_MS = 3 * 60 * 60 * 1000
+
+/**
+ * A test process that is killed (a timeout, Ctrl-C) never runs its teardown: its databases
+ * stay on the shared server. Names carry their creation time, so later runs drop the ones
+ * that are hours old and that nobody is connected to.
+ */
+async function dropAbandoned (url: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  try {
+    const { rows } = await client.query<{ datname: string }>(
+      `SELECT datname FROM pg_database d WHERE datname LIKE '${PREFIX}%'
+         AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = d.datname)`)
+    for (const { datname } of rows) {
+      const created = Number.parseInt(datname.slice(PREFIX.length).split('_')[0] ?? '', 36)
+      if (!Number.isFinite(created) || Date.now() - created < ABANDONED_AFTER_MS) continue
+      await client.query(`DROP DATABASE IF EXISTS "${datname}"`).catch(() => {})
+    }
+  } finally {
+    await client.end()
+  }
+}
+
 /** The URL of a new empty database, dropped at the end of `test`. */
 export async function testDatabase (test: Test): Promise<string> {
   const { url, embedded } = await testServer()
-  const name = `gw_test_${randomBytes(6).toString('hex')}`
+  const name = `${PREFIX}${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`
   await adminQuery(url, `CREATE DATABASE "${name}"`)
   // An embedded server is thrown away whole at the end of the file.
   if (!embedded) test.teardown(() => adminQuery(url, `DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`))

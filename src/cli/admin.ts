@@ -1,0 +1,124 @@
+// `npm run admin -- <command>`: the operator's CLI over the same domain services as the
+// admin API. Uses DATABASE_URL, else the embedded database (the running gateway's, when one
+// runs on this DATA_DIR, else it starts it for the duration of the command).
+import { parseArgs } from 'node:util'
+import { PrismaPg } from '@prisma/adapter-pg'
+import { loadConfig, type Config } from '../config.ts'
+import { runningEmbeddedUrl } from '../db/attach.ts'
+import { startEmbeddedPostgres, type EmbeddedPostgres } from '../db/embedded.ts'
+import { loadEncryptionKey } from '../db/encryption-key.ts'
+import { applyMigrations } from '../db/migrate.ts'
+import { localBus } from '../domain/events.ts'
+import { buildDomain, type Domain } from '../domain/index.ts'
+import { isGatewayError } from '../errors.ts'
+import { PrismaClient } from '../generated/prisma/client.ts'
+import { NemoClient } from '../nemo/client.ts'
+import { cliLog } from './cli-log.ts'
+
+const USAGE = `Usage: npm run admin -- <command>
+
+  tenants create <name> [--mode anonymous|registered] [--budget N]
+  tenants list
+  tenants mode <tenant> anonymous|registered
+  keys issue <tenant> [--name NAME]
+  keys list <tenant>
+  keys revoke <apiKeyId>
+  keys rotate <apiKeyId> [--overlap SECONDS]   (default 86400)
+  tokens register <tenant> <upstream token> [--label L] [--expires ISO-DATE]
+  tokens list <tenant>
+  tokens remove <tenant> <credentialId>
+
+<tenant> is a tenant id or name. Output is JSON.`
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
+async function tenantId (domain: Domain, ref: string | undefined): Promise<string> {
+  if (!ref) throw new Error('missing <tenant>')
+  if (UUID.test(ref)) return (await domain.tenants.get(ref)).id
+  const t = await domain.tenants.findByName(ref)
+  if (!t) throw new Error(`no tenant named ${ref}`)
+  return t.id
+}
+
+function mode (value: string | undefined): 'anonymous' | 'registered' {
+  if (value === 'anonymous' || value === 'registered') return value
+  throw new Error('the token mode is "anonymous" or "registered"')
+}
+
+export async function runAdmin (argv: string[], domain: Domain): Promise<unknown> {
+  const { positionals, values } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      mode: { type: 'string' },
+      budget: { type: 'string' },
+      name: { type: 'string' },
+      overlap: { type: 'string' },
+      label: { type: 'string' },
+      expires: { type: 'string' }
+    }
+  })
+  const [group, action, a, b] = positionals
+  switch (`${group ?? ''} ${action ?? ''}`) {
+    case 'tenants create':
+      if (!a) throw new Error('missing <name>')
+      return await domain.tenants.create({ name: a, tokenMode: values.mode ? mode(values.mode) : undefined, creditBudget: values.budget ? Number(values.budget) : undefined })
+    case 'tenants list':
+      return await domain.tenants.list()
+    case 'tenants mode':
+      return await domain.tenants.update(await tenantId(domain, a), { tokenMode: mode(b) })
+    case 'keys issue':
+      return await domain.apiKeys.issue(await tenantId(domain, a), { name: values.name })
+    case 'keys list':
+      return await domain.apiKeys.list(await tenantId(domain, a))
+    case 'keys revoke':
+      if (!a) throw new Error('missing <apiKeyId>')
+      return await domain.apiKeys.revoke(a)
+    case 'keys rotate':
+      if (!a) throw new Error('missing <apiKeyId>')
+      return await domain.apiKeys.rotate(a, values.overlap ? Number(values.overlap) : 86400)
+    case 'tokens register':
+      if (!b) throw new Error('missing <upstream token>')
+      return await domain.credentials.register(await tenantId(domain, a), { token: b, label: values.label, expiresAt: values.expires ? new Date(values.expires) : null })
+    case 'tokens list':
+      return await domain.credentials.list(await tenantId(domain, a))
+    case 'tokens remove':
+      if (!b) throw new Error('missing <credentialId>')
+      return await domain.credentials.remove(await tenantId(domain, a), b)
+    default:
+      throw new Error(USAGE)
+  }
+}
+
+async function main (config: Config): Promise<number> {
+  const log = cliLog(config.LOG_LEVEL === 'info' ? 'warn' : config.LOG_LEVEL)
+  let embedded: EmbeddedPostgres | undefined
+  let url = config.DATABASE_URL ?? await runningEmbeddedUrl(config.DATA_DIR) ?? undefined
+  if (url === undefined) {
+    embedded = await startEmbeddedPostgres({ dataDir: config.DATA_DIR, port: config.EMBEDDED_PG_PORT, log })
+    url = embedded.url
+  }
+  const prisma = new PrismaClient({ adapter: new PrismaPg({ connectionString: url }) })
+  const nemo = NemoClient.fromConfig(config)
+  try {
+    await applyMigrations(url, undefined, log)
+    const encryptionKey = await loadEncryptionKey({ configured: config.ENCRYPTION_KEY, dataDir: config.DATA_DIR, log })
+    const say = (write: (msg: string) => void) => (obj: object, msg?: string) => write(msg ?? JSON.stringify(obj))
+    const domainLog = { info: say(log.info), warn: say(log.warn), error: say(log.warn), debug: say(log.debug) }
+    const domain = buildDomain({ prisma, nemo, config, encryptionKey, log: domainLog, bus: localBus() })
+    const result = await runAdmin(process.argv.slice(2), domain)
+    console.log(JSON.stringify(result, null, 2))
+    return 0
+  } catch (err) {
+    console.error(isGatewayError(err) ? `${err.code}: ${err.message}` : (err as Error).message)
+    return 1
+  } finally {
+    await prisma.$disconnect()
+    await nemo.close()
+    await embedded?.stop()
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  process.exitCode = await main(loadConfig())
+}

@@ -1,0 +1,59 @@
+// Arguments checked as REST checks the same values in its route schemas (src/routes), so a
+// value REST refuses with GW_ERR_VALIDATION is refused here with the same code and limits.
+import { gwError } from '../errors.ts'
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+const EVENT_CURSOR = /^\d{1,19}$/
+const MAX_CURSOR = (1n << 63n) - 1n
+/** The language tag REST's CreateSession schema accepts. */
+const LANGUAGE = /^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$/
+
+function invalid (arg: string, message: string): never {
+  throw gwError('GW_ERR_VALIDATION', `${arg} ${message}`, {
+    extensions: { errors: [{ in: 'arguments', path: `/${arg}`, message }] }
+  })
+}
+
+export function uuidArg (arg: string, value: string): string {
+  if (!UUID.test(value)) invalid(arg, 'must be a UUID')
+  return value
+}
+
+/** A page size: absent or null means the default. */
+export function pageArg (arg: string, value: number | null | undefined, fallback: number, max: number): number {
+  if (value === null || value === undefined) return fallback
+  if (value < 1 || value > max) invalid(arg, `must be between 1 and ${max}`)
+  return value
+}
+
+/** An opaque page cursor from an earlier page (its content is checked by the domain). */
+export function pageCursorArg (arg: string, value: string | null | undefined): string | undefined {
+  if (value === null || value === undefined) return undefined
+  if (value.length === 0 || value.length > 512) invalid(arg, 'must be a cursor from an earlier page')
+  return value
+}
+
+/** An event-log cursor: absent means "from the beginning". */
+export function eventCursorArg (arg: string, value: string | null | undefined): bigint {
+  if (value === null || value === undefined) return 0n
+  if (!EVENT_CURSOR.test(value) || BigInt(value) > MAX_CURSOR) invalid(arg, 'must be an event cursor (a decimal string)')
+  return BigInt(value)
+}
+
+export function textArg (arg: string, value: string): string {
+  if (value.length < 1 || value.length > 8000) invalid(arg, 'must be 1 to 8000 characters')
+  return value
+}
+
+export function sessionInput (language: string | null | undefined, title: string | null | undefined): { language?: string, title?: string } {
+  const input: { language?: string, title?: string } = {}
+  if (language !== null && language !== undefined) {
+    if (language.length < 2 || language.length > 16 || !LANGUAGE.test(language)) invalid('language', 'must be a language tag such as en or zh-CN')
+    input.language = language
+  }
+  if (title !== null && title !== undefined) {
+    if (title.length < 1 || title.length > 200) invalid('title', 'must be 1 to 200 characters')
+    input.title = title
+  }
+  return input
+}

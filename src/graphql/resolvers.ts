@@ -1,0 +1,118 @@
+// Resolvers: thin calls into the same domain services REST uses (src/routes/v1), with the
+// same argument limits, so the two surfaces cannot disagree. A Session object only ever
+// comes from an actor-scoped call (get, list, create), so its fields trust its id.
+import type { FastifyBaseLogger } from 'fastify'
+import type { IResolvers, MercuriusContext } from 'mercurius'
+import type { Domain } from '../domain/index.ts'
+import type { SessionEventView } from '../domain/events.ts'
+import type { SessionView } from '../domain/sessions.ts'
+import type { TimelineView } from '../domain/timeline.ts'
+import type { SayResult } from '../domain/say.ts'
+import type { RequestActor } from '../plugins/auth.ts'
+import { asGraphQLError } from './errors.ts'
+import { eventStream } from './event-stream.ts'
+import { eventCursorArg, pageArg, pageCursorArg, sessionInput, textArg, uuidArg } from './inputs.ts'
+import { DateTime, JSONScalar } from './scalars.ts'
+
+export interface GatewayContext extends MercuriusContext {
+  /** Set from the request headers (HTTP) or the connection_init payload (WebSocket). */
+  actor: RequestActor
+}
+
+interface ViewerRoot { actor: RequestActor }
+interface PageArgs { first?: number | null, after?: string | null }
+
+const PAGE_DEFAULT = 20
+const PAGE_MAX = 100
+const EVENTS_DEFAULT = 100
+const EVENTS_MAX = 1000
+
+const SAY_TYPES: Record<SayResult['action'], string> = {
+  export: 'SayExport',
+  credits: 'SayCredits',
+  state: 'SayState',
+  upload: 'SayUpload',
+  chat: 'SayChat'
+}
+
+/** The timeline as GraphQL shows it: the draft's tracks at the top level of the state. */
+function stateView (view: TimelineView): Record<string, unknown> {
+  const { timeline, ...rest } = view
+  return { ...rest, ...timeline }
+}
+
+function page ({ first, after }: PageArgs): { limit: number, cursor?: string } {
+  const cursor = pageCursorArg('after', after)
+  return { limit: pageArg('first', first, PAGE_DEFAULT, PAGE_MAX), ...(cursor === undefined ? {} : { cursor }) }
+}
+
+export function buildResolvers (domain: Domain, log: FastifyBaseLogger): IResolvers {
+  return {
+    DateTime,
+    JSON: JSONScalar,
+
+    Query: {
+      viewer: (_root: unknown, _args: unknown, ctx: GatewayContext): ViewerRoot => ({ actor: ctx.actor }),
+      session: async (_root: unknown, args: { id: string }, ctx: GatewayContext) =>
+        await domain.sessions.get(ctx.actor, uuidArg('id', args.id))
+    },
+
+    Viewer: {
+      id: (viewer: ViewerRoot) => viewer.actor.externalUserId,
+      credits: async (viewer: ViewerRoot) => await domain.credits.get(viewer.actor),
+      sessions: async (viewer: ViewerRoot, args: PageArgs) => await domain.sessions.list(viewer.actor, page(args))
+    },
+
+    Session: {
+      state: async (session: SessionView, _args: unknown, ctx: GatewayContext) =>
+        stateView(await domain.timelines.get(ctx.actor, session.id)),
+      lastEventCursor: async (session: SessionView) => (await domain.events.lastCursor(session.id)).toString(),
+      turns: async (session: SessionView, args: PageArgs, ctx: GatewayContext) =>
+        await domain.turns.list(ctx.actor, session.id, page(args)),
+      turn: async (session: SessionView, args: { id: string }, ctx: GatewayContext) =>
+        await domain.turns.get(ctx.actor, session.id, uuidArg('id', args.id)),
+      events: async (session: SessionView, args: { after?: string | null, limit?: number | null }) => {
+        const limit = pageArg('limit', args.limit, EVENTS_DEFAULT, EVENTS_MAX)
+        const items = await domain.events.list(session.id, eventCursorArg('after', args.after), limit)
+        const last = items[items.length - 1]
+        return { items, nextCursor: items.length === limit && last ? last.cursor : null }
+      },
+      uploads: async (session: SessionView, args: PageArgs, ctx: GatewayContext) =>
+        await domain.uploads.list(ctx.actor, session.id, page(args))
+    },
+
+    SayResult: {
+      resolveType: (result: SayResult) => SAY_TYPES[result.action]
+    },
+    SayState: {
+      state: (result: Extract<SayResult, { action: 'state' }>) => stateView(result.state)
+    },
+
+    Mutation: {
+      createSession: async (_root: unknown, args: { language?: string | null, title?: string | null }, ctx: GatewayContext) =>
+        await domain.sessions.create(ctx.actor, sessionInput(args.language, args.title)),
+      sendMessage: async (_root: unknown, args: { sessionId: string, text: string }, ctx: GatewayContext) => {
+        const { turn } = await domain.turns.start(ctx.actor, uuidArg('sessionId', args.sessionId), textArg('text', args.text))
+        return turn
+      },
+      say: async (_root: unknown, args: { sessionId: string, text: string }, ctx: GatewayContext) =>
+        await domain.say.handle(ctx.actor, uuidArg('sessionId', args.sessionId), textArg('text', args.text))
+    },
+
+    Subscription: {
+      sessionEvents: {
+        subscribe: async (_root: unknown, args: { sessionId: string, after?: string | null }, ctx: GatewayContext) => {
+          try {
+            const session = await domain.sessions.getRow(ctx.actor, uuidArg('sessionId', args.sessionId))
+            const after = eventCursorArg('after', args.after)
+            return eventStream((signal) => domain.events.follow(session.id, after, signal), (err) => asGraphQLError(err, log))
+          } catch (err) {
+            // graphql-ws sends a subscribe error as it is: give it its catalog code here
+            throw asGraphQLError(err, log)
+          }
+        },
+        resolve: (event: SessionEventView) => event
+      }
+    }
+  }
+}

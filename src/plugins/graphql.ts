@@ -1,0 +1,105 @@
+// GraphQL (mercurius) at /graphql, SDL first: schema/schema.graphql is read at startup and the
+// resolvers in src/graphql call the same domain services as REST.
+// HTTP callers send the REST headers; the actor is resolved in a preValidation hook, before
+// the rate limiter, so the limit belongs to the API key. WebSocket callers (graphql-transport-ws
+// only) send the same credentials in connection_init: bad ones close the socket with 4403.
+// mercurius calls `onConnect` as a method of its connection object, whose `socket` is the only
+// way to choose the close code (its own refusal closes with no code at all). Subscriptions
+// share the app's emitter, so with REDIS_URL events fan out across instances.
+// Depth and cost are checked before anything runs, on both transports (src/graphql/limits.ts).
+import { readFile } from 'node:fs/promises'
+import fp from 'fastify-plugin'
+import mercurius from 'mercurius'
+import { specifiedRules, validate } from 'graphql'
+import type { WebSocket } from 'ws'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { isGatewayError } from '../errors.ts'
+import { connectionCredentials } from '../graphql/connection.ts'
+import { errorFormatter, catalogError } from '../graphql/errors.ts'
+import { checkLimits } from '../graphql/limits.ts'
+import { buildResolvers } from '../graphql/resolvers.ts'
+
+const SCHEMA_FILE = new URL('../../schema/schema.graphql', import.meta.url)
+/** A socket that has not sent connection_init by then is dropped (graphql-ws waits 3 s). */
+const CONNECTION_INIT_TIMEOUT_MS = 10_000
+/** graphql-transport-ws close codes. */
+const CLOSE_FORBIDDEN = 4403
+const CLOSE_INTERNAL = 4500
+
+const kInitTimer = Symbol('graphql-init-timer')
+type WithInitTimer = FastifyRequest & { [kInitTimer]?: NodeJS.Timeout }
+
+/** A WebSocket close reason is at most 123 bytes. */
+function closeReason (text: string): string {
+  const bytes = Buffer.from(text)
+  return bytes.length <= 123 ? text : bytes.subarray(0, 120).toString('utf8').replace(/\uFFFD$/, '') + '...'
+}
+
+async function graphql (fastify: FastifyInstance): Promise<void> {
+  const schema = await readFile(SCHEMA_FILE, 'utf8')
+  const log = fastify.log.child({ component: 'graphql' })
+
+  async function onConnect (this: unknown, data: { payload: unknown }): Promise<{ actor: unknown } | false> {
+    const socket = (this as { socket?: WebSocket } | undefined)?.socket
+    const { authorization, userId } = connectionCredentials(data.payload)
+    try {
+      return { actor: await fastify.resolveActor(authorization, userId) }
+    } catch (err) {
+      const refused = isGatewayError(err) && err.statusCode < 500
+      if (refused) {
+        log.info({ code: err.code }, 'graphql connection refused')
+        socket?.close(CLOSE_FORBIDDEN, closeReason(`Forbidden: ${err.code}: ${err.message}`))
+      } else {
+        log.error({ err }, 'graphql connection could not be authenticated')
+        socket?.close(CLOSE_INTERNAL, 'Internal server error')
+      }
+      return false
+    }
+  }
+
+  await fastify.register(mercurius, {
+    schema,
+    resolvers: buildResolvers(fastify.domain, log),
+    graphiql: fastify.config.GRAPHIQL,
+    errorFormatter,
+    context: (request) => ({ actor: request.actor }),
+    additionalRouteOptions: {
+      preValidation: async (request: WithInitTimer) => {
+        if ((request as { ws?: boolean }).ws === true) {
+          const socket = request.raw.socket
+          const timer = setTimeout(() => socket.destroy(), CONNECTION_INIT_TIMEOUT_MS)
+          timer.unref()
+          socket.once('close', () => clearTimeout(timer))
+          request[kInitTimer] = timer
+          return
+        }
+        await fastify.authenticateTenant(request)
+      }
+    },
+    subscription: {
+      emitter: fastify.emitter,
+      keepAlive: fastify.config.GRAPHQL_KEEPALIVE_MS,
+      // runs when connection_init arrives, just before onConnect
+      context: (_socket, request: WithInitTimer) => {
+        clearTimeout(request[kInitTimer])
+        return {}
+      },
+      onConnect
+    }
+  })
+
+  fastify.graphql.addHook('preExecution', async (schema, document, _context, variables) => {
+    const exceeded = checkLimits(schema, document, variables as Record<string, unknown> | undefined)
+    if (exceeded) throw exceeded
+  })
+
+  // mercurius runs subscription documents without validating them: do it here
+  fastify.graphql.addHook('preSubscriptionExecution', async (schema, document) => {
+    const [invalid] = validate(schema, document, specifiedRules)
+    if (invalid) throw catalogError('GW_ERR_VALIDATION', invalid.message)
+    const exceeded = checkLimits(schema, document)
+    if (exceeded) throw exceeded
+  })
+}
+
+export default fp(graphql, { name: 'graphql', dependencies: ['auth', 'domain', 'pubsub'] })
