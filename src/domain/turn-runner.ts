@@ -172,10 +172,10 @@ export class TurnRunner {
       case 'error':
         h.onError(event.message)
         await h.emit('upstream.error', { message: event.message, code: event.code ?? null })
-        return
+        break
       case 'state_delta':
         // the real state is read (and diffed) when the turn ends
-        return
+        break
     }
   }
 

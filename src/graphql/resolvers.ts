@@ -46,7 +46,7 @@ function page ({ first, after }: PageArgs): { limit: number, cursor?: string } {
   return { limit: pageArg('first', first, PAGE_DEFAULT, PAGE_MAX), ...(cursor === undefined ? {} : { cursor }) }
 }
 
-export function buildResolvers (domain: Domain, log: FastifyBaseLogger): IResolvers {
+export function buildResolvers (domain: Domain, log: FastifyBaseLogger): IResolvers<unknown, GatewayContext> {
   return {
     DateTime,
     JSON: JSONScalar,
