@@ -4,6 +4,7 @@ import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import type { Config } from './config.ts'
 import problems from './plugins/problems.ts'
+import telemetry from './plugins/telemetry.ts'
 import db from './plugins/db.ts'
 import health from './plugins/health.ts'
 import nemo from './plugins/nemo.ts'
@@ -32,6 +33,7 @@ declare module 'fastify' {
 
 async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   fastify.decorate('config', opts.config)
+  await fastify.register(telemetry)
   await fastify.register(problems)
   await fastify.register(openapi)
   await fastify.register(db)

@@ -59,7 +59,8 @@ export type Config = Static<typeof ConfigSchema>
 
 export function loadConfig (env: Record<string, string | undefined> = process.env): Config {
   try {
-    return envSchema<Config>({ schema: ConfigSchema, data: env, dotenv: false })
+    // env: false: the caller's map is the whole input (tests must not inherit the shell's)
+    return envSchema<Config>({ schema: ConfigSchema, data: env, env: false, dotenv: false })
   } catch (err) {
     throw new Error(`Invalid configuration: ${(err as Error).message}`)
   }

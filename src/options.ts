@@ -35,6 +35,8 @@ export function serverOptions (config: Config, overrides: FastifyServerOptions =
     keepAliveTimeout: 72_000,
     bodyLimit: 1024 * 1024,
     return503OnClosing: true,
+    // a first start initialises the embedded database and applies migrations: seconds, not ms
+    pluginTimeout: 120_000,
     ajv: {
       customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: false }
     },

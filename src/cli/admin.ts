@@ -13,7 +13,7 @@ import { buildDomain, type Domain } from '../domain/index.ts'
 import { isGatewayError } from '../errors.ts'
 import { PrismaClient } from '../generated/prisma/client.ts'
 import { NemoClient } from '../nemo/client.ts'
-import { cliLog } from './cli-log.ts'
+import { consoleLog } from '../db/log.ts'
 
 const USAGE = `Usage: npm run admin -- <command>
 
@@ -91,7 +91,7 @@ export async function runAdmin (argv: string[], domain: Domain): Promise<unknown
 }
 
 async function main (config: Config): Promise<number> {
-  const log = cliLog(config.LOG_LEVEL === 'info' ? 'warn' : config.LOG_LEVEL)
+  const log = consoleLog(config.LOG_LEVEL === 'info' ? 'warn' : config.LOG_LEVEL)
   let embedded: EmbeddedPostgres | undefined
   let url = config.DATABASE_URL ?? await runningEmbeddedUrl(config.DATA_DIR) ?? undefined
   if (url === undefined) {

@@ -6,7 +6,7 @@ import { relative } from 'node:path'
 import { loadConfig } from '../config.ts'
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../db/embedded.ts'
 import { createMigration, migrationSlug } from '../db/migrate.ts'
-import { cliLog } from './cli-log.ts'
+import { consoleLog } from '../db/log.ts'
 
 const name = process.argv[2]
 if (name === undefined || process.argv.length > 3) {
@@ -21,7 +21,7 @@ try {
 }
 
 const config = loadConfig()
-const log = cliLog(config.LOG_LEVEL)
+const log = consoleLog(config.LOG_LEVEL)
 let embedded: EmbeddedPostgres | undefined
 let exitCode = 0
 try {

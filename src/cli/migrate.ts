@@ -3,10 +3,10 @@
 import { loadConfig } from '../config.ts'
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../db/embedded.ts'
 import { applyMigrations } from '../db/migrate.ts'
-import { cliLog } from './cli-log.ts'
+import { consoleLog } from '../db/log.ts'
 
 const config = loadConfig()
-const log = cliLog(config.LOG_LEVEL)
+const log = consoleLog(config.LOG_LEVEL)
 let embedded: EmbeddedPostgres | undefined
 let exitCode = 0
 try {

@@ -7,6 +7,7 @@ import { gwError } from '../errors.ts'
 import { NemoError } from '../nemo/errors.ts'
 import type { Credential as CredentialRow } from '../generated/prisma/client.ts'
 import type { Actor, DomainDeps } from './deps.ts'
+import { domainMetrics } from './metrics.ts'
 
 export type CredentialState = 'active' | 'expiring' | 'expired' | 'exhausted' | 'rate_limited' | 'revoked'
 
@@ -59,6 +60,7 @@ export function registerHint (upstreamUserId: string | null): string {
 
 export class Credentials {
   private readonly minting = new Map<string, Promise<Lease>>()
+  private readonly metrics = domainMetrics()
 
   constructor (private readonly deps: DomainDeps) {}
 
@@ -198,6 +200,7 @@ export class Credentials {
       try {
         minted = await nemo.mintAnonymousToken(user.clientId)
       } catch (err) {
+        this.metrics.mints.add(1, { outcome: err instanceof NemoError ? err.kind : 'error' })
         if (err instanceof NemoError && err.kind === 'rate_limited') {
           await tx.mintLedger.create({ data: { clientId: user.clientId, egressIp: EGRESS, tenantId: actor.tenantId, outcome: 'rate_limited' } })
           throw gwError('GW_ERR_MINT_LIMIT', 'The upstream refused to mint another anonymous token (rate limited)', {
@@ -220,6 +223,7 @@ export class Credentials {
           lastCredits: { available: minted.credits ?? null }
         }
       })
+      this.metrics.mints.add(1, { outcome: 'minted' })
       this.deps.log.info({ credentialId: row.id, userId: actor.userId }, 'minted an anonymous upstream token')
       return this.lease(row)
     }, { timeout: this.deps.config.NEMO_HEADERS_TIMEOUT_MS + 5000, maxWait: 30_000 })
@@ -239,6 +243,7 @@ export class Credentials {
    */
   async noteFailure (lease: Lease, err: unknown): Promise<boolean> {
     if (!(err instanceof NemoError)) return false
+    this.metrics.credentialFailures.add(1, { kind: err.kind })
     const { prisma } = this.deps
     switch (err.kind) {
       case 'token_invalid': {

@@ -3,6 +3,7 @@
 // follow live, so nothing is pushed that cannot be resumed.
 import type { Prisma } from '../generated/prisma/client.ts'
 import type { Db } from './deps.ts'
+import { domainMetrics } from './metrics.ts'
 
 export interface SessionEventView {
   cursor: string
@@ -66,6 +67,7 @@ export class SessionEvents {
     this.tails.set(sessionId, next)
     try {
       const event = await next
+      domainMetrics().sessionEvents.add(1, { type })
       this.bus.publish(event)
       return event
     } finally {

@@ -12,6 +12,7 @@ import { isNemoError } from '../nemo/errors.ts'
 import { summarize } from '../nemo/draft.ts'
 import type { NemoEvent } from '../nemo/events.ts'
 import type { Actor, DomainDeps } from './deps.ts'
+import { domainMetrics } from './metrics.ts'
 import type { SessionEvents } from './events.ts'
 import type { SessionContext, Sessions } from './sessions.ts'
 import type { Timelines } from './timeline.ts'
@@ -49,6 +50,9 @@ export class TurnRunner {
     } catch (err) {
       outcome = { status: signal.aborted ? 'timed_out' : 'failed', reply: null, error: this.describe(err, signal) }
     }
+    const metrics = domainMetrics()
+    metrics.turns.add(1, { status: outcome.status })
+    metrics.turnSeconds.record((Date.now() - turn.startedAt.getTime()) / 1000, { status: outcome.status })
     await this.deps.prisma.turn.update({
       where: { id: turn.id },
       data: { status: outcome.status, reply: outcome.reply, error: (outcome.error ?? undefined) as Prisma.InputJsonValue | undefined, finishedAt: new Date() }

@@ -54,7 +54,8 @@ function describe (err: GraphQLError, inValidation: boolean, log: FastifyBaseLog
 export function describeErrors (errors: readonly GraphQLError[], log: FastifyBaseLogger): GatewayGraphQLError[] {
   const out: GatewayGraphQLError[] = []
   for (const err of errors) {
-    const inner = (err.originalError as { errors?: unknown } | undefined)?.errors
+    const wrapper = err.originalError as { code?: unknown, errors?: unknown } | undefined
+    const inner = wrapper?.code === 'MER_ERR_GQL_VALIDATION' ? wrapper.errors : undefined
     if (Array.isArray(inner) && inner.length > 0) {
       for (const e of inner) out.push(describe(e instanceof GraphQLError ? e : new GraphQLError((e as Error).message, { originalError: e as Error }), true, log))
     } else {

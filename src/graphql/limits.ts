@@ -7,7 +7,7 @@
 // Introspection (`__schema`, `__type`) is schema data: it costs nothing and is held to its
 // own, larger depth so GraphiQL's introspection query passes.
 import {
-  getNamedType, isCompositeType, isInterfaceType, isObjectType, Kind, valueFromAST,
+  getNamedType, isCompositeType, isInterfaceType, isObjectType, Kind, SchemaMetaFieldDef, TypeMetaFieldDef, valueFromAST,
   type DocumentNode, type FieldNode, type FragmentDefinitionNode, type GraphQLError, type GraphQLField,
   type GraphQLNamedType, type GraphQLSchema, type OperationDefinitionNode, type SelectionSetNode
 } from 'graphql'
@@ -15,7 +15,7 @@ import { catalogError } from './errors.ts'
 
 export const MAX_DEPTH = 10
 export const MAX_COST = 3000
-const MAX_INTROSPECTION_DEPTH = 15
+const MAX_INTROSPECTION_DEPTH = 20
 /** A page size larger than any field allows counts as this (the resolver refuses it anyway). */
 const MAX_MULTIPLIER = 1000
 const PAGE_ARGS = ['first', 'limit']
@@ -55,8 +55,17 @@ function pageSize (field: GraphQLField<unknown, unknown>, node: FieldNode, varia
   return 1
 }
 
+function fieldOf (schema: GraphQLSchema, type: GraphQLNamedType, name: string): GraphQLField<unknown, unknown> | undefined {
+  // the introspection entry points are not fields of the query type
+  if (type === schema.getQueryType()) {
+    if (name === SchemaMetaFieldDef.name) return SchemaMetaFieldDef
+    if (name === TypeMetaFieldDef.name) return TypeMetaFieldDef
+  }
+  return isObjectType(type) || isInterfaceType(type) ? type.getFields()[name] : undefined
+}
+
 function measureSelections (w: Walk, type: GraphQLNamedType, set: SelectionSetNode, depth: number, inIntrospection: boolean, seen: Set<string>): Measure {
-  const out: Measure = { depth, cost: 0, introspectionDepth: 0 }
+  const out: Measure = { depth: inIntrospection ? 0 : depth, cost: 0, introspectionDepth: 0 }
   const take = (m: Measure) => {
     out.depth = Math.max(out.depth, m.depth)
     out.introspectionDepth = Math.max(out.introspectionDepth, m.introspectionDepth)
@@ -68,7 +77,7 @@ function measureSelections (w: Walk, type: GraphQLNamedType, set: SelectionSetNo
       const introspection = inIntrospection || name.startsWith('__')
       if (introspection) out.introspectionDepth = Math.max(out.introspectionDepth, depth + 1)
       else out.depth = Math.max(out.depth, depth + 1)
-      const field = isObjectType(type) || isInterfaceType(type) ? type.getFields()[name] : undefined
+      const field = fieldOf(w.schema, type, name)
       if (!field || !selection.selectionSet) continue
       const child = measureSelections(w, getNamedType(field.type), selection.selectionSet, depth + 1, introspection, seen)
       const own = introspection ? 0 : weightOf(field) ?? (isCompositeType(getNamedType(field.type)) ? 1 : 0)

@@ -14,10 +14,14 @@ import { eventStream } from './event-stream.ts'
 import { eventCursorArg, pageArg, pageCursorArg, sessionInput, textArg, uuidArg } from './inputs.ts'
 import { DateTime, JSONScalar } from './scalars.ts'
 
-export interface GatewayContext extends MercuriusContext {
-  /** Set from the request headers (HTTP) or the connection_init payload (WebSocket). */
-  actor: RequestActor
+declare module 'mercurius' {
+  interface MercuriusContext {
+    /** Set from the request headers (HTTP) or the connection_init payload (WebSocket). */
+    actor: RequestActor
+  }
 }
+
+type GatewayContext = MercuriusContext
 
 interface ViewerRoot { actor: RequestActor }
 interface PageArgs { first?: number | null, after?: string | null }
@@ -46,7 +50,7 @@ function page ({ first, after }: PageArgs): { limit: number, cursor?: string } {
   return { limit: pageArg('first', first, PAGE_DEFAULT, PAGE_MAX), ...(cursor === undefined ? {} : { cursor }) }
 }
 
-export function buildResolvers (domain: Domain, log: FastifyBaseLogger): IResolvers<unknown, GatewayContext> {
+export function buildResolvers (domain: Domain, log: FastifyBaseLogger): IResolvers<any, GatewayContext> {
   return {
     DateTime,
     JSON: JSONScalar,
@@ -103,8 +107,9 @@ export function buildResolvers (domain: Domain, log: FastifyBaseLogger): IResolv
       sessionEvents: {
         subscribe: async (_root: unknown, args: { sessionId: string, after?: string | null }, ctx: GatewayContext) => {
           try {
-            const session = await domain.sessions.getRow(ctx.actor, uuidArg('sessionId', args.sessionId))
+            const sessionId = uuidArg('sessionId', args.sessionId)
             const after = eventCursorArg('after', args.after)
+            const session = await domain.sessions.getRow(ctx.actor, sessionId)
             return eventStream((signal) => domain.events.follow(session.id, after, signal), (err) => asGraphQLError(err, log))
           } catch (err) {
             // graphql-ws sends a subscribe error as it is: give it its catalog code here

@@ -14,17 +14,22 @@ async function firstRun (fastify: FastifyInstance, opts: FirstRunOptions): Promi
   if (await domain.tenants.count() > 0) return
   const tenant = await domain.tenants.create({ name: 'default' })
   const key = await domain.apiKeys.issue(tenant.id, { name: 'first run' })
-  const base = `http://${config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST}:${config.PORT}`
-  opts.announce([
-    '',
-    'First run: created tenant "default" and this API key (shown once, store it now):',
-    '',
-    `    ${key.key}`,
-    '',
-    'Use it like this:',
-    `    curl -H "Authorization: Bearer ${key.key}" -H "X-User-Id: alice" ${base}/v1/credits`,
-    ''
-  ].join('\n'))
+  // announced once the server listens, so the example names the real address
+  fastify.addHook('onListen', async () => {
+    const address = fastify.server.address()
+    const port = typeof address === 'object' && address ? address.port : config.PORT
+    const host = config.HOST === '0.0.0.0' || config.HOST === '::' ? '127.0.0.1' : config.HOST
+    opts.announce?.([
+      '',
+      'First run: created tenant "default" and this API key (shown once, store it now):',
+      '',
+      `    ${key.key}`,
+      '',
+      'Use it like this:',
+      `    curl -H "Authorization: Bearer ${key.key}" -H "X-User-Id: alice" http://${host}:${port}/v1/credits`,
+      ''
+    ].join('\n'))
+  })
   fastify.log.info({ tenantId: tenant.id, keyId: key.keyId }, 'first run: created the default tenant and one API key')
 }
 

@@ -3,6 +3,7 @@
 // place; anything unknown is a 500 whose detail never reaches the caller.
 import fp from 'fastify-plugin'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { databaseErrorToGatewayError } from '../db/errors.ts'
 import { catalog, GatewayError, gwError, isGatewayError, PROBLEM_CONTENT_TYPE, problemType, toProblem, type GwCode } from '../errors.ts'
 
 const fastifyCodes: Record<string, GwCode> = {
@@ -46,7 +47,7 @@ export function toGatewayError (err: unknown): GatewayError {
     const code: GwCode = e.statusCode === 429 ? 'GW_ERR_RATE_LIMITED' : e.statusCode === 404 ? 'GW_ERR_NOT_FOUND' : 'GW_ERR_BAD_REQUEST'
     return gwError(code, e.message, { status: e.statusCode, cause: err })
   }
-  return gwError('GW_ERR_INTERNAL', undefined, { cause: err })
+  return databaseErrorToGatewayError(err) ?? gwError('GW_ERR_INTERNAL', undefined, { cause: err })
 }
 
 export function sendProblem (request: FastifyRequest, reply: FastifyReply, error: GatewayError): FastifyReply {

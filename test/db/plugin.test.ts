@@ -16,7 +16,8 @@ type Overrides = Partial<Record<keyof Config, string | number | boolean>>
 async function build (t: Test, overrides: Overrides, opts: { logLevel?: string } = {}): Promise<{ app: FastifyInstance, logs: string[] }> {
   const logs: string[] = []
   const stream = new Writable({ write (chunk, _enc, cb) { logs.push(String(chunk)); cb() } })
-  const app = Fastify({ logger: { level: opts.logLevel ?? 'info', stream } })
+  // A first start runs initdb and every migration: more than Fastify's default 10 s on a busy machine.
+  const app = Fastify({ logger: { level: opts.logLevel ?? 'info', stream }, pluginTimeout: 120_000 })
   app.decorate('config', configFor(overrides))
   app.register(db)
   t.teardown(() => app.close())

@@ -55,6 +55,10 @@ t.test('text only', async (t) => {
   t.equal(res.frames.at(-1)!.json.payload.status, 'completed')
   t.ok(res.frames.every(f => /^\d+$/.test(f.id ?? '')), 'every frame carries its cursor')
   await streamsClosed(ctx.gw, t)
+  const metrics = await ctx.gw.app.inject({ method: 'GET', url: '/metrics' })
+  t.equal(metrics.statusCode, 200)
+  t.match(metrics.body, /gateway_turns_total\{status="completed"[^}]*\} \d+/, 'turns are counted in /metrics')
+  t.match(metrics.body, /gateway_session_events_total\{type="turn.started"[^}]*\} \d+/)
 })
 
 for (const framing of ['adk', 'typed'] as const) {

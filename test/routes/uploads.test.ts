@@ -1,7 +1,10 @@
 import { createHash } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { Readable } from 'node:stream'
 import t from 'tap'
+import { request } from 'undici'
 import { buildGateway, type TestGateway, type TestTenant } from '../helpers/app.ts'
 
 const MP4_HEAD = Buffer.concat([Buffer.from([0, 0, 0, 0x18]), Buffer.from('ftypisom\0\0\x02\0isomiso2', 'latin1')])
@@ -37,6 +40,13 @@ async function until<T> (fn: () => Promise<T>, ok: (v: T) => boolean, ms = 5000)
     if (ok(v) || Date.now() > end) return v
     await new Promise((resolve) => setTimeout(resolve, 20))
   }
+}
+
+/** Established TCP connections (either end) on a local port, read from the kernel's table. */
+async function established (port: number): Promise<number> {
+  const hex = port.toString(16).toUpperCase().padStart(4, '0')
+  const rows = (await readFile('/proc/net/tcp', 'utf8')).split('\n').slice(1)
+  return rows.map(r => r.trim().split(/\s+/)).filter(f => f[3] === '01' && (f[1]?.endsWith(':' + hex) === true || f[2]?.endsWith(':' + hex) === true)).length
 }
 
 async function setup (t: Parameters<typeof buildGateway>[0], opts: Parameters<typeof buildGateway>[1] = {}): Promise<{ gw: TestGateway, acme: TestTenant, sessionId: string, upstreamSessionId: string }> {
@@ -168,8 +178,9 @@ t.test('a caller that goes away mid-upload: upstream aborted, no row, nothing le
   const { gw, acme, sessionId } = await setup(t)
   await gw.app.listen({ port: 0, host: '127.0.0.1' })
   const { port } = gw.app.server.address() as AddressInfo
-  const tcpSockets = (): number => process.getActiveResourcesInfo().filter(r => r === 'TCPSocketWrap').length
-  const baseline = tcpSockets()
+  const simPort = Number(new URL(gw.sim.url).port)
+  await gw.sim.counters()
+  const baseline = await established(simPort)
 
   const boundary = 'abort-boundary'
   const req = http.request({
@@ -197,7 +208,9 @@ t.test('a caller that goes away mid-upload: upstream aborted, no row, nothing le
   t.match(failed.map(e => e.payload), [{ callerAborted: true }])
   t.equal(await gw.app.prisma.upload.count(), 0, 'no row')
   t.same(await upstreamUploads(gw), [])
-  t.ok(await until(async () => tcpSockets(), n => n <= baseline) <= baseline, 'the caller\'s and the upstream sockets are closed')
+  t.equal(await until(() => established(port), n => n === 0), 0, 'the caller\'s connection is closed')
+  const upstream = await until(() => established(simPort), n => n <= baseline)
+  t.ok(upstream <= baseline, `the upstream connection is closed (${upstream} open to the simulator, ${baseline} before)`)
 
   // the gateway still serves uploads afterwards
   const res = await acme.as('alice', { method: 'POST', url: `/v1/sessions/${sessionId}/uploads`, ...form([{ filename: 'after.mp4', content: media(MP4_HEAD, 1000) }]) })
@@ -205,18 +218,28 @@ t.test('a caller that goes away mid-upload: upstream aborted, no row, nothing le
 })
 
 t.test('progress events are coalesced on a slow upstream', async (t) => {
-  const { gw, acme, sessionId } = await setup(t, { sim: { uploadThrottleBytesPerSec: 4 * 1024 * 1024 } })
-  const video = media(MP4_HEAD, 4 * 1024 * 1024)
+  // over a real port, so the body arrives in network-sized chunks (inject hands it over whole);
+  // the kernel's socket buffers hold a few MB, so the file must be well past that
+  const { gw, acme, sessionId } = await setup(t, { sim: { uploadThrottleBytesPerSec: 8 * 1024 * 1024 } })
+  await gw.app.listen({ port: 0, host: '127.0.0.1' })
+  const { port } = gw.app.server.address() as AddressInfo
+  const video = media(MP4_HEAD, 20 * 1024 * 1024)
+  const { payload, headers } = form([{ filename: 'slow.mp4', content: video }])
   const started = Date.now()
-  const res = await acme.as('alice', { method: 'POST', url: `/v1/sessions/${sessionId}/uploads`, ...form([{ filename: 'slow.mp4', content: video }]) })
+  const res = await request(`http://127.0.0.1:${port}/v1/sessions/${sessionId}/uploads`, {
+    method: 'POST',
+    headers: { ...headers, authorization: `Bearer ${acme.key}`, 'x-user-id': 'alice' },
+    body: Readable.from((function * () { for (let i = 0; i < payload.length; i += 64 * 1024) yield payload.subarray(i, i + 64 * 1024) })())
+  })
+  const body = await res.body.json() as { uploadRef: string }
   const took = Date.now() - started
   t.equal(res.statusCode, 201)
   const progress = (await gw.app.prisma.sessionEvent.findMany({ where: { sessionId, type: 'upload.progress' }, orderBy: { cursor: 'asc' } }))
     .map(e => e.payload as { bytes: number, done: boolean })
-  t.ok(progress.length >= 3, `${progress.length} progress events over ${took} ms`)
+  t.ok(progress.length >= 4, `${progress.length} progress events over ${took} ms`)
   t.ok(progress.length <= Math.ceil(took / 250) + 2, 'at most one per 250 ms, plus the final one')
   t.same(progress.map(p => p.bytes), [...progress.map(p => p.bytes)].sort((a, b) => a - b), 'bytes only grow')
-  t.same(progress.at(-1), { uploadRef: res.json().uploadRef, index: 0, filename: 'slow.mp4', bytes: video.length, done: true })
+  t.same(progress.at(-1), { uploadRef: body.uploadRef, index: 0, filename: 'slow.mp4', bytes: video.length, done: true })
 })
 
 t.test('URL uploads', async (t) => {
@@ -268,4 +291,26 @@ t.test('Idempotency-Key: a retried upload is answered from the first, not sent t
   t.same(second.json(), first.json())
   t.equal((await gw.sim.counters()).completedUploads, 1)
   t.equal(await gw.app.prisma.upload.count(), 1)
+})
+
+t.test('over a real connection, a refusal is answered while the caller is still sending', async (t) => {
+  const { gw, acme, sessionId } = await setup(t, { config: { UPLOAD_MAX_BYTES: 1024 * 1024 } })
+  await gw.app.listen({ port: 0, host: '127.0.0.1' })
+  const { port } = gw.app.server.address() as AddressInfo
+  const send = async (parts: Part[]) => {
+    const { payload, headers } = form(parts)
+    const res = await request(`http://127.0.0.1:${port}/v1/sessions/${sessionId}/uploads`, {
+      method: 'POST',
+      headers: { ...headers, authorization: `Bearer ${acme.key}`, 'x-user-id': 'alice' },
+      body: Readable.from((function * () { for (let i = 0; i < payload.length; i += 64 * 1024) yield payload.subarray(i, i + 64 * 1024) })())
+    })
+    return { status: res.statusCode, body: await res.body.json() as { code: string } }
+  }
+  const renamed = await send([{ filename: 'big.mp4', content: media(PNG_HEAD, 32 * 1024 * 1024) }])
+  t.equal(renamed.status, 415)
+  t.equal(renamed.body.code, 'GW_ERR_UNSUPPORTED_MEDIA_TYPE')
+  const big = await send([{ filename: 'big.mp4', content: media(MP4_HEAD, 32 * 1024 * 1024) }])
+  t.equal(big.status, 413)
+  t.equal(big.body.code, 'GW_ERR_PAYLOAD_TOO_LARGE')
+  t.equal(await gw.app.prisma.upload.count(), 0)
 })

@@ -31,11 +31,10 @@ const UrlUploadSchema = Type.Object({
   urls: Type.Array(Type.String({ format: 'uri', pattern: '^https?://', maxLength: 2048 }), { minItems: 1, maxItems: 20 })
 }, { additionalProperties: false })
 
-// Documents the form for OpenAPI. Without `type`, it holds for the absent parsed body a
-// streamed multipart request has, so validation never touches the stream.
+// Documents the form for OpenAPI only: a streamed multipart request has no parsed body, and a
+// schema without keywords holds for that, so validation never touches the stream.
 const MultipartSchema = Type.Unsafe<undefined>({
-  properties: { files: { type: 'array', items: { type: 'string', format: 'binary' } } },
-  description: 'One or more files in the field "files"'
+  description: 'One or more files (format binary) in the repeated field "files"'
 })
 
 const Params = Type.Object({ sessionId: UuidParam })
@@ -58,6 +57,8 @@ const uploads: FastifyPluginAsyncTypebox = async (fastify) => {
 
   fastify.post('/', {
     config: { idempotent: true },
+    // @fastify/multipart traces the request headers, API key included, at level trace
+    logLevel: fastify.config.LOG_LEVEL === 'trace' ? 'debug' : fastify.config.LOG_LEVEL,
     schema: {
       tags: ['uploads'],
       summary: 'Upload files to the session',

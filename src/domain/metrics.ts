@@ -1,0 +1,26 @@
+// The gateway's own metrics (OpenTelemetry API; exported at /metrics). Built when the domain
+// is, after the app has installed a meter provider.
+import { metrics, type Counter, type Histogram } from '@opentelemetry/api'
+
+export interface DomainMetrics {
+  turns: Counter
+  turnSeconds: Histogram
+  mints: Counter
+  credentialFailures: Counter
+  sessionEvents: Counter
+}
+
+let cached: DomainMetrics | undefined
+
+export function domainMetrics (): DomainMetrics {
+  if (cached) return cached
+  const meter = metrics.getMeter('nemo-gateway')
+  cached = {
+    turns: meter.createCounter('gateway_turns', { description: 'Chat turns finished, by status' }),
+    turnSeconds: meter.createHistogram('gateway_turn_duration', { description: 'Chat turn duration', unit: 's' }),
+    mints: meter.createCounter('gateway_token_mints', { description: 'Anonymous upstream token mints, by outcome' }),
+    credentialFailures: meter.createCounter('gateway_credential_failures', { description: 'Upstream token failures, by kind' }),
+    sessionEvents: meter.createCounter('gateway_session_events', { description: 'Events written to the session log, by type' })
+  }
+  return cached
+}

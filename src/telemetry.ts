@@ -1,0 +1,29 @@
+// OpenTelemetry for the process, loaded before the app (`node --import ./src/telemetry.ts`)
+// so undici is instrumented from its first request. Metrics are read by a Prometheus reader
+// that the app serves at /metrics; traces go to OTLP/HTTP when OTEL_EXPORTER_OTLP_ENDPOINT
+// (or ..._TRACES_ENDPOINT) is set, the standard OTel variables that the SDK reads itself.
+import { NodeSDK } from '@opentelemetry/sdk-node'
+import { PrometheusExporter } from '@opentelemetry/exporter-prometheus'
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http'
+import { UndiciInstrumentation } from '@opentelemetry/instrumentation-undici'
+import { FastifyOtelInstrumentation } from '@fastify/otel'
+
+import { TELEMETRY_KEY, type Telemetry } from './plugins/telemetry.ts'
+
+function start (): Telemetry {
+  const prometheus = new PrometheusExporter({ preventServerStart: true })
+  const fastifyOtel = new FastifyOtelInstrumentation({ ignorePaths: (opts: { url: string }) => opts.url.startsWith('/health/') || opts.url === '/metrics' })
+  const env = process.env
+  const tracing = env.OTEL_EXPORTER_OTLP_ENDPOINT !== undefined || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT !== undefined
+  const sdk = new NodeSDK({
+    serviceName: env.OTEL_SERVICE_NAME ?? 'nemo-gateway',
+    metricReaders: [prometheus],
+    ...(tracing ? { traceExporter: new OTLPTraceExporter() } : {}),
+    instrumentations: [new UndiciInstrumentation(), fastifyOtel]
+  })
+  sdk.start()
+  return { prometheus, fastifyOtel, shutdown: async () => await sdk.shutdown() }
+}
+
+const g = globalThis as Record<symbol, Telemetry | undefined>
+g[TELEMETRY_KEY] ??= start()

@@ -1,0 +1,193 @@
+import t, { type Test } from 'tap'
+import { createClient, type Client } from 'graphql-ws'
+import WebSocket from 'ws'
+import { buildGateway, type TestGateway, type TestTenant } from '../helpers/app.ts'
+import { gql, settled, until } from './helpers.ts'
+
+const SIM = { stepDelayMs: 5, generationMs: 50, heartbeatIntervalMs: 10 }
+const SUBSCRIPTION = 'subscription ($id: ID!, $after: String) { sessionEvents(sessionId: $id, after: $after) { cursor sessionId turnId type payload createdAt } }'
+
+interface Event { cursor: string, sessionId: string, turnId: string | null, type: string, payload: Record<string, unknown>, createdAt: string }
+
+async function listen (t: Test, gw: TestGateway): Promise<string> {
+  const address = await gw.app.listen({ port: 0, host: '127.0.0.1' })
+  t.ok(address)
+  return address.replace(/^http/, 'ws') + '/graphql'
+}
+
+function client (t: Test, url: string, connectionParams: Record<string, unknown>, on: Record<string, (...args: any[]) => void> = {}): Client {
+  const c = createClient({ url, webSocketImpl: WebSocket, connectionParams, retryAttempts: 0, lazy: true, on })
+  t.teardown(async () => { await c.dispose() })
+  return c
+}
+
+function as (tenant: TestTenant, userId: string): Record<string, string> {
+  return { authorization: `Bearer ${tenant.key}`, 'x-user-id': userId }
+}
+
+/**
+ * Subscribes and collects events until `stop` says so, then completes the subscription (or,
+ * with `stay`, keeps it open for the caller to drop the connection); resolves with the events.
+ */
+function collect (c: Client, variables: Record<string, unknown>, stop: (e: Event, all: Event[]) => boolean, stay = false): { done: Promise<Event[]>, events: Event[], cancel: () => void } {
+  const events: Event[] = []
+  let cancel = () => {}
+  const done = new Promise<Event[]>((resolve, reject) => {
+    cancel = c.subscribe<{ sessionEvents: Event }>({ query: SUBSCRIPTION, variables }, {
+      next: (result) => {
+        if (result.errors) return reject(new Error(JSON.stringify(result.errors)))
+        const e = result.data!.sessionEvents
+        events.push(e)
+        if (stop(e, events)) {
+          if (!stay) cancel()
+          resolve(events)
+        }
+      },
+      error: reject,
+      complete: () => resolve(events)
+    })
+  })
+  return { done, events, cancel: () => cancel() }
+}
+
+async function fullLog (tenant: TestTenant, userId: string, sessionId: string): Promise<Event[]> {
+  const res = await gql(tenant, userId, 'query ($id: ID!) { session(id: $id) { events(limit: 1000) { items { cursor sessionId turnId type payload createdAt } } } }', { id: sessionId })
+  return res.body.data!.session.events.items
+}
+
+async function newSession (tenant: TestTenant, userId: string): Promise<string> {
+  const res = await gql(tenant, userId, 'mutation { createSession(title: "live") { id } }')
+  return res.body.data!.createSession.id
+}
+
+/** Counts the session followers alive in the domain, to prove subscriptions release theirs. */
+function countFollowers (gw: TestGateway): () => number {
+  const events = gw.app.domain.events
+  const original = events.follow.bind(events)
+  let open = 0
+  events.follow = async function * (...args: Parameters<typeof original>) {
+    open++
+    try {
+      yield * original(...args)
+    } finally {
+      open--
+    }
+  }
+  return () => open
+}
+
+t.test('a turn sent with sendMessage arrives live: turn.started ... turn.completed', async (t) => {
+  const gw = await buildGateway(t, { sim: SIM })
+  const acme = await gw.tenant('acme')
+  const url = await listen(t, gw)
+  const followers = countFollowers(gw)
+  const sessionId = await newSession(acme, 'alice')
+
+  const c = client(t, url, as(acme, 'alice'))
+  const live = collect(c, { id: sessionId }, (e) => e.type === 'turn.completed' || e.type === 'turn.failed')
+  await until(() => followers() === 1, 'the subscription to start')
+  const sent = await gql(acme, 'alice', 'mutation ($id: ID!) { sendMessage(sessionId: $id, text: "[scenario:generation] a city at night") { id } }', { id: sessionId })
+  const turnId = sent.body.data!.sendMessage.id
+  const events = await live.done
+
+  t.equal(events[0]?.type, 'turn.started')
+  t.equal(events.at(-1)?.type, 'turn.completed')
+  t.ok(events.some(e => e.type === 'tool.started'), 'the generation tool call arrived')
+  t.ok(events.every(e => e.sessionId === sessionId && e.turnId === turnId))
+  t.same(events, await fullLog(acme, 'alice', sessionId), 'exactly the log, in order')
+
+  await until(() => followers() === 0, 'the follower to be released after complete')
+  await settled(gw, acme, 'alice', sessionId)
+})
+
+t.test('a subscriber that leaves mid-turn and resumes from its last cursor gets every event exactly once', async (t) => {
+  const gw = await buildGateway(t, {
+    sim: { ...SIM, generationMs: 400 },
+    // every upstream heartbeat becomes an event, so the turn has many while the client is away
+    config: { HEARTBEAT_EVENT_INTERVAL_MS: 0 }
+  })
+  const acme = await gw.tenant('acme')
+  const url = await listen(t, gw)
+  const followers = countFollowers(gw)
+  const sessionId = await newSession(acme, 'alice')
+
+  const first = client(t, url, as(acme, 'alice'))
+  const before = collect(first, { id: sessionId }, (_e, all) => all.length === 4, true)
+  await until(() => followers() === 1, 'the subscription to start')
+  await gql(acme, 'alice', 'mutation ($id: ID!) { sendMessage(sessionId: $id, text: "[scenario:generation] waves") { id } }', { id: sessionId })
+  await before.done
+  // the connection drops with the subscription still open: no `complete` is sent
+  await first.dispose()
+  const seen = before.events
+  await until(() => followers() === 0, 'the follower to be released on disconnect')
+  const missed = (await fullLog(acme, 'alice', sessionId)).length - seen.length
+  t.ok(missed > 0, 'events happened while the client was away')
+  t.notOk(seen.some(e => e.type === 'turn.completed'), 'it left mid-turn')
+
+  const second = client(t, url, as(acme, 'alice'))
+  const after = await collect(second, { id: sessionId, after: seen.at(-1)!.cursor }, (e) => e.type === 'turn.completed').done
+  const log = await fullLog(acme, 'alice', sessionId)
+  const received = [...seen, ...after]
+  t.same(received.map(e => e.cursor), log.map(e => e.cursor), 'every event of the log, once, in order')
+  t.equal(new Set(received.map(e => e.cursor)).size, received.length, 'no duplicates')
+  t.same(received, log)
+
+  await settled(gw, acme, 'alice', sessionId)
+  await until(() => followers() === 0, 'no follower left')
+})
+
+t.test('bad credentials in connection_init close the socket with 4403', async (t) => {
+  const gw = await buildGateway(t, { sim: SIM })
+  const acme = await gw.tenant('acme')
+  const url = await listen(t, gw)
+  const sessionId = await newSession(acme, 'alice')
+
+  const cases: Array<[string, Record<string, unknown>]> = [
+    ['a wrong key', { authorization: 'Bearer ngw_nope_nope', 'x-user-id': 'alice' }],
+    ['no key', { 'x-user-id': 'alice' }],
+    ['no user id', { authorization: `Bearer ${acme.key}` }]
+  ]
+  for (const [what, params] of cases) {
+    const closed = new Promise<{ code: number, reason: string }>((resolve) => {
+      const c = client(t, url, params, { closed: (e: { code: number, reason: string }) => resolve(e) })
+      c.subscribe({ query: SUBSCRIPTION, variables: { id: sessionId } }, { next: () => {}, error: () => {}, complete: () => {} })
+    })
+    const { code, reason } = await closed
+    t.equal(code, 4403, what)
+    t.match(reason, /^Forbidden: GW_ERR_/)
+  }
+
+  // the other accepted spellings authenticate too
+  const followers = countFollowers(gw)
+  const c = client(t, url, { Authorization: `Bearer ${acme.key}`, userId: 'alice' })
+  const sub = collect(c, { id: sessionId }, () => true)
+  await until(() => followers() === 1, 'the subscription to start')
+  sub.cancel()
+  await until(() => followers() === 0, 'the follower to be released')
+})
+
+t.test('a subscription checks the session, the document and its arguments', async (t) => {
+  const gw = await buildGateway(t, { sim: SIM, config: { GRAPHQL_KEEPALIVE_MS: 100 } })
+  const acme = await gw.tenant('acme')
+  const globex = await gw.tenant('globex')
+  const url = await listen(t, gw)
+  const followers = countFollowers(gw)
+  const theirs = await newSession(acme, 'alice')
+
+  const pings: boolean[] = []
+  const c = client(t, url, as(globex, 'alice'), { ping: (received: boolean) => pings.push(received) })
+  const refuse = async (query: string, variables: Record<string, unknown>) => await new Promise<any>((resolve) => {
+    c.subscribe({ query, variables }, { next: (r) => resolve(r), error: (err) => resolve(err), complete: () => resolve('complete') })
+  })
+
+  const notFound = await refuse(SUBSCRIPTION, { id: theirs })
+  t.match(notFound, [{ extensions: { code: 'GW_ERR_NOT_FOUND', status: 404 } }], 'another tenant\'s session is not found')
+  const badCursor = await refuse(SUBSCRIPTION, { id: theirs, after: 'yesterday' })
+  t.match(badCursor, [{ extensions: { code: 'GW_ERR_VALIDATION' } }])
+  const unknownField = await refuse('subscription ($id: ID!) { sessionEvents(sessionId: $id) { cursor password } }', { id: theirs })
+  t.match(unknownField, [{ message: /password/, extensions: { code: 'GW_ERR_VALIDATION' } }], 'subscription documents are validated')
+  t.equal(followers(), 0, 'nothing was followed')
+
+  await until(() => pings.includes(true), 'a keep-alive ping from the server')
+  t.pass('the server pings over graphql-transport-ws')
+})
