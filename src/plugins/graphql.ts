@@ -57,6 +57,11 @@ async function graphql (fastify: FastifyInstance): Promise<void> {
     }
   }
 
+  // GraphQL describes itself (introspection, GraphiQL): the OpenAPI document stays REST only
+  fastify.addHook('onRoute', (route) => {
+    if (route.url === '/graphql' || route.url.startsWith('/graphiql')) route.schema = { ...route.schema, hide: true }
+  })
+
   await fastify.register(mercurius, {
     schema,
     resolvers: buildResolvers(fastify.domain, log),
