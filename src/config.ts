@@ -58,9 +58,11 @@ export const ConfigSchema = Type.Object({
 export type Config = Static<typeof ConfigSchema>
 
 export function loadConfig (env: Record<string, string | undefined> = process.env): Config {
+  // `DATABASE_URL=` in a shell or .env file means "not set", not "set to nothing"
+  const data = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''))
   try {
     // env: false: the caller's map is the whole input (tests must not inherit the shell's)
-    return envSchema<Config>({ schema: ConfigSchema, data: env, env: false, dotenv: false })
+    return envSchema<Config>({ schema: ConfigSchema, data, env: false, dotenv: false })
   } catch (err) {
     throw new Error(`Invalid configuration: ${(err as Error).message}`)
   }

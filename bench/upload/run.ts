@@ -100,9 +100,9 @@ async function watchMemory (pid: number): Promise<{ baseline: number, stop: () =
   }
   const baseline = await status(pid, 'VmRSS')
   let peak = baseline
-  let running = true
+  const watch = { running: true }
   const loop = (async () => {
-    while (running) {
+    while (watch.running) {
       peak = Math.max(peak, await status(pid, 'VmRSS'))
       await new Promise((resolve) => setTimeout(resolve, 20))
     }
@@ -110,7 +110,7 @@ async function watchMemory (pid: number): Promise<{ baseline: number, stop: () =
   return {
     baseline,
     stop: async () => {
-      running = false
+      watch.running = false
       await loop
       if (hwmReset) peak = Math.max(peak, await status(pid, 'VmHWM'))
       return peak

@@ -24,6 +24,12 @@ async function openapi (fastify: FastifyInstance): Promise<void> {
       },
       security: [{ apiKey: [] }]
     },
+    // one spelling per path, and the right credentials per surface
+    transform: ({ schema, url }) => {
+      const path = url.length > 1 ? url.replace(/\/$/, '') : url
+      const security = path.startsWith('/admin/') ? [{ admin: [] }] : path.startsWith('/health/') ? [] : undefined
+      return { schema: (security ? { ...schema, security } : schema) as typeof schema, url: path }
+    },
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) }
   })
   await fastify.register(swaggerUi, { routePrefix: '/docs' })
