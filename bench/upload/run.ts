@@ -47,7 +47,8 @@ async function freePort (): Promise<number> {
 interface Child { proc: ChildProcess, output: () => string }
 
 function start (name: string, script: string, env: Record<string, string>): Child {
-  const proc = spawn(process.execPath, ['--import=tsx', script], {
+  const extra = name === 'gateway' && process.env.GW_NODE_ARGS ? process.env.GW_NODE_ARGS.split(' ') : []
+  const proc = spawn(process.execPath, [...extra, '--import=tsx', script], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe']
   })
@@ -116,6 +117,13 @@ async function watchMemory (pid: number): Promise<{ baseline: number, stop: () =
       return peak
     }
   }
+}
+
+/** CPU seconds (user + system) a process has used so far. */
+async function cpuSeconds (pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / 100 // utime + stime, in USER_HZ ticks
 }
 
 // ---- the file, generated as it is sent ----
@@ -214,6 +222,18 @@ async function main (): Promise<void> {
     await waitFor(`${simUrl}/__sim/counters`, sim)
     await waitFor(`${gwUrl}/health/ready`, gateway)
     const gwPid = gateway.proc.pid!
+    const simPid = sim.proc.pid!
+    const cpuNow = async (): Promise<number[]> => {
+      const own = process.cpuUsage()
+      return [(own.user + own.system) / 1e6, await cpuSeconds(gwPid), await cpuSeconds(simPid)]
+    }
+    /** CPU seconds spent by the client, the gateway and the simulator while `fn` ran. */
+    const withCpu = async <T>(fn: () => Promise<T>): Promise<[T, string]> => {
+      const before = await cpuNow()
+      const value = await fn()
+      const after = await cpuNow()
+      return [value, after.map((v, i) => (v - before[i]!).toFixed(1)).join(' / ')]
+    }
 
     // a tenant, a key and a session on the gateway; a token and a session straight on the simulator
     const adminAuth = { authorization: `Bearer ${adminToken}` }
@@ -253,14 +273,16 @@ async function main (): Promise<void> {
     for (const sizeMiB of sizes) {
       const size = sizeMiB * MiB
       for (let run = 1; run <= runs; run++) {
-        const d = await upload(directUploadUrl, simHeaders, size)
-        const g = await measureGateway(size)
+        const [d, directCpu] = await withCpu(async () => await upload(directUploadUrl, simHeaders, size))
+        const [g, gatewayCpu] = await withCpu(async () => await measureGateway(size))
         rows.push({
           case: `${sizeMiB} MiB`,
           run,
           directMiBs: +d.mibPerSec.toFixed(1),
           gatewayMiBs: +g.r.mibPerSec.toFixed(1),
           ratio: +(g.r.mibPerSec / d.mibPerSec).toFixed(3),
+          'cpu s direct (client/gw/sim)': directCpu,
+          'cpu s via gw (client/gw/sim)': gatewayCpu,
           rssBeforeMiB: +mib(g.baseline),
           rssPeakMiB: +mib(g.peak),
           rssGrowthMiB: +mib(g.peak - g.baseline),
@@ -270,7 +292,7 @@ async function main (): Promise<void> {
     }
 
     await postJson(`${simUrl}/__sim/config`, { uploadThrottleBytesPerSec: Math.round(throttleMiBs * MiB) })
-    const g = await measureGateway(throttledSize * MiB)
+    const [g, gatewayCpu] = await withCpu(async () => await measureGateway(throttledSize * MiB))
     await postJson(`${simUrl}/__sim/config`, { uploadThrottleBytesPerSec: 0 })
     rows.push({
       case: `${throttledSize} MiB, upstream ${throttleMiBs} MiB/s`,
@@ -278,6 +300,8 @@ async function main (): Promise<void> {
       directMiBs: '-',
       gatewayMiBs: +g.r.mibPerSec.toFixed(1),
       ratio: '-',
+      'cpu s direct (client/gw/sim)': '-',
+      'cpu s via gw (client/gw/sim)': gatewayCpu,
       rssBeforeMiB: +mib(g.baseline),
       rssPeakMiB: +mib(g.peak),
       rssGrowthMiB: +mib(g.peak - g.baseline),

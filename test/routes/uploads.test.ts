@@ -313,4 +313,5 @@ t.test('over a real connection, a refusal is answered while the caller is still 
   t.equal(big.status, 413)
   t.equal(big.body.code, 'GW_ERR_PAYLOAD_TOO_LARGE')
   t.equal(await gw.app.prisma.upload.count(), 0)
+  t.equal(await until(() => established(port), n => n === 0), 0, 'the refused connections are closed')
 })

@@ -2,9 +2,10 @@
 // the upstream as they arrive, or JSON {urls} for files the upstream fetches itself.
 // @fastify/multipart is registered here only, in stream mode: no toBuffer, no disk, no
 // attachFieldsToBody; the 1 MB JSON body limit does not apply to multipart.
+import { Socket } from 'node:net'
 import multipart from '@fastify/multipart'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import type { FastifyRequest } from 'fastify'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import { Type, type Static } from 'typebox'
 import { gwError } from '../../../errors.ts'
 import type { IncomingFile } from '../../../domain/uploads.ts'
@@ -40,10 +41,33 @@ const MultipartSchema = Type.Unsafe<undefined>({
 const Params = Type.Object({ sessionId: UuidParam })
 
 const MAX_FILES = 20
+const STREAM_BUFFER = 1024 * 1024
 
 /** The request's file parts as they arrive (other fields are skipped). */
 async function * incomingFiles (request: FastifyRequest): AsyncGenerator<IncomingFile> {
   for await (const part of request.files()) yield { filename: part.filename, stream: part.file }
+}
+
+const LINGER_MS = 2000
+
+/**
+ * After a refusal mid-body, the rest is not wanted: the connection closes after the answer.
+ * Not at once, though: closing with unread bytes makes the kernel reset the connection, and a
+ * caller still sending would lose the answer with it. So what still arrives is read and
+ * dropped for a moment after the answer (a half-close), then the socket goes.
+ */
+function closeAfterAnswer (request: FastifyRequest, reply: FastifyReply): void {
+  const req = request.raw
+  const socket = req.socket
+  if (!(socket instanceof Socket)) return // light-my-request has no connection to close
+  req.unpipe()
+  req.resume()
+  reply.raw.once('close', () => {
+    socket.end()
+    const timer = setTimeout(() => socket.destroy(), LINGER_MS)
+    timer.unref()
+    socket.once('close', () => clearTimeout(timer))
+  })
 }
 
 const uploads: FastifyPluginAsyncTypebox = async (fastify) => {
@@ -52,7 +76,10 @@ const uploads: FastifyPluginAsyncTypebox = async (fastify) => {
 
   await fastify.register(multipart, {
     // one byte more than allowed, so the upload path sees the breach and answers it itself
-    limits: { fileSize: maxBytes + 1, files: MAX_FILES, fields: 20, parts: MAX_FILES + 20, fieldSize: 64 * 1024 }
+    limits: { fileSize: maxBytes + 1, files: MAX_FILES, fields: 20, parts: MAX_FILES + 20, fieldSize: 64 * 1024 },
+    // busboy's 16 KiB defaults pause the socket on every 64 KiB read; 1 MiB keeps it flowing
+    highWaterMark: STREAM_BUFFER,
+    fileHwm: STREAM_BUFFER
   })
 
   fastify.post('/', {
@@ -94,8 +121,7 @@ const uploads: FastifyPluginAsyncTypebox = async (fastify) => {
       const result = await uploads.uploadFiles(request.actor, sessionId, incomingFiles(request), { signal: caller.signal })
       return await reply.code(201).send(result)
     } catch (err) {
-      // what is left of a refused body is not read: the connection closes after the answer
-      if (!request.raw.complete) reply.header('connection', 'close')
+      if (!request.raw.complete) closeAfterAnswer(request, reply)
       throw err
     } finally {
       request.raw.off('close', onClose)
