@@ -10,7 +10,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
-import { cpus, tmpdir } from 'node:os'
+import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { parseArgs } from 'node:util'
@@ -172,6 +172,7 @@ async function postJson (url: string, body: unknown, headers: Record<string, str
 const mib = (b: number): string => (b / MiB).toFixed(1)
 
 async function main (): Promise<void> {
+  const loadAtStart = loadavg()
   const work = await mkdtemp(join(tmpdir(), 'ngw-bench-'))
   const adminToken = randomBytes(16).toString('hex')
   let sim: Child | undefined
@@ -308,12 +309,26 @@ async function main (): Promise<void> {
       sha256Match: g.intact
     })
 
+    // the median run per size: one noisy neighbour on a small machine should not decide the verdict
+    const summary = sizes.map((sizeMiB) => {
+      const mine = rows.filter((r) => r.case === `${sizeMiB} MiB`)
+      const ratios = mine.map((r) => Number(r.ratio)).sort((a, b) => a - b)
+      return {
+        case: `${sizeMiB} MiB`,
+        runs: mine.length,
+        medianRatio: ratios[Math.floor(ratios.length / 2)]!,
+        maxRssGrowthMiB: Math.max(...mine.map((r) => Number(r.rssGrowthMiB))),
+        allIntact: mine.every((r) => r.sha256Match === true)
+      }
+    })
     const machine = `${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}, ${process.platform}`
+    const load = `load average at start ${loadAtStart.map((l) => l.toFixed(2)).join(' ')}, at end ${loadavg().map((l) => l.toFixed(2)).join(' ')}`
     if (args.json) {
-      console.log(JSON.stringify({ machine, rows }, null, 2))
+      console.log(JSON.stringify({ machine, load, rows, summary }, null, 2))
     } else {
-      console.log(`machine: ${machine}`)
+      console.log(`machine: ${machine}\n${load}`)
       console.table(rows)
+      console.table(summary)
     }
   } finally {
     await stop(gateway)

@@ -191,3 +191,36 @@ t.test('a subscription checks the session, the document and its arguments', asyn
   await until(() => pings.includes(true), 'a keep-alive ping from the server')
   t.pass('the server pings over graphql-transport-ws')
 })
+
+// Every upstream scenario, as a GraphQL client sees it: the same events as the REST stream.
+const SCENARIOS: Array<{ text: string, sim?: Record<string, unknown>, expect: string[], last: 'turn.completed' | 'turn.failed' }> = [
+  { text: '[scenario:text] hello', expect: ['text'], last: 'turn.completed' },
+  { text: '[scenario:generation] a city', expect: ['tool.started', 'heartbeat', 'tool.finished', 'text', 'state.changed'], last: 'turn.completed' },
+  { text: '[scenario:generation] a city', sim: { framing: 'typed', heartbeat: 'typed' }, expect: ['tool.started', 'heartbeat', 'text'], last: 'turn.completed' },
+  { text: '[scenario:generation] a city', sim: { heartbeat: 'empty-data' }, expect: ['tool.started', 'heartbeat', 'text'], last: 'turn.completed' },
+  { text: '[scenario:silent-edit] add a title', expect: ['tool.started', 'state.changed'], last: 'turn.completed' },
+  { text: '[scenario:temporary-issue] hi', expect: ['text', 'notice'], last: 'turn.completed' },
+  { text: '[scenario:disconnect] a city', expect: ['turn.recovering', 'state.changed'], last: 'turn.completed' },
+  { text: '[scenario:error] hi', expect: ['upstream.error'], last: 'turn.failed' },
+  { text: '[scenario:ask-question] make a video', expect: ['question'], last: 'turn.completed' }
+]
+
+for (const scenario of SCENARIOS) {
+  t.test(`over graphql-ws: ${scenario.text}${scenario.sim ? ` ${JSON.stringify(scenario.sim)}` : ''}`, async (t) => {
+    const gw = await buildGateway(t, { sim: { ...SIM, ...scenario.sim }, config: { TURN_RECOVERY_POLL_MS: 40, HEARTBEAT_EVENT_INTERVAL_MS: 0 } })
+    const acme = await gw.tenant('acme')
+    const url = await listen(t, gw)
+    const followers = countFollowers(gw)
+    const sessionId = await newSession(acme, 'alice')
+    const c = client(t, url, as(acme, 'alice'))
+    const live = collect(c, { id: sessionId }, (e) => e.type === 'turn.completed' || e.type === 'turn.failed')
+    await until(() => followers() === 1, 'the subscription to start')
+    await gql(acme, 'alice', 'mutation ($id: ID!, $text: String!) { sendMessage(sessionId: $id, text: $text) { id } }', { id: sessionId, text: scenario.text })
+    const events = await live.done
+    const types = events.map(e => e.type)
+    for (const type of scenario.expect) t.ok(types.includes(type), `has ${type}`)
+    t.equal(types.at(-1), scenario.last)
+    await settled(gw, acme, 'alice', sessionId)
+    t.equal((await gw.sim.counters()).openStreams, 0, 'the upstream stream was released')
+  })
+}
