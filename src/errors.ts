@@ -22,6 +22,7 @@ export const catalog = {
   GW_ERR_RATE_LIMITED: { status: 429, title: 'Too many requests' },
   GW_ERR_MINT_LIMIT: { status: 429, title: 'Upstream token mint budget exhausted' },
   GW_ERR_CREDITS_EXHAUSTED: { status: 402, title: 'Upstream credits exhausted' },
+  GW_ERR_BUDGET_EXCEEDED: { status: 402, title: 'The tenant\'s credit budget is used up' },
   GW_ERR_PLAN_REQUIRED: { status: 402, title: 'The upstream plan does not allow this' },
   GW_ERR_UPSTREAM_AUTH: { status: 502, title: 'The upstream rejected the gateway\'s token' },
   GW_ERR_UPSTREAM_SESSION_NOT_FOUND: { status: 502, title: 'The upstream lost the session' },

@@ -32,7 +32,8 @@ const sizes = args.sizes.split(',').map(Number).filter((n) => n > 0)
 const throttleMiBs = Number(args.throttle)
 const throttledSize = Number(args['throttled-size'] ?? Math.max(...sizes))
 const runs = Math.max(1, Number(args.runs))
-const maxSize = Math.max(...sizes, throttledSize)
+const WARMUP_MIB = 16
+const maxSize = Math.max(...sizes, throttledSize, WARMUP_MIB)
 
 // ---- processes ----
 
@@ -250,8 +251,8 @@ async function main (): Promise<void> {
 
     // warm both paths up (JIT, connections, the gateway's caches)
     for (let i = 0; i < 2; i++) {
-      await upload(directUploadUrl, simHeaders, 16 * MiB)
-      await upload(gwUploadUrl, gwHeaders, 16 * MiB)
+      await upload(directUploadUrl, simHeaders, WARMUP_MIB * MiB)
+      await upload(gwUploadUrl, gwHeaders, WARMUP_MIB * MiB)
     }
 
     const lastUpstream = async (): Promise<{ size: number, sha256: string }> => {

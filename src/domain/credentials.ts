@@ -307,8 +307,18 @@ export class Credentials {
     const hash = sha256Hex(input.token)
     const dup = await this.deps.prisma.credential.findUnique({ where: { tokenHash: hash } })
     if (dup) throw gwError('GW_ERR_CONFLICT', 'This upstream token is registered already')
+    // the upstream vouches for the token before the pool takes it; its balance is the
+    // baseline the tenant's spend is measured from
+    let balance
+    try {
+      balance = await this.deps.nemo.getCredits(input.token)
+    } catch (err) {
+      if (err instanceof NemoError && err.kind === 'token_invalid') throw gwError('GW_ERR_VALIDATION', 'The upstream does not accept this token (invalid, expired or revoked)')
+      throw err
+    }
     const row = await this.deps.prisma.credential.create({
       data: {
+        lastCredits: { ...balance, at: new Date().toISOString() },
         tenantId,
         kind: 'registered',
         label: input.label ?? null,

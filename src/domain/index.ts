@@ -35,7 +35,7 @@ export function buildDomain (deps: DomainDeps): Domain {
   const sessions = new Sessions(deps, credentials, events)
   const credits = new Credits(deps, credentials)
   const timelines = new Timelines(deps.nemo, sessions)
-  const turns = new Turns(deps, sessions, events, timelines)
+  const turns = new Turns(deps, sessions, events, timelines, credits)
   const say = new Say(sessions, turns, timelines, credits, deps.config.UPLOAD_MAX_BYTES)
   const uploads = new Uploads(deps, sessions, events)
   return { tenants, apiKeys, users, credentials, events, sessions, credits, timelines, turns, say, uploads }

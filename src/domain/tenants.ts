@@ -60,10 +60,4 @@ export class Tenants {
   async count (): Promise<number> {
     return await this.prisma.tenant.count()
   }
-
-  /** Adds spent credits to the tenant's tally (what the upstream charged for a turn). */
-  async addSpent (id: string, credits: number): Promise<void> {
-    if (credits <= 0) return
-    await this.prisma.tenant.update({ where: { id }, data: { creditsSpent: { increment: credits } } })
-  }
 }

@@ -16,6 +16,7 @@ import { domainMetrics } from './metrics.ts'
 import type { SessionEvents } from './events.ts'
 import type { SessionContext, Sessions } from './sessions.ts'
 import type { Timelines } from './timeline.ts'
+import type { Credits } from './credits.ts'
 
 const TEMPORARY_ISSUE = /temporary issue|暂时的问题|临时问题/i
 const MAX_TOOL_PAYLOAD = 4000
@@ -39,17 +40,20 @@ export class TurnRunner {
     private readonly deps: DomainDeps,
     private readonly sessions: Sessions,
     private readonly events: SessionEvents,
-    private readonly timelines: Timelines
+    private readonly timelines: Timelines,
+    private readonly credits: Credits
   ) {}
 
   async run (actor: Actor, turn: TurnRow, signal: AbortSignal): Promise<void> {
     const emit = async (type: string, payload: Record<string, unknown>) => await this.events.append(turn.sessionId, type, { turnId: turn.id, ...payload }, turn.id)
     let outcome: Outcome
+    let lease: SessionContext['lease'] | undefined
     try {
-      outcome = await this.sessions.withSession(actor, turn.sessionId, async (ctx) => await this.stream(ctx, turn, signal, emit))
+      outcome = await this.sessions.withSession(actor, turn.sessionId, async (ctx) => { lease = ctx.lease; return await this.stream(ctx, turn, signal, emit) })
     } catch (err) {
       outcome = { status: signal.aborted ? 'timed_out' : 'failed', reply: null, error: this.describe(err, signal) }
     }
+    if (lease) await this.charge(actor, lease, turn.id)
     const metrics = domainMetrics()
     metrics.turns.add(1, { status: outcome.status })
     metrics.turnSeconds.record((Date.now() - turn.startedAt.getTime()) / 1000, { status: outcome.status })
@@ -61,6 +65,16 @@ export class TurnRunner {
       await emit('turn.completed', { status: outcome.status, reply: outcome.reply })
     } else {
       await emit('turn.failed', { status: outcome.status, error: outcome.error })
+    }
+  }
+
+  /** What the turn cost, from the token's balance before and after, goes to the tenant's spend. */
+  private async charge (actor: Actor, lease: SessionContext['lease'], turnId: string): Promise<void> {
+    try {
+      const balance = await this.deps.nemo.getCredits(lease.token)
+      await this.credits.observe(actor.tenantId, lease, balance)
+    } catch (err) {
+      this.deps.log.warn({ err, turnId }, 'could not read the balance after a turn')
     }
   }
 

@@ -9,6 +9,7 @@ import type { Actor, DomainDeps } from './deps.ts'
 import type { SessionEvents } from './events.ts'
 import type { Sessions } from './sessions.ts'
 import type { Timelines } from './timeline.ts'
+import type { Credits } from './credits.ts'
 import { TurnRunner } from './turn-runner.ts'
 
 export type TurnStatus = 'running' | 'completed' | 'silent' | 'timed_out' | 'failed'
@@ -42,13 +43,15 @@ export class Turns {
     private readonly deps: DomainDeps,
     private readonly sessions: Sessions,
     private readonly events: SessionEvents,
-    timelines: Timelines
+    timelines: Timelines,
+    private readonly credits: Credits
   ) {
-    this.runner = new TurnRunner(deps, sessions, events, timelines)
+    this.runner = new TurnRunner(deps, sessions, events, timelines, credits)
   }
 
   async start (actor: Actor, sessionId: string, text: string): Promise<StartedTurn> {
     const session = await this.sessions.getRow(actor, sessionId)
+    await this.credits.assertWithinBudget(actor.tenantId)
     const { prisma } = this.deps
     const turn = await prisma.$transaction(async (tx) => {
       await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext('turn'), hashtext(${session.id}))`

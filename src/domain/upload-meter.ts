@@ -15,7 +15,7 @@ export interface UploadMeterOptions {
 }
 
 // Large enough that a 500 MB file is a few thousand chunks, small enough to stay flat in memory.
-const HIGH_WATER_MARK = 256 * 1024
+const HIGH_WATER_MARK = 1024 * 1024
 
 function formatBytes (n: number): string {
   if (n >= 1024 * 1024) return `${+(n / (1024 * 1024)).toFixed(1)} MiB`

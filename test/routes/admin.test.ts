@@ -94,6 +94,8 @@ t.test('registered tokens: register, list, remove; token mode switch', async (t)
   t.notOk(reg.body.includes(token), 'the token is never echoed')
   const dup = await gw.admin({ method: 'POST', url: `/admin/v1/tenants/${acme.id}/credentials`, payload: { token } })
   t.equal(dup.statusCode, 409)
+  const bogus = await gw.admin({ method: 'POST', url: `/admin/v1/tenants/${acme.id}/credentials`, payload: { token: 'nmv_usr_not-a-real-token' } })
+  t.equal(bogus.statusCode, 400, 'the upstream vouches for a token before the pool takes it')
 
   const s = await acme.as('u1', { method: 'POST', url: '/v1/sessions', payload: {} })
   t.equal(s.statusCode, 201)
