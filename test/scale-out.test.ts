@@ -2,31 +2,15 @@
 // client following a session on one instance sees the events of a turn run by the other.
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
-import { Redis } from 'ioredis'
 import { buildGateway } from './helpers/app.ts'
 import { testDatabase } from './helpers/database.ts'
+import { NO_REDIS, REDIS_URL, redisAvailable } from './helpers/redis.ts'
 import { readSse } from './helpers/sse.ts'
-
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
-
-async function redisAvailable (): Promise<boolean> {
-  const probe = new Redis(REDIS_URL, { lazyConnect: true, connectTimeout: 500, maxRetriesPerRequest: 0, retryStrategy: () => null })
-  probe.on('error', () => {})
-  try {
-    await probe.connect()
-    await probe.ping()
-    return true
-  } catch {
-    return false
-  } finally {
-    probe.disconnect()
-  }
-}
 
 const available = await redisAvailable()
 // instances that share a database share the key its secrets are encrypted with
 const ENCRYPTION_KEY = randomBytes(32).toString('hex')
-const why = `no Redis at ${REDIS_URL}: the multi-instance tests need one (set REDIS_URL)`
+const why = NO_REDIS
 
 t.test('two instances share rate-limit counters through Redis', { skip: available ? false : why }, async (t) => {
   const databaseUrl = await testDatabase(t)

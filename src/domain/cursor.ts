@@ -16,3 +16,17 @@ export interface Page<T> {
   items: T[]
   nextCursor: string | null
 }
+
+/** Rows newer-first with their sort key: the where clause for the page after `cursor`. */
+export function after<K extends string> (cursor: string | undefined, key: K): Array<Record<K, { lt: Date }> | (Record<K, Date> & { id: { lt: string } })> | undefined {
+  if (!cursor) return undefined
+  const c = decodeCursor(cursor)
+  return [{ [key]: { lt: c.createdAt } } as Record<K, { lt: Date }>, { [key]: c.createdAt, id: { lt: c.id } } as Record<K, Date> & { id: { lt: string } }]
+}
+
+/** A page from `limit + 1` rows fetched newest first: the extra row says there is more. */
+export function pageOf<R extends { id: string }, V> (rows: R[], limit: number, at: (row: R) => Date, view: (row: R) => V): Page<V> {
+  const items = rows.slice(0, limit)
+  const last = items[items.length - 1]
+  return { items: items.map(view), nextCursor: rows.length > limit && last ? encodeCursor(at(last), last.id) : null }
+}

@@ -5,7 +5,7 @@ import type { Prisma, Session as SessionRow } from '../generated/prisma/client.t
 import { gwError } from '../errors.ts'
 import { NemoError } from '../nemo/errors.ts'
 import type { Credentials, Lease } from './credentials.ts'
-import { decodeCursor, encodeCursor, type Page } from './cursor.ts'
+import { after, pageOf, type Page } from './cursor.ts'
 import type { Actor, DomainDeps } from './deps.ts'
 import type { SessionEvents } from './events.ts'
 
@@ -80,22 +80,12 @@ export class Sessions {
   }
 
   async list (actor: Actor, opts: { cursor?: string, limit: number }): Promise<Page<SessionView>> {
-    const where: Prisma.SessionWhereInput = { tenantId: actor.tenantId, userId: actor.userId }
-    if (opts.cursor) {
-      const c = decodeCursor(opts.cursor)
-      where.OR = [{ createdAt: { lt: c.createdAt } }, { createdAt: c.createdAt, id: { lt: c.id } }]
-    }
     const rows = await this.deps.prisma.session.findMany({
-      where,
+      where: { tenantId: actor.tenantId, userId: actor.userId, OR: after(opts.cursor, 'createdAt') },
       orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
       take: opts.limit + 1
     })
-    const items = rows.slice(0, opts.limit)
-    const last = items[items.length - 1]
-    return {
-      items: items.map(sessionView),
-      nextCursor: rows.length > opts.limit && last ? encodeCursor(last.createdAt, last.id) : null
-    }
+    return pageOf(rows, opts.limit, r => r.createdAt, sessionView)
   }
 
   /** Saves the latest upstream state so later silent edits can be diffed against it. */

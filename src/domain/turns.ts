@@ -4,7 +4,7 @@
 // upstream do and charge the work twice), enforced across instances by an advisory lock.
 import type { Turn as TurnRow } from '../generated/prisma/client.ts'
 import { gwError } from '../errors.ts'
-import { decodeCursor, encodeCursor, type Page } from './cursor.ts'
+import { after, pageOf, type Page } from './cursor.ts'
 import type { Actor, DomainDeps } from './deps.ts'
 import type { SessionEvents } from './events.ts'
 import type { Sessions } from './sessions.ts'
@@ -89,18 +89,12 @@ export class Turns {
 
   async list (actor: Actor, sessionId: string, opts: { cursor?: string, limit: number }): Promise<Page<TurnView>> {
     await this.sessions.getRow(actor, sessionId)
-    const c = opts.cursor ? decodeCursor(opts.cursor) : null
     const rows = await this.deps.prisma.turn.findMany({
-      where: {
-        sessionId,
-        ...(c ? { OR: [{ startedAt: { lt: c.createdAt } }, { startedAt: c.createdAt, id: { lt: c.id } }] } : {})
-      },
+      where: { sessionId, OR: after(opts.cursor, 'startedAt') },
       orderBy: [{ startedAt: 'desc' }, { id: 'desc' }],
       take: opts.limit + 1
     })
-    const items = rows.slice(0, opts.limit)
-    const last = items[items.length - 1]
-    return { items: items.map(turnView), nextCursor: rows.length > opts.limit && last ? encodeCursor(last.startedAt, last.id) : null }
+    return pageOf(rows, opts.limit, r => r.startedAt, turnView)
   }
 
   /** Turns running in this process (for tests and graceful close). */

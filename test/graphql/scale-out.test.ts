@@ -2,31 +2,15 @@
 // a turn sent through instance A (mercurius is given the app's Redis-backed emitter).
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
-import { Redis } from 'ioredis'
 import { createClient } from 'graphql-ws'
 import WebSocket from 'ws'
 import { buildGateway } from '../helpers/app.ts'
 import { testDatabase } from '../helpers/database.ts'
+import { NO_REDIS, REDIS_URL, redisAvailable } from '../helpers/redis.ts'
 import { gql, settled } from './helpers.ts'
 
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
-
-async function redisAvailable (): Promise<boolean> {
-  const probe = new Redis(REDIS_URL, { lazyConnect: true, connectTimeout: 500, maxRetriesPerRequest: 0, retryStrategy: () => null })
-  probe.on('error', () => {})
-  try {
-    await probe.connect()
-    await probe.ping()
-    return true
-  } catch {
-    return false
-  } finally {
-    probe.disconnect()
-  }
-}
-
 const available = await redisAvailable()
-const why = `no Redis at ${REDIS_URL}: the multi-instance tests need one (set REDIS_URL)`
+const why = NO_REDIS
 
 t.test('a subscriber on instance B sees a turn sent through instance A, live', { skip: available ? false : why }, async (t) => {
   const databaseUrl = await testDatabase(t)
