@@ -18,6 +18,7 @@ import openapi from './plugins/openapi.ts'
 import firstRun from './plugins/first-run.ts'
 import v1 from './routes/v1/index.ts'
 import admin from './routes/admin/v1/index.ts'
+import { closeEventStreams } from './routes/sse.ts'
 
 export interface AppOptions {
   config: Config
@@ -46,6 +47,7 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   await fastify.register(idempotency)
   await fastify.register(graphql)
   await fastify.register(firstRun, { announce: opts.announce })
+  closeEventStreams(fastify)
   await fastify.register(v1, { prefix: '/v1' })
   await fastify.register(admin, { prefix: '/admin/v1' })
 }

@@ -1,8 +1,23 @@
 // Server-sent events for the gateway's own streams: `id:` lines carry the log cursor (so
 // EventSource's Last-Event-ID resumes exactly), a keep-alive comment flows while nothing
 // happens, and the follower is stopped the moment the client goes away.
-import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { SessionEventView } from '../domain/events.ts'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The gateway's open SSE streams, ended by `closeEventStreams` when it shuts down. */
+    eventStreams: Set<AbortController>
+  }
+}
+
+/** Lets close() finish: SSE responses never end by themselves. */
+export function closeEventStreams (fastify: FastifyInstance): void {
+  fastify.decorate('eventStreams', new Set<AbortController>())
+  fastify.addHook('preClose', async () => {
+    for (const stream of fastify.eventStreams) stream.abort()
+  })
+}
 
 export function wantsEventStream (request: FastifyRequest): boolean {
   return (request.headers.accept ?? '').includes('text/event-stream')
@@ -28,6 +43,9 @@ export async function streamEvents (
   const res = reply.raw
   const onClose = () => controller.abort()
   res.on('close', onClose)
+  // a closing gateway ends its streams (clients reconnect with Last-Event-ID elsewhere)
+  const streams = request.server.eventStreams
+  streams.add(controller)
   reply.hijack()
   res.writeHead(200, {
     'content-type': 'text/event-stream; charset=utf-8',
@@ -55,6 +73,7 @@ export async function streamEvents (
       res.write(`event: error\ndata: ${JSON.stringify({ code: 'GW_ERR_INTERNAL', detail: 'The event stream failed; reconnect with Last-Event-ID to resume' })}\n\n`)
     }
   } finally {
+    streams.delete(controller)
     clearInterval(keepAlive)
     res.off('close', onClose)
     controller.abort()

@@ -234,3 +234,14 @@ t.test('what turns cost is the tenant\'s spend; a used-up budget refuses new tur
   t.equal(after.budget.exceeded, true)
   await streamsClosed(ctx.gw, t)
 })
+
+t.test('closing the gateway ends its open event streams', async (t) => {
+  const ctx = await setup(t)
+  const reading = readSse(`${ctx.base}/v1/sessions/${ctx.session.id}/events`, { headers: ctx.headers })
+  await new Promise(resolve => setTimeout(resolve, 200))
+  const began = Date.now()
+  await ctx.gw.app.close()
+  const res = await reading
+  t.equal(res.status, 200)
+  t.ok(Date.now() - began < 5000, 'close() did not wait for the stream')
+})
