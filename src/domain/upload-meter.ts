@@ -2,7 +2,7 @@
 // show the file is what its extension says, every byte is hashed (sha256) and counted, and
 // one byte past the limit fails the stream, which aborts the upstream request it feeds.
 import { createHash } from 'node:crypto'
-import { Transform, type TransformCallback } from 'node:stream'
+import { Transform, type Readable, type TransformCallback } from 'node:stream'
 import { gwError } from '../errors.ts'
 import { checkSignature, SNIFF_BYTES, type MediaType } from './media-types.ts'
 
@@ -110,5 +110,56 @@ export class UploadMeter extends Transform {
     this.settle()
     if (head.length > 0) this.push(head)
     return null
+  }
+}
+
+const QUEUE_CHUNKS = 16
+
+/**
+ * A byte stream's chunks one by one, as they were pushed. The stream's own async iterator
+ * reads in paused mode, which concatenates whatever is buffered into a new Buffer: a copy of
+ * every byte and a large allocation per read. Flowing mode hands chunks over as they are;
+ * pause/resume keeps the backpressure.
+ */
+export async function * chunksOf (stream: Readable): AsyncGenerator<Buffer> {
+  const queue: Buffer[] = []
+  let ended = false
+  let failure: Error | undefined
+  let wake: (() => void) | undefined
+  const notify = (): void => {
+    const w = wake
+    wake = undefined
+    w?.()
+  }
+  const onData = (chunk: Buffer): void => {
+    queue.push(chunk)
+    if (queue.length >= QUEUE_CHUNKS) stream.pause()
+    notify()
+  }
+  const onEnd = (): void => { ended = true; notify() }
+  const onError = (err: Error): void => { failure ??= err; notify() }
+  const onClose = (): void => { if (!ended) failure ??= new Error('the stream closed before its end'); notify() }
+  stream.on('data', onData)
+  stream.on('end', onEnd)
+  stream.on('error', onError)
+  stream.on('close', onClose)
+  try {
+    for (;;) {
+      const chunk = queue.shift()
+      if (chunk !== undefined) {
+        if (queue.length < QUEUE_CHUNKS / 2 && stream.isPaused()) stream.resume()
+        yield chunk
+        continue
+      }
+      if (failure !== undefined) throw failure
+      if (ended) return
+      await new Promise<void>((resolve) => { wake = resolve })
+    }
+  } finally {
+    stream.off('data', onData)
+    stream.off('end', onEnd)
+    stream.off('error', onError)
+    stream.off('close', onClose)
+    if (!ended) stream.destroy()
   }
 }

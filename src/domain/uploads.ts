@@ -11,12 +11,12 @@ import type { Prisma, Upload as UploadRow } from '../generated/prisma/client.ts'
 import { gwError, isGatewayError } from '../errors.ts'
 import type { UploadSource } from '../nemo/client.ts'
 import type { UploadedFile } from '../nemo/wire.ts'
-import { decodeCursor, encodeCursor, type Page } from './cursor.ts'
+import { after, pageOf, type Page } from './cursor.ts'
 import type { Actor, DomainDeps, Logger } from './deps.ts'
 import type { SessionEvents } from './events.ts'
 import { mediaTypeOf, type MediaType } from './media-types.ts'
 import type { Sessions } from './sessions.ts'
-import { UploadMeter } from './upload-meter.ts'
+import { chunksOf, UploadMeter } from './upload-meter.ts'
 
 /** One file of the caller's request, as it arrives. */
 export interface IncomingFile {
@@ -192,7 +192,7 @@ export class Uploads {
       try {
         let file: Metered | undefined = first
         while (file !== undefined) {
-          yield { filename: file.filename, contentType: file.type.mimeType, stream: file.meter }
+          yield { filename: file.filename, contentType: file.type.mimeType, stream: chunksOf(file.meter) }
           file = await nextFile()
         }
       } catch (err) {
@@ -206,8 +206,11 @@ export class Uploads {
 
     try {
       const uploaded = await this.sessions.withSession(actor, sessionId, async ({ lease, upstreamSessionId }) => {
-        // a streamed body cannot be sent twice: after a renewed token or session, the caller resends
+        // a streamed body cannot be sent twice: after a renewed token or session, the caller
+        // resends. A light call first makes the pool settle now (a renewed token may not know
+        // the session yet), so that the resend goes through.
         if (streamed) {
+          await this.deps.nemo.getState(lease.token, upstreamSessionId)
           throw gwError('GW_ERR_UNAVAILABLE', 'The upstream token or session had to be renewed during the upload; send it again', {
             headers: { 'retry-after': '1' },
             extensions: { retryAfter: 1 }
@@ -263,22 +266,12 @@ export class Uploads {
 
   async list (actor: Actor, sessionId: string, opts: { cursor?: string, limit: number }): Promise<Page<UploadView>> {
     await this.sessions.getRow(actor, sessionId)
-    const where: Prisma.UploadWhereInput = { sessionId }
-    if (opts.cursor) {
-      const c = decodeCursor(opts.cursor)
-      where.OR = [{ createdAt: { lt: c.createdAt } }, { createdAt: c.createdAt, id: { lt: c.id } }]
-    }
     const rows = await this.deps.prisma.upload.findMany({
-      where,
+      where: { sessionId, OR: after(opts.cursor, 'createdAt') },
       orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
       take: opts.limit + 1
     })
-    const items = rows.slice(0, opts.limit)
-    const last = items[items.length - 1]
-    return {
-      items: items.map(uploadView),
-      nextCursor: rows.length > opts.limit && last ? encodeCursor(last.createdAt, last.id) : null
-    }
+    return pageOf(rows, opts.limit, r => r.createdAt, uploadView)
   }
 
   private async record (sessionId: string, files: Array<Omit<Prisma.UploadCreateManyInput, 'sessionId'>>, progress: ProgressLog): Promise<UploadView[]> {

@@ -39,8 +39,10 @@ function fingerprint (request: FastifyRequest): string {
   if (request.body !== undefined && request.body !== null) {
     hash.update(JSON.stringify(request.body))
   } else {
-    // streamed bodies (uploads) cannot be read twice: their type and length stand for them
-    hash.update(String(request.headers['content-type'] ?? '')).update(String(request.headers['content-length'] ?? ''))
+    // streamed bodies (uploads) cannot be read twice: their type and length stand for them,
+    // without the multipart boundary, which a client picks anew for every retry
+    const type = String(request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase()
+    hash.update(type).update(String(request.headers['content-length'] ?? ''))
   }
   return hash.digest('hex')
 }

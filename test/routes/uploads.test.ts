@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net'
 import { Readable } from 'node:stream'
 import t from 'tap'
 import { request } from 'undici'
+import { decrypt } from '../../src/db/crypto.ts'
 import { buildGateway, type TestGateway, type TestTenant } from '../helpers/app.ts'
 
 const MP4_HEAD = Buffer.concat([Buffer.from([0, 0, 0, 0x18]), Buffer.from('ftypisom\0\0\x02\0isomiso2', 'latin1')])
@@ -153,6 +154,13 @@ t.test('a file past UPLOAD_MAX_BYTES is cut off mid-stream: 413, upstream aborte
   t.equal(counters.abortedUploads, 1, 'the upstream saw the request aborted')
   t.equal(counters.completedUploads, 0)
   t.same(await upstreamUploads(gw), [])
+  t.equal(await gw.app.prisma.upload.count(), 0)
+
+  // more than 20 files in one request
+  const many = Array.from({ length: 21 }, (_, i) => ({ filename: `n${i}.mp3`, content: media(MP3_HEAD, 200) }))
+  const tooMany = await acme.as('alice', { method: 'POST', url: `/v1/sessions/${sessionId}/uploads`, ...form(many) })
+  t.equal(tooMany.statusCode, 413)
+  t.equal(tooMany.json().code, 'GW_ERR_PAYLOAD_TOO_LARGE')
   t.equal(await gw.app.prisma.upload.count(), 0)
 
   // exactly the limit passes
@@ -314,4 +322,27 @@ t.test('over a real connection, a refusal is answered while the caller is still 
   t.equal(big.body.code, 'GW_ERR_PAYLOAD_TOO_LARGE')
   t.equal(await gw.app.prisma.upload.count(), 0)
   t.equal(await until(() => established(port), n => n === 0), 0, 'the refused connections are closed')
+})
+
+t.test('a streamed body cannot be sent twice: after the upstream renews a token or session, 503 and the resend works', async (t) => {
+  const { gw, acme, sessionId, upstreamSessionId } = await setup(t)
+  const post = async () => await acme.as('alice', { method: 'POST', url: `/v1/sessions/${sessionId}/uploads`, ...form([{ filename: 'a.mp4', content: media(MP4_HEAD, 300_000) }]) })
+
+  await gw.sim.control('POST', 'sessions/forget', { session_id: upstreamSessionId })
+  const reset = await post()
+  t.equal(reset.statusCode, 503)
+  t.match(reset.json(), { code: 'GW_ERR_UNAVAILABLE', detail: /send it again/, retryAfter: 1 })
+  t.equal(reset.headers['retry-after'], '1')
+  const resent = await post()
+  t.equal(resent.statusCode, 201)
+  const session = (await acme.as('alice', { method: 'GET', url: `/v1/sessions/${sessionId}` })).json()
+  t.not(session.upstreamSessionId, upstreamSessionId, 'the upload went to the new upstream session')
+
+  const credential = await gw.app.prisma.credential.findFirstOrThrow()
+  await gw.sim.control('POST', 'tokens/expire', { token: decrypt(gw.app.encryptionKey, credential.tokenCiphertext) })
+  const renewed = await post()
+  t.equal(renewed.statusCode, 503)
+  t.equal((await post()).statusCode, 201)
+  t.equal(await gw.app.prisma.upload.count(), 2)
+  t.equal((await upstreamUploads(gw)).length, 2)
 })

@@ -84,8 +84,6 @@ const uploads: FastifyPluginAsyncTypebox = async (fastify) => {
 
   fastify.post('/', {
     config: { idempotent: true },
-    // @fastify/multipart traces the request headers, API key included, at level trace
-    logLevel: fastify.config.LOG_LEVEL === 'trace' ? 'debug' : fastify.config.LOG_LEVEL,
     schema: {
       tags: ['uploads'],
       summary: 'Upload files to the session',
