@@ -62,7 +62,7 @@ export class Turns {
         })
       }
       // a turn left "running" past its limit belongs to an instance that died: close it
-      if (busy) await tx.turn.update({ where: { id: busy.id }, data: { status: 'timed_out', finishedAt: new Date(), error: { reason: 'abandoned' } } })
+      if (busy) await tx.turn.update({ where: { id: busy.id }, data: { status: 'timed_out', finishedAt: new Date(), error: { code: 'GW_ERR_UPSTREAM_TIMEOUT', message: 'The gateway instance running this turn stopped', reason: 'abandoned' } } })
       return await tx.turn.create({ data: { sessionId: session.id, text } })
     })
     const cursorBefore = await this.events.lastCursor(session.id)
@@ -95,6 +95,23 @@ export class Turns {
       take: opts.limit + 1
     })
     return pageOf(rows, opts.limit, r => r.startedAt, turnView)
+  }
+
+  /**
+   * Closes turns that some instance left "running" when it died: past the turn limit no
+   * instance can still be running them. Their sessions take new turns again.
+   */
+  async sweepAbandoned (): Promise<number> {
+    const cutoff = new Date(Date.now() - this.deps.config.TURN_TIMEOUT_MS - 60_000)
+    const stale = await this.deps.prisma.turn.findMany({ where: { status: 'running', startedAt: { lt: cutoff } }, select: { id: true, sessionId: true } })
+    for (const turn of stale) {
+      const { count } = await this.deps.prisma.turn.updateMany({
+        where: { id: turn.id, status: 'running' },
+        data: { status: 'timed_out', finishedAt: new Date(), error: { code: 'GW_ERR_UPSTREAM_TIMEOUT', message: 'The gateway instance running this turn stopped', reason: 'abandoned' } }
+      })
+      if (count === 1) await this.events.append(turn.sessionId, 'turn.failed', { turnId: turn.id, status: 'timed_out', error: { reason: 'abandoned' } }, turn.id)
+    }
+    return stale.length
   }
 
   /** Turns running in this process (for tests and graceful close). */

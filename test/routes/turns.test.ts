@@ -245,3 +245,17 @@ t.test('closing the gateway ends its open event streams', async (t) => {
   t.equal(res.status, 200)
   t.ok(Date.now() - began < 5000, 'close() did not wait for the stream')
 })
+
+t.test('a turn abandoned by a stopped instance is closed, and the session takes turns again', async (t) => {
+  const ctx = await setup(t, { config: { TURN_TIMEOUT_MS: 1000 } })
+  const prisma = ctx.gw.app.prisma
+  const orphan = await prisma.turn.create({ data: { sessionId: ctx.session.id, text: 'lost', startedAt: new Date(Date.now() - 5 * 60_000) } })
+  t.equal(await ctx.gw.app.domain.turns.sweepAbandoned(), 1)
+  const row = await prisma.turn.findUniqueOrThrow({ where: { id: orphan.id } })
+  t.equal(row.status, 'timed_out')
+  const events = await prisma.sessionEvent.findMany({ where: { turnId: orphan.id } })
+  t.same(events.map(e => e.type), ['turn.failed'], 'followers learn that it ended')
+  const next = await turn(ctx, '[scenario:text] hello again')
+  t.equal(next.types.at(-1), 'turn.completed')
+  await streamsClosed(ctx.gw, t)
+})
