@@ -4,8 +4,6 @@
 import { parseArgs } from 'node:util'
 import { PrismaPg } from '@prisma/adapter-pg'
 import { loadConfig, type Config } from '../config.ts'
-import { runningEmbeddedUrl } from '../db/attach.ts'
-import { startEmbeddedPostgres, type EmbeddedPostgres } from '../db/embedded.ts'
 import { loadEncryptionKey } from '../db/encryption-key.ts'
 import { applyMigrations } from '../db/migrate.ts'
 import { localBus } from '../domain/events.ts'
@@ -14,6 +12,7 @@ import { isGatewayError } from '../errors.ts'
 import { PrismaClient } from '../generated/prisma/client.ts'
 import { NemoClient } from '../nemo/client.ts'
 import { consoleLog } from '../db/log.ts'
+import { withCliDatabase } from './database.ts'
 
 const USAGE = `Usage: npm run admin -- <command>
 
@@ -92,30 +91,26 @@ export async function runAdmin (argv: string[], domain: Domain): Promise<unknown
 
 async function main (config: Config): Promise<number> {
   const log = consoleLog(config.LOG_LEVEL === 'info' ? 'warn' : config.LOG_LEVEL)
-  let embedded: EmbeddedPostgres | undefined
-  let url = config.DATABASE_URL ?? await runningEmbeddedUrl(config.DATA_DIR) ?? undefined
-  if (url === undefined) {
-    embedded = await startEmbeddedPostgres({ dataDir: config.DATA_DIR, port: config.EMBEDDED_PG_PORT, log })
-    url = embedded.url
-  }
-  const prisma = new PrismaClient({ adapter: new PrismaPg({ connectionString: url }) })
-  const nemo = NemoClient.fromConfig(config)
   try {
-    await applyMigrations(url, undefined, log)
-    const encryptionKey = await loadEncryptionKey({ configured: config.ENCRYPTION_KEY, dataDir: config.DATA_DIR, log })
-    const say = (write: (msg: string) => void) => (obj: object, msg?: string) => write(msg ?? JSON.stringify(obj))
-    const domainLog = { info: say(log.info), warn: say(log.warn), error: say(log.warn), debug: say(log.debug) }
-    const domain = buildDomain({ prisma, nemo, config, encryptionKey, log: domainLog, bus: localBus() })
-    const result = await runAdmin(process.argv.slice(2), domain)
-    console.log(JSON.stringify(result, null, 2))
-    return 0
+    return await withCliDatabase(config, log, async (url) => {
+      const prisma = new PrismaClient({ adapter: new PrismaPg({ connectionString: url }) })
+      const nemo = NemoClient.fromConfig(config)
+      try {
+        await applyMigrations(url, undefined, log)
+        const encryptionKey = await loadEncryptionKey({ configured: config.ENCRYPTION_KEY, dataDir: config.DATA_DIR, log })
+        const say = (write: (msg: string) => void) => (obj: object, msg?: string) => write(msg ?? JSON.stringify(obj))
+        const domainLog = { info: say(log.info), warn: say(log.warn), error: say(log.warn), debug: say(log.debug) }
+        const domain = buildDomain({ prisma, nemo, config, encryptionKey, log: domainLog, bus: localBus() })
+        console.log(JSON.stringify(await runAdmin(process.argv.slice(2), domain), null, 2))
+        return 0
+      } finally {
+        await prisma.$disconnect()
+        await nemo.close()
+      }
+    })
   } catch (err) {
     console.error(isGatewayError(err) ? `${err.code}: ${err.message}` : (err as Error).message)
     return 1
-  } finally {
-    await prisma.$disconnect()
-    await nemo.close()
-    await embedded?.stop()
   }
 }
 

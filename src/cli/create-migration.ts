@@ -4,7 +4,7 @@
 // itself is not changed; apply with `npm run db:migrate` (or just start the gateway).
 import { relative } from 'node:path'
 import { loadConfig } from '../config.ts'
-import { startEmbeddedPostgres, type EmbeddedPostgres } from '../db/embedded.ts'
+import { withCliDatabase } from './database.ts'
 import { createMigration, migrationSlug } from '../db/migrate.ts'
 import { consoleLog } from '../db/log.ts'
 
@@ -22,21 +22,13 @@ try {
 
 const config = loadConfig()
 const log = consoleLog(config.LOG_LEVEL)
-let embedded: EmbeddedPostgres | undefined
 let exitCode = 0
 try {
-  let url = config.DATABASE_URL
-  if (url === undefined) {
-    embedded = await startEmbeddedPostgres({ dataDir: config.DATA_DIR, port: config.EMBEDDED_PG_PORT, log })
-    url = embedded.url
-  }
-  const created = await createMigration(name, url, { log })
+  const created = await withCliDatabase(config, log, async (url) => await createMigration(name, url, { log }))
   if (created === null) console.log('No changes: prisma/schema.prisma matches the migrations. Nothing written.')
   else console.log(`Created ${relative(process.cwd(), created.path)}`)
 } catch (err) {
   console.error(`Could not create the migration: ${(err as Error).message}`)
   exitCode = 1
-} finally {
-  await embedded?.stop()
 }
 process.exitCode = exitCode

@@ -1,27 +1,19 @@
 // `npm run db:migrate`: apply prisma/migrations to DATABASE_URL, or to the embedded database
 // under DATA_DIR when it is unset (the gateway also does this at startup).
 import { loadConfig } from '../config.ts'
-import { startEmbeddedPostgres, type EmbeddedPostgres } from '../db/embedded.ts'
+import { withCliDatabase } from './database.ts'
 import { applyMigrations } from '../db/migrate.ts'
 import { consoleLog } from '../db/log.ts'
 
 const config = loadConfig()
 const log = consoleLog(config.LOG_LEVEL)
-let embedded: EmbeddedPostgres | undefined
 let exitCode = 0
 try {
-  let url = config.DATABASE_URL
-  if (url === undefined) {
-    embedded = await startEmbeddedPostgres({ dataDir: config.DATA_DIR, port: config.EMBEDDED_PG_PORT, log })
-    url = embedded.url
-  }
-  const { applied } = await applyMigrations(url, undefined, log)
+  const { applied } = await withCliDatabase(config, log, async (url) => await applyMigrations(url, undefined, log))
   if (applied.length === 0) console.log('No pending migrations.')
   else for (const name of applied) console.log(`Applied ${name}`)
 } catch (err) {
   console.error(`Migration failed: ${(err as Error).message}`)
   exitCode = 1
-} finally {
-  await embedded?.stop()
 }
 process.exitCode = exitCode
