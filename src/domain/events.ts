@@ -50,8 +50,8 @@ export function eventView (row: { cursor: bigint, sessionId: string, turnId: str
 }
 
 export class SessionEvents {
-  // appends of one session are serialised here so cursors commit in order (a follower that
-  // saw cursor N must never later find N-1 appear)
+  // appends of one session are queued here, and serialised across instances by an advisory
+  // lock, so cursors commit in order (a follower that saw N must never later find N-1)
   private readonly tails = new Map<string, Promise<unknown>>()
 
   constructor (private readonly prisma: Db, readonly bus: EventBus) {}
@@ -59,9 +59,12 @@ export class SessionEvents {
   async append (sessionId: string, type: string, payload: Record<string, unknown>, turnId: string | null = null): Promise<SessionEventView> {
     const previous = this.tails.get(sessionId) ?? Promise.resolve()
     const next = previous.catch(() => {}).then(async () => {
-      const row = await this.prisma.sessionEvent.create({
-        data: { sessionId, type, payload: payload as Prisma.InputJsonValue, turnId }
-      })
+      // across instances, the lock makes cursors of one session commit in the order they
+      // are drawn, so a follower never sees N+1 before N
+      const [, row] = await this.prisma.$transaction([
+        this.prisma.$executeRaw`SELECT pg_advisory_xact_lock(hashtext('events'), hashtext(${sessionId}))`,
+        this.prisma.sessionEvent.create({ data: { sessionId, type, payload: payload as Prisma.InputJsonValue, turnId } })
+      ])
       return eventView(row)
     })
     this.tails.set(sessionId, next)
