@@ -1,12 +1,16 @@
-// Arguments checked as REST checks the same values in its route schemas (src/routes), so a
-// value REST refuses with GW_ERR_VALIDATION is refused here with the same code and limits.
+// Arguments checked against the same schemas REST validates with (src/inputs.ts), so a value
+// REST refuses with GW_ERR_VALIDATION is refused here with the same code and limits.
+import type { TSchema } from 'typebox'
+import { Value } from 'typebox/value'
 import { gwError } from '../errors.ts'
+import { EventCursorSchema, LanguageSchema, MESSAGE_MAX, MessageTextSchema, PageCursorSchema, TITLE_MAX, TitleSchema } from '../inputs.ts'
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
-const EVENT_CURSOR = /^\d{1,19}$/
 const MAX_CURSOR = (1n << 63n) - 1n
-/** The language tag REST's CreateSession schema accepts. */
-const LANGUAGE = /^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$/
+
+function valid (schema: TSchema, value: unknown): boolean {
+  return Value.Check(schema, value)
+}
 
 function invalid (arg: string, message: string): never {
   throw gwError('GW_ERR_VALIDATION', `${arg} ${message}`, {
@@ -29,30 +33,30 @@ export function pageArg (arg: string, value: number | null | undefined, fallback
 /** An opaque page cursor from an earlier page (its content is checked by the domain). */
 export function pageCursorArg (arg: string, value: string | null | undefined): string | undefined {
   if (value === null || value === undefined) return undefined
-  if (value.length === 0 || value.length > 512) invalid(arg, 'must be a cursor from an earlier page')
+  if (!valid(PageCursorSchema, value)) invalid(arg, 'must be a cursor from an earlier page')
   return value
 }
 
 /** An event-log cursor: absent means "from the beginning". */
 export function eventCursorArg (arg: string, value: string | null | undefined): bigint {
   if (value === null || value === undefined) return 0n
-  if (!EVENT_CURSOR.test(value) || BigInt(value) > MAX_CURSOR) invalid(arg, 'must be an event cursor (a decimal string)')
+  if (!valid(EventCursorSchema, value) || BigInt(value) > MAX_CURSOR) invalid(arg, 'must be an event cursor (a decimal string)')
   return BigInt(value)
 }
 
 export function textArg (arg: string, value: string): string {
-  if (value.length < 1 || value.length > 8000) invalid(arg, 'must be 1 to 8000 characters')
+  if (!valid(MessageTextSchema, value)) invalid(arg, `must be 1 to ${MESSAGE_MAX} characters`)
   return value
 }
 
 export function sessionInput (language: string | null | undefined, title: string | null | undefined): { language?: string, title?: string } {
   const input: { language?: string, title?: string } = {}
   if (language !== null && language !== undefined) {
-    if (language.length < 2 || language.length > 16 || !LANGUAGE.test(language)) invalid('language', 'must be a language tag such as en or zh-CN')
+    if (!valid(LanguageSchema, language)) invalid('language', 'must be a language tag such as en or zh-CN')
     input.language = language
   }
   if (title !== null && title !== undefined) {
-    if (title.length < 1 || title.length > 200) invalid('title', 'must be 1 to 200 characters')
+    if (!valid(TitleSchema, title)) invalid('title', `must be 1 to ${TITLE_MAX} characters`)
     input.title = title
   }
   return input

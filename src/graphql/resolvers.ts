@@ -11,6 +11,7 @@ import type { SayResult } from '../domain/say.ts'
 import type { RequestActor } from '../plugins/auth.ts'
 import { asGraphQLError } from './errors.ts'
 import { eventStream } from './event-stream.ts'
+import { EVENT_PAGE_LIMIT, PAGE_LIMIT } from '../inputs.ts'
 import { eventCursorArg, pageArg, pageCursorArg, sessionInput, textArg, uuidArg } from './inputs.ts'
 import { DateTime, JSONScalar } from './scalars.ts'
 
@@ -25,11 +26,6 @@ type GatewayContext = MercuriusContext
 
 interface ViewerRoot { actor: RequestActor }
 interface PageArgs { first?: number | null, after?: string | null }
-
-const PAGE_DEFAULT = 20
-const PAGE_MAX = 100
-const EVENTS_DEFAULT = 100
-const EVENTS_MAX = 1000
 
 const SAY_TYPES: Record<SayResult['action'], string> = {
   export: 'SayExport',
@@ -47,7 +43,7 @@ function stateView (view: TimelineView): Record<string, unknown> {
 
 function page ({ first, after }: PageArgs): { limit: number, cursor?: string } {
   const cursor = pageCursorArg('after', after)
-  return { limit: pageArg('first', first, PAGE_DEFAULT, PAGE_MAX), ...(cursor === undefined ? {} : { cursor }) }
+  return { limit: pageArg('first', first, PAGE_LIMIT.default, PAGE_LIMIT.max), ...(cursor === undefined ? {} : { cursor }) }
 }
 
 export function buildResolvers (domain: Domain, log: FastifyBaseLogger): IResolvers<any, GatewayContext> {
@@ -76,7 +72,7 @@ export function buildResolvers (domain: Domain, log: FastifyBaseLogger): IResolv
       turn: async (session: SessionView, args: { id: string }, ctx: GatewayContext) =>
         await domain.turns.get(ctx.actor, session.id, uuidArg('id', args.id)),
       events: async (session: SessionView, args: { after?: string | null, limit?: number | null }) => {
-        const limit = pageArg('limit', args.limit, EVENTS_DEFAULT, EVENTS_MAX)
+        const limit = pageArg('limit', args.limit, EVENT_PAGE_LIMIT.default, EVENT_PAGE_LIMIT.max)
         const items = await domain.events.list(session.id, eventCursorArg('after', args.after), limit)
         const last = items[items.length - 1]
         return { items, nextCursor: items.length === limit && last ? last.cursor : null }

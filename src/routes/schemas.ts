@@ -1,5 +1,6 @@
 // Schemas shared by every route: the problem document, pagination, common headers.
 import { Type, type TSchema } from 'typebox'
+import { PAGE_LIMIT, PageCursorSchema } from '../inputs.ts'
 
 export const ProblemSchema = Type.Object({
   type: Type.String(),
@@ -23,8 +24,8 @@ export const TenantHeadersSchema = Type.Object({
 })
 
 export const PageQuerySchema = Type.Object({
-  cursor: Type.Optional(Type.String({ maxLength: 512 })),
-  limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 })
+  cursor: Type.Optional(PageCursorSchema),
+  limit: Type.Integer({ minimum: 1, maximum: PAGE_LIMIT.max, default: PAGE_LIMIT.default })
 })
 
 export const UuidParam = Type.String({ format: 'uuid' })

@@ -3,6 +3,7 @@
 // duplicate; `Last-Event-ID` resumes after a reconnect.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
+import { EVENT_PAGE_LIMIT, EventCursorSchema } from '../../../inputs.ts'
 import { gwError } from '../../../errors.ts'
 import { DateTime, TenantHeadersSchema, UuidParam, withProblems } from '../../schemas.ts'
 import { resumeCursor, streamEvents, wantsEventStream } from '../../sse.ts'
@@ -26,8 +27,8 @@ const events: FastifyPluginAsyncTypebox = async (fastify) => {
       headers: Type.Intersect([TenantHeadersSchema, Type.Object({ 'last-event-id': Type.Optional(Type.String({ maxLength: 20 })) })]),
       params: Type.Object({ sessionId: UuidParam }),
       querystring: Type.Object({
-        after: Type.Optional(Type.String({ pattern: '^\\d{1,19}$' })),
-        limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 })
+        after: Type.Optional(EventCursorSchema),
+        limit: Type.Integer({ minimum: 1, maximum: EVENT_PAGE_LIMIT.max, default: EVENT_PAGE_LIMIT.default })
       }),
       response: withProblems({ 200: Type.Object({ items: Type.Array(SessionEventSchema), nextCursor: Type.Union([Type.String(), Type.Null()]) }) })
     }

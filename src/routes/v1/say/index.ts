@@ -1,6 +1,7 @@
 // One sentence from a person, routed to the operation it names or to a chat turn.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
+import { MessageTextSchema } from '../../../inputs.ts'
 import { TenantHeadersSchema, UuidParam, withProblems } from '../../schemas.ts'
 
 const SayResultSchema = Type.Object({
@@ -22,7 +23,7 @@ const say: FastifyPluginAsyncTypebox = async (fastify) => {
       summary: 'Say something: routed to export, credits, state, upload help or a chat turn',
       headers: TenantHeadersSchema,
       params: Type.Object({ sessionId: UuidParam }),
-      body: Type.Object({ text: Type.String({ minLength: 1, maxLength: 8000 }) }, { additionalProperties: false }),
+      body: Type.Object({ text: MessageTextSchema }, { additionalProperties: false }),
       response: withProblems({ 200: SayResultSchema, 409: { $ref: 'Problem#' } })
     }
   }, async (request) => await fastify.domain.say.handle(request.actor, request.params.sessionId, request.body.text))

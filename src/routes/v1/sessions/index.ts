@@ -1,6 +1,7 @@
 // Editing sessions of the calling end user.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
+import { LanguageSchema, TitleSchema } from '../../../inputs.ts'
 import { DateTime, PageQuerySchema, TenantHeadersSchema, UuidParam, withProblems } from '../../schemas.ts'
 
 export const SessionSchema = Type.Object({
@@ -15,8 +16,8 @@ export const SessionSchema = Type.Object({
 }, { $id: 'Session' })
 
 const CreateSessionSchema = Type.Object({
-  language: Type.Optional(Type.String({ minLength: 2, maxLength: 16, pattern: '^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$' })),
-  title: Type.Optional(Type.String({ minLength: 1, maxLength: 200 }))
+  language: Type.Optional(LanguageSchema),
+  title: Type.Optional(TitleSchema)
 }, { additionalProperties: false })
 
 const sessions: FastifyPluginAsyncTypebox = async (fastify) => {

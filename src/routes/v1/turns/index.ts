@@ -3,6 +3,7 @@
 // does not cancel the turn.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
+import { MessageTextSchema } from '../../../inputs.ts'
 import { DateTime, PageQuerySchema, TenantHeadersSchema, UuidParam, withProblems } from '../../schemas.ts'
 import { streamEvents, wantsEventStream } from '../../sse.ts'
 
@@ -30,7 +31,7 @@ const turns: FastifyPluginAsyncTypebox = async (fastify) => {
       description: 'Answers 202 with the running turn, or streams its events with Accept: text/event-stream. One running turn per session: a second gets 409.',
       headers: TenantHeadersSchema,
       params: Params,
-      body: Type.Object({ text: Type.String({ minLength: 1, maxLength: 8000 }) }, { additionalProperties: false }),
+      body: Type.Object({ text: MessageTextSchema }, { additionalProperties: false }),
       response: withProblems({ 202: TurnSchema, 409: { $ref: 'Problem#' } })
     }
   }, async (request, reply) => {

@@ -1,0 +1,14 @@
+// The limits of what callers may send, defined once: REST route schemas use these schemas,
+// and GraphQL checks its arguments against the very same ones, so both surfaces accept and
+// refuse the same values.
+import { Type } from 'typebox'
+
+export const LanguageSchema = Type.String({ minLength: 2, maxLength: 16, pattern: '^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$', description: 'A language tag such as en or zh-CN' })
+export const TITLE_MAX = 200
+export const MESSAGE_MAX = 8000
+export const TitleSchema = Type.String({ minLength: 1, maxLength: TITLE_MAX })
+export const MessageTextSchema = Type.String({ minLength: 1, maxLength: MESSAGE_MAX })
+export const PageCursorSchema = Type.String({ minLength: 1, maxLength: 512 })
+export const EventCursorSchema = Type.String({ pattern: '^\\d{1,19}$' })
+export const PAGE_LIMIT = { default: 20, max: 100 }
+export const EVENT_PAGE_LIMIT = { default: 100, max: 1000 }
