@@ -29,8 +29,8 @@ export class Credits {
     if (!balance || Date.now() - balance.at > ttl) {
       let used = lease
       const fresh = await this.credentials.withToken(actor, lease, async (l) => { used = l; return await this.deps.nemo.getCredits(l.token) })
-      balance = { ...fresh, at: Date.now() }
       spent += await this.observe(actor.tenantId, used, fresh)
+      balance = this.cache.get(used.credentialId)!
     }
     const limit = tenant.creditBudget
     return {
