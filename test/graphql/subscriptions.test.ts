@@ -76,19 +76,23 @@ function countFollowers (gw: TestGateway): () => number {
   return () => open
 }
 
-t.test('a turn sent with sendMessage arrives live: turn.started ... turn.completed', async (t) => {
-  const gw = await buildGateway(t, { sim: SIM })
+/** Subscribes to a new session, sends one message, and collects the turn's events live. */
+async function liveTurn (t: Test, gw: TestGateway, text: string) {
   const acme = await gw.tenant('acme')
   const url = await listen(t, gw)
   const followers = countFollowers(gw)
   const sessionId = await newSession(acme, 'alice')
-
   const c = client(t, url, as(acme, 'alice'))
   const live = collect(c, { id: sessionId }, (e) => e.type === 'turn.completed' || e.type === 'turn.failed')
   await until(() => followers() === 1, 'the subscription to start')
-  const sent = await gql(acme, 'alice', 'mutation ($id: ID!) { sendMessage(sessionId: $id, text: "[scenario:generation] a city at night") { id } }', { id: sessionId })
-  const turnId = sent.body.data!.sendMessage.id
+  const sent = await gql(acme, 'alice', 'mutation ($id: ID!, $text: String!) { sendMessage(sessionId: $id, text: $text) { id } }', { id: sessionId, text })
   const events = await live.done
+  return { acme, sessionId, followers, events, turnId: sent.body.data!.sendMessage.id as string }
+}
+
+t.test('a turn sent with sendMessage arrives live: turn.started ... turn.completed', async (t) => {
+  const gw = await buildGateway(t, { sim: SIM })
+  const { acme, sessionId, followers, events, turnId } = await liveTurn(t, gw, '[scenario:generation] a city at night')
 
   t.equal(events[0]?.type, 'turn.started')
   t.equal(events.at(-1)?.type, 'turn.completed')
@@ -208,18 +212,11 @@ const SCENARIOS: Array<{ text: string, sim?: Record<string, unknown>, expect: st
 for (const scenario of SCENARIOS) {
   t.test(`over graphql-ws: ${scenario.text}${scenario.sim ? ` ${JSON.stringify(scenario.sim)}` : ''}`, async (t) => {
     const gw = await buildGateway(t, { sim: { ...SIM, ...scenario.sim }, config: { TURN_RECOVERY_POLL_MS: 40, HEARTBEAT_EVENT_INTERVAL_MS: 0 } })
-    const acme = await gw.tenant('acme')
-    const url = await listen(t, gw)
-    const followers = countFollowers(gw)
-    const sessionId = await newSession(acme, 'alice')
-    const c = client(t, url, as(acme, 'alice'))
-    const live = collect(c, { id: sessionId }, (e) => e.type === 'turn.completed' || e.type === 'turn.failed')
-    await until(() => followers() === 1, 'the subscription to start')
-    await gql(acme, 'alice', 'mutation ($id: ID!, $text: String!) { sendMessage(sessionId: $id, text: $text) { id } }', { id: sessionId, text: scenario.text })
-    const events = await live.done
+    const { acme, sessionId, events } = await liveTurn(t, gw, scenario.text)
     const types = events.map(e => e.type)
     for (const type of scenario.expect) t.ok(types.includes(type), `has ${type}`)
     t.equal(types.at(-1), scenario.last)
+    t.same(events, await fullLog(acme, 'alice', sessionId), 'exactly the log, in order')
     await settled(gw, acme, 'alice', sessionId)
     t.equal((await gw.sim.counters()).openStreams, 0, 'the upstream stream was released')
   })
