@@ -9,6 +9,7 @@ import db from './plugins/db.ts'
 import health from './plugins/health.ts'
 import nemo from './plugins/nemo.ts'
 import pubsub from './plugins/pubsub.ts'
+import jobs from './plugins/jobs.ts'
 import domain from './plugins/domain.ts'
 import auth from './plugins/auth.ts'
 import rateLimit from './plugins/rate-limit.ts'
@@ -41,6 +42,7 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   await fastify.register(health)
   await fastify.register(nemo)
   await fastify.register(pubsub)
+  await fastify.register(jobs)
   await fastify.register(domain)
   await fastify.register(auth)
   await fastify.register(rateLimit)

@@ -52,7 +52,32 @@ export const ConfigSchema = Type.Object({
   REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 0, default: 0 }),
   /** Answer 503 while the event loop lags more than this (0 = never). */
   MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ minimum: 0, default: 3000 }),
-  FIRST_RUN_TENANT: Type.Boolean({ default: true })
+  FIRST_RUN_TENANT: Type.Boolean({ default: true }),
+  /** The gateway's own address as callers reach it: download links in webhooks use it. */
+  PUBLIC_BASE_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
+
+  /** First render poll this long after submit (the upstream renders in 30-90 s). */
+  EXPORT_POLL_INITIAL_MS: Type.Integer({ minimum: 10, default: 30_000 }),
+  /** Later polls back off by 1.5x up to this. */
+  EXPORT_POLL_MAX_MS: Type.Integer({ minimum: 10, default: 60_000 }),
+  /** A render still unfinished after this long is failed (and may be retried by the caller). */
+  EXPORT_DEADLINE_MS: Type.Integer({ minimum: 100, default: 15 * 60_000 }),
+  /** Upstream render polls per second at most, per instance, however many exports are in flight. */
+  EXPORT_POLL_RATE: Type.Number({ minimum: 0.1, default: 20 }),
+  /** How often the job workers look for due jobs (pg-boss polling; at least 500). */
+  JOBS_POLL_INTERVAL_MS: Type.Integer({ minimum: 500, default: 1000 }),
+
+  /** Comma-separated CIDRs webhook receivers may resolve to despite being private/loopback. */
+  WEBHOOK_ALLOWED_CIDRS: Type.String({ default: '' }),
+  /** Waits between delivery attempts: durations like 5s, 5m, 2h (or plain ms), comma-separated. */
+  WEBHOOK_RETRY_SCHEDULE: Type.String({ minLength: 1, default: '5s,5m,30m,2h,5h,10h,10h' }),
+  WEBHOOK_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 15_000 }),
+  /** An endpoint that has failed every attempt for this long is disabled. */
+  WEBHOOK_DISABLE_AFTER_MS: Type.Integer({ minimum: 1000, default: 5 * 24 * 3600_000 }),
+  /** How often the delivery worker looks for due messages (new ones are sent at once). */
+  WEBHOOK_POLL_MS: Type.Integer({ minimum: 10, default: 1000 }),
+  /** After a secret rotation the old secret still signs for this long. */
+  WEBHOOK_ROTATION_OVERLAP_MS: Type.Integer({ minimum: 0, default: 24 * 3600_000 })
 })
 
 export type Config = Static<typeof ConfigSchema>

@@ -78,6 +78,15 @@ export class Credentials {
     return this.lease(row)
   }
 
+  /**
+   * The credential's token whatever its state: a render lives on the token that submitted it,
+   * so polling it has no other token to try. Null when the credential is gone.
+   */
+  async leaseOf (credentialId: string): Promise<Lease | null> {
+    const row = await this.deps.prisma.credential.findUnique({ where: { id: credentialId } })
+    return row ? this.lease(row) : null
+  }
+
   private async findUsableAnonymous (userId: string, forNewSession: boolean): Promise<CredentialRow | null> {
     const rows = await this.deps.prisma.credential.findMany({
       where: { userId, kind: 'anonymous', state: { in: ['active', 'expiring', 'rate_limited'] } },

@@ -14,6 +14,11 @@ export interface Logger {
   debug: (obj: object, msg?: string) => void
 }
 
+/** Durable delayed jobs (pg-boss). At most one job per key waits at a time. */
+export interface JobQueue {
+  schedule: (queue: string, data: Record<string, unknown>, opts: { delayMs: number, key: string }) => Promise<void>
+}
+
 export interface DomainDeps {
   prisma: Db
   nemo: NemoClient
@@ -21,6 +26,8 @@ export interface DomainDeps {
   encryptionKey: Buffer
   log: Logger
   bus: EventBus
+  /** Absent in the CLI, which runs no jobs: work it would schedule is picked up by the app's reconciler. */
+  jobs?: JobQueue
 }
 
 /** The caller a request acts for: a tenant and one of its end users. */

@@ -78,6 +78,23 @@ export class SessionEvents {
     }
   }
 
+  /**
+   * Appends inside the caller's transaction, for events that must commit together with a
+   * state change (an export's final status and its webhook messages). Publish the returned
+   * event after the commit.
+   */
+  async appendIn (tx: Prisma.TransactionClient, sessionId: string, type: string, payload: Record<string, unknown>): Promise<SessionEventView> {
+    await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext('events'), hashtext(${sessionId}))`
+    const row = await tx.sessionEvent.create({ data: { sessionId, type, payload: payload as Prisma.InputJsonValue } })
+    return eventView(row)
+  }
+
+  /** Wakes the followers of a committed event. */
+  publish (event: SessionEventView): void {
+    domainMetrics().sessionEvents.add(1, { type: event.type })
+    this.bus.publish(event)
+  }
+
   /** The newest cursor of a session (0 when it has no events). */
   async lastCursor (sessionId: string): Promise<bigint> {
     const row = await this.prisma.sessionEvent.findFirst({ where: { sessionId }, orderBy: { cursor: 'desc' }, select: { cursor: true } })

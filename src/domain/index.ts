@@ -11,6 +11,10 @@ import { Users } from './users.ts'
 import { Timelines } from './timeline.ts'
 import { Turns } from './turns.ts'
 import { Say } from './say.ts'
+import { Exports } from './exports.ts'
+import { Webhooks } from './webhooks.ts'
+import { WebhookDelivery } from './webhook-delivery.ts'
+import { EgressGuard } from './egress-guard.ts'
 
 export interface Domain {
   tenants: Tenants
@@ -24,6 +28,9 @@ export interface Domain {
   turns: Turns
   say: Say
   uploads: Uploads
+  exports: Exports
+  webhooks: Webhooks
+  webhookDelivery: WebhookDelivery
 }
 
 export function buildDomain (deps: DomainDeps): Domain {
@@ -36,7 +43,11 @@ export function buildDomain (deps: DomainDeps): Domain {
   const credits = new Credits(deps, credentials)
   const timelines = new Timelines(deps.nemo, sessions)
   const turns = new Turns(deps, sessions, events, timelines, credits)
-  const say = new Say(sessions, turns, timelines, credits, deps.config.UPLOAD_MAX_BYTES)
+  const guard = new EgressGuard(deps.config.WEBHOOK_ALLOWED_CIDRS)
+  const webhooks = new Webhooks(deps, guard)
+  const webhookDelivery = new WebhookDelivery(deps, webhooks, guard)
+  const exports = new Exports(deps, sessions, credentials, events, timelines, webhooks)
+  const say = new Say(sessions, turns, timelines, credits, exports, deps.config.UPLOAD_MAX_BYTES)
   const uploads = new Uploads(deps, sessions, events)
-  return { tenants, apiKeys, users, credentials, events, sessions, credits, timelines, turns, say, uploads }
+  return { tenants, apiKeys, users, credentials, events, sessions, credits, timelines, turns, say, uploads, exports, webhooks, webhookDelivery }
 }

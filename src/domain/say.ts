@@ -7,11 +7,12 @@ import type { Actor } from './deps.ts'
 import type { Sessions } from './sessions.ts'
 import type { TimelineView, Timelines } from './timeline.ts'
 import type { StartedTurn, Turns } from './turns.ts'
+import type { ExportView, Exports } from './exports.ts'
 
 export const ACCEPTED_UPLOADS = 'video: mp4 mov avi webm mkv; image: jpg jpeg png gif webp; audio: mp3 wav m4a aac'
 
 export type SayResult =
-  | { action: 'export', message: string, exportable: boolean, summary: string }
+  | { action: 'export', message: string, exportable: boolean, summary: string, export: ExportView }
   | { action: 'credits', message: string, credits: CreditsView }
   | { action: 'state', message: string, state: TimelineView }
   | { action: 'upload', message: string, upload: { method: 'POST', path: string, accepted: string, maxBytes: number } }
@@ -23,6 +24,7 @@ export class Say {
     private readonly turns: Turns,
     private readonly timelines: Timelines,
     private readonly credits: Credits,
+    private readonly exports: Exports,
     private readonly uploadMaxBytes: number
   ) {}
 
@@ -30,18 +32,20 @@ export class Say {
     return routeSay(text)
   }
 
-  async handle (actor: Actor, sessionId: string, text: string): Promise<SayResult> {
+  /** `idempotencyKey` makes a retried "export" return the export the first call started. */
+  async handle (actor: Actor, sessionId: string, text: string, idempotencyKey?: string): Promise<SayResult> {
     await this.sessions.getRow(actor, sessionId)
     switch (routeSay(text)) {
       case 'export': {
+        // a draft with nothing to render is refused by start() with GW_ERR_NOTHING_TO_EXPORT
+        const started = await this.exports.start(actor, sessionId, {}, idempotencyKey)
         const state = await this.timelines.get(actor, sessionId)
         return {
           action: 'export',
           exportable: state.exportable,
           summary: state.summary,
-          message: state.exportable
-            ? `The timeline is ready to export: ${state.summary}`
-            : 'Nothing to export yet: the timeline has no clips. Upload media or ask for an edit first.'
+          export: started,
+          message: `Export ${started.id} started (${started.quality} quality MP4): follow it at /v1/exports/${started.id}; it is also announced as export.completed on the session's events and webhooks`
         }
       }
       case 'credits': {

@@ -114,6 +114,7 @@ export class TurnRunner {
         if (event.type !== 'heartbeat') armStall()
         await this.record(event, {
           emit,
+          sessionId: ctx.session.id,
           onText: (t) => texts.push(t),
           hadText: () => texts.length > 0,
           onTool: () => { toolCalls++ },
@@ -161,6 +162,7 @@ export class TurnRunner {
     onQuestion: () => void
     onError: (m: string) => void
     heartbeatDue: () => boolean
+    sessionId: string
   }): Promise<void> {
     switch (event.type) {
       case 'text': {
@@ -169,7 +171,7 @@ export class TurnRunner {
           return
         }
         h.onText(event.text)
-        const actions = annotateGuiText(event.text)
+        const actions = annotateGuiText(event.text, h.sessionId)
         await h.emit('text', { text: event.text, ...(actions.length > 0 ? { actions } : {}) })
         return
       }

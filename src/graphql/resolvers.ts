@@ -10,9 +10,11 @@ import type { TimelineView } from '../domain/timeline.ts'
 import type { SayResult } from '../domain/say.ts'
 import type { RequestActor } from '../plugins/auth.ts'
 import { asGraphQLError } from './errors.ts'
+import { gwError } from '../errors.ts'
 import { eventStream } from './event-stream.ts'
 import { EVENT_PAGE_LIMIT, PAGE_LIMIT } from '../inputs.ts'
-import { eventCursorArg, pageArg, pageCursorArg, sessionInput, textArg, uuidArg } from './inputs.ts'
+import { eventCursorArg, idempotencyKeyArg, pageArg, pageCursorArg, resolutionArg, sessionInput, textArg, uuidArg } from './inputs.ts'
+import type { ExportQuality, ExportStatus } from '../domain/exports.ts'
 import { DateTime, JSONScalar } from './scalars.ts'
 
 declare module 'mercurius' {
@@ -41,6 +43,9 @@ function stateView (view: TimelineView): Record<string, unknown> {
   return { ...rest, ...timeline }
 }
 
+/** GraphQL enum values cannot hold dots: export_completed <-> export.completed. */
+const eventType = (v: string): string => v.replace('_', '.')
+
 function page ({ first, after }: PageArgs): { limit: number, cursor?: string } {
   const cursor = pageCursorArg('after', after)
   return { limit: pageArg('first', first, PAGE_LIMIT.default, PAGE_LIMIT.max), ...(cursor === undefined ? {} : { cursor }) }
@@ -54,7 +59,17 @@ export function buildResolvers (domain: Domain, log: FastifyBaseLogger): IResolv
     Query: {
       viewer: (_root: unknown, _args: unknown, ctx: GatewayContext): ViewerRoot => ({ actor: ctx.actor }),
       session: async (_root: unknown, args: { id: string }, ctx: GatewayContext) =>
-        await domain.sessions.get(ctx.actor, uuidArg('id', args.id))
+        await domain.sessions.get(ctx.actor, uuidArg('id', args.id)),
+      export: async (_root: unknown, args: { id: string }, ctx: GatewayContext) =>
+        await domain.exports.get(ctx.actor, uuidArg('id', args.id)),
+      exports: async (_root: unknown, args: PageArgs & { sessionId?: string | null, status?: ExportStatus | null }, ctx: GatewayContext) =>
+        await domain.exports.list(ctx.actor, {
+          ...page(args),
+          ...(args.sessionId == null ? {} : { sessionId: uuidArg('sessionId', args.sessionId) }),
+          ...(args.status == null ? {} : { status: args.status })
+        }),
+      webhookEndpoints: async (_root: unknown, args: PageArgs, ctx: GatewayContext) =>
+        await domain.webhooks.list(ctx.actor.tenantId, page(args))
     },
 
     Viewer: {
@@ -78,7 +93,9 @@ export function buildResolvers (domain: Domain, log: FastifyBaseLogger): IResolv
         return { items, nextCursor: items.length === limit && last ? last.cursor : null }
       },
       uploads: async (session: SessionView, args: PageArgs, ctx: GatewayContext) =>
-        await domain.uploads.list(ctx.actor, session.id, page(args))
+        await domain.uploads.list(ctx.actor, session.id, page(args)),
+      exports: async (session: SessionView, args: PageArgs, ctx: GatewayContext) =>
+        await domain.exports.list(ctx.actor, { ...page(args), sessionId: session.id })
     },
 
     SayResult: {
@@ -96,7 +113,40 @@ export function buildResolvers (domain: Domain, log: FastifyBaseLogger): IResolv
         return turn
       },
       say: async (_root: unknown, args: { sessionId: string, text: string }, ctx: GatewayContext) =>
-        await domain.say.handle(ctx.actor, uuidArg('sessionId', args.sessionId), textArg('text', args.text))
+        await domain.say.handle(ctx.actor, uuidArg('sessionId', args.sessionId), textArg('text', args.text)),
+      startExport: async (_root: unknown, args: { sessionId: string, quality?: ExportQuality | null, resolution?: string | null, idempotencyKey?: string | null }, ctx: GatewayContext) => {
+        const resolution = resolutionArg(args.resolution)
+        const input = { ...(args.quality == null ? {} : { quality: args.quality }), ...(resolution === undefined ? {} : { resolution }) }
+        return await domain.exports.start(ctx.actor, uuidArg('sessionId', args.sessionId), input, idempotencyKeyArg(args.idempotencyKey))
+      },
+      cancelExport: async (_root: unknown, args: { id: string }, ctx: GatewayContext) =>
+        await domain.exports.cancel(ctx.actor, uuidArg('id', args.id)),
+      createWebhookEndpoint: async (_root: unknown, args: { url: string, events?: string[] | null, description?: string | null }, ctx: GatewayContext) => {
+        const { secret, ...endpoint } = await domain.webhooks.create(ctx.actor.tenantId, {
+          url: args.url,
+          ...(args.events == null ? {} : { events: args.events.map(eventType) }),
+          ...(args.description == null ? {} : { description: args.description })
+        })
+        return { endpoint, secret }
+      },
+      updateWebhookEndpoint: async (_root: unknown, args: { id: string, url?: string | null, events?: string[] | null, description?: string | null, enabled?: boolean | null }, ctx: GatewayContext) =>
+        await domain.webhooks.update(ctx.actor.tenantId, uuidArg('id', args.id), {
+          ...(args.url == null ? {} : { url: args.url }),
+          ...(args.events == null ? {} : { events: args.events.map(eventType) }),
+          ...(args.description == null ? {} : { description: args.description }),
+          ...(args.enabled == null ? {} : { enabled: args.enabled })
+        }),
+      deleteWebhookEndpoint: async (_root: unknown, args: { id: string }, ctx: GatewayContext) => {
+        await domain.webhooks.remove(ctx.actor.tenantId, uuidArg('id', args.id))
+        return true
+      },
+      rotateWebhookSecret: async (_root: unknown, args: { id: string, overlapSeconds?: number | null }, ctx: GatewayContext) => {
+        if (args.overlapSeconds != null && (args.overlapSeconds < 0 || args.overlapSeconds > 7 * 24 * 3600)) {
+          throw gwError('GW_ERR_VALIDATION', 'overlapSeconds must be between 0 and 604800')
+        }
+        const { secret, ...endpoint } = await domain.webhooks.rotateSecret(ctx.actor.tenantId, uuidArg('id', args.id), args.overlapSeconds == null ? undefined : args.overlapSeconds * 1000)
+        return { endpoint, secret }
+      }
     },
 
     Subscription: {

@@ -50,8 +50,12 @@ export interface RenderRequest {
 
 export interface RenderDownload {
   stream: Readable
+  /** 200, or 206 when a range was asked for and the file's host honoured it. */
+  status: number
   contentType: string
   contentLength?: number
+  contentRange?: string
+  acceptRanges?: string
 }
 
 export type UploadFiles = Iterable<UploadSource> | AsyncIterable<UploadSource>
@@ -231,11 +235,12 @@ export class NemoClient {
    * API origin, and the bearer token is only ever sent there. A JSON answer that names the
    * file's URL (the sibling gateway's shape) is followed the same way.
    */
-  async downloadRender (auth: NemoAuth, id: string, opts: { signal?: AbortSignal } = {}): Promise<RenderDownload> {
-    let url = new URL(`${this.prefix}/api/render/proxy/${enc(id)}/download`, this.origin)
+  async downloadRender (auth: NemoAuth, id: string, opts: { signal?: AbortSignal, range?: string, url?: string } = {}): Promise<RenderDownload> {
+    let url = new URL(opts.url ?? `${this.prefix}/api/render/proxy/${enc(id)}/download`, this.origin)
+    const headers: Record<string, string> = opts.range === undefined ? {} : { range: opts.range }
     for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
       const own = url.origin === this.origin
-      const res = await this.send({ method: 'GET', path: url.pathname + url.search, auth: own ? auth : null, signal: opts.signal }, own ? undefined : url.origin)
+      const res = await this.send({ method: 'GET', path: url.pathname + url.search, auth: own ? auth : null, signal: opts.signal, headers }, own ? undefined : url.origin)
       const location = header(res.headers, 'location')
       const type = header(res.headers, 'content-type') ?? 'application/octet-stream'
       if (res.statusCode >= 300 && res.statusCode < 400 && location !== undefined) {
@@ -250,10 +255,14 @@ export class NemoClient {
         url = new URL(next, url)
         continue
       }
+      const out: RenderDownload = { stream: res.body, status: res.statusCode, contentType: type }
       const length = Number(header(res.headers, 'content-length'))
-      return Number.isFinite(length) && length >= 0
-        ? { stream: res.body, contentType: type, contentLength: length }
-        : { stream: res.body, contentType: type }
+      if (header(res.headers, 'content-length') !== undefined && Number.isFinite(length) && length >= 0) out.contentLength = length
+      const range = header(res.headers, 'content-range')
+      if (range !== undefined) out.contentRange = range
+      const accept = header(res.headers, 'accept-ranges')
+      if (accept !== undefined) out.acceptRanges = accept
+      return out
     }
     throw new NemoError('bad_response', { upstreamMessage: 'too many redirects on download' })
   }
@@ -279,7 +288,7 @@ export class NemoClient {
     if (c.bodyTimeout !== undefined) options.bodyTimeout = c.bodyTimeout
     try {
       if (foreignOrigin === undefined) return await this.pool.request(options)
-      return await this.foreignAgent().request({ ...options, origin: foreignOrigin, headers: {} })
+      return await this.foreignAgent().request({ ...options, origin: foreignOrigin, headers: c.headers ?? {} })
     } catch (err) {
       if (c.signal?.aborted === true) throw c.signal.reason
       throw fromTransportError(err)

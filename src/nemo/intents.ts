@@ -27,10 +27,12 @@ export interface GuiAnnotation {
   hint: string
   /** Offset of `phrase` in the text. */
   index: number
+  /** The gateway call that does what the GUI instruction asks, when there is one. */
+  api?: { method: 'POST' | 'GET', path: string }
 }
 
 const HINTS: Record<GuiAction, string> = {
-  start_export: 'There is no Export button over the API: start an export instead.',
+  start_export: 'There is no Export button over the API: start an export with POST /v1/sessions/:sessionId/exports (or say "export").',
   show_state_summary: 'There is no timeline to preview over the API: read the session state summary instead.',
   read_state: 'There is no panel to open over the API: read the session state instead.',
   send_edit_turn: 'Dragging is not possible over the API: describe the edit in a new message.',
@@ -53,8 +55,14 @@ const GUI_RULES: Array<[GuiAction, RegExp]> = [
   ['start_export', /导出/g]
 ]
 
+const API: Partial<Record<GuiAction, (sessionId: string) => NonNullable<GuiAnnotation['api']>>> = {
+  start_export: (id) => ({ method: 'POST', path: `/v1/sessions/${id}/exports` }),
+  read_state: (id) => ({ method: 'GET', path: `/v1/sessions/${id}/state` }),
+  show_state_summary: (id) => ({ method: 'GET', path: `/v1/sessions/${id}/state` })
+}
+
 /** GUI instructions in agent text, in text order, each with the API-side action. */
-export function annotateGuiText (text: string): GuiAnnotation[] {
+export function annotateGuiText (text: string, sessionId?: string): GuiAnnotation[] {
   const found: GuiAnnotation[] = []
   const overlaps = (start: number, end: number): boolean =>
     found.some((f) => start < f.index + f.phrase.length && f.index < end)
@@ -63,7 +71,8 @@ export function annotateGuiText (text: string): GuiAnnotation[] {
       const phrase = m[0].trim()
       const index = m.index
       if (phrase === '' || overlaps(index, index + phrase.length)) continue
-      found.push({ phrase, action, hint: HINTS[action], index })
+      const api = sessionId === undefined ? undefined : API[action]?.(sessionId)
+      found.push({ phrase, action, hint: HINTS[action], index, ...(api === undefined ? {} : { api }) })
     }
   }
   return found.sort((x, y) => x.index - y.index)

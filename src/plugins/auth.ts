@@ -20,6 +20,10 @@ declare module 'fastify' {
   interface FastifyRequest {
     actor: RequestActor
   }
+  interface FastifyContextConfig {
+    /** A route on the tenant's own resources: the end user (X-User-Id) is not needed. */
+    tenantOnly?: boolean
+  }
   interface FastifyInstance {
     authenticateTenant: (request: FastifyRequest) => Promise<void>
     authenticateAdmin: (request: FastifyRequest) => Promise<void>
@@ -78,7 +82,7 @@ async function auth (fastify: FastifyInstance): Promise<void> {
     return user.id
   }
 
-  async function resolveActor (authorization: string | undefined, userId: string | undefined): Promise<RequestActor> {
+  async function resolveKey (authorization: string | undefined): Promise<VerifiedKey> {
     const raw = bearer(authorization)
     if (!raw) {
       throw gwError('GW_ERR_UNAUTHORIZED', 'Send your API key as "Authorization: Bearer ngw_..."', {
@@ -91,6 +95,20 @@ async function auth (fastify: FastifyInstance): Promise<void> {
         headers: { 'www-authenticate': 'Bearer realm="nemo-gateway", error="invalid_token"' }
       })
     }
+    touch(key)
+    return key
+  }
+
+  function touch (key: VerifiedKey): void {
+    const last = touched.get(key.apiKeyId) ?? 0
+    if (Date.now() - last > TOUCH_EVERY_MS) {
+      touched.set(key.apiKeyId, Date.now())
+      apiKeys.touch(key.apiKeyId).catch((err: unknown) => fastify.log.debug({ err }, 'could not record key use'))
+    }
+  }
+
+  async function resolveActor (authorization: string | undefined, userId: string | undefined): Promise<RequestActor> {
+    const key = await resolveKey(authorization)
     if (userId === undefined || userId === '') {
       throw gwError('GW_ERR_VALIDATION', 'Send the end user\'s id in the X-User-Id header', {
         extensions: { errors: [{ in: 'headers', path: '/x-user-id', message: 'is required' }] }
@@ -102,11 +120,6 @@ async function auth (fastify: FastifyInstance): Promise<void> {
       })
     }
     const internalUserId = await userFor(key.tenantId, userId)
-    const last = touched.get(key.apiKeyId) ?? 0
-    if (Date.now() - last > TOUCH_EVERY_MS) {
-      touched.set(key.apiKeyId, Date.now())
-      apiKeys.touch(key.apiKeyId).catch((err: unknown) => fastify.log.debug({ err }, 'could not record key use'))
-    }
     return { tenantId: key.tenantId, userId: internalUserId, apiKeyId: key.apiKeyId, keyId: key.keyId, externalUserId: userId }
   }
 
@@ -115,6 +128,12 @@ async function auth (fastify: FastifyInstance): Promise<void> {
   fastify.decorate('forgetKeys', () => keyCache.clear())
 
   fastify.decorate('authenticateTenant', async (request: FastifyRequest) => {
+    if (request.routeOptions.config.tenantOnly === true) {
+      // a tenant resource (webhook endpoints): X-User-Id is accepted and ignored
+      const key = await resolveKey(request.headers.authorization)
+      request.actor = { tenantId: key.tenantId, userId: '', apiKeyId: key.apiKeyId, keyId: key.keyId, externalUserId: '' }
+      return
+    }
     const userId = request.headers['x-user-id']
     request.actor = await resolveActor(request.headers.authorization, Array.isArray(userId) ? userId[0] : userId)
   })

@@ -3,6 +3,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import { buildDomain, type Domain } from '../domain/index.ts'
+import { EXPORT_POLL_QUEUE } from '../domain/exports.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -17,9 +18,29 @@ async function domain (fastify: FastifyInstance): Promise<void> {
     config: fastify.config,
     encryptionKey: fastify.encryptionKey,
     log: fastify.log.child({ component: 'domain' }),
-    bus: fastify.eventBus
+    bus: fastify.eventBus,
+    jobs: fastify.jobs
   })
   fastify.decorate('domain', built)
+  // durable work: export polls (pg-boss) and webhook deliveries (the outbox table)
+  fastify.addHook('onReady', async () => {
+    await fastify.jobs.work(EXPORT_POLL_QUEUE, { batchSize: 50 }, async (data) => {
+      const exportId = String(data.exportId)
+      const next = await built.exports.poll(exportId)
+      if (next !== null) await fastify.jobs.schedule(EXPORT_POLL_QUEUE, { exportId }, { delayMs: next, key: exportId })
+    })
+    built.webhookDelivery.start()
+    reconcile()
+  })
+  fastify.addHook('preClose', async () => { await built.webhookDelivery.stop() })
+  const reconcile = () => {
+    built.exports.reconcile()
+      .then((n) => { if (n > 0) fastify.log.info({ exports: n }, 'export polls re-armed') })
+      .catch((err: unknown) => fastify.log.warn({ err }, 'could not re-arm export polls'))
+  }
+  const reconciler = setInterval(reconcile, 60_000)
+  reconciler.unref()
+  fastify.addHook('onClose', async () => clearInterval(reconciler))
   // running chat turns get a moment to finish before the database goes away
   fastify.addHook('preClose', async () => { await built.turns.close() })
   // turns orphaned by an instance that died are closed at start and then every few minutes
@@ -34,4 +55,4 @@ async function domain (fastify: FastifyInstance): Promise<void> {
   fastify.addHook('onClose', async () => clearInterval(timer))
 }
 
-export default fp(domain, { name: 'domain', dependencies: ['db', 'nemo', 'pubsub'] })
+export default fp(domain, { name: 'domain', dependencies: ['db', 'nemo', 'pubsub', 'jobs'] })

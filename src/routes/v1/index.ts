@@ -7,6 +7,8 @@ import events from './events/index.ts'
 import state from './state/index.ts'
 import say from './say/index.ts'
 import uploads from './uploads/index.ts'
+import exports from './exports/index.ts'
+import webhooks from './webhooks/index.ts'
 
 const v1: FastifyPluginAsync = async (fastify) => {
   fastify.addHook('onRequest', fastify.authenticateTenant)
@@ -21,6 +23,8 @@ const v1: FastifyPluginAsync = async (fastify) => {
   await fastify.register(state, { prefix: '/sessions/:sessionId/state' })
   await fastify.register(say, { prefix: '/sessions/:sessionId/say' })
   await fastify.register(uploads, { prefix: '/sessions/:sessionId/uploads' })
+  await fastify.register(exports)
+  await fastify.register(webhooks, { prefix: '/webhooks' })
 }
 
 export default v1

@@ -54,8 +54,17 @@ function pollBody (ctx: SimContext, request: FastifyRequest, job: RenderJob): un
   return { success: true, ...b, data: a }
 }
 
-function sendMp4 (reply: FastifyReply, id: string): FastifyReply {
-  return reply.type('video/mp4').header('content-disposition', `attachment; filename="${id.replace(/[^\w.-]/g, '_')}.mp4"`).send(renderMp4())
+/** The fixture MP4, honouring a single `Range: bytes=a-b` as a CDN would (206 + Content-Range). */
+function sendMp4 (request: FastifyRequest, reply: FastifyReply, id: string): FastifyReply {
+  const file = renderMp4()
+  reply.type('video/mp4').header('accept-ranges', 'bytes')
+    .header('content-disposition', `attachment; filename="${id.replace(/[^\w.-]/g, '_')}.mp4"`)
+  const m = /^bytes=(\d*)-(\d*)$/.exec(String(request.headers.range ?? ''))
+  if (m === null || (m[1] === '' && m[2] === '')) return reply.send(file)
+  const start = m[1] === '' ? Math.max(0, file.length - Number(m[2])) : Number(m[1])
+  const end = m[1] === '' || m[2] === '' ? file.length - 1 : Math.min(Number(m[2]), file.length - 1)
+  if (start > end || start >= file.length) return reply.code(416).header('content-range', `bytes */${file.length}`).send()
+  return reply.code(206).header('content-range', `bytes ${start}-${end}/${file.length}`).send(file.subarray(start, end + 1))
 }
 
 const renderRoutes: FastifyPluginAsync<{ ctx: SimContext }> = async (app, { ctx }) => {
@@ -113,7 +122,7 @@ const renderRoutes: FastifyPluginAsync<{ ctx: SimContext }> = async (app, { ctx 
     const job = jobOf(request)
     if (job === undefined) return reply.code(404).send({ success: false, error: 'render not found' })
     if (viewJob(job, Date.now()).status !== 'completed') return reply.code(409).send({ success: false, error: 'render not completed' })
-    return sendMp4(reply, job.id)
+    return sendMp4(request, reply, job.id)
   })
 
   // Stands in for the public CDN (static1.nemovideo.ai) that outputUrl points to: no auth.
@@ -121,7 +130,7 @@ const renderRoutes: FastifyPluginAsync<{ ctx: SimContext }> = async (app, { ctx 
     const id = request.params.file.replace(/\.mp4$/, '')
     const job = ctx.state.renders.get(id)
     if (job === undefined || viewJob(job, Date.now()).status !== 'completed') return reply.code(404).send('Not Found')
-    return sendMp4(reply, id)
+    return sendMp4(request, reply, id)
   })
 }
 

@@ -1,0 +1,67 @@
+// Durable jobs on pg-boss, in the gateway's own Postgres (schema `pgboss`): no other server.
+// pg-boss 10 is the newest line that runs on Node 20. A queue of the `stately` policy keeps
+// at most one waiting job per key, so a job chain can never fork: whoever schedules the next
+// poll of an export while another is waiting is a no-op. Workers are started by the domain
+// plugin once the services exist; this plugin only opens and closes the queue.
+import fp from 'fastify-plugin'
+import PgBoss from 'pg-boss'
+import type { FastifyInstance } from 'fastify'
+import type { JobQueue } from '../domain/deps.ts'
+
+export interface Jobs extends JobQueue {
+  boss: PgBoss
+  /** Starts a worker; `handler` runs for each job of a fetched batch, concurrently. */
+  work: (queue: string, opts: { batchSize: number }, handler: (data: Record<string, unknown>) => Promise<void>) => Promise<void>
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    jobs: Jobs
+  }
+}
+
+export const QUEUES = [
+  // one poll of one export; a worker that dies mid-poll leaves the job to expire and retry
+  { name: 'export-poll', policy: 'stately', retryLimit: 5, retryDelay: 5, expireInSeconds: 120 }
+] as const satisfies PgBoss.Queue[]
+
+async function jobs (fastify: FastifyInstance): Promise<void> {
+  const { config, log } = fastify
+  const boss = new PgBoss({
+    connectionString: fastify.db.url,
+    max: 4,
+    application_name: 'nemo-gateway-jobs',
+    // completed jobs are history nobody reads: keep a day of them
+    deleteAfterHours: 24,
+    pollingIntervalSeconds: config.JOBS_POLL_INTERVAL_MS / 1000
+  })
+  boss.on('error', (err: Error) => log.warn({ err }, 'job queue error'))
+  await boss.start()
+  for (const q of QUEUES) await boss.createQueue(q.name, q)
+  const workers = new Set<string>()
+
+  const queue: Jobs = {
+    boss,
+    async schedule (name, data, opts) {
+      const startAfter = new Date(Date.now() + Math.max(0, opts.delayMs))
+      await boss.send(name, data, { singletonKey: opts.key, startAfter })
+      // a job due now should not wait for the next fetch of this instance's worker
+      if (opts.delayMs <= 0) for (const id of workers) boss.notifyWorker(id)
+    },
+    async work (name, opts, handler) {
+      const id = await boss.work<Record<string, unknown>>(name, { batchSize: opts.batchSize, pollingIntervalSeconds: config.JOBS_POLL_INTERVAL_MS / 1000 }, async (batch) => {
+        const results = await Promise.allSettled(batch.map(async (job) => await handler(job.data)))
+        for (const r of results) if (r.status === 'rejected') log.warn({ err: r.reason, queue: name }, 'job failed')
+      })
+      workers.add(id)
+    }
+  }
+  fastify.decorate('jobs', queue)
+  // before the database closes: jobs in hand are finished first (graceful); what is left
+  // waits in Postgres for any instance
+  fastify.addHook('preClose', async () => {
+    await boss.stop({ graceful: true, wait: true, timeout: 10_000 })
+  })
+}
+
+export default fp(jobs, { name: 'jobs', dependencies: ['db'] })

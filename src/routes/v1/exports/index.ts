@@ -1,0 +1,146 @@
+// Exports (render jobs): started on a session, then read, listed, cancelled and downloaded by
+// their own id. The download URL is the gateway's, stable for as long as the upstream keeps
+// the file: it streams the MP4 (Range passes through) or, with ?redirect=true, redirects to
+// the upstream's file URL.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
+import { EXPORT_STATUSES } from '../../../domain/exports.ts'
+import { PageCursorSchema, PAGE_LIMIT, ResolutionSchema } from '../../../inputs.ts'
+import { DateTime, PageQuerySchema, TenantHeadersSchema, UuidParam, withProblems } from '../../schemas.ts'
+
+export const ExportSchema = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  sessionId: Type.String({ format: 'uuid' }),
+  status: Type.Union(EXPORT_STATUSES.map(s => Type.Literal(s))),
+  progress: Type.Integer({ minimum: 0, maximum: 100 }),
+  format: Type.String(),
+  quality: Type.String(),
+  resolution: Type.Union([Type.String(), Type.Null()]),
+  renderId: Type.Union([Type.String(), Type.Null()]),
+  attempts: Type.Integer({ description: 'Renders submitted: a failed or lost render is retried once with a new render id' }),
+  downloadUrl: Type.Union([Type.String(), Type.Null()], { description: 'The gateway URL of the MP4, once completed' }),
+  error: Type.Union([Type.Object({
+    reason: Type.String({ description: 'render_failed, lost, deadline, upstream_auth, submit_failed, interrupted' }),
+    message: Type.String(),
+    retryable: Type.Boolean({ description: 'Whether starting the export again may help' })
+  }), Type.Null()]),
+  createdAt: DateTime,
+  startedAt: Type.Union([DateTime, Type.Null()]),
+  completedAt: Type.Union([DateTime, Type.Null()]),
+  updatedAt: DateTime
+}, { $id: 'Export' })
+
+const ExportPageSchema = Type.Object({ items: Type.Array(ExportSchema), nextCursor: Type.Union([Type.String(), Type.Null()]) })
+
+export const StartExportSchema = Type.Object({
+  format: Type.Optional(Type.Literal('mp4')),
+  quality: Type.Optional(Type.Union([Type.Literal('high'), Type.Literal('medium'), Type.Literal('low')])),
+  resolution: Type.Optional(ResolutionSchema)
+}, { additionalProperties: false })
+
+const ExportParams = Type.Object({ exportId: UuidParam })
+const ProblemRef = { $ref: 'Problem#' }
+
+const exportsRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
+  const { exports } = fastify.domain
+
+  fastify.post('/sessions/:sessionId/exports', {
+    config: { idempotent: true },
+    schema: {
+      tags: ['exports'],
+      summary: 'Export the session\'s timeline to an MP4 (a render job)',
+      description: 'Reads the latest timeline, refuses one with nothing to render (422 GW_ERR_NOTHING_TO_EXPORT), submits the render and answers 202 with the export. Follow it with GET /v1/exports/:id, the session\'s events (export.progress, export.completed) or a webhook.',
+      headers: TenantHeadersSchema,
+      params: Type.Object({ sessionId: UuidParam }),
+      body: Type.Optional(StartExportSchema),
+      response: withProblems({ 202: ExportSchema, 402: ProblemRef, 422: ProblemRef })
+    }
+  }, async (request, reply) => {
+    const key = request.idempotency?.key
+    const started = await exports.start(request.actor, request.params.sessionId, request.body ?? {}, key)
+    return await reply.code(202).header('location', `/v1/exports/${started.id}`).send(started)
+  })
+
+  fastify.get('/sessions/:sessionId/exports', {
+    schema: {
+      tags: ['exports'],
+      summary: 'The session\'s exports, newest first',
+      headers: TenantHeadersSchema,
+      params: Type.Object({ sessionId: UuidParam }),
+      querystring: PageQuerySchema,
+      response: withProblems({ 200: ExportPageSchema })
+    }
+  }, async (request) => await exports.list(request.actor, { ...request.query, sessionId: request.params.sessionId }))
+
+  fastify.get('/exports', {
+    schema: {
+      tags: ['exports'],
+      summary: 'The user\'s exports, newest first',
+      headers: TenantHeadersSchema,
+      querystring: Type.Object({
+        sessionId: Type.Optional(UuidParam),
+        status: Type.Optional(Type.Union(EXPORT_STATUSES.map(s => Type.Literal(s)))),
+        cursor: Type.Optional(PageCursorSchema),
+        limit: Type.Integer({ minimum: 1, maximum: PAGE_LIMIT.max, default: PAGE_LIMIT.default })
+      }),
+      response: withProblems({ 200: ExportPageSchema })
+    }
+  }, async (request) => await exports.list(request.actor, request.query))
+
+  fastify.get('/exports/:exportId', {
+    schema: {
+      tags: ['exports'],
+      summary: 'One export',
+      headers: TenantHeadersSchema,
+      params: ExportParams,
+      response: withProblems({ 200: ExportSchema })
+    }
+  }, async (request) => await exports.get(request.actor, request.params.exportId))
+
+  fastify.post('/exports/:exportId/cancel', {
+    config: { idempotent: true },
+    schema: {
+      tags: ['exports'],
+      summary: 'Cancel an export that has not finished',
+      headers: TenantHeadersSchema,
+      params: ExportParams,
+      response: withProblems({ 200: ExportSchema, 409: ProblemRef })
+    }
+  }, async (request) => await exports.cancel(request.actor, request.params.exportId))
+
+  fastify.get('/exports/:exportId/download', {
+    schema: {
+      tags: ['exports'],
+      summary: 'The rendered MP4',
+      description: 'Streams the file (Range requests pass through: 206 with Content-Range), or with ?redirect=true answers 302 to the upstream\'s file URL. 409 GW_ERR_EXPORT_NOT_READY until the export has completed.',
+      headers: Type.Object({ 'x-user-id': Type.String(), range: Type.Optional(Type.String()) }),
+      params: ExportParams,
+      querystring: Type.Object({ redirect: Type.Optional(Type.Boolean()) }),
+      response: withProblems({
+        200: Type.Unsafe({ type: 'string', format: 'binary', description: 'video/mp4' }),
+        206: Type.Unsafe({ type: 'string', format: 'binary', description: 'part of the video/mp4' }),
+        302: Type.Null(),
+        409: ProblemRef
+      })
+    }
+  }, async (request, reply) => {
+    if (request.query.redirect === true) {
+      const url = await exports.outputUrl(request.actor, request.params.exportId)
+      if (url !== null) return await reply.redirect(url, 302)
+    }
+    const controller = new AbortController()
+    request.raw.once('close', () => { if (!reply.raw.writableFinished) controller.abort() })
+    const file = await exports.download(request.actor, request.params.exportId, {
+      signal: controller.signal,
+      ...(request.headers.range === undefined ? {} : { range: request.headers.range })
+    })
+    reply.code(file.status === 206 ? 206 : 200).type(file.contentType)
+      .header('content-disposition', `attachment; filename="export-${request.params.exportId}.mp4"`)
+    if (file.contentLength !== undefined) reply.header('content-length', file.contentLength)
+    if (file.contentRange !== undefined) reply.header('content-range', file.contentRange)
+    if (file.acceptRanges !== undefined) reply.header('accept-ranges', file.acceptRanges)
+    return await reply.send(file.stream)
+  })
+}
+
+export default exportsRoutes

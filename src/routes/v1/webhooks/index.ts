@@ -1,0 +1,194 @@
+// The tenant's webhook endpoints, their messages and every delivery attempt. These are the
+// tenant's own resources: X-User-Id is accepted and ignored.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
+import { WEBHOOK_EVENTS } from '../../../domain/webhooks.ts'
+import { PageCursorSchema, PAGE_LIMIT } from '../../../inputs.ts'
+import { DateTime, PageQuerySchema, UuidParam, withProblems } from '../../schemas.ts'
+
+const HeadersSchema = Type.Object({
+  'x-user-id': Type.Optional(Type.String({ description: 'Ignored: webhook endpoints belong to the tenant' })),
+  'idempotency-key': Type.Optional(Type.String({ maxLength: 257 }))
+})
+
+const EventTypeSchema = Type.Union(WEBHOOK_EVENTS.map(e => Type.Literal(e)))
+
+export const EndpointSchema = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  url: Type.String(),
+  description: Type.Union([Type.String(), Type.Null()]),
+  events: Type.Array(Type.String(), { description: 'Event types sent here; empty means all' }),
+  enabled: Type.Boolean(),
+  disabledReason: Type.Union([Type.String(), Type.Null()]),
+  disabledAt: Type.Union([DateTime, Type.Null()]),
+  failingSince: Type.Union([DateTime, Type.Null()]),
+  createdAt: DateTime,
+  updatedAt: DateTime
+}, { $id: 'WebhookEndpoint' })
+
+const EndpointWithSecretSchema = Type.Object({
+  ...EndpointSchema.properties,
+  secret: Type.String({ description: 'whsec_...: shown once; verify signatures with it' })
+})
+
+const MessageSchema = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  webhookId: Type.String({ description: 'The webhook-id header: stable across retries' }),
+  endpointId: Type.String({ format: 'uuid' }),
+  eventType: Type.String(),
+  payload: Type.Unknown(),
+  status: Type.Union([Type.Literal('pending'), Type.Literal('delivered'), Type.Literal('failed')]),
+  attempts: Type.Integer(),
+  nextAttemptAt: Type.Union([DateTime, Type.Null()]),
+  deliveredAt: Type.Union([DateTime, Type.Null()]),
+  createdAt: DateTime
+}, { $id: 'WebhookMessage' })
+
+const AttemptSchema = Type.Object({
+  id: Type.String(),
+  trigger: Type.String({ description: 'scheduled or replay' }),
+  statusCode: Type.Union([Type.Integer(), Type.Null()]),
+  responseBody: Type.Union([Type.String(), Type.Null()], { description: 'The first 1 KiB of the answer' }),
+  latencyMs: Type.Union([Type.Integer(), Type.Null()]),
+  error: Type.Union([Type.String(), Type.Null()]),
+  nextAttemptAt: Type.Union([DateTime, Type.Null()]),
+  createdAt: DateTime
+}, { $id: 'WebhookAttempt' })
+
+const UrlSchema = Type.String({ minLength: 8, maxLength: 2048, description: 'http(s) URL of the receiver' })
+const DescriptionSchema = Type.String({ maxLength: 500 })
+const EndpointParams = Type.Object({ endpointId: UuidParam })
+const MessageParams = Type.Object({ messageId: UuidParam })
+const ProblemRef = { $ref: 'Problem#' }
+const config = { tenantOnly: true }
+
+const webhooks: FastifyPluginAsyncTypebox = async (fastify) => {
+  const { webhooks, webhookDelivery } = fastify.domain
+
+  fastify.post('/endpoints', {
+    config: { ...config, idempotent: true },
+    schema: {
+      tags: ['webhooks'],
+      summary: 'Add a webhook endpoint (the answer carries its secret, once)',
+      headers: HeadersSchema,
+      body: Type.Object({ url: UrlSchema, events: Type.Optional(Type.Array(EventTypeSchema, { maxItems: 10 })), description: Type.Optional(DescriptionSchema) }, { additionalProperties: false }),
+      response: withProblems({ 201: EndpointWithSecretSchema, 422: ProblemRef })
+    }
+  }, async (request, reply) => {
+    const created = await webhooks.create(request.actor.tenantId, request.body)
+    return await reply.code(201).header('location', `/v1/webhooks/endpoints/${created.id}`).send(created)
+  })
+
+  fastify.get('/endpoints', {
+    config,
+    schema: {
+      tags: ['webhooks'],
+      summary: 'The tenant\'s webhook endpoints, newest first',
+      headers: HeadersSchema,
+      querystring: PageQuerySchema,
+      response: withProblems({ 200: Type.Object({ items: Type.Array(EndpointSchema), nextCursor: Type.Union([Type.String(), Type.Null()]) }) })
+    }
+  }, async (request) => await webhooks.list(request.actor.tenantId, request.query))
+
+  fastify.get('/endpoints/:endpointId', {
+    config,
+    schema: { tags: ['webhooks'], summary: 'One webhook endpoint', headers: HeadersSchema, params: EndpointParams, response: withProblems({ 200: EndpointSchema }) }
+  }, async (request) => await webhooks.get(request.actor.tenantId, request.params.endpointId))
+
+  fastify.patch('/endpoints/:endpointId', {
+    config,
+    schema: {
+      tags: ['webhooks'],
+      summary: 'Change an endpoint\'s URL, events or description, or enable/disable it',
+      headers: HeadersSchema,
+      params: EndpointParams,
+      body: Type.Object({
+        url: Type.Optional(UrlSchema),
+        events: Type.Optional(Type.Array(EventTypeSchema, { maxItems: 10 })),
+        description: Type.Optional(DescriptionSchema),
+        enabled: Type.Optional(Type.Boolean())
+      }, { additionalProperties: false }),
+      response: withProblems({ 200: EndpointSchema, 422: ProblemRef })
+    }
+  }, async (request) => await webhooks.update(request.actor.tenantId, request.params.endpointId, request.body))
+
+  fastify.delete('/endpoints/:endpointId', {
+    config,
+    schema: { tags: ['webhooks'], summary: 'Remove an endpoint and its messages', headers: HeadersSchema, params: EndpointParams, response: withProblems({ 204: Type.Null() }) }
+  }, async (request, reply) => {
+    await webhooks.remove(request.actor.tenantId, request.params.endpointId)
+    return await reply.code(204).send(null)
+  })
+
+  fastify.post('/endpoints/:endpointId/rotate-secret', {
+    config,
+    schema: {
+      tags: ['webhooks'],
+      summary: 'A new secret; the old one keeps signing (both signatures are sent) for the overlap',
+      headers: HeadersSchema,
+      params: EndpointParams,
+      body: Type.Optional(Type.Object({ overlapSeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 7 * 24 * 3600 })) }, { additionalProperties: false })),
+      response: withProblems({ 200: Type.Object({ ...EndpointWithSecretSchema.properties, previousSecretExpiresAt: DateTime }) })
+    }
+  }, async (request) => {
+    const overlap = request.body?.overlapSeconds
+    return await webhooks.rotateSecret(request.actor.tenantId, request.params.endpointId, overlap === undefined ? undefined : overlap * 1000)
+  })
+
+  fastify.get('/endpoints/:endpointId/messages', {
+    config,
+    schema: {
+      tags: ['webhooks'],
+      summary: 'Messages sent (or being sent) to an endpoint, newest first',
+      headers: HeadersSchema,
+      params: EndpointParams,
+      querystring: Type.Object({
+        status: Type.Optional(Type.Union([Type.Literal('pending'), Type.Literal('delivered'), Type.Literal('failed')])),
+        cursor: Type.Optional(PageCursorSchema),
+        limit: Type.Integer({ minimum: 1, maximum: PAGE_LIMIT.max, default: PAGE_LIMIT.default })
+      }),
+      response: withProblems({ 200: Type.Object({ items: Type.Array(MessageSchema), nextCursor: Type.Union([Type.String(), Type.Null()]) }) })
+    }
+  }, async (request) => await webhooks.messages(request.actor.tenantId, request.params.endpointId, request.query))
+
+  fastify.post('/endpoints/:endpointId/recover', {
+    config,
+    schema: {
+      tags: ['webhooks'],
+      summary: 'Send every failed message since a time again, on the normal retry schedule',
+      headers: HeadersSchema,
+      params: EndpointParams,
+      body: Type.Object({ since: DateTime, until: Type.Optional(DateTime) }, { additionalProperties: false }),
+      response: withProblems({ 202: Type.Object({ recovered: Type.Integer() }) })
+    }
+  }, async (request, reply) => {
+    const since = new Date(request.body.since as unknown as string)
+    const until = request.body.until === undefined ? undefined : new Date(request.body.until as unknown as string)
+    const recovered = await webhooks.recover(request.actor.tenantId, request.params.endpointId, since, until)
+    return await reply.code(202).send({ recovered })
+  })
+
+  fastify.get('/messages/:messageId', {
+    config,
+    schema: {
+      tags: ['webhooks'],
+      summary: 'One message with its attempt log',
+      headers: HeadersSchema,
+      params: MessageParams,
+      response: withProblems({ 200: Type.Object({ ...MessageSchema.properties, attemptLog: Type.Array(AttemptSchema) }) })
+    }
+  }, async (request) => await webhooks.message(request.actor.tenantId, request.params.messageId))
+
+  fastify.post('/messages/:messageId/replay', {
+    config,
+    schema: {
+      tags: ['webhooks'],
+      summary: 'Send one message again now (same webhook-id); answers with the attempt',
+      headers: HeadersSchema,
+      params: MessageParams,
+      response: withProblems({ 200: AttemptSchema })
+    }
+  }, async (request) => await webhookDelivery.replay(request.actor.tenantId, request.params.messageId))
+}
+
+export default webhooks
