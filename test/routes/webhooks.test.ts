@@ -1,0 +1,166 @@
+// Webhook endpoints and deliveries: a real receiver that verifies every message with the
+// standardwebhooks library, told to fail in the ways receivers fail.
+import t from 'tap'
+import { Webhook } from 'standardwebhooks'
+import { buildGateway } from '../helpers/app.ts'
+import { exportSetup, settled } from '../helpers/exports.ts'
+import { waitFor } from '../helpers/sse.ts'
+
+t.test('endpoints: create (secret once, encrypted at rest), list, get, update, delete; tenant resources', async (t) => {
+  const { gw, acme, receiver } = await exportSetup(t, { endpoint: false })
+  const noUser = (opts: any) => gw.app.inject({ ...opts, headers: { authorization: `Bearer ${acme.key}`, ...opts.headers } })
+  const created = await noUser({ method: 'POST', url: '/v1/webhooks/endpoints', payload: { url: receiver.url, events: ['export.completed'] } })
+  t.equal(created.statusCode, 201, 'X-User-Id is not needed')
+  const ep = created.json()
+  gw.secret(ep.secret)
+  t.match(ep.secret, /^whsec_[A-Za-z0-9+/]{43}=$/)
+  t.same(ep.events, ['export.completed'])
+  const row = await gw.app.prisma.webhookEndpoint.findUniqueOrThrow({ where: { id: ep.id } })
+  t.notOk(JSON.stringify(row.secrets).includes(ep.secret.slice(6)), 'the secret is encrypted at rest')
+  const got = (await acme.as('someone', { method: 'GET', url: `/v1/webhooks/endpoints/${ep.id}` })).json()
+  t.equal(got.secret, undefined, 'the secret is shown once')
+  t.equal(got.url, receiver.url, 'X-User-Id is accepted and ignored')
+  const listed = (await noUser({ method: 'GET', url: '/v1/webhooks/endpoints' })).json()
+  t.same(listed.items.map((e: any) => e.id), [ep.id])
+  const updated = await noUser({ method: 'PATCH', url: `/v1/webhooks/endpoints/${ep.id}`, payload: { enabled: false, description: 'paused' } })
+  t.match(updated.json(), { enabled: false, description: 'paused', disabledReason: 'disabled by the tenant' })
+  const unknown = await noUser({ method: 'PATCH', url: `/v1/webhooks/endpoints/${ep.id}`, payload: { events: ['export.exploded'] } })
+  t.equal(unknown.statusCode, 400)
+  t.equal(unknown.json().code, 'GW_ERR_VALIDATION')
+
+  const other = await gw.tenant('globex')
+  for (const [method, url] of [['GET', `/v1/webhooks/endpoints/${ep.id}`], ['PATCH', `/v1/webhooks/endpoints/${ep.id}`], ['DELETE', `/v1/webhooks/endpoints/${ep.id}`],
+    ['POST', `/v1/webhooks/endpoints/${ep.id}/rotate-secret`], ['GET', `/v1/webhooks/endpoints/${ep.id}/messages`], ['POST', `/v1/webhooks/endpoints/${ep.id}/recover`]] as const) {
+    const res = await other.as('alice', { method, url, payload: method === 'PATCH' ? {} : method === 'POST' && url.endsWith('recover') ? { since: new Date(0).toISOString() } : undefined })
+    t.equal(res.statusCode, 404, `another tenant: ${method} ${url}`)
+  }
+  t.equal((await other.as('alice', { method: 'GET', url: '/v1/webhooks/endpoints' })).json().items.length, 0)
+  const gql = await other.as('alice', { method: 'POST', url: '/graphql', payload: { query: `mutation { deleteWebhookEndpoint(id: "${ep.id}") }` } })
+  t.equal(gql.json().errors[0].extensions.code, 'GW_ERR_NOT_FOUND')
+
+  const deleted = await noUser({ method: 'DELETE', url: `/v1/webhooks/endpoints/${ep.id}` })
+  t.equal(deleted.statusCode, 204)
+  t.equal((await noUser({ method: 'GET', url: `/v1/webhooks/endpoints/${ep.id}` })).statusCode, 404)
+})
+
+t.test('receivers on private, loopback or link-local addresses are refused unless allowed', async (t) => {
+  const gw = await buildGateway(t, { config: { WEBHOOK_ALLOWED_CIDRS: '' } })
+  const acme = await gw.tenant('acme')
+  for (const url of ['http://127.0.0.1:9/hook', 'http://localhost:9/hook', 'http://10.1.2.3/hook', 'http://169.254.169.254/latest', 'http://[::1]:9/x', 'http://[::ffff:192.168.0.1]/x', 'http://100.64.0.1/x']) {
+    const res = await acme.as('alice', { method: 'POST', url: '/v1/webhooks/endpoints', payload: { url } })
+    t.equal(res.statusCode, 422, url)
+    t.equal(res.json().code, 'GW_ERR_WEBHOOK_URL_NOT_ALLOWED', url)
+  }
+  const ftp = await acme.as('alice', { method: 'POST', url: '/v1/webhooks/endpoints', payload: { url: 'ftp://example.com/x' } })
+  t.equal(ftp.json().code, 'GW_ERR_VALIDATION')
+  const gql = await acme.as('alice', { method: 'POST', url: '/graphql', payload: { query: 'mutation { createWebhookEndpoint(url: "http://127.0.0.1:1/x") { secret } }' } })
+  t.equal(gql.json().errors[0].extensions.code, 'GW_ERR_WEBHOOK_URL_NOT_ALLOWED')
+})
+
+t.test('a receiver that is down then up gets the message, same webhook-id, every attempt logged', async (t) => {
+  const { acme, session, receiver, endpoint } = await exportSetup(t)
+  let calls = 0
+  receiver.respond(() => ++calls <= 2 ? 503 : 200)
+  const started = (await acme.as('alice', { method: 'POST', url: `/v1/sessions/${session.id}/exports` })).json()
+  const deliveries = await receiver.waitFor(3)
+  t.equal(new Set(deliveries.map(d => d.headers['webhook-id'])).size, 1, 'webhook-id is stable across retries')
+  t.ok(deliveries.every(d => d.verifiedWith !== null), 'every attempt is signed')
+  t.equal(deliveries[2]!.json.data.exportId, started.id)
+  const messages = (await acme.as('alice', { method: 'GET', url: `/v1/webhooks/endpoints/${endpoint.id}/messages` })).json().items
+  const message = await waitFor(async () => (await acme.as('alice', { method: 'GET', url: `/v1/webhooks/messages/${messages[0].id}` })).json(), (m: any) => m.status === 'delivered')
+  t.same(message.attemptLog.map((a: any) => a.statusCode), [503, 503, 200])
+  t.equal(message.attemptLog[0].responseBody, 'thanks', 'the first bytes of the answer are kept')
+  t.ok(message.attemptLog[0].nextAttemptAt, 'a failed attempt says when the next one is')
+  t.equal(message.attempts, 3)
+
+  const replay = await acme.as('alice', { method: 'POST', url: `/v1/webhooks/messages/${message.id}/replay` })
+  t.equal(replay.statusCode, 200)
+  t.match(replay.json(), { trigger: 'replay', statusCode: 200 })
+  t.equal(receiver.deliveries.at(-1)!.headers['webhook-id'], deliveries[0]!.headers['webhook-id'], 'a replay keeps the webhook-id')
+})
+
+t.test('410 Gone disables the endpoint; 429 Retry-After is honoured', async (t) => {
+  const { acme, session, receiver, endpoint } = await exportSetup(t)
+  receiver.respond(429, { 'retry-after': '1' })
+  await acme.as('alice', { method: 'POST', url: `/v1/sessions/${session.id}/exports` })
+  await receiver.waitFor(1)
+  receiver.respond(410)
+  await receiver.waitFor(2, 5000)
+  const [first, second] = receiver.deliveries
+  const gap = Number(second!.headers['webhook-timestamp']) - Number(first!.headers['webhook-timestamp'])
+  t.ok(gap >= 1, `the retry waited for Retry-After (${gap} s)`)
+  const ep = await waitFor(async () => (await acme.as('alice', { method: 'GET', url: `/v1/webhooks/endpoints/${endpoint.id}` })).json(), (e: any) => !e.enabled)
+  t.equal(ep.disabledReason, 'The receiver answered 410 Gone')
+  const failed = (await acme.as('alice', { method: 'GET', url: `/v1/webhooks/endpoints/${endpoint.id}/messages?status=failed` })).json().items
+  t.equal(failed.length, 1)
+  // a disabled endpoint gets nothing new
+  await acme.as('alice', { method: 'POST', url: `/v1/sessions/${session.id}/exports` })
+  await new Promise(resolve => setTimeout(resolve, 1500))
+  t.equal(receiver.deliveries.length, 2)
+})
+
+t.test('retries run out, the message fails; recover-since sends it again once the receiver is back', async (t) => {
+  const { acme, session, receiver, endpoint } = await exportSetup(t)
+  receiver.respond(500)
+  const since = new Date(Date.now() - 1000).toISOString()
+  const started = (await acme.as('alice', { method: 'POST', url: `/v1/sessions/${session.id}/exports` })).json()
+  await settled(acme, 'alice', started.id)
+  await receiver.waitFor(4, 10_000) // the first try and the three of the schedule
+  const failed = await waitFor(async () => (await acme.as('alice', { method: 'GET', url: `/v1/webhooks/endpoints/${endpoint.id}/messages?status=failed` })).json().items, (i: any[]) => i.length === 1)
+  t.equal(failed[0].attempts, 4)
+  receiver.respond(204)
+  const recovered = await acme.as('alice', { method: 'POST', url: `/v1/webhooks/endpoints/${endpoint.id}/recover`, payload: { since } })
+  t.equal(recovered.statusCode, 202)
+  t.equal(recovered.json().recovered, 1)
+  await receiver.waitFor(5)
+  const delivered = await waitFor(async () => (await acme.as('alice', { method: 'GET', url: `/v1/webhooks/messages/${failed[0].id}` })).json(), (m: any) => m.status === 'delivered')
+  t.ok(delivered.deliveredAt)
+})
+
+t.test('an endpoint failing for longer than WEBHOOK_DISABLE_AFTER_MS is disabled, and says why', async (t) => {
+  const { acme, session, receiver, endpoint } = await exportSetup(t, { config: { WEBHOOK_DISABLE_AFTER_MS: 1000, WEBHOOK_RETRY_SCHEDULE: '300ms,300ms,300ms,300ms,300ms,300ms,300ms,300ms' } })
+  receiver.respond(503)
+  await acme.as('alice', { method: 'POST', url: `/v1/sessions/${session.id}/exports` })
+  const ep = await waitFor(async () => (await acme.as('alice', { method: 'GET', url: `/v1/webhooks/endpoints/${endpoint.id}` })).json(), (e: any) => !e.enabled, 15_000)
+  t.match(ep.disabledReason, /Every delivery failed for/)
+  t.ok(ep.failingSince)
+  const enabled = (await acme.as('alice', { method: 'PATCH', url: `/v1/webhooks/endpoints/${endpoint.id}`, payload: { enabled: true } })).json()
+  t.match(enabled, { enabled: true, disabledReason: null, failingSince: null })
+})
+
+t.test('secret rotation: during the overlap both signatures are sent, each verifies', async (t) => {
+  const { gw, acme, session, receiver, endpoint } = await exportSetup(t)
+  const rotated = await acme.as('alice', { method: 'POST', url: `/v1/webhooks/endpoints/${endpoint.id}/rotate-secret`, payload: { overlapSeconds: 3600 } })
+  t.equal(rotated.statusCode, 200)
+  const { secret } = rotated.json()
+  gw.secret(secret)
+  t.not(secret, endpoint.secret)
+  await acme.as('alice', { method: 'POST', url: `/v1/sessions/${session.id}/exports` })
+  const [d] = await receiver.waitFor(1)
+  const signatures = String(d!.headers['webhook-signature']).split(' ')
+  t.equal(signatures.length, 2, 'two signatures')
+  const headers = d!.headers as Record<string, string>
+  t.doesNotThrow(() => new Webhook(secret).verify(d!.body, headers), 'the new secret verifies')
+  t.doesNotThrow(() => new Webhook(endpoint.secret).verify(d!.body, headers), 'the old secret verifies')
+  // an overlap of 0 retires the old secret at once
+  await acme.as('alice', { method: 'POST', url: `/v1/webhooks/endpoints/${endpoint.id}/rotate-secret`, payload: { overlapSeconds: 0 } })
+  await acme.as('alice', { method: 'POST', url: `/v1/sessions/${session.id}/exports` })
+  const [, d2] = await receiver.waitFor(2)
+  t.equal(String(d2!.headers['webhook-signature']).split(' ').length, 1)
+  t.throws(() => new Webhook(secret).verify(d2!.body, d2!.headers as Record<string, string>), 'the retired secret no longer verifies')
+})
+
+t.test('an endpoint gets only the events it asked for', async (t) => {
+  const { acme, session, receiver } = await exportSetup(t, { endpoint: false, sim: { renderFailureRate: 1 } })
+  const ep = (await acme.as('alice', { method: 'POST', url: '/v1/webhooks/endpoints', payload: { url: receiver.url, events: ['export.completed'] } })).json()
+  const failedOnly = (await acme.as('alice', { method: 'POST', url: '/v1/webhooks/endpoints', payload: { url: receiver.url + '?failed', events: ['export.failed'] } })).json()
+  receiver.secrets.push(ep.secret, failedOnly.secret)
+  const started = (await acme.as('alice', { method: 'POST', url: `/v1/sessions/${session.id}/exports` })).json()
+  await settled(acme, 'alice', started.id)
+  const [d] = await receiver.waitFor(1)
+  await new Promise(resolve => setTimeout(resolve, 300))
+  t.equal(receiver.deliveries.length, 1)
+  t.equal(d!.json.type, 'export.failed')
+  t.equal(d!.verifiedWith, failedOnly.secret)
+  t.match(d!.json.data.error, { reason: 'render_failed', retryable: true })
+})
