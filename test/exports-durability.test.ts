@@ -1,0 +1,118 @@
+// Exports survive their gateway: a process killed with SIGKILL mid-render is restarted and the
+// export completes with exactly one export.completed message; two instances on one Postgres
+// poll each render once.
+import t from 'tap'
+import { spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { request } from 'undici'
+import { buildGateway } from './helpers/app.ts'
+import { testDatabase } from './helpers/database.ts'
+import { FAST_EXPORTS, renderableSession, settled } from './helpers/exports.ts'
+import { startReceiver } from './helpers/receiver.ts'
+import { startSimulator } from './helpers/simulator.ts'
+import { waitFor } from './helpers/sse.ts'
+
+const START = ['--import=tsx', 'src/server.ts']
+
+function startGateway (env: Record<string, string>): { url: Promise<string>, kill: () => Promise<void>, log: () => string } {
+  const child = spawn(process.execPath, START, { env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  const exited = new Promise<void>(resolve => child.on('exit', () => resolve()))
+  const url = new Promise<string>((resolve, reject) => {
+    child.stdout.on('data', (c: Buffer) => {
+      out += c.toString()
+      const m = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(out)
+      if (m) resolve(m[1]!)
+    })
+    child.stderr.on('data', (c: Buffer) => { out += c.toString() })
+    child.on('exit', () => reject(new Error(`gateway exited before listening: ${out}`)))
+  })
+  url.catch(() => {})
+  return { url, kill: async () => { child.kill('SIGKILL'); await exited }, log: () => out }
+}
+
+t.test('a gateway killed with SIGKILL mid-render resumes after a restart: one export.completed, delivered once', { timeout: 120_000 }, async (t) => {
+  const databaseUrl = await testDatabase(t)
+  const sim = await startSimulator(t, { renderDurationMs: 4000, stepDelayMs: 1, generationMs: 20, mintLimitPerIp: 1000 })
+  const receiver = await startReceiver(t)
+  const adminToken = 'admin-' + randomBytes(12).toString('hex')
+  const env: Record<string, string> = {
+    DATABASE_URL: databaseUrl,
+    NEMO_BASE_URL: sim.url,
+    ENCRYPTION_KEY: randomBytes(32).toString('hex'),
+    ADMIN_TOKEN: adminToken,
+    PORT: '0',
+    LOG_LEVEL: 'info',
+    FIRST_RUN_TENANT: 'false',
+    MAX_EVENT_LOOP_DELAY_MS: '0',
+    ...Object.fromEntries(Object.entries(FAST_EXPORTS).map(([k, v]) => [k, String(v)]))
+  }
+  let gw = startGateway(env)
+  t.teardown(async () => { await gw.kill() })
+  let base = await gw.url
+  const call = async (method: 'GET' | 'POST', path: string, body?: unknown, headers: Record<string, string> = {}) => {
+    const res = await request(`${base}${path}`, { method, headers: { 'content-type': 'application/json', ...headers }, body: body === undefined ? undefined : JSON.stringify(body) })
+    return { status: res.statusCode, json: await res.body.json() as any }
+  }
+  const admin = { authorization: `Bearer ${adminToken}` }
+  const tenant = (await call('POST', '/admin/v1/tenants', { name: 'acme' }, admin)).json
+  const key = (await call('POST', `/admin/v1/tenants/${tenant.id}/keys`, { name: 'k' }, admin)).json.key
+  const as = { authorization: `Bearer ${key}`, 'x-user-id': 'alice' }
+  const endpoint = (await call('POST', '/v1/webhooks/endpoints', { url: receiver.url }, as)).json
+  receiver.secrets.push(endpoint.secret)
+  const tenantApi = {
+    id: tenant.id,
+    key,
+    as: async (user: string, o: any) => {
+      const res = await request(`${base}${o.url}`, { method: o.method, headers: { 'content-type': 'application/json', authorization: `Bearer ${key}`, 'x-user-id': user }, body: o.payload === undefined ? undefined : JSON.stringify(o.payload) })
+      const text = await res.body.text()
+      return { statusCode: res.statusCode, body: text, json: () => JSON.parse(text) }
+    }
+  }
+  const session = await renderableSession(tenantApi as any, 'alice')
+  const started = (await call('POST', `/v1/sessions/${session.id}/exports`, {}, as)).json
+  t.equal(started.status, 'rendering')
+  // wait for at least one poll, then kill the process without any chance to clean up
+  await waitFor(async () => (await sim.counters()).requests['render-poll'] ?? 0, (n) => n >= 1)
+  await gw.kill()
+  t.equal(receiver.deliveries.length, 0, 'nothing was delivered before the crash')
+
+  gw = startGateway(env)
+  base = await gw.url
+  const done = await settled(tenantApi as any, 'alice', started.id)
+  t.equal(done.status, 'completed', 'the restarted gateway finished the export')
+  await receiver.waitFor(1)
+  await new Promise(resolve => setTimeout(resolve, 1000))
+  t.equal(receiver.deliveries.length, 1, 'delivered exactly once')
+  t.equal(receiver.deliveries[0]!.json.data.exportId, started.id)
+  t.ok(receiver.deliveries[0]!.verifiedWith)
+  const messages = (await call('GET', `/v1/webhooks/endpoints/${endpoint.id}/messages`, undefined, as)).json.items
+  t.equal(messages.length, 1, 'one export.completed message')
+})
+
+t.test('two instances on one Postgres: every render is polled by one of them, every export finishes once', { timeout: 120_000 }, async (t) => {
+  const databaseUrl = await testDatabase(t)
+  const ENCRYPTION_KEY = randomBytes(32).toString('hex')
+  const a = await buildGateway(t, { databaseUrl, sim: { renderDurationMs: 1500, stepDelayMs: 1, generationMs: 20 }, config: { ...FAST_EXPORTS, ENCRYPTION_KEY } })
+  const b = await buildGateway(t, { databaseUrl, config: { ...FAST_EXPORTS, ENCRYPTION_KEY, NEMO_BASE_URL: a.sim.url } })
+  const acme = await a.tenant('acme')
+  const receiver = await startReceiver(t)
+  const ep = (await acme.as('alice', { method: 'POST', url: '/v1/webhooks/endpoints', payload: { url: receiver.url } })).json()
+  receiver.secrets.push(ep.secret)
+  a.secret(ep.secret)
+  const session = await renderableSession(acme, 'alice')
+  const ids: string[] = []
+  for (let i = 0; i < 8; i++) {
+    const gw = i % 2 === 0 ? a : b
+    const res = await gw.app.inject({ method: 'POST', url: `/v1/sessions/${session.id}/exports`, headers: { authorization: `Bearer ${acme.key}`, 'x-user-id': 'alice' } })
+    ids.push(res.json().id)
+  }
+  await receiver.waitFor(8, 30_000)
+  for (const id of ids) t.equal((await settled(acme, 'alice', id)).status, 'completed')
+  await new Promise(resolve => setTimeout(resolve, 500))
+  t.equal(receiver.deliveries.length, 8, 'one delivery per export')
+  t.equal(new Set(receiver.deliveries.map(d => d.json.data.exportId)).size, 8)
+  const rows = await a.app.prisma.export.findMany({ select: { polls: true } })
+  const polls = (await a.sim.counters()).requests['render-poll']
+  t.equal(polls, rows.reduce((n, r) => n + r.polls, 0) + rows.length, 'no render was polled twice at once: every upstream poll is one the gateway counted')
+})
