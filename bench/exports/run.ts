@@ -173,42 +173,34 @@ async function main (): Promise<void> {
   let gateway: Child | undefined
   let receiver: Receiver | undefined
   let drop: (() => Promise<void>) | undefined
-  const onSignal = (): void => { Promise.all([stop(gateway), stop(sim)]).finally(() => process.exit(130)) }
+  let cleaning: Promise<void> | undefined
+  const cleanup = async (): Promise<void> => await (cleaning ??= (async () => {
+    receiver?.close()
+    await Promise.all([stop(gateway), stop(sim)])
+    await drop?.().catch((err: unknown) => console.error(`could not drop the bench database: ${(err as Error).message}`))
+    await rm(work, { recursive: true, force: true })
+  })())
+  const onSignal = (): void => { cleanup().finally(() => process.exit(130)) }
   process.once('SIGINT', onSignal).once('SIGTERM', onSignal)
+  // a crash that skips `finally` must not leave them running (a no-op once they have exited)
+  process.once('exit', () => { gateway?.proc.kill('SIGKILL'); sim?.proc.kill('SIGKILL') })
   try {
     const [simPort, gwPort] = [await freePort(), await freePort()]
     const simUrl = `http://127.0.0.1:${simPort}`
     const gwUrl = `http://127.0.0.1:${gwPort}`
     const db = await database()
     drop = db.drop
-    sim = start('simulator', 0, ['--import=tsx', 'src/simulator/server.ts'], {
-      SIM_PORT: String(simPort),
-      SIM_HOST: '127.0.0.1',
-      SIM_LOG_LEVEL: 'warn',
-      SIM_RENDER_DURATION_MS: String(RENDER_MS),
-      SIM_MINT_LIMIT_PER_IP: '1000000',
-      SIM_STEP_DELAY_MS: '1',
-      SIM_GENERATION_MS: '20'
-    })
-    gateway = start('gateway', 1, ['--import=tsx', '--import=./src/telemetry.ts', 'src/server.ts'], {
-      PORT: String(gwPort),
-      HOST: '127.0.0.1',
-      LOG_LEVEL: 'warn',
-      NEMO_BASE_URL: simUrl,
-      ADMIN_TOKEN: adminToken,
-      ENCRYPTION_KEY: process.env.ENCRYPTION_KEY ?? randomBytes(32).toString('hex'),
-      FIRST_RUN_TENANT: 'false',
-      DATA_DIR: work, // the embedded Postgres, when there is no server
-      RATE_LIMIT_MAX: '1000000',
-      EXPORT_POLL_INITIAL_MS: '2000',
-      EXPORT_POLL_MAX_MS: '4000',
-      EXPORT_POLL_RATE: String(POLL_RATE),
-      JOBS_POLL_INTERVAL_MS: '500',
-      WEBHOOK_ALLOWED_CIDRS: '127.0.0.0/8',
-      WEBHOOK_POLL_MS: '100',
-      MAX_EVENT_LOOP_DELAY_MS: '0',
-      ...(db.url === undefined ? {} : { DATABASE_URL: db.url })
-    })
+    // written as in a shell: KEY=value, no spaces in the values
+    const env = (text: string): Record<string, string> => Object.fromEntries(text.trim().split(/\s+/).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]))
+    sim = start('simulator', 0, ['--import=tsx', 'src/simulator/server.ts'], env(`
+      SIM_PORT=${simPort} SIM_HOST=127.0.0.1 SIM_LOG_LEVEL=warn SIM_RENDER_DURATION_MS=${RENDER_MS}
+      SIM_MINT_LIMIT_PER_IP=1000000 SIM_STEP_DELAY_MS=1 SIM_GENERATION_MS=20`))
+    gateway = start('gateway', 1, ['--import=tsx', '--import=./src/telemetry.ts', 'src/server.ts'], env(`
+      PORT=${gwPort} HOST=127.0.0.1 LOG_LEVEL=warn NEMO_BASE_URL=${simUrl} ADMIN_TOKEN=${adminToken}
+      ENCRYPTION_KEY=${process.env.ENCRYPTION_KEY ?? randomBytes(32).toString('hex')} FIRST_RUN_TENANT=false DATA_DIR=${work}
+      RATE_LIMIT_MAX=1000000 EXPORT_POLL_INITIAL_MS=2000 EXPORT_POLL_MAX_MS=4000 EXPORT_POLL_RATE=${POLL_RATE}
+      JOBS_POLL_INTERVAL_MS=500 WEBHOOK_ALLOWED_CIDRS=127.0.0.0/8 WEBHOOK_POLL_MS=100 MAX_EVENT_LOOP_DELAY_MS=0
+      ${db.url === undefined ? '' : `DATABASE_URL=${db.url}`}`))
     await waitReady(`${simUrl}/__sim/counters`, sim)
     await waitReady(`${gwUrl}/health/ready`, gateway)
     const gwPid = gateway.proc.pid!
@@ -238,6 +230,7 @@ async function main (): Promise<void> {
     await sample()
     const sampling = { on: true }
     const sampler = (async () => { while (sampling.on) { await sleep(1000 - ((Date.now() - samples[0]!.t) % 1000)); await sample() } })()
+      .catch((err: unknown) => console.error(`sampling stopped: ${(err as Error).message}`))
 
     // N exports of the one session, CONCURRENCY at a time
     const latencies: number[] = []
@@ -353,11 +346,7 @@ async function main (): Promise<void> {
     if (errorLines.length > 0) console.log(`\ngateway stderr (first lines):\n${result.gatewayStderr.first.join('\n')}`)
     console.log('\nwritten to bench/results/exports-latest.json')
   } finally {
-    receiver?.close()
-    await stop(gateway)
-    await stop(sim)
-    await drop?.().catch((err: unknown) => console.error(`could not drop the bench database: ${(err as Error).message}`))
-    await rm(work, { recursive: true, force: true })
+    await cleanup()
   }
 }
 

@@ -18,6 +18,7 @@ import type { Sessions } from './sessions.ts'
 import type { Timelines } from './timeline.ts'
 import type { Webhooks } from './webhooks.ts'
 import { RateLimiter } from './rate-limiter.ts'
+import { domainMetrics } from './metrics.ts'
 
 export const EXPORT_POLL_QUEUE = 'export-poll'
 
@@ -193,6 +194,7 @@ export class Exports {
       throw err
     }
     await this.events.append(session.id, 'export.started', { exportId: id, renderId: row.renderId, ...options })
+    domainMetrics().exports.add(1, { status: 'started' })
     await this.schedule(id, this.deps.config.EXPORT_POLL_INITIAL_MS)
     return this.view(row)
   }
@@ -342,7 +344,9 @@ export class Exports {
     let status
     try {
       status = await nemo.getRender(lease.token, row.renderId)
+      domainMetrics().renderPolls.add(1, { outcome: status.status })
     } catch (err) {
+      domainMetrics().renderPolls.add(1, { outcome: isNemoError(err) ? err.kind : 'error' })
       if (isNemoError(err) && err.httpStatus === 404) {
         return await this.retryOrFail(row, lease, { reason: 'lost', message: 'The upstream no longer knows the render', retryable: true })
       }
@@ -450,6 +454,7 @@ export class Exports {
       return { done, event }
     })
     if (result === null) return null
+    domainMetrics().exports.add(1, { status: statusOf(result.done) })
     this.events.publish(result.event)
     this.webhooks.nudge()
     return result.done

@@ -8,6 +8,10 @@ export interface DomainMetrics {
   mints: Counter
   credentialFailures: Counter
   sessionEvents: Counter
+  exports: Counter
+  renderPolls: Counter
+  webhookAttempts: Counter
+  webhookLatency: Histogram
 }
 
 let cached: DomainMetrics | undefined
@@ -20,7 +24,11 @@ export function domainMetrics (): DomainMetrics {
     turnSeconds: meter.createHistogram('gateway_turn_duration', { description: 'Chat turn duration', unit: 's' }),
     mints: meter.createCounter('gateway_token_mints', { description: 'Anonymous upstream token mints, by outcome' }),
     credentialFailures: meter.createCounter('gateway_credential_failures', { description: 'Upstream token failures, by kind' }),
-    sessionEvents: meter.createCounter('gateway_session_events', { description: 'Events written to the session log, by type' })
+    sessionEvents: meter.createCounter('gateway_session_events', { description: 'Events written to the session log, by type' }),
+    exports: meter.createCounter('gateway_exports', { description: 'Exports started and finished, by status' }),
+    renderPolls: meter.createCounter('gateway_render_polls', { description: 'Upstream render polls, by outcome' }),
+    webhookAttempts: meter.createCounter('gateway_webhook_attempts', { description: 'Webhook delivery attempts, by outcome' }),
+    webhookLatency: meter.createHistogram('gateway_webhook_attempt_duration', { description: 'Time a receiver took to answer', unit: 'ms' })
   }
   return cached
 }

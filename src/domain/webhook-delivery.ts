@@ -10,6 +10,7 @@ import { parseRetryAfter } from '../nemo/errors.ts'
 import type { DomainDeps } from './deps.ts'
 import type { EgressGuard } from './egress-guard.ts'
 import { webhookId, type AttemptView, type Webhooks } from './webhooks.ts'
+import { domainMetrics } from './metrics.ts'
 
 const BATCH = 20
 const BODY_PREVIEW = 1024
@@ -165,6 +166,9 @@ export class WebhookDelivery {
             }
       })
     ])
+    const outcome = ok ? 'delivered' : result.statusCode === undefined ? 'error' : `http_${Math.floor(result.statusCode / 100)}xx`
+    domainMetrics().webhookAttempts.add(1, { outcome, trigger })
+    domainMetrics().webhookLatency.record(result.latencyMs, { outcome })
     if (disable !== null) this.deps.log.warn({ endpointId: endpoint.id, reason: disable }, 'webhook endpoint disabled')
     return this.webhooks.attemptView(row)
   }

@@ -54,6 +54,9 @@ t.test('turn -> export -> verified webhook -> MP4 download', async (t) => {
   t.equal(detail.attemptLog[0].statusCode, 204)
   const counters = await gw.sim.counters()
   t.equal(counters.requests['render-submit'], 1, 'one render submitted')
+  const metrics = (await gw.app.inject({ method: 'GET', url: '/metrics' })).body
+  t.match(metrics, /gateway_exports_total\{status="completed"[^}]*\} 1/, 'exports are counted in /metrics')
+  t.match(metrics, /gateway_webhook_attempts_total\{outcome="delivered"[^}]*\} 1/, 'webhook attempts too')
 })
 
 t.test('a timeline with nothing to render is refused, and nothing is stored', async (t) => {
