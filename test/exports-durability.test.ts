@@ -45,6 +45,7 @@ t.test('a gateway killed with SIGKILL mid-render resumes after a restart: one ex
     LOG_LEVEL: 'info',
     FIRST_RUN_TENANT: 'false',
     MAX_EVENT_LOOP_DELAY_MS: '0',
+    RATE_LIMIT_MAX: '100000',
     ...Object.fromEntries(Object.entries(FAST_EXPORTS).map(([k, v]) => [k, String(v)]))
   }
   let gw = startGateway(env)
@@ -70,16 +71,19 @@ t.test('a gateway killed with SIGKILL mid-render resumes after a restart: one ex
     }
   }
   const session = await renderableSession(tenantApi as any, 'alice')
+  // the first poll hangs upstream, so the kill below lands while the gateway holds its lease
+  await sim.fault({ endpoint: 'render-poll', delayMs: 3000 })
   const started = (await call('POST', `/v1/sessions/${session.id}/exports`, {}, as)).json
   t.equal(started.status, 'rendering')
-  // wait for at least one poll, then kill the process without any chance to clean up
+  // kill the process as soon as the upstream sees a poll: mid-poll, lease held, no cleanup
   await waitFor(async () => (await sim.counters()).requests['render-poll'] ?? 0, (n) => n >= 1)
   await gw.kill()
   t.equal(receiver.deliveries.length, 0, 'nothing was delivered before the crash')
 
   gw = startGateway(env)
   base = await gw.url
-  const done = await settled(tenantApi as any, 'alice', started.id)
+  // a poll lease left by the killed process lapses within 20 s
+  const done = await settled(tenantApi as any, 'alice', started.id, 60_000)
   t.equal(done.status, 'completed', 'the restarted gateway finished the export')
   await receiver.waitFor(1)
   await new Promise(resolve => setTimeout(resolve, 1000))

@@ -59,7 +59,13 @@ export interface ExportView {
 }
 
 const ACTIVE: Array<ExportRow['status']> = ['queued', 'pending', 'processing']
-const POLL_LEASE_MS = 60_000
+/**
+ * How long one poll may hold an export. The upstream call inside it is cut a few seconds
+ * before, so a lease never outlives its poll; an instance killed mid-poll delays that export
+ * by at most this much.
+ */
+const POLL_LEASE_MS = 20_000
+const POLL_CALL_MS = 15_000
 /** A failed or lost render is submitted again once, with a new render id. */
 const MAX_ATTEMPTS = 2
 
@@ -304,12 +310,20 @@ export class Exports {
    */
   async poll (id: string): Promise<number | null> {
     const { prisma } = this.deps
+    // the rate limit is waited out before the lease is taken: a queue of polls must not
+    // hold leases (another instance would think them abandoned)
+    await this.limiter.take()
     const now = new Date()
     const claimed = await prisma.export.updateMany({
       where: { id, status: { in: ['pending', 'processing'] }, OR: [{ pollLockedUntil: null }, { pollLockedUntil: { lt: now } }] },
       data: { pollLockedUntil: new Date(now.getTime() + POLL_LEASE_MS) }
     })
-    if (claimed.count === 0) return null
+    if (claimed.count === 0) {
+      // finished, or leased: then look again when the lease ends, in case its holder died
+      const held = await prisma.export.findUnique({ where: { id }, select: { status: true, pollLockedUntil: true } })
+      if (held === null || !ACTIVE.includes(held.status) || held.pollLockedUntil === null) return null
+      return Math.max(0, held.pollLockedUntil.getTime() - Date.now()) + 250
+    }
     const row = await prisma.export.findUniqueOrThrow({ where: { id } })
     try {
       const next = await this.pollClaimed(row)
@@ -340,10 +354,9 @@ export class Exports {
       await this.finish(row, { status: 'failed', error: { reason: 'upstream_auth', message: 'The token that submitted the render is gone', retryable: true } })
       return null
     }
-    await this.limiter.take()
     let status
     try {
-      status = await nemo.getRender(lease.token, row.renderId)
+      status = await nemo.getRender(lease.token, row.renderId, { signal: AbortSignal.timeout(POLL_CALL_MS) })
       domainMetrics().renderPolls.add(1, { outcome: status.status })
     } catch (err) {
       domainMetrics().renderPolls.add(1, { outcome: isNemoError(err) ? err.kind : 'error' })

@@ -217,8 +217,8 @@ export class NemoClient {
     return { id: r.id, status: r.status, progress: r.progress }
   }
 
-  async getRender (auth: NemoAuth, id: string): Promise<RenderStatus> {
-    const { data, body } = await this.call({ method: 'GET', path: `/api/render/proxy/lambda/${enc(id)}`, auth })
+  async getRender (auth: NemoAuth, id: string, opts: { signal?: AbortSignal } = {}): Promise<RenderStatus> {
+    const { data, body } = await this.call({ method: 'GET', path: `/api/render/proxy/lambda/${enc(id)}`, auth, signal: opts.signal })
     return readRender(data, body, id)
   }
 

@@ -1,7 +1,9 @@
 // Durable jobs on pg-boss, in the gateway's own Postgres (schema `pgboss`): no other server.
-// pg-boss 10 is the newest line that runs on Node 20. A queue of the `stately` policy keeps
-// at most one waiting job per key, so a job chain can never fork: whoever schedules the next
-// poll of an export while another is waiting is a no-op. Workers are started by the domain
+// pg-boss 10 is the newest line that runs on Node 20. A queue of the `short` policy keeps at
+// most one waiting job per key, so a job chain can never fork: whoever schedules the next
+// poll of an export while another is waiting is a no-op. (Not `stately`: it also allows one
+// active job per key, and the active job of a killed instance would block its export until
+// pg-boss expires it.) Workers are started by the domain
 // plugin once the services exist; this plugin only opens and closes the queue.
 import fp from 'fastify-plugin'
 import PgBoss from 'pg-boss'
@@ -22,7 +24,7 @@ declare module 'fastify' {
 
 export const QUEUES = [
   // one poll of one export; a worker that dies mid-poll leaves the job to expire and retry
-  { name: 'export-poll', policy: 'stately', retryLimit: 5, retryDelay: 5, expireInSeconds: 120 }
+  { name: 'export-poll', policy: 'short', retryLimit: 5, retryDelay: 5, expireInSeconds: 120 }
 ] as const satisfies PgBoss.Queue[]
 
 async function jobs (fastify: FastifyInstance): Promise<void> {

@@ -50,5 +50,7 @@ export async function exportSetup (t: Test, opts: GatewayOptions & { endpoint?: 
 
 /** Waits until the export leaves queued/rendering and returns it. */
 export async function settled (tenant: TestTenant, user: string, id: string, timeoutMs = 20_000): Promise<any> {
-  return await waitFor(async () => (await tenant.as(user, { method: 'GET', url: `/v1/exports/${id}` })).json(), (e: any) => e.status !== 'queued' && e.status !== 'rendering', timeoutMs)
+  // a problem document (e.g. a restarting gateway's 503) is not an answer: keep asking
+  return await waitFor(async () => (await tenant.as(user, { method: 'GET', url: `/v1/exports/${id}` })).json(),
+    (e: any) => typeof e.status === 'string' && e.status !== 'queued' && e.status !== 'rendering', timeoutMs)
 }
