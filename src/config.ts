@@ -93,6 +93,16 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
   }
 }
 
+/**
+ * The gateway's address as callers reach it: PUBLIC_BASE_URL, else HOST:PORT (a wildcard host
+ * read as loopback). `port` is the port actually listened on, when known (PORT=0 picks one).
+ */
+export function publicBaseUrl (config: Config, port: number = config.PORT): string {
+  if (config.PUBLIC_BASE_URL !== undefined) return config.PUBLIC_BASE_URL.replace(/\/+$/, '')
+  const host = config.HOST === '0.0.0.0' || config.HOST === '::' ? '127.0.0.1' : config.HOST
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`
+}
+
 /** A config for tests and tools: defaults plus overrides, validated the same way. */
 export function buildConfig (overrides: Partial<Record<keyof Config, string | number | boolean>> = {}): Config {
   const env: Record<string, string> = {}

@@ -12,4 +12,6 @@ export const PageCursorSchema = Type.String({ minLength: 1, maxLength: 512 })
 export const EventCursorSchema = Type.String({ pattern: '^\\d{1,19}$' })
 export const PAGE_LIMIT = { default: 20, max: 100 }
 export const EVENT_PAGE_LIMIT = { default: 100, max: 1000 }
+/** An Idempotency-Key (REST header, GraphQL argument). */
+export const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/
 export const ResolutionSchema = Type.String({ pattern: '^(?:\\d{3,4}p|\\d{3,4}x\\d{3,4}|4k)$', description: 'e.g. 1080p, 720p or 1920x1080' })

@@ -2,7 +2,6 @@
 // export completes with exactly one export.completed message; two instances on one Postgres
 // poll each render once.
 import t from 'tap'
-import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { request } from 'undici'
 import { buildGateway } from './helpers/app.ts'
@@ -10,26 +9,8 @@ import { testDatabase } from './helpers/database.ts'
 import { FAST_EXPORTS, renderableSession, settled } from './helpers/exports.ts'
 import { startReceiver } from './helpers/receiver.ts'
 import { startSimulator } from './helpers/simulator.ts'
+import { startGateway, type RunningGateway } from './helpers/process.ts'
 import { waitFor } from './helpers/sse.ts'
-
-const START = ['--import=tsx', 'src/server.ts']
-
-function startGateway (env: Record<string, string>): { url: Promise<string>, kill: () => Promise<void>, log: () => string } {
-  const child = spawn(process.execPath, START, { env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
-  let out = ''
-  const exited = new Promise<void>(resolve => child.on('exit', () => resolve()))
-  const url = new Promise<string>((resolve, reject) => {
-    child.stdout.on('data', (c: Buffer) => {
-      out += c.toString()
-      const m = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(out)
-      if (m) resolve(m[1]!)
-    })
-    child.stderr.on('data', (c: Buffer) => { out += c.toString() })
-    child.on('exit', () => reject(new Error(`gateway exited before listening: ${out}`)))
-  })
-  url.catch(() => {})
-  return { url, kill: async () => { child.kill('SIGKILL'); await exited }, log: () => out }
-}
 
 t.test('a gateway killed with SIGKILL mid-render resumes after a restart: one export.completed, delivered once', { timeout: 120_000 }, async (t) => {
   const databaseUrl = await testDatabase(t)
@@ -48,8 +29,9 @@ t.test('a gateway killed with SIGKILL mid-render resumes after a restart: one ex
     RATE_LIMIT_MAX: '100000',
     ...Object.fromEntries(Object.entries(FAST_EXPORTS).map(([k, v]) => [k, String(v)]))
   }
+  const kill = async (g: RunningGateway) => { g.kill('SIGKILL'); await g.exit }
   let gw = startGateway(env)
-  t.teardown(async () => { await gw.kill() })
+  t.teardown(async () => { await kill(gw) })
   let base = await gw.url
   const call = async (method: 'GET' | 'POST', path: string, body?: unknown, headers: Record<string, string> = {}) => {
     const res = await request(`${base}${path}`, { method, headers: { 'content-type': 'application/json', ...headers }, body: body === undefined ? undefined : JSON.stringify(body) })
@@ -77,7 +59,7 @@ t.test('a gateway killed with SIGKILL mid-render resumes after a restart: one ex
   t.equal(started.status, 'rendering')
   // kill the process as soon as the upstream sees a poll: mid-poll, lease held, no cleanup
   await waitFor(async () => (await sim.counters()).requests['render-poll'] ?? 0, (n) => n >= 1)
-  await gw.kill()
+  await kill(gw)
   t.equal(receiver.deliveries.length, 0, 'nothing was delivered before the crash')
 
   gw = startGateway(env)
@@ -89,6 +71,7 @@ t.test('a gateway killed with SIGKILL mid-render resumes after a restart: one ex
   await new Promise(resolve => setTimeout(resolve, 1000))
   t.equal(receiver.deliveries.length, 1, 'delivered exactly once')
   t.equal(receiver.deliveries[0]!.json.data.exportId, started.id)
+  t.equal(receiver.deliveries[0]!.json.data.downloadUrl, `${base}/v1/exports/${started.id}/download`, 'the link names the port really listened on')
   t.ok(receiver.deliveries[0]!.verifiedWith)
   const messages = (await call('GET', `/v1/webhooks/endpoints/${endpoint.id}/messages`, undefined, as)).json.items
   t.equal(messages.length, 1, 'one export.completed message')
@@ -118,5 +101,16 @@ t.test('two instances on one Postgres: every render is polled by one of them, ev
   t.equal(new Set(receiver.deliveries.map(d => d.json.data.exportId)).size, 8)
   const rows = await a.app.prisma.export.findMany({ select: { polls: true } })
   const polls = (await a.sim.counters()).requests['render-poll']
-  t.equal(polls, rows.reduce((n, r) => n + r.polls, 0) + rows.length, 'no render was polled twice at once: every upstream poll is one the gateway counted')
+  t.equal(polls, rows.reduce((n, r) => n + r.polls, 0) + rows.length, 'every upstream poll is one the gateway counted')
+
+  // both instances poll one render at the same moment, while the upstream is slow to answer:
+  // the lease lets one through; the other waits for the lease instead of polling too
+  await a.sim.configure({ renderDurationMs: 60_000 })
+  const slow = (await acme.as('alice', { method: 'POST', url: `/v1/sessions/${session.id}/exports` })).json()
+  await a.sim.fault({ endpoint: 'render-poll', delayMs: 1000 })
+  const before = (await a.sim.counters()).requests['render-poll']!
+  const [pa, pb] = await Promise.all([a.app.domain.exports.poll(slow.id), b.app.domain.exports.poll(slow.id)])
+  // (the export's own background poll may be the one holding the lease: then neither call polls)
+  t.ok((await a.sim.counters()).requests['render-poll']! - before <= 1, 'at most one upstream poll for two instances')
+  t.ok(Math.max(pa!, pb!) >= 15_000, 'the other instance looks again once the lease has lapsed')
 })

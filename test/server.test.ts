@@ -2,36 +2,11 @@
 // names the variable; with no configuration at all it starts an embedded database, prints
 // one first-run API key, answers ready, closes gracefully, and starts again warm.
 import t from 'tap'
-import { spawn } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { request } from 'undici'
-
-const START = ['--import=tsx', '--import=./src/telemetry.ts', 'src/server.ts']
-
-interface Running { out: string, err: string, exit: Promise<number | null>, url: Promise<string>, kill: (signal: NodeJS.Signals) => void }
-
-function start (env: Record<string, string>): Running {
-  const child = spawn(process.execPath, START, { env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
-  const r: Running = {
-    out: '',
-    err: '',
-    exit: new Promise(resolve => child.on('exit', code => resolve(code))),
-    url: new Promise((resolve, reject) => {
-      child.stdout.on('data', (chunk: Buffer) => {
-        r.out += chunk.toString()
-        const m = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(r.out)
-        if (m) resolve(m[1]!)
-      })
-      child.on('exit', () => reject(new Error(`exited before listening: ${r.err}${r.out}`)))
-    }),
-    kill: (signal) => child.kill(signal)
-  }
-  child.stderr.on('data', (chunk: Buffer) => { r.err += chunk.toString() })
-  r.url.catch(() => {}) // a run that is meant to fail never listens
-  return r
-}
+import { startGateway as start } from './helpers/process.ts'
 
 t.test('a wrong value stops the process at boot, naming the variable', async (t) => {
   const r = start({ PORT: 'eighty' })

@@ -3,7 +3,7 @@
 // runs on this DATA_DIR, else it starts it for the duration of the command).
 import { parseArgs } from 'node:util'
 import { PrismaPg } from '@prisma/adapter-pg'
-import { loadConfig, type Config } from '../config.ts'
+import { loadConfig, publicBaseUrl, type Config } from '../config.ts'
 import { loadEncryptionKey } from '../db/encryption-key.ts'
 import { applyMigrations } from '../db/migrate.ts'
 import { localBus } from '../domain/events.ts'
@@ -100,7 +100,7 @@ async function main (config: Config): Promise<number> {
         const encryptionKey = await loadEncryptionKey({ configured: config.ENCRYPTION_KEY, dataDir: config.DATA_DIR, log })
         const say = (write: (msg: string) => void) => (obj: object, msg?: string) => write(msg ?? JSON.stringify(obj))
         const domainLog = { info: say(log.info), warn: say(log.warn), error: say(log.warn), debug: say(log.debug) }
-        const domain = buildDomain({ prisma, nemo, config, encryptionKey, log: domainLog, bus: localBus() })
+        const domain = buildDomain({ prisma, nemo, config, encryptionKey, log: domainLog, bus: localBus(), publicBaseUrl: () => publicBaseUrl(config) })
         console.log(JSON.stringify(await runAdmin(process.argv.slice(2), domain), null, 2))
         return 0
       } finally {

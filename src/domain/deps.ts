@@ -26,6 +26,8 @@ export interface DomainDeps {
   encryptionKey: Buffer
   log: Logger
   bus: EventBus
+  /** The gateway's base URL as callers reach it (download links in events and webhooks). */
+  publicBaseUrl: () => string
   /** Absent in the CLI, which runs no jobs: work it would schedule is picked up by the app's reconciler. */
   jobs?: JobQueue
 }

@@ -37,6 +37,15 @@ export class EgressGuard {
     return `${address} is a ${range} address; receivers must be public (or allowed by WEBHOOK_ALLOWED_CIDRS)`
   }
 
+  /**
+   * For a URL whose host is an IP address (net.connect does no lookup for those): why it may
+   * not be called, or null. A host name is checked by `lookup` when the connection is made.
+   */
+  literalRefusal (url: URL): string | null {
+    const host = url.hostname.replace(/^\[|\]$/g, '')
+    return isIP(host) === 0 ? null : this.refusal(host)
+  }
+
   /** Resolves a URL's host and says why it may not be called, or null when it may. */
   async check (url: URL): Promise<string | null> {
     const host = url.hostname.replace(/^\[|\]$/g, '')

@@ -70,8 +70,7 @@ export class SessionEvents {
     this.tails.set(sessionId, next)
     try {
       const event = await next
-      domainMetrics().sessionEvents.add(1, { type })
-      this.bus.publish(event)
+      this.publish(event)
       return event
     } finally {
       if (this.tails.get(sessionId) === next) this.tails.delete(sessionId)

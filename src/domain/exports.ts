@@ -107,10 +107,7 @@ export class Exports {
 
   /** The stable gateway URL of an export's file (what webhooks and events carry). */
   downloadUrl (id: string): string {
-    const { PUBLIC_BASE_URL, HOST, PORT } = this.deps.config
-    const host = HOST === '0.0.0.0' || HOST === '::' ? '127.0.0.1' : HOST
-    const base = (PUBLIC_BASE_URL ?? `http://${host.includes(':') ? `[${host}]` : host}:${PORT}`).replace(/\/+$/, '')
-    return `${base}/v1/exports/${id}/download`
+    return `${this.deps.publicBaseUrl()}/v1/exports/${id}/download`
   }
 
   view (row: ExportRow): ExportView {
@@ -148,8 +145,7 @@ export class Exports {
         return this.view(existing)
       }
     }
-    const session = await this.sessions.getRow(actor, sessionId)
-    const state = await this.sessions.withSession(actor, session.id, async (ctx) => await this.timelines.fetch(ctx))
+    const { session, state } = await this.sessions.withSession(actor, sessionId, async (ctx) => ({ session: ctx.session, state: await this.timelines.fetch(ctx) }))
     if (!isExportable(state.draft)) {
       throw gwError('GW_ERR_NOTHING_TO_EXPORT', 'Nothing to export yet: the timeline has no clips. Upload media or ask for an edit first, then export again.')
     }
@@ -280,10 +276,8 @@ export class Exports {
 
   /** The rendered file, streamed from the upstream with the submitting token. */
   async download (actor: Actor, id: string, opts: { range?: string, signal?: AbortSignal }): Promise<RenderDownload> {
-    const row = await this.getRow(actor, id)
-    if (row.status !== 'completed' || row.renderId === null) {
-      throw gwError('GW_ERR_EXPORT_NOT_READY', `Export ${id} is ${statusOf(row)}; download it once it has completed`, { extensions: { status: statusOf(row) } })
-    }
+    const row = await this.completedRow(actor, id)
+    if (row.renderId === null) throw gwError('GW_ERR_NOT_FOUND', `The file of export ${id} is no longer available`)
     const lease = await this.credentials.leaseOf(row.credentialId)
     if (!lease) throw gwError('GW_ERR_NOT_FOUND', `The file of export ${id} is no longer available`)
     try {
@@ -297,11 +291,15 @@ export class Exports {
 
   /** The upstream URL of a completed export, for callers that prefer a redirect. */
   async outputUrl (actor: Actor, id: string): Promise<string | null> {
+    return (await this.completedRow(actor, id)).outputUrl
+  }
+
+  private async completedRow (actor: Actor, id: string): Promise<ExportRow> {
     const row = await this.getRow(actor, id)
     if (row.status !== 'completed') {
       throw gwError('GW_ERR_EXPORT_NOT_READY', `Export ${id} is ${statusOf(row)}; download it once it has completed`, { extensions: { status: statusOf(row) } })
     }
-    return row.outputUrl
+    return row
   }
 
   /**

@@ -227,13 +227,12 @@ export class Webhooks {
     const endpoints = await tx.webhookEndpoint.findMany({ where: { tenantId, enabled: true }, select: { id: true, events: true } })
     const wanted = endpoints.filter(e => e.events.length === 0 || e.events.includes(type))
     const now = new Date()
-    for (const e of wanted) {
-      const payload = { type, timestamp: now.toISOString(), data }
-      await tx.webhookMessage.create({
-        data: { tenantId, endpointId: e.id, eventType: type, payload: payload as Prisma.InputJsonValue, body: JSON.stringify(payload), nextAttemptAt: now }
-      })
-    }
-    return wanted.length
+    const payload = { type, timestamp: now.toISOString(), data }
+    const body = JSON.stringify(payload)
+    const { count } = await tx.webhookMessage.createMany({
+      data: wanted.map(e => ({ tenantId, endpointId: e.id, eventType: type, payload: payload as Prisma.InputJsonValue, body, nextAttemptAt: now }))
+    })
+    return count
   }
 
   async messages (tenantId: string, endpointId: string, opts: { status?: string, cursor?: string, limit: number }): Promise<Page<MessageView>> {

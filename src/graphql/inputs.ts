@@ -3,7 +3,7 @@
 import type { TSchema } from 'typebox'
 import { Value } from 'typebox/value'
 import { gwError } from '../errors.ts'
-import { EventCursorSchema, LanguageSchema, MESSAGE_MAX, MessageTextSchema, PageCursorSchema, ResolutionSchema, TITLE_MAX, TitleSchema } from '../inputs.ts'
+import { EventCursorSchema, IDEMPOTENCY_KEY, LanguageSchema, MESSAGE_MAX, MessageTextSchema, PageCursorSchema, ResolutionSchema, TITLE_MAX, TitleSchema } from '../inputs.ts'
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 const MAX_CURSOR = (1n << 63n) - 1n
@@ -62,14 +62,11 @@ export function sessionInput (language: string | null | undefined, title: string
   return input
 }
 
-/** An optional value checked against a REST schema. */
 export function resolutionArg (value: string | null | undefined): string | undefined {
   if (value === null || value === undefined) return undefined
   if (!valid(ResolutionSchema, value)) invalid('resolution', 'must look like 1080p, 720p or 1920x1080')
   return value
 }
-
-const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/
 
 export function idempotencyKeyArg (value: string | null | undefined): string | undefined {
   if (value === null || value === undefined) return undefined

@@ -4,6 +4,7 @@ import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import { buildDomain, type Domain } from '../domain/index.ts'
 import { EXPORT_POLL_QUEUE } from '../domain/exports.ts'
+import { publicBaseUrl } from '../config.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -12,6 +13,12 @@ declare module 'fastify' {
 }
 
 async function domain (fastify: FastifyInstance): Promise<void> {
+  // PORT=0 picks a port at listen: links name the real one from then on
+  let baseUrl = publicBaseUrl(fastify.config)
+  fastify.addHook('onListen', async () => {
+    const address = fastify.server.address()
+    if (typeof address === 'object' && address) baseUrl = publicBaseUrl(fastify.config, address.port)
+  })
   const built = buildDomain({
     prisma: fastify.prisma,
     nemo: fastify.nemo,
@@ -19,7 +26,8 @@ async function domain (fastify: FastifyInstance): Promise<void> {
     encryptionKey: fastify.encryptionKey,
     log: fastify.log.child({ component: 'domain' }),
     bus: fastify.eventBus,
-    jobs: fastify.jobs
+    jobs: fastify.jobs,
+    publicBaseUrl: () => baseUrl
   })
   fastify.decorate('domain', built)
   // durable work: export polls (pg-boss) and webhook deliveries (the outbox table)

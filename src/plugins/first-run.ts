@@ -3,6 +3,7 @@
 // callback (the console), never to the log.
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
+import { publicBaseUrl } from '../config.ts'
 
 export interface FirstRunOptions {
   announce?: (text: string) => void
@@ -17,8 +18,7 @@ async function firstRun (fastify: FastifyInstance, opts: FirstRunOptions): Promi
   // announced once the server listens, so the example names the real address
   fastify.addHook('onListen', async () => {
     const address = fastify.server.address()
-    const port = typeof address === 'object' && address ? address.port : config.PORT
-    const host = config.HOST === '0.0.0.0' || config.HOST === '::' ? '127.0.0.1' : config.HOST
+    const base = publicBaseUrl(config, typeof address === 'object' && address ? address.port : config.PORT)
     opts.announce?.([
       '',
       'First run: created tenant "default" and this API key (shown once, store it now):',
@@ -26,7 +26,7 @@ async function firstRun (fastify: FastifyInstance, opts: FirstRunOptions): Promi
       `    ${key.key}`,
       '',
       'Use it like this:',
-      `    curl -H "Authorization: Bearer ${key.key}" -H "X-User-Id: alice" http://${host}:${port}/v1/credits`,
+      `    curl -H "Authorization: Bearer ${key.key}" -H "X-User-Id: alice" ${base}/v1/credits`,
       ''
     ].join('\n'))
   })

@@ -7,11 +7,11 @@ import { createHash } from 'node:crypto'
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { gwError } from '../errors.ts'
+import { IDEMPOTENCY_KEY } from '../inputs.ts'
 
 export const IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000
 /** A record still in flight after this long belongs to a request that died with its process. */
 const ABANDONED_MS = 20 * 60 * 1000
-const KEY = /^[\x21-\x7e]{1,255}$/
 
 interface IdempotencyState { tenantId: string, key: string, route: string }
 
@@ -30,7 +30,7 @@ function parseKey (header: string | string[] | undefined): string | null {
   const raw = (Array.isArray(header) ? header[0] : header) ?? ''
   // the draft sends an sf-string ("..."); plain tokens are accepted too
   const unquoted = raw.length >= 2 && raw.startsWith('"') && raw.endsWith('"') ? raw.slice(1, -1) : raw
-  if (!KEY.test(unquoted)) throw gwError('GW_ERR_VALIDATION', 'Idempotency-Key must be 1-255 printable ASCII characters')
+  if (!IDEMPOTENCY_KEY.test(unquoted)) throw gwError('GW_ERR_VALIDATION', 'Idempotency-Key must be 1-255 printable ASCII characters')
   return unquoted
 }
 
