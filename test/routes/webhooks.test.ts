@@ -104,7 +104,8 @@ t.test('410 Gone disables the endpoint; 429 Retry-After is honoured', async (t) 
   receiver.respond(410)
   await receiver.waitFor(2, 5000)
   const [message] = (await acme.as('alice', { method: 'GET', url: `/v1/webhooks/endpoints/${endpoint.id}/messages` })).json().items
-  const log = (await acme.as('alice', { method: 'GET', url: `/v1/webhooks/messages/${message.id}` })).json().attemptLog
+  // the receiver answers before the gateway records the attempt
+  const log = await waitFor(async () => (await acme.as('alice', { method: 'GET', url: `/v1/webhooks/messages/${message.id}` })).json().attemptLog, (l: any[]) => l.length >= 2)
   const wait = Date.parse(log[0].nextAttemptAt) - Date.parse(log[0].createdAt)
   t.ok(wait >= 1900, `the retry waited for Retry-After (${wait} ms)`)
   t.ok(Date.parse(log[1].createdAt) >= Date.parse(log[0].nextAttemptAt), 'and was not made before')
