@@ -15,7 +15,20 @@ try {
 
 const started = performance.now()
 const fastify = Fastify(serverOptions(config))
-await fastify.register(app, { config, announce: (text) => process.stdout.write(text + '\n') })
+
+/** A start that fails says why in one line (the stack is logged at debug level only). */
+async function cannotStart (err: unknown): Promise<never> {
+  fastify.log.debug({ err }, 'could not start')
+  process.stderr.write(`nemo-gateway could not start: ${(err as Error).message ?? String(err)}\n`)
+  await fastify.close().catch(() => {})
+  process.exit(1)
+}
+
+try {
+  await fastify.register(app, { config, announce: (text) => process.stdout.write(text + '\n') })
+} catch (err) {
+  await cannotStart(err)
+}
 
 closeWithGrace({ delay: 15_000 }, async ({ signal, err }) => {
   if (err) fastify.log.error({ err }, 'closing after an error')
@@ -27,7 +40,5 @@ try {
   await fastify.listen({ port: config.PORT, host: config.HOST })
   fastify.log.info({ startupMs: Math.round(performance.now() - started) }, 'nemo-gateway ready')
 } catch (err) {
-  fastify.log.fatal({ err }, 'could not start')
-  await fastify.close().catch(() => {})
-  process.exit(1)
+  await cannotStart(err)
 }

