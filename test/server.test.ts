@@ -1,7 +1,7 @@
 // The process as a user runs it (`npm start`, the compiled build): a wrong config stops it with a message that
 // names the variable; with no configuration at all it starts an embedded database, prints
 // one first-run API key, answers ready, closes gracefully, and starts again warm.
-import t, { type Tap } from 'tap'
+import t, { type Test } from 'tap'
 import { spawnSync } from 'node:child_process'
 import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -87,7 +87,7 @@ t.test('as root, a DATA_DIR under a directory the postgres user cannot enter sti
   t.equal(await again.exit, 0)
 })
 
-async function mountTmpfs (t: Tap.Test, options: string): Promise<string | undefined> {
+async function mountTmpfs (t: Test, options: string): Promise<string | undefined> {
   const dir = await mkdtemp(join(tmpdir(), 'ngw-mnt-'))
   const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', options, 'tmpfs', dir]).status === 0
   t.teardown(async () => {
@@ -100,7 +100,7 @@ async function mountTmpfs (t: Tap.Test, options: string): Promise<string | undef
 for (const [name, options, fill] of [['a read-only file system', 'ro,size=1m', false], ['a full disk', 'size=256k', true]] as const) {
   t.test(`a DATA_DIR on ${name} stops the start with one line that names the fix`, { skip: isRoot ? false : 'needs root to mount a tmpfs' }, async (t) => {
     const dir = await mountTmpfs(t, options)
-    if (dir === undefined) return t.skip('mount is not permitted here')
+    if (dir === undefined) { t.comment('skipped: mount is not permitted here'); return }
     if (fill) spawnSync('sh', ['-c', `dd if=/dev/zero of=${dir}/filler bs=4k 2>/dev/null; true`])
     const r = start({ DATA_DIR: dir, PORT: '0', NEMO_BASE_URL: 'http://127.0.0.1:9' })
     t.equal(await r.exit, 1)
