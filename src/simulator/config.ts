@@ -6,7 +6,7 @@ import { Check, Convert, Errors } from 'typebox/value'
 
 export const SCENARIOS = [
   'text', 'generation', 'two-stage', 'silent-edit', 'edit', 'temporary-issue', 'disconnect',
-  'error', 'ask-question', 'heartbeat-only', 'thought'
+  'error', 'ask-question', 'heartbeat-only', 'thought', 'enhance'
 ] as const
 export type ScenarioName = typeof SCENARIOS[number]
 
@@ -36,6 +36,13 @@ export const SimulatorOptionsSchema = Type.Object({
   mintWindowMs: Type.Integer({ minimum: 1 }),
   requireAttribution: Type.Boolean(),
   authErrorStatus: Type.Integer({ minimum: 200, maximum: 599 }),
+  /** Credits an anonymous mint starts with (the real service grants 100). */
+  anonymousCredits: Type.Integer({ minimum: 0 }),
+  /**
+   * Development: a registered token the simulator always accepts (from start, after a reset,
+   * across restarts), with 10,000 credits. Give the gateway the same value as NEMO_TOKEN.
+   */
+  devToken: Type.Union([Type.Null(), Type.String({ minLength: 8, maxLength: 256, pattern: '^[\\x21-\\x7e]+$' })]),
   /** Forces every /run_sse onto one scenario (a `[scenario:x]` message prefix still wins). */
   scenario: Type.Union([Type.Null(), literals(SCENARIOS)])
 }, { additionalProperties: false })
@@ -65,6 +72,8 @@ export const DEFAULT_OPTIONS: SimulatorOptions = {
   mintWindowMs: 7 * DAY,
   requireAttribution: true,
   authErrorStatus: 401,
+  anonymousCredits: 100,
+  devToken: null,
   scenario: null
 }
 
@@ -102,6 +111,7 @@ export function loadSimulatorConfig (env: Record<string, string | undefined> = p
     if (value !== undefined && value !== '') raw[key] = value
   }
   if (raw.scenario === 'none') raw.scenario = null
+  if (raw.devToken === 'none') raw.devToken = null
   const options = resolveOptions(Convert(SimulatorOptionsPatchSchema, raw) as Partial<SimulatorOptions>)
   const port = Number(env.SIM_PORT ?? 4010)
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`Invalid SIM_PORT: ${env.SIM_PORT}`)

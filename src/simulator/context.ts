@@ -48,12 +48,19 @@ export class SimContext {
 
   constructor (readonly startupOptions: SimulatorOptions) {
     this.options = startupOptions
-    this.state = new SimState(startupOptions.seed)
+    this.state = this.freshState()
+  }
+
+  private freshState (): SimState {
+    const state = new SimState(this.startupOptions.seed)
+    if (this.startupOptions.devToken !== null) state.addDevToken(this.startupOptions.devToken)
+    return state
   }
 
   configure (patch: Partial<SimulatorOptions>): SimulatorOptions {
     const next = resolveOptions({ ...this.options, ...patch })
     if (patch.seed !== undefined) this.state.rng = new Prng(next.seed)
+    if (typeof patch.devToken === 'string') this.state.addDevToken(patch.devToken)
     this.options = next
     return next
   }
@@ -61,7 +68,7 @@ export class SimContext {
   /** Back to the startup options with nothing remembered. Open streams keep running. */
   reset (): void {
     this.options = this.startupOptions
-    this.state = new SimState(this.startupOptions.seed)
+    this.state = this.freshState()
     this.counters = zeroCounters()
     this.faults = []
     this.clearTimers()

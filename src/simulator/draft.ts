@@ -66,6 +66,14 @@ export function addTitle (draft: Draft, text: string, st = 0, d = 3000): void {
   refreshDuration(draft)
 }
 
+/** The render of a draft: its picture size (even, at most 1920x1080) and duration (1 s to 10 min). */
+export function outputShape (draft: unknown): { width: number, height: number, durationMs: number } {
+  const d = (draft ?? {}) as Partial<Draft>
+  const even = (v: unknown, max: number, fallback: number) => typeof v === 'number' && v >= 2 ? Math.min(max, Math.floor(v / 2) * 2) : fallback
+  const ms = typeof d.d === 'number' && Number.isFinite(d.d) ? d.d : 1000
+  return { width: even(d.m?.width, 1920, 1920), height: even(d.m?.height, 1080, 1080), durationMs: Math.min(600_000, Math.max(1000, ms)) }
+}
+
 /** Contract §3.7: exportable when tracks exist and at least one has a segment. */
 export function isExportable (draft: unknown): boolean {
   if (typeof draft !== 'object' || draft === null) return false

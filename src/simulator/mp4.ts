@@ -1,11 +1,15 @@
-// A real, playable one-second MP4 built in code (no fixture file): one 64x64 H.264 Baseline IDR
-// frame made of I_PCM macroblocks, which carry raw samples and so need no entropy coder, wrapped
-// in the usual ftyp + moov + mdat boxes. Small enough to build once and keep.
+// A real, playable MP4 built in code (no fixture file): one H.264 Baseline IDR frame made of
+// I_PCM macroblocks, which carry raw samples and so need no entropy coder, shown for the whole
+// duration, wrapped in the usual ftyp + moov + mdat boxes. Any size (frame cropping trims the
+// 16-pixel macroblock grid to it) and any duration; built once per shape and kept.
 
-const WIDTH = 64
-const HEIGHT = 64
+export interface Mp4Shape {
+  width: number
+  height: number
+  durationMs: number
+}
+
 const TIMESCALE = 1000
-const DURATION = 1000
 /** A dark blue in limited-range YCbCr; no zero bytes, so the slice needs little escaping. */
 const COLOUR = { y: 41, cb: 180, cr: 110 }
 
@@ -41,6 +45,12 @@ class Bits {
     return this
   }
 
+  /** `count` bytes of `value`, after align(). */
+  fill (value: number, count: number): this {
+    for (let i = 0; i < count; i++) this.out.push(value)
+    return this
+  }
+
   trailing (): Buffer {
     this.u(1, 1).align()
     return Buffer.from(this.out)
@@ -62,11 +72,19 @@ function nal (header: number, rbsp: Buffer): Buffer {
   return Buffer.from(out)
 }
 
-function sps (): Buffer {
-  const b = new Bits().u(8, 66).u(8, 0xC0).u(8, 30) // Baseline, constraint_set0/1, level 3.0
+const mbs = (pixels: number) => Math.ceil(pixels / 16)
+
+function sps (shape: Mp4Shape): Buffer {
+  const level = mbs(shape.width) * mbs(shape.height) <= 1620 ? 30 : 40
+  const cropRight = (mbs(shape.width) * 16 - shape.width) / 2 // 4:2:0 crops in units of 2 pixels
+  const cropBottom = (mbs(shape.height) * 16 - shape.height) / 2
+  const b = new Bits().u(8, 66).u(8, 0xC0).u(8, level) // Baseline, constraint_set0/1
     .ue(0).ue(0).ue(2).ue(1).u(1, 0) // sps id, log2_max_frame_num-4, poc type 2, 1 ref, no gaps
-    .ue(WIDTH / 16 - 1).ue(HEIGHT / 16 - 1)
-    .u(1, 1).u(1, 1).u(1, 0).u(1, 0) // frame_mbs_only, direct_8x8, no cropping, no VUI
+    .ue(mbs(shape.width) - 1).ue(mbs(shape.height) - 1)
+    .u(1, 1).u(1, 1) // frame_mbs_only, direct_8x8
+  if (cropRight > 0 || cropBottom > 0) b.u(1, 1).ue(0).ue(cropRight).ue(0).ue(cropBottom)
+  else b.u(1, 0)
+  b.u(1, 0) // no VUI
   return nal(0x67, b.trailing())
 }
 
@@ -77,15 +95,13 @@ function pps (): Buffer {
   return nal(0x68, b.trailing())
 }
 
-function idrSlice (): Buffer {
+function idrSlice (shape: Mp4Shape): Buffer {
   const b = new Bits().ue(0).ue(7).ue(0).u(4, 0).ue(0) // first mb, I slice, pps 0, frame_num, idr_pic_id
     .u(1, 0).u(1, 0) // dec_ref_pic_marking: keep prior pics, not long-term
     .se(0).ue(1) // slice_qp_delta, deblocking disabled
-  for (let mb = 0; mb < (WIDTH / 16) * (HEIGHT / 16); mb++) {
+  for (let mb = 0; mb < mbs(shape.width) * mbs(shape.height); mb++) {
     b.ue(25).align() // mb_type I_PCM, then pcm_alignment_zero_bits
-    for (let i = 0; i < 256; i++) b.u(8, COLOUR.y)
-    for (let i = 0; i < 64; i++) b.u(8, COLOUR.cb)
-    for (let i = 0; i < 64; i++) b.u(8, COLOUR.cr)
+    b.fill(COLOUR.y, 256).fill(COLOUR.cb, 64).fill(COLOUR.cr, 64)
   }
   return nal(0x65, b.trailing())
 }
@@ -105,7 +121,8 @@ function fullBox (type: string, version: number, flags: number, ...payload: Buff
   return box(type, u32((version << 24) | flags), ...payload)
 }
 
-function moov (sample: Buffer, spsNal: Buffer, ppsNal: Buffer, chunkOffset: number): Buffer {
+function moov (shape: Mp4Shape, sample: Buffer, spsNal: Buffer, ppsNal: Buffer, chunkOffset: number): Buffer {
+  const { width: WIDTH, height: HEIGHT, durationMs: DURATION } = shape
   const avcC = box('avcC', u8(1), spsNal.subarray(1, 4), u8(0xff), u8(0xe1), u16(spsNal.length), spsNal, u8(1), u16(ppsNal.length), ppsNal)
   const name = Buffer.alloc(32)
   const avc1 = box('avc1', zeros(6), u16(1), zeros(16), u16(WIDTH), u16(HEIGHT), u32(0x00480000), u32(0x00480000),
@@ -132,21 +149,31 @@ function moov (sample: Buffer, spsNal: Buffer, ppsNal: Buffer, chunkOffset: numb
   return box('moov', mvhd, box('trak', tkhd, mdia))
 }
 
-function build (): Buffer {
-  const spsNal = sps()
+function build (shape: Mp4Shape): Buffer {
+  const spsNal = sps(shape)
   const ppsNal = pps()
-  const slice = idrSlice()
+  const slice = idrSlice(shape)
   const sample = Buffer.concat([u32(slice.length), slice])
   const ftyp = box('ftyp', Buffer.from('isom'), u32(0x200), Buffer.from('isomiso2avc1mp41'))
   // The chunk offset is a fixed-size field, so moov's length does not depend on its value.
-  const offset = ftyp.length + moov(sample, spsNal, ppsNal, 0).length + 8
-  return Buffer.concat([ftyp, moov(sample, spsNal, ppsNal, offset), box('mdat', sample)])
+  const offset = ftyp.length + moov(shape, sample, spsNal, ppsNal, 0).length + 8
+  return Buffer.concat([ftyp, moov(shape, sample, spsNal, ppsNal, offset), box('mdat', sample)])
 }
 
-let cached: Buffer | undefined
+const cache = new Map<string, Buffer>()
+const CACHED_SHAPES = 8
 
-/** The bytes of the simulated render output. */
-export function renderMp4 (): Buffer {
-  cached ??= build()
-  return cached
+/** A playable MP4 of this shape (default: the 1 s 64x64 clip). Even width and height. */
+export function renderMp4 (shape: Mp4Shape = { width: 64, height: 64, durationMs: 1000 }): Buffer {
+  if (shape.width % 2 !== 0 || shape.height % 2 !== 0 || shape.width <= 0 || shape.height <= 0 || shape.durationMs <= 0) {
+    throw new RangeError(`renderMp4: even positive width and height and a positive duration, not ${JSON.stringify(shape)}`)
+  }
+  const key = `${shape.width}x${shape.height}x${Math.round(shape.durationMs)}`
+  let file = cache.get(key)
+  if (file === undefined) {
+    file = build({ ...shape, durationMs: Math.round(shape.durationMs) })
+    if (cache.size >= CACHED_SHAPES) cache.delete(cache.keys().next().value!)
+    cache.set(key, file)
+  }
+  return file
 }

@@ -41,6 +41,7 @@ export function pickScenario (text: string, options: SimulatorOptions, rng: Prng
   if (options.scenario !== null) return options.scenario
   const lower = text.toLowerCase()
   const wantsMusic = /\b(music|bgm|soundtrack)\b|音乐/.test(lower)
+  if (/\b(enhance|upscale|upgrade|sharpen|restore)\b|增强|高清|超分/.test(lower)) return 'enhance'
   if (/\b(generate|create|make)\b|生成|制作/.test(lower)) return wantsMusic ? 'two-stage' : 'generation'
   if (wantsMusic || /\b(title|add|edit|caption)\b|标题|添加|编辑/.test(lower)) {
     return rng.next() < 0.3 ? 'silent-edit' : 'edit'
@@ -62,9 +63,11 @@ const REPLY = {
     'You can preview everything in the timeline panel on the right.',
   generation: 'Your video is ready! Preview it in the timeline on the right. Click Export to download the MP4. ' +
     '视频已生成，可在右侧时间线预览，点击导出即可下载。',
-  twoStage: `I added background music and the title "${TITLE_TEXT}". Open the music panel to change the track, ` +
+  twoStage: (title: string) => `I added background music and the title "${title}". Open the music panel to change the track, ` +
     'then Click Export to download. 已添加背景音乐和标题，点击导出即可下载。',
-  edit: `Done! The title "${TITLE_TEXT}" now shows for the first 3 seconds. Preview it in the timeline, then Click Export to download.`,
+  edit: (title: string) => `Done! The title "${title}" now shows for the first 3 seconds. Preview it in the timeline, then Click Export to download.`,
+  enhanced: (name: string) => `Your video ${name} is enhanced and upscaled to 1080p HD. Preview it in the timeline on the right, then Click Export to download the MP4.`,
+  noUpload: 'Upload a video first (the upload button, or drag it into the chat), then ask me to enhance it.',
   thought: 'The user asks a general question; no tool is needed, answer briefly and point at the GUI.',
   temporary: 'I encountered a temporary issue. Please try again.',
   error: 'Internal agent error: the video model is temporarily unavailable'
@@ -95,10 +98,52 @@ function generationSteps ({ session, text, options, rng }: Build): { call: Agent
   return { call, rest }
 }
 
-function editSteps ({ session, rng }: Build, withBgm: boolean): Step[] {
+/**
+ * The title a request names: quoted text ("Hello", 'Hello', “Hello”), or the words after
+ * "title called|saying|named|reading|:", or capitalised words right after "title"; else the
+ * simulator's stock title.
+ */
+export function titleFrom (text: string): string {
+  const plain = stripScenarioTag(text)
+  const m = /["“']([^"”']{1,80})["”']/.exec(plain) ??
+    /\btitle\s*(?:called|saying|named|reading|:)\s*([^,.;!?\n]{1,80})/i.exec(plain) ??
+    /\btitle\s+([A-Z][^,.;!?\n]{0,79})/.exec(plain)
+  return m?.[1]?.trim() || TITLE_TEXT
+}
+
+/** The newest video the user uploaded to this session, if any. */
+function lastUpload (session: SimSession): Record<string, unknown> | undefined {
+  return session.state.video_infos.findLast((v) => v.file_type === 'video' && v.source !== 'generated' && v.source !== 'enhanced')
+}
+
+function enhanceSteps ({ session, options, rng }: Build, upload: Record<string, unknown>): Step[] {
+  const id = 'adk-' + rng.uuid()
+  const name = String(upload.filename ?? 'video.mp4')
+  const durationMs = typeof upload.duration === 'number' && upload.duration > 0 ? Math.round(upload.duration * 1000) : CLIP_MS
+  const url = `https://cdn.nemo.local/sim/${session.sessionId}/hd_${rng.hex(8)}_${encodeURIComponent(name)}`
+  const media = { filename: `hd_${name}`, file_type: 'video', cdn_url: url, duration: durationMs / 1000, width: 1920, height: 1080 }
+  return [
+    { kind: 'event', event: callEvent(id, 'enhance_video', { video_url: upload.cdn_url, target_resolution: '1080p', denoise: true }) },
+    { kind: 'heartbeats', ms: options.generationMs },
+    {
+      kind: 'commit',
+      cost: GENERATION_COST,
+      apply: (s) => {
+        addVideoClip(s.state.draft, url, durationMs)
+        s.state.video_infos.push({ ...media, source: 'enhanced' })
+      }
+    },
+    { kind: 'event', event: resultEvent(id, 'enhance_video', { status: 'success', video_url: url, duration: durationMs / 1000, width: 1920, height: 1080 }) },
+    { kind: 'state' },
+    say(REPLY.enhanced(name))
+  ]
+}
+
+function editSteps ({ session, rng, text }: Build, withBgm: boolean): Step[] {
   const id = 'adk-' + rng.uuid()
   const bgm = `https://cdn.nemo.local/sim/${session.sessionId}/bgm_${rng.hex(8)}.mp3`
-  const operations: Array<Record<string, unknown>> = [{ op: 'add_text', track_type: 7, text: TITLE_TEXT, start_ms: 0, duration_ms: 3000 }]
+  const title = titleFrom(text)
+  const operations: Array<Record<string, unknown>> = [{ op: 'add_text', track_type: 7, text: title, start_ms: 0, duration_ms: 3000 }]
   if (withBgm) operations.unshift({ op: 'add_audio', track_type: 1, src: bgm, volume: 0.35 })
   return [
     { kind: 'event', event: callEvent(id, 'edit_multitrack', { operations }) },
@@ -107,7 +152,7 @@ function editSteps ({ session, rng }: Build, withBgm: boolean): Step[] {
       cost: EDIT_COST,
       apply: (s) => {
         if (withBgm) addBgm(s.state.draft, bgm)
-        addTitle(s.state.draft, TITLE_TEXT)
+        addTitle(s.state.draft, title)
       }
     },
     { kind: 'event', event: resultEvent(id, 'edit_multitrack', { status: 'success', applied: operations.length }) },
@@ -128,11 +173,15 @@ export function buildScript (scenario: ScenarioName, b: Build): Script {
     case 'two-stage': {
       const g = generationSteps(b)
       return script(GENERATION_COST + EDIT_COST, [
-        { kind: 'event', event: g.call }, ...g.rest, say(REPLY.generation), ...editSteps(b, true), say(REPLY.twoStage)
+        { kind: 'event', event: g.call }, ...g.rest, say(REPLY.generation), ...editSteps(b, true), say(REPLY.twoStage(titleFrom(b.text)))
       ])
     }
     case 'silent-edit': return script(EDIT_COST, editSteps(b, false))
-    case 'edit': return script(EDIT_COST, [...editSteps(b, false), say(REPLY.edit)])
+    case 'edit': return script(EDIT_COST, [...editSteps(b, false), say(REPLY.edit(titleFrom(b.text)))])
+    case 'enhance': {
+      const upload = lastUpload(b.session)
+      return upload === undefined ? script(0, [say(REPLY.noUpload)]) : script(GENERATION_COST, enhanceSteps(b, upload))
+    }
     case 'temporary-issue': return script(0, [say(REPLY.text), say(REPLY.temporary)])
     case 'disconnect': {
       // The proxy drops the client mid-event while the generation carries on upstream, which is

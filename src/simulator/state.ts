@@ -3,6 +3,7 @@
 // in one place.
 import { Prng } from './prng.ts'
 import { emptyDraft, type Draft } from './draft.ts'
+import type { Mp4Shape } from './mp4.ts'
 
 export interface SimUser {
   userId: string
@@ -49,6 +50,8 @@ export interface RenderJob {
   failAfterMs: number | null
   failReason: string
   cancelledAt: number | null
+  /** The MP4 it produces: the draft's picture size and duration. */
+  output: Mp4Shape
 }
 
 export interface UploadRecord { filename: string, size: number, sha256: string, session_id: string }
@@ -61,9 +64,9 @@ export type MintResult =
   | { ok: true, token: SimToken, user: SimUser }
   | { ok: false, retryAfterSec: number, reason: 'client' | 'ip' }
 
-export interface MintLimits { perClient: number, perIp: number, windowMs: number, ttlMs: number }
+export interface MintLimits { perClient: number, perIp: number, windowMs: number, ttlMs: number, credits: number }
 
-export const ANON_CREDITS = 100
+export const REGISTERED_CREDITS = 10000
 
 export class SimState {
   rng: Prng
@@ -105,7 +108,7 @@ export class SimState {
     if (fromIp.length >= limits.perIp) {
       return { ok: false, reason: 'ip', retryAfterSec: this.retryAfter(fromIp, limits, now, false) }
     }
-    const user = this.newUser('anon_' + this.rng.hex(16), true, ANON_CREDITS)
+    const user = this.newUser('anon_' + this.rng.hex(16), true, limits.credits)
     const token = this.newToken(user.userId, limits.ttlMs, now)
     this.mints.push({ at: now, clientId, ip, token: token.token })
     return { ok: true, token, user }
@@ -123,6 +126,13 @@ export class SimState {
   private isExpired (token: string, now: number): boolean {
     const t = this.tokens.get(token)
     return t === undefined || t.expiresAt <= now
+  }
+
+  /** The development token (option devToken): a fixed value that never expires. */
+  addDevToken (value: string): void {
+    if (this.tokens.has(value)) return
+    const user = this.newUser('user_dev', false, REGISTERED_CREDITS)
+    this.tokens.set(value, { token: value, userId: user.userId, expiresAt: Number.MAX_SAFE_INTEGER, revoked: false })
   }
 
   /** A registered-style token for tests (POST /__sim/tokens). */

@@ -17,7 +17,7 @@ const authRoutes: FastifyPluginAsync<{ ctx: SimContext }> = async (app, { ctx })
     }
     const o = ctx.options
     const result = ctx.state.mintAnonymous(clientId, request.ip, {
-      perClient: o.mintLimitPerClient, perIp: o.mintLimitPerIp, windowMs: o.mintWindowMs, ttlMs: o.tokenTtlMs
+      perClient: o.mintLimitPerClient, perIp: o.mintLimitPerIp, windowMs: o.mintWindowMs, ttlMs: o.tokenTtlMs, credits: o.anonymousCredits
     })
     if (!result.ok) {
       const message = result.reason === 'client'

@@ -4,7 +4,7 @@
 import { Type, TypeBoxValidatorCompiler, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { SimulatorOptionsPatchSchema, type SimulatorOptions } from '../config.ts'
 import { ENDPOINTS, type SimContext } from '../context.ts'
-import { balanceOf } from '../state.ts'
+import { balanceOf, REGISTERED_CREDITS } from '../state.ts'
 
 const FaultSchema = Type.Object({
   endpoint: Type.Union(ENDPOINTS.map((e) => Type.Literal(e))),
@@ -27,7 +27,6 @@ const NewTokenBody = Type.Union([Type.Undefined(), Type.Null(), Type.Object({
 const CreditsBody = Type.Object({ token: Type.String(), available: Type.Integer({ minimum: 0 }) })
 const ForgetBody = Type.Object({ session_id: Type.String() })
 
-const REGISTERED_CREDITS = 10000
 
 const controlRoutes: FastifyPluginAsyncTypebox<{ ctx: SimContext }> = async (app, { ctx }) => {
   // TypeBox's own compiler: a fraction of Ajv's start-up cost, and tests start many simulators.

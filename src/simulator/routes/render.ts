@@ -3,7 +3,7 @@
 // timers; its fate (fail or not, and when) is fixed at submit time from the seed and the id.
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import type { SimContext } from '../context.ts'
-import { isExportable } from '../draft.ts'
+import { isExportable, outputShape } from '../draft.ts'
 import { guard, userOf } from '../guard.ts'
 import { renderMp4 } from '../mp4.ts'
 import { unitHash } from '../prng.ts'
@@ -46,7 +46,7 @@ function pollBody (ctx: SimContext, request: FastifyRequest, job: RenderJob): un
     taskId: job.id,
     status: v.status,
     progress: v.progress,
-    output: url === undefined ? undefined : { url, duration: 1, size: renderMp4().length },
+    output: url === undefined ? undefined : { url, duration: job.output.durationMs / 1000, size: renderMp4(job.output).length },
     error: v.error
   }
   if (ctx.options.pollShape === 'A') return { success: true, data: a }
@@ -55,8 +55,9 @@ function pollBody (ctx: SimContext, request: FastifyRequest, job: RenderJob): un
 }
 
 /** The fixture MP4, honouring a single `Range: bytes=a-b` as a CDN would (206 + Content-Range). */
-function sendMp4 (request: FastifyRequest, reply: FastifyReply, id: string): FastifyReply {
-  const file = renderMp4()
+function sendMp4 (request: FastifyRequest, reply: FastifyReply, job: RenderJob): FastifyReply {
+  const { id } = job
+  const file = renderMp4(job.output)
   reply.type('video/mp4').header('accept-ranges', 'bytes')
     .header('content-disposition', `attachment; filename="${id.replace(/[^\w.-]/g, '_')}.mp4"`)
   const m = /^bytes=(\d*)-(\d*)$/.exec(String(request.headers.range ?? ''))
@@ -97,7 +98,8 @@ const renderRoutes: FastifyPluginAsync<{ ctx: SimContext }> = async (app, { ctx 
       durationMs,
       failAfterMs: valid && !unlucky ? null : Math.floor(durationMs / 2),
       failReason: valid ? 'render failed: lambda worker timed out' : 'invalid draft',
-      cancelledAt: null
+      cancelledAt: null,
+      output: outputShape(body.draft)
     }
     ctx.state.renders.set(job.id, job)
     return { success: true, data: { id: job.id, status: 'pending', progress: 5 } }
@@ -122,7 +124,7 @@ const renderRoutes: FastifyPluginAsync<{ ctx: SimContext }> = async (app, { ctx 
     const job = jobOf(request)
     if (job === undefined) return reply.code(404).send({ success: false, error: 'render not found' })
     if (viewJob(job, Date.now()).status !== 'completed') return reply.code(409).send({ success: false, error: 'render not completed' })
-    return sendMp4(request, reply, job.id)
+    return sendMp4(request, reply, job)
   })
 
   // Stands in for the public CDN (static1.nemovideo.ai) that outputUrl points to: no auth.
@@ -130,7 +132,7 @@ const renderRoutes: FastifyPluginAsync<{ ctx: SimContext }> = async (app, { ctx 
     const id = request.params.file.replace(/\.mp4$/, '')
     const job = ctx.state.renders.get(id)
     if (job === undefined || viewJob(job, Date.now()).status !== 'completed') return reply.code(404).send('Not Found')
-    return sendMp4(request, reply, id)
+    return sendMp4(request, reply, job)
   })
 }
 

@@ -9,6 +9,7 @@ import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import type { SimContext } from '../context.ts'
 import { fail, guard, ok, userOf } from '../guard.ts'
 import type { SimSession } from '../state.ts'
+import { mp4Info, type Mp4Info } from '../../media/mp4-info.ts'
 
 const EXTENSIONS = {
   video: ['mp4', 'mov', 'avi', 'webm', 'mkv'],
@@ -26,10 +27,14 @@ export function fileKind (filename: string): FileKind | undefined {
   return dot < 0 ? undefined : KINDS.get(filename.slice(dot + 1).toLowerCase())
 }
 
+/** Files up to this size are kept in memory long enough to read their real media info. */
+const INSPECT_MAX_BYTES = 32 * 1024 * 1024
+
 /** Hashes and counts; past the limit it only counts, so the rest of the body can drain. */
 class Meter extends Writable {
   bytes = 0
   private readonly hash: Hash = createHash('sha256')
+  private kept: Buffer[] | null = []
 
   constructor (private readonly limit: number) {
     super()
@@ -42,7 +47,16 @@ class Meter extends Writable {
   override _write (chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
     this.bytes += chunk.length
     if (!this.overflow) this.hash.update(chunk)
+    if (this.kept !== null) {
+      if (this.bytes <= INSPECT_MAX_BYTES) this.kept.push(chunk)
+      else this.kept = null
+    }
     cb()
+  }
+
+  /** What the file says about itself (MP4/MOV only), when it was small enough to keep. */
+  media (): Mp4Info | null {
+    return this.kept === null ? null : mp4Info(Buffer.concat(this.kept))
   }
 
   digest (): string {
@@ -67,13 +81,20 @@ class Throttle extends Transform {
   }
 }
 
-interface Received { filename: string, kind: FileKind, size: number, sha256: string }
+interface Received { filename: string, kind: FileKind, size: number, sha256: string, media?: Mp4Info | null }
 
-/** Plausible, deterministic media metadata derived from the content hash. */
+/**
+ * The file's real duration and picture size when it is an MP4 the simulator could read, else
+ * plausible, deterministic metadata derived from the content hash.
+ */
 function describe (sessionId: string, f: Received): Record<string, unknown> {
   const n = parseInt(f.sha256.slice(0, 8), 16)
   const base = { filename: f.filename, file_type: f.kind, cdn_url: `https://cdn.nemo.local/uploads/${sessionId}/${f.sha256.slice(0, 16)}/${encodeURIComponent(f.filename)}` }
   const duration = 5 + (n % 116) + 0.5
+  const real = f.media
+  if (f.kind === 'video' && real != null && real.width !== null && real.height !== null) {
+    return { ...base, duration: Math.round(real.durationMs) / 1000, width: real.width, height: real.height, fps: 30, hash: f.sha256 }
+  }
   if (f.kind === 'video') return { ...base, duration, width: 1920, height: 1080, fps: 30, hash: f.sha256 }
   if (f.kind === 'image') return { ...base, width: 1920, height: 1080, hash: f.sha256 }
   return { ...base, duration, hash: f.sha256 }
@@ -101,7 +122,7 @@ async function readParts (ctx: SimContext, request: FastifyRequest): Promise<Out
         rejection = { code: 4002, message: `file too large: ${part.filename} exceeds ${limit} bytes` }
         continue
       }
-      received.push({ filename: part.filename, kind, size: meter.bytes, sha256: meter.digest() })
+      received.push({ filename: part.filename, kind, size: meter.bytes, sha256: meter.digest(), media: kind === 'video' ? meter.media() : null })
     }
   } catch (err) {
     const socket = request.raw.socket
