@@ -12,7 +12,7 @@ export interface Mp4Info {
 
 interface Box { type: string, start: number, end: number }
 
-function* boxes (buf: Buffer, start: number, end: number): Generator<Box> {
+function * boxes (buf: Buffer, start: number, end: number): Generator<Box> {
   let at = start
   while (at + 8 <= end) {
     let size = buf.readUInt32BE(at)

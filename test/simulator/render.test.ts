@@ -98,7 +98,7 @@ t.test('poll shapes B and both', async (t) => {
   await submit(sim, token, { id: 'rb' })
   await sleep(40)
   const b = (await sim.call('GET', '/api/render/proxy/lambda/rb', { token })).body
-  t.match(b, { taskId: 'rb', status: 'completed', progress: 100, output: { url: /rb\.mp4$/, duration: 1, size: Number } })
+  t.match(b, { taskId: 'rb', status: 'completed', progress: 100, output: { url: /rb\.mp4$/, duration: 10, size: Number } })
   t.notOk('data' in b)
   await sim.call('POST', '/__sim/config', { body: { pollShape: 'both' } })
   const both = (await sim.call('GET', '/api/render/proxy/lambda/rb', { token })).body

@@ -27,7 +27,6 @@ const NewTokenBody = Type.Union([Type.Undefined(), Type.Null(), Type.Object({
 const CreditsBody = Type.Object({ token: Type.String(), available: Type.Integer({ minimum: 0 }) })
 const ForgetBody = Type.Object({ session_id: Type.String() })
 
-
 const controlRoutes: FastifyPluginAsyncTypebox<{ ctx: SimContext }> = async (app, { ctx }) => {
   // TypeBox's own compiler: a fraction of Ajv's start-up cost, and tests start many simulators.
   app.setValidatorCompiler(TypeBoxValidatorCompiler)
