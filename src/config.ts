@@ -21,6 +21,8 @@ export const ConfigSchema = Type.Object({
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
 
   NEMO_BASE_URL: Type.String({ pattern: '^https?://', default: 'https://mega-api-prod.nemovideo.ai' }),
+  /** An upstream token the team already holds: put into the default tenant's registered pool at start. */
+  NEMO_TOKEN: Type.Optional(Type.String({ minLength: 8, maxLength: 4096 })),
   NEMO_SKILL_SOURCE: Type.String({ minLength: 1, maxLength: 64, default: 'nemo-gateway' }),
   NEMO_SKILL_VERSION: Type.String({ minLength: 1, maxLength: 32, default: '1.9' }),
   NEMO_SKILL_PLATFORM: Type.String({ minLength: 1, maxLength: 32, default: 'unknown' }),

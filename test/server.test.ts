@@ -6,8 +6,12 @@ import { spawnSync } from 'node:child_process'
 import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
+import { once } from 'node:events'
+import { createServer, type AddressInfo } from 'node:net'
 import { request } from 'undici'
 import { startGateway as start } from './helpers/process.ts'
+import { startSimulator } from './helpers/simulator.ts'
+import { waitFor } from './helpers/sse.ts'
 
 t.test('a wrong value stops the process at boot, naming the variable', async (t) => {
   const r = start({ PORT: 'eighty' })
@@ -29,7 +33,7 @@ t.test('zero setup: embedded database, first-run key, ready, graceful close, war
   await ready.body.dump()
   const coldMs = Date.now() - began
   t.comment(`cold start to ready: ${coldMs} ms`)
-  const key = /(ngw_[a-z0-9]{16}_[A-Za-z0-9_-]{43})/.exec(cold.out)?.[1]
+  const key = await waitForKey(cold)
   t.ok(key, 'the first-run API key is printed once')
   t.match(cold.out, /curl -H "Authorization: Bearer ngw_/)
   const logLines = cold.out.split('\n').filter(l => l.startsWith('{'))
@@ -108,4 +112,71 @@ for (const [name, options, fill] of [['a read-only file system', 'ro,size=1m', f
     t.match(line, /DATA_DIR .* (read-only file system|full disk) .*Point DATA_DIR at a writable directory/, String(line))
     t.notMatch(r.err, /\s+at .+:\d+:\d+/, 'no stack trace')
   })
+}
+
+t.test('NEMO_TOKEN: the first run puts the team\'s upstream token in the default tenant\'s pool; no mint, no admin step', { timeout: 120_000 }, async (t) => {
+  const token = 'nmv_dev_' + 'x'.repeat(24)
+  const sim = await startSimulator(t, { devToken: token })
+  const dataDir = await mkdtemp(join(tmpdir(), 'ngw-token-'))
+  t.teardown(async () => { await rm(dataDir, { recursive: true, force: true }) })
+  const gw = start({ DATA_DIR: dataDir, PORT: '0', NEMO_BASE_URL: sim.url, NEMO_TOKEN: token, LOG_LEVEL: 'debug' })
+  const url = await gw.url
+  const key = await waitForKey(gw)
+  await waitFor(async () => gw.out, (out) => out.includes('NEMO_TOKEN: the default tenant uses your upstream token'))
+  const credits = await request(`${url}/v1/credits`, { headers: { authorization: `Bearer ${key}`, 'x-user-id': 'alice' } })
+  const body = await credits.body.json() as { available: number }
+  t.equal(credits.statusCode, 200, JSON.stringify(body))
+  t.equal(body.available, 10000, 'the balance of the team\'s token')
+  t.equal((await sim.counters()).mints, 0, 'nothing was minted')
+  gw.kill('SIGTERM')
+  t.equal(await gw.exit, 0)
+  t.notOk((gw.out + gw.err).includes(token), 'the token is never printed or logged')
+
+  const again = start({ DATA_DIR: dataDir, PORT: '0', NEMO_BASE_URL: sim.url, NEMO_TOKEN: token })
+  await again.url
+  await new Promise((resolve) => setTimeout(resolve, 500))
+  t.notMatch(again.out, /NEMO_TOKEN/, 'taken once; a restart says nothing more')
+  again.kill('SIGTERM')
+  await again.exit
+})
+
+t.test('a first start that cannot listen creates no key; the next start prints it; a default tenant without a usable key says how to issue one', { timeout: 120_000 }, async (t) => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'ngw-port-'))
+  const blocker = createServer().listen(0, '127.0.0.1')
+  await once(blocker, 'listening')
+  t.teardown(async () => {
+    blocker.close()
+    await rm(dataDir, { recursive: true, force: true })
+  })
+  const taken = String((blocker.address() as AddressInfo).port)
+  const env = { DATA_DIR: dataDir, NEMO_BASE_URL: 'http://127.0.0.1:9' }
+  const failed = start({ ...env, PORT: taken })
+  t.equal(await failed.exit, 1)
+  t.match(failed.err, /nemo-gateway could not start: .*EADDRINUSE/)
+  t.notMatch(failed.out, /ngw_/, 'no key printed by a start that failed')
+
+  const next = start({ ...env, PORT: '0' })
+  const url = await next.url
+  const key = await waitForKey(next)
+  const list = await request(`${url}/v1/sessions`, { headers: { authorization: `Bearer ${key}`, 'x-user-id': 'a' } })
+  t.equal(list.statusCode, 200, 'the key printed by the next start works')
+  await list.body.dump()
+  next.kill('SIGTERM')
+  await next.exit
+
+  // revoke that key with the CLI, by its keyId: the next start says how to get a new one
+  const keyId = /^ngw_([a-z0-9]{16})_/.exec(key)![1]!
+  const cli = spawnSync(process.execPath, ['--import=tsx', 'src/cli/admin.ts', 'keys', 'revoke', keyId], { env: { ...process.env, ...env, DATABASE_URL: '' }, encoding: 'utf8' })
+  t.equal(cli.status, 0, cli.stderr)
+  const third = start({ ...env, PORT: '0' })
+  await third.url
+  await waitFor(async () => third.out, (out) => out.includes('npm run admin -- keys issue default'))
+  t.pass('says how to issue a key')
+  third.kill('SIGTERM')
+  await third.exit
+})
+
+async function waitForKey (gw: ReturnType<typeof start>): Promise<string> {
+  const out = await waitFor(async () => gw.out, (o) => /ngw_[a-z0-9]{16}_[A-Za-z0-9_-]{43}/.test(o))
+  return /(ngw_[a-z0-9]{16}_[A-Za-z0-9_-]{43})/.exec(out)![1]!
 }

@@ -8,7 +8,8 @@ import { loadEncryptionKey } from '../db/encryption-key.ts'
 import { applyMigrations } from '../db/migrate.ts'
 import { localBus } from '../domain/events.ts'
 import { buildDomain, type Domain } from '../domain/index.ts'
-import { isGatewayError } from '../errors.ts'
+import { gwError } from '../errors.ts'
+import { databaseErrorToGatewayError } from '../db/errors.ts'
 import { PrismaClient } from '../generated/prisma/client.ts'
 import { NemoClient } from '../nemo/client.ts'
 import { consoleLog } from '../db/log.ts'
@@ -21,46 +22,65 @@ const USAGE = `Usage: npm run admin -- <command>
   tenants mode <tenant> anonymous|registered
   keys issue <tenant> [--name NAME]
   keys list <tenant>
-  keys revoke <apiKeyId>
-  keys rotate <apiKeyId> [--overlap SECONDS]   (default 86400)
+  keys revoke <key>
+  keys rotate <key> [--overlap SECONDS]   (default 86400)
   tokens register <tenant> <upstream token> [--label L] [--expires ISO-DATE]
   tokens list <tenant>
   tokens remove <tenant> <credentialId>
 
-<tenant> is a tenant id or name. Output is JSON.`
+<tenant> is a tenant id or name; <key> is a key's id, its keyId (ngw_<keyId>_...) or the
+whole key. Output is JSON; an error is one line: GW_ERR_...: what went wrong.`
+
+const invalid = (message: string) => gwError('GW_ERR_VALIDATION', message)
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 async function tenantId (domain: Domain, ref: string | undefined): Promise<string> {
-  if (!ref) throw new Error('missing <tenant>')
+  if (!ref) throw invalid('missing <tenant>')
   if (UUID.test(ref)) return (await domain.tenants.get(ref)).id
   const t = await domain.tenants.findByName(ref)
-  if (!t) throw new Error(`no tenant named ${ref}`)
+  if (!t) throw gwError('GW_ERR_NOT_FOUND', `no tenant named ${ref}`)
   return t.id
 }
 
 function mode (value: string | undefined): 'anonymous' | 'registered' {
   if (value === 'anonymous' || value === 'registered') return value
-  throw new Error('the token mode is "anonymous" or "registered"')
+  throw invalid('the token mode is "anonymous" or "registered"')
+}
+
+function parseCommand (argv: string[]) {
+  try {
+    return parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        mode: { type: 'string' },
+        budget: { type: 'string' },
+        name: { type: 'string' },
+        overlap: { type: 'string' },
+        label: { type: 'string' },
+        expires: { type: 'string' }
+      }
+    })
+  } catch (err) {
+    throw invalid((err as Error).message)
+  }
+}
+
+/** Every failure as one line with its code; never a database or library message. */
+export function cliErrorLine (err: unknown): string {
+  const known = databaseErrorToGatewayError(err)
+  if (known !== undefined && known.code !== 'GW_ERR_INTERNAL') return `${known.code}: ${known.message}`
+  if (known === undefined && (err as NodeJS.ErrnoException).code === 'ECONNREFUSED') return `GW_ERR_UNAVAILABLE: the database is not reachable (${(err as Error).message})`
+  return 'GW_ERR_INTERNAL: the command failed unexpectedly; run it again with LOG_LEVEL=debug for the details'
 }
 
 export async function runAdmin (argv: string[], domain: Domain): Promise<unknown> {
-  const { positionals, values } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      mode: { type: 'string' },
-      budget: { type: 'string' },
-      name: { type: 'string' },
-      overlap: { type: 'string' },
-      label: { type: 'string' },
-      expires: { type: 'string' }
-    }
-  })
+  const { positionals, values } = parseCommand(argv)
   const [group, action, a, b] = positionals
   switch (`${group ?? ''} ${action ?? ''}`) {
     case 'tenants create':
-      if (!a) throw new Error('missing <name>')
+      if (!a) throw invalid('missing <name>')
       return await domain.tenants.create({ name: a, tokenMode: values.mode ? mode(values.mode) : undefined, creditBudget: values.budget ? Number(values.budget) : undefined })
     case 'tenants list':
       return await domain.tenants.list()
@@ -71,21 +91,23 @@ export async function runAdmin (argv: string[], domain: Domain): Promise<unknown
     case 'keys list':
       return await domain.apiKeys.list(await tenantId(domain, a))
     case 'keys revoke':
-      if (!a) throw new Error('missing <apiKeyId>')
+      if (!a) throw invalid('missing <key>')
       return await domain.apiKeys.revoke(a)
     case 'keys rotate':
-      if (!a) throw new Error('missing <apiKeyId>')
+      if (!a) throw invalid('missing <key>')
       return await domain.apiKeys.rotate(a, values.overlap ? Number(values.overlap) : 86400)
     case 'tokens register':
-      if (!b) throw new Error('missing <upstream token>')
+      if (!b) throw invalid('missing <upstream token>')
       return await domain.credentials.register(await tenantId(domain, a), { token: b, label: values.label, expiresAt: values.expires ? new Date(values.expires) : null })
     case 'tokens list':
       return await domain.credentials.list(await tenantId(domain, a))
     case 'tokens remove':
-      if (!b) throw new Error('missing <credentialId>')
+      if (!b) throw invalid('missing <credentialId>')
+      if (!UUID.test(b)) throw gwError('GW_ERR_NOT_FOUND', `no upstream token ${b} (tokens list shows the ids)`)
       return await domain.credentials.remove(await tenantId(domain, a), b)
     default:
-      throw new Error(USAGE)
+      if (group === undefined || group === 'help') return USAGE
+      throw invalid(`unknown command "${[group, action].filter(Boolean).join(' ')}"; npm run admin -- help lists them`)
   }
 }
 
@@ -101,7 +123,8 @@ async function main (config: Config): Promise<number> {
         const say = (write: (msg: string) => void) => (obj: object, msg?: string) => write(msg ?? JSON.stringify(obj))
         const domainLog = { info: say(log.info), warn: say(log.warn), error: say(log.warn), debug: say(log.debug) }
         const domain = buildDomain({ prisma, nemo, config, encryptionKey, log: domainLog, bus: localBus(), publicBaseUrl: () => publicBaseUrl(config) })
-        console.log(JSON.stringify(await runAdmin(process.argv.slice(2), domain), null, 2))
+        const result = await runAdmin(process.argv.slice(2), domain)
+        console.log(typeof result === 'string' ? result : JSON.stringify(result, null, 2))
         return 0
       } finally {
         await prisma.$disconnect()
@@ -109,7 +132,8 @@ async function main (config: Config): Promise<number> {
       }
     })
   } catch (err) {
-    console.error(isGatewayError(err) ? `${err.code}: ${err.message}` : (err as Error).message)
+    log.debug(`admin command failed: ${(err as Error).stack ?? String(err)}`)
+    console.error(cliErrorLine(err))
     return 1
   }
 }

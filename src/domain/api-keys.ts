@@ -49,6 +49,16 @@ function newKeyId (): string {
   return id
 }
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+const KEY_ID = /^[a-z0-9]{16}$/
+
+/** Constant-time comparison of a secret with its stored hash. */
+function sameSecret (secretHash: string, secret: string): boolean {
+  const expected = Buffer.from(secretHash, 'hex')
+  const actual = Buffer.from(sha256Hex(secret), 'hex')
+  return expected.length === actual.length && timingSafeEqual(expected, actual)
+}
+
 export function parseApiKey (raw: string): { keyId: string, secret: string } | null {
   const m = KEY_PATTERN.exec(raw)
   return m ? { keyId: m[1]!, secret: m[2]! } : null
@@ -78,16 +88,29 @@ export class ApiKeys {
     return rows.map(view)
   }
 
-  async get (id: string): Promise<ApiKeyView> {
-    const row = await this.prisma.apiKey.findUnique({ where: { id } })
-    if (!row) throw gwError('GW_ERR_NOT_FOUND', `API key ${id} not found`)
-    return view(row)
+  /**
+   * A key by any of the names an operator has for it: its `id` (UUID), its `keyId` (the 16
+   * characters after `ngw_`) or the whole key. A whole key must also carry the right secret.
+   */
+  private async find (ref: string) {
+    const parsed = parseApiKey(ref)
+    const row = UUID.test(ref)
+      ? await this.prisma.apiKey.findUnique({ where: { id: ref } })
+      : KEY_ID.test(ref) || parsed !== null
+        ? await this.prisma.apiKey.findUnique({ where: { keyId: parsed?.keyId ?? ref } })
+        : null
+    const secretOk = parsed === null || (row !== null && sameSecret(row.secretHash, parsed.secret))
+    if (row === null || !secretOk) throw gwError('GW_ERR_NOT_FOUND', `API key ${parsed !== null ? `ngw_${parsed.keyId}_…` : ref} not found (give its id, its keyId or the whole key)`)
+    return row
   }
 
-  async revoke (id: string): Promise<ApiKeyView> {
-    const row = await this.prisma.apiKey.findUnique({ where: { id } })
-    if (!row) throw gwError('GW_ERR_NOT_FOUND', `API key ${id} not found`)
-    const updated = await this.prisma.apiKey.update({ where: { id }, data: { revokedAt: row.revokedAt ?? new Date() } })
+  async get (ref: string): Promise<ApiKeyView> {
+    return view(await this.find(ref))
+  }
+
+  async revoke (ref: string): Promise<ApiKeyView> {
+    const row = await this.find(ref)
+    const updated = await this.prisma.apiKey.update({ where: { id: row.id }, data: { revokedAt: row.revokedAt ?? new Date() } })
     return view(updated)
   }
 
@@ -95,10 +118,10 @@ export class ApiKeys {
    * A new key for the same tenant; the old one keeps working for `overlapSeconds` (0 = it
    * stops now), so callers can roll out the new key without downtime.
    */
-  async rotate (id: string, overlapSeconds: number): Promise<{ key: IssuedKey, previous: ApiKeyView }> {
-    const old = await this.prisma.apiKey.findUnique({ where: { id } })
-    if (!old) throw gwError('GW_ERR_NOT_FOUND', `API key ${id} not found`)
-    if (old.revokedAt) throw gwError('GW_ERR_CONFLICT', `API key ${id} is revoked and cannot be rotated`)
+  async rotate (ref: string, overlapSeconds: number): Promise<{ key: IssuedKey, previous: ApiKeyView }> {
+    const old = await this.find(ref)
+    const id = old.id
+    if (old.revokedAt) throw gwError('GW_ERR_CONFLICT', `API key ${old.keyId} is revoked and cannot be rotated`)
     const key = await this.issue(old.tenantId, { name: old.name ?? undefined, expiresAt: old.expiresAt })
     const overlapEnd = new Date(Date.now() + overlapSeconds * 1000)
     const expiresAt = old.expiresAt && old.expiresAt < overlapEnd ? old.expiresAt : overlapEnd
@@ -111,10 +134,7 @@ export class ApiKeys {
     const parsed = parseApiKey(raw)
     if (!parsed) return null
     const row = await this.prisma.apiKey.findUnique({ where: { keyId: parsed.keyId } })
-    if (!row) return null
-    const expected = Buffer.from(row.secretHash, 'hex')
-    const actual = Buffer.from(sha256Hex(parsed.secret), 'hex')
-    if (expected.length !== actual.length || !timingSafeEqual(expected, actual)) return null
+    if (!row || !sameSecret(row.secretHash, parsed.secret)) return null
     if (row.revokedAt && row.revokedAt <= now) return null
     if (row.expiresAt && row.expiresAt <= now) return null
     return { apiKeyId: row.id, keyId: row.keyId, tenantId: row.tenantId, scopes: row.scopes, expiresAt: row.expiresAt }

@@ -4,7 +4,10 @@ import { Type } from 'typebox'
 import { withProblems } from '../../../schemas.ts'
 import { ApiKeySchema, IssuedKeySchema } from '../schemas.ts'
 
-const KeyParams = Type.Object({ apiKeyId: Type.String({ format: 'uuid' }) })
+// The key's id (UUID) or its keyId (the 16 characters after `ngw_`); never the whole key in a URL.
+const KeyParams = Type.Object({
+  apiKeyId: Type.String({ pattern: '^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[a-z0-9]{16})$', description: 'The key\'s id or its keyId' })
+})
 
 const keys: FastifyPluginAsyncTypebox = async (fastify) => {
   const { apiKeys } = fastify.domain
