@@ -10,7 +10,7 @@ t.test('the gateway answers health checks and speaks problem+json', async (t) =>
 
   const ready = await gw.app.inject({ method: 'GET', url: '/health/ready' })
   t.equal(ready.statusCode, 200)
-  t.same(ready.json().checks, { database: 'ok' })
+  t.same(ready.json().checks, { database: 'ok', upstream: 'ok' })
 
   const missing = await gw.app.inject({ method: 'GET', url: '/nowhere?x=1', headers: { 'x-request-id': 'req-123' } })
   t.equal(missing.statusCode, 404)
@@ -55,4 +55,19 @@ t.test('client mistakes are 4xx problems, never 500, never a stack trace', async
     t.match(body.code, /^GW_ERR_/, `${c.name}: has a code`)
     t.notMatch(c.res.body, /\s+at .+\(.+:\d+:\d+\)/, `${c.name}: no stack trace`)
   }
+})
+
+t.test('an unreachable upstream: the first call that needs it names NEMO_BASE_URL and the simulator; readiness reports it apart', async (t) => {
+  const gw = await buildGateway(t, { config: { NEMO_BASE_URL: 'http://127.0.0.1:9' } })
+  const acme = await gw.tenant('acme')
+  const res = await acme.as('alice', { method: 'POST', url: '/v1/sessions', payload: {} })
+  t.equal(res.statusCode, 502)
+  t.match(res.headers['content-type'], /^application\/problem\+json/)
+  t.match(res.json(), { code: 'GW_ERR_UPSTREAM_UNAVAILABLE', detail: /http:\/\/127\.0\.0\.1:9 cannot be reached \(ECONNREFUSED\)\. Check NEMO_BASE_URL.*npm run simulator/ })
+
+  const ready = await gw.app.inject({ method: 'GET', url: '/health/ready' })
+  t.equal(ready.statusCode, 200, 'still ready: reads and event logs need no upstream')
+  t.same(ready.json().checks, { database: 'ok', upstream: 'unreachable' })
+  const sessions = await acme.as('alice', { method: 'GET', url: '/v1/sessions' })
+  t.equal(sessions.statusCode, 200, 'a route that needs no upstream serves')
 })

@@ -120,6 +120,20 @@ export class NemoClient {
   }
 
   /** Waits for in-flight calls; abort running turns (their signal) first. */
+  /**
+   * Can the upstream be reached at all? Any HTTP answer counts (no token is sent, nothing is
+   * spent); a refused, unresolvable or silent host does not. For readiness reports.
+   */
+  async reachable (timeoutMs = 2000): Promise<boolean> {
+    try {
+      const res = await this.pool.request({ method: 'GET', path: this.prefix === '' ? '/' : this.prefix, headersTimeout: timeoutMs, bodyTimeout: timeoutMs, signal: AbortSignal.timeout(timeoutMs) })
+      await res.body.dump()
+      return true
+    } catch {
+      return false
+    }
+  }
+
   async close (): Promise<void> {
     await Promise.all([this.pool.close(), this.foreign?.close()])
   }
@@ -291,7 +305,7 @@ export class NemoClient {
       return await this.foreignAgent().request({ ...options, origin: foreignOrigin, headers: c.headers ?? {} })
     } catch (err) {
       if (c.signal?.aborted === true) throw c.signal.reason
-      throw fromTransportError(err)
+      throw fromTransportError(err, false, foreignOrigin ?? this.origin)
     }
   }
 

@@ -154,6 +154,17 @@ const UNAVAILABLE_CODES = new Set([
   'EHOSTUNREACH', 'ENETUNREACH', 'ECONNABORTED'
 ])
 
+/** The upstream could not be reached at all: no answer, nothing sent. */
+const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT'])
+
+/**
+ * Says which upstream and how to fix it: the host is configuration, not a secret, and a first
+ * run on a machine without internet is the usual cause.
+ */
+export function unreachableDetail (origin: string, code: string): string {
+  return `The upstream ${origin} cannot be reached (${code}). Check NEMO_BASE_URL; to try the gateway without the Nemo service, run the simulator (npm run simulator) and start the gateway with NEMO_BASE_URL=http://127.0.0.1:4010`
+}
+
 /** True for the caller's own abort: that is never the upstream's fault and is rethrown as is. */
 export function isAbortError (err: unknown): boolean {
   const e = err as { name?: unknown, code?: unknown } | null
@@ -175,10 +186,13 @@ function errorCode (err: unknown): string | undefined {
  * (e.g. a failing upload source stream) are returned unchanged so the caller rethrows them.
  * `midStream`: the response had started, so a dropped socket is a broken stream.
  */
-export function fromTransportError (err: unknown, midStream = false): unknown {
+export function fromTransportError (err: unknown, midStream = false, origin?: string): unknown {
   if (err instanceof NemoError || isAbortError(err)) return err
   const code = errorCode(err)
   if (code === undefined) return err
+  if (origin !== undefined && !midStream && UNREACHABLE_CODES.has(code)) {
+    return new NemoError(code === 'UND_ERR_CONNECT_TIMEOUT' ? 'timeout' : 'unavailable', { cause: err, upstreamMessage: code, detail: unreachableDetail(origin, code) })
+  }
   if (TIMEOUT_CODES.has(code)) return new NemoError('timeout', { cause: err, upstreamMessage: code })
   if (UNAVAILABLE_CODES.has(code) || code.startsWith('UND_ERR')) {
     return new NemoError(midStream ? 'stream_broken' : 'unavailable', { cause: err, upstreamMessage: code })

@@ -1,4 +1,7 @@
-// Liveness says the process runs; readiness says it can serve: the database answers.
+// Liveness says the process runs; readiness says it can serve: the database answers. The
+// upstream is reported too (`checks.upstream`: ok | unreachable, probed at most every 10 s) but
+// does not fail readiness: most routes (reads, event logs, downloads of finished work) serve
+// without it, and a restart would not bring it back.
 // Load shedding (@fastify/under-pressure) answers 503 problem+json with Retry-After.
 import fp from 'fastify-plugin'
 import underPressure from '@fastify/under-pressure'
@@ -10,6 +13,8 @@ const HealthSchema = Type.Object({
   status: Type.Union([Type.Literal('ok'), Type.Literal('unavailable')]),
   checks: Type.Optional(Type.Record(Type.String(), Type.String()))
 })
+
+const UPSTREAM_PROBE_MS = 10_000
 
 async function health (fastify: FastifyInstance): Promise<void> {
   await fastify.register(underPressure, {
@@ -30,10 +35,18 @@ async function health (fastify: FastifyInstance): Promise<void> {
   fastify.get('/health/ready', {
     schema: { tags: ['health'], response: { 200: HealthSchema } }
   }, async () => {
-    const database = await fastify.db.ping()
+    const [database, upstream] = await Promise.all([fastify.db.ping(), upstreamCheck()])
     if (!database) throw gwError('GW_ERR_UNAVAILABLE', 'The database is not reachable')
-    return { status: 'ok' as const, checks: { database: 'ok' } }
+    return { status: 'ok' as const, checks: { database: 'ok', upstream } }
   })
+
+  let probed: { at: number, result: Promise<'ok' | 'unreachable'> } | undefined
+  function upstreamCheck (): Promise<'ok' | 'unreachable'> {
+    if (probed === undefined || Date.now() - probed.at > UPSTREAM_PROBE_MS) {
+      probed = { at: Date.now(), result: fastify.nemo.reachable().then((ok) => ok ? 'ok' : 'unreachable') }
+    }
+    return probed.result
+  }
 }
 
 export default fp(health, { name: 'health', dependencies: ['db'] })
