@@ -45,6 +45,6 @@ test('the simulator table lists exactly the simulator options', async (t) => {
 test('the README stands alone: its links point into the repository', async (t) => {
   t.notMatch(readme, /\.\.\/shared/, 'nothing beside the repository')
   for (const [, target] of readme.matchAll(/\]\(((?!https?:|#)[^)#]+)(?:#[^)]*)?\)/g)) {
-    await t.resolves(access(new URL(target!, root)), target)
+    await t.resolves(access(new URL(target!, root)), String(target))
   }
 })
