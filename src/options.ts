@@ -1,6 +1,7 @@
 // Fastify server options shared by the process (server.ts) and the tests, so tests run the
 // gateway with the same logger redaction, id generation, Ajv and timeout settings.
 import { randomUUID } from 'node:crypto'
+import { trace } from '@opentelemetry/api'
 import type { FastifyServerOptions } from 'fastify'
 import type { Config } from './config.ts'
 
@@ -22,11 +23,20 @@ export const REDACT_PATHS = [
   '*.secret'
 ]
 
+/** `trace_id` and `span_id` of the active span, for log lines (nothing when none is active). */
+export function traceIds (): Record<string, string> {
+  const context = trace.getActiveSpan()?.spanContext()
+  if (context === undefined || context.traceId === '00000000000000000000000000000000') return {}
+  return { trace_id: context.traceId, span_id: context.spanId }
+}
+
 export function serverOptions (config: Config, overrides: FastifyServerOptions = {}): FastifyServerOptions {
   return {
     logger: {
       level: config.LOG_LEVEL,
-      redact: { paths: REDACT_PATHS, censor: '[redacted]' }
+      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      // every line logged inside a traced request (or turn, export, delivery) joins its trace
+      mixin: traceIds
     },
     // a caller's X-Request-Id is kept (so traces join up), otherwise a UUID
     requestIdHeader: 'x-request-id',

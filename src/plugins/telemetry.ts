@@ -6,13 +6,20 @@ import fp from 'fastify-plugin'
 import { metrics } from '@opentelemetry/api'
 import { MeterProvider } from '@opentelemetry/sdk-metrics'
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { FastifyOtelInstrumentation } from '@fastify/otel'
 
 export interface Telemetry {
   prometheus: PrometheusExporter
   fastifyOtel: FastifyOtelInstrumentation
   shutdown: () => Promise<void>
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** A request that turned into a stream (SSE) is no longer "in flight". */
+    leaveInFlight: (request: FastifyRequest) => void
+  }
 }
 
 /** Where src/telemetry.ts leaves the process's SDK when it was loaded (node --import). */
@@ -34,9 +41,54 @@ function prometheusReader (): PrometheusExporter {
   return fallback
 }
 
+const kStart = Symbol('request start')
+const kCounted = Symbol('counted in flight')
+
+/**
+ * RED metrics of the HTTP server, after the OpenTelemetry semantic conventions:
+ * `http.server.request.duration` (s) by method, route template (never the raw URL) and status,
+ * and `http.server.active_requests`. SSE responses and GraphQL subscriptions are not requests
+ * that end: they leave the request count when they start streaming and are counted as open
+ * streams (`gateway.sse.open_streams`, `gateway.graphql.open_subscriptions`).
+ */
+function httpMetrics (fastify: FastifyInstance): void {
+  const meter = metrics.getMeter('nemo-gateway')
+  const duration = meter.createHistogram('http.server.request.duration', {
+    description: 'Duration of HTTP server requests', unit: 's',
+    advice: { explicitBucketBoundaries: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60] }
+  })
+  const active = meter.createUpDownCounter('http.server.active_requests', { description: 'HTTP server requests in flight (streams excluded)' })
+  const route = (request: FastifyRequest) => request.routeOptions.url ?? 'unmatched'
+  fastify.decorateRequest(kStart, 0)
+  fastify.decorateRequest(kCounted, false)
+  fastify.addHook('onRequest', async (request) => {
+    ;(request as unknown as Record<symbol, unknown>)[kStart] = performance.now()
+    ;(request as unknown as Record<symbol, unknown>)[kCounted] = true
+    active.add(1, { 'http.request.method': request.method })
+    request.raw.once('close', () => { leaveInFlight(request) })
+  })
+  fastify.addHook('onResponse', async (request, reply) => {
+    leaveInFlight(request)
+    const started = (request as unknown as Record<symbol, number>)[kStart] ?? performance.now()
+    duration.record((performance.now() - started) / 1000, {
+      'http.request.method': request.method,
+      'http.route': route(request),
+      'http.response.status_code': reply.statusCode
+    })
+  })
+  function leaveInFlight (request: FastifyRequest): void {
+    const r = request as unknown as Record<symbol, unknown>
+    if (r[kCounted] !== true) return
+    r[kCounted] = false
+    active.add(-1, { 'http.request.method': request.method })
+  }
+  fastify.decorate('leaveInFlight', leaveInFlight)
+}
+
 async function telemetryPlugin (fastify: FastifyInstance): Promise<void> {
   const sdk = telemetry()
   if (sdk) await fastify.register(sdk.fastifyOtel.plugin())
+  httpMetrics(fastify)
   const reader = prometheusReader()
   fastify.get('/metrics', { schema: { hide: true }, config: { otel: false } }, (request, reply) => {
     reply.hijack()
