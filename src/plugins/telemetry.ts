@@ -54,7 +54,8 @@ const kCounted = Symbol('counted in flight')
 function httpMetrics (fastify: FastifyInstance): void {
   const meter = metrics.getMeter('nemo-gateway')
   const duration = meter.createHistogram('http.server.request.duration', {
-    description: 'Duration of HTTP server requests', unit: 's',
+    description: 'Duration of HTTP server requests',
+    unit: 's',
     advice: { explicitBucketBoundaries: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60] }
   })
   const active = meter.createUpDownCounter('http.server.active_requests', { description: 'HTTP server requests in flight (streams excluded)' })
