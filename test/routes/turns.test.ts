@@ -127,6 +127,19 @@ t.test('ask_question is surfaced as a question', async (t) => {
   await streamsClosed(ctx.gw, t)
 })
 
+t.test('an unchanged timeline is not reported as changed after it went through the database', async (t) => {
+  const ctx = await setup(t)
+  const first = await turn(ctx, '[scenario:silent-edit] add a title')
+  t.ok(first.types.includes('state.changed'), 'the first edit is a change')
+  // the snapshot is now stored as jsonb, which reorders the keys of every segment
+  for (const text of ['[scenario:ask-question] make me a video', '[scenario:ask-question] and another']) {
+    const res = await turn(ctx, text)
+    t.notOk(res.types.includes('state.changed'), `${text}: nothing changed, nothing reported`)
+    t.equal(res.types.at(-1), 'turn.completed')
+  }
+  await streamsClosed(ctx.gw, t)
+})
+
 t.test('a mid-stream disconnect is recovered by polling the state', async (t) => {
   const ctx = await setup(t)
   const res = await turn(ctx, '[scenario:disconnect] generate a video')
