@@ -40,6 +40,11 @@ export const ConfigSchema = Type.Object({
   GRAPHQL_KEEPALIVE_MS: Type.Integer({ minimum: 100, default: 15_000 }),
   /** A chat turn is cut after this long (the upstream's own limit is 15 minutes). */
   TURN_TIMEOUT_MS: Type.Integer({ minimum: 1000, default: 15 * 60 * 1000 }),
+  /**
+   * A running turn is owned by its instance for this long, renewed every quarter of it; a
+   * turn whose lease lapsed (its instance died) is closed as interrupted by any instance.
+   */
+  TURN_LEASE_MS: Type.Integer({ minimum: 400, default: 8000 }),
   /** Only heartbeats for this long means the upstream is stuck: recover by polling state. */
   TURN_HEARTBEAT_ONLY_MS: Type.Integer({ minimum: 100, default: 10 * 60 * 1000 }),
   /** First wait of the recovery polls; later waits are twice this (30 s, 60 s, 60 s, ...). */

@@ -260,15 +260,25 @@ t.test('closing the gateway ends its open event streams', async (t) => {
   t.ok(Date.now() - began < 5000, 'close() did not wait for the stream')
 })
 
+t.test('a turn that outlives its lease is renewed by its live instance, not closed', async (t) => {
+  const ctx = await setup(t, { sim: { generationMs: 1500 }, config: { TURN_LEASE_MS: 400 } })
+  const res = await turn(ctx, '[scenario:generation] a slow city')
+  t.equal(res.types.at(-1), 'turn.completed', 'not closed as interrupted while it ran')
+  t.equal(res.types.filter((x) => x === 'turn.failed').length, 0)
+  await streamsClosed(ctx.gw, t)
+})
+
 t.test('a turn abandoned by a stopped instance is closed, and the session takes turns again', async (t) => {
   const ctx = await setup(t, { config: { TURN_TIMEOUT_MS: 1000 } })
   const prisma = ctx.gw.app.prisma
   const orphan = await prisma.turn.create({ data: { sessionId: ctx.session.id, text: 'lost', startedAt: new Date(Date.now() - 5 * 60_000) } })
   t.equal(await ctx.gw.app.domain.turns.sweepAbandoned(), 1)
   const row = await prisma.turn.findUniqueOrThrow({ where: { id: orphan.id } })
-  t.equal(row.status, 'timed_out')
+  t.equal(row.status, 'failed')
+  t.match(row.error, { reason: 'interrupted' })
   const events = await prisma.sessionEvent.findMany({ where: { turnId: orphan.id } })
   t.same(events.map(e => e.type), ['turn.failed'], 'followers learn that it ended')
+  t.match(events[0]!.payload, { turnId: orphan.id, status: 'failed', error: { reason: 'interrupted' } })
   const next = await turn(ctx, '[scenario:text] hello again')
   t.equal(next.types.at(-1), 'turn.completed')
   await streamsClosed(ctx.gw, t)
