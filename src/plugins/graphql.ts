@@ -10,7 +10,7 @@
 import { readFile } from 'node:fs/promises'
 import fp from 'fastify-plugin'
 import mercurius from 'mercurius'
-import { specifiedRules, validate } from 'graphql'
+import { getOperationAST, specifiedRules, validate } from 'graphql'
 import type { WebSocket } from 'ws'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { isGatewayError } from '../errors.ts'
@@ -93,7 +93,16 @@ async function graphql (fastify: FastifyInstance): Promise<void> {
     }
   })
 
-  fastify.graphql.addHook('preExecution', async (schema, document, _context, variables) => {
+  fastify.graphql.addHook('preExecution', async (schema, document, context, variables) => {
+    // this hook runs for HTTP only (WebSocket operations go through preSubscriptionExecution):
+    // a subscription here has no stream to answer on
+    const request = context.reply?.request
+    const operationName = (request?.body as { operationName?: unknown } | undefined)?.operationName ??
+      (request?.query as { operationName?: unknown } | undefined)?.operationName
+    const operation = getOperationAST(document, typeof operationName === 'string' ? operationName : undefined)
+    if (operation?.operation === 'subscription') {
+      throw catalogError('GW_ERR_BAD_REQUEST', 'Subscriptions run over the WebSocket at /graphql (graphql-transport-ws), not over HTTP')
+    }
     const exceeded = checkLimits(schema, document, variables as Record<string, unknown> | undefined)
     if (exceeded) throw exceeded
   })
