@@ -31,6 +31,13 @@ export const ConfigSchema = Type.Object({
 
   RATE_LIMIT_MAX: Type.Integer({ minimum: 1, default: 600 }),
   RATE_LIMIT_WINDOW_MS: Type.Integer({ minimum: 1000, default: 60000 }),
+  /**
+   * Failed authentications (API key, admin token, WebSocket connection_init) one client
+   * address may make per window; past that its failures answer 429. Good credentials from the
+   * same address are never limited by this.
+   */
+  AUTH_FAILURES_MAX: Type.Integer({ minimum: 1, default: 20 }),
+  AUTH_FAILURES_WINDOW_MS: Type.Integer({ minimum: 1000, default: 60_000 }),
   AUTH_CACHE_TTL_MS: Type.Integer({ minimum: 0, default: 5000 }),
   CREDITS_CACHE_TTL_MS: Type.Integer({ minimum: 0, default: 3000 }),
   MINT_LIMIT_PER_IP: Type.Integer({ minimum: 1, default: 10 }),

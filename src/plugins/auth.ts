@@ -2,10 +2,14 @@
 // (the tenant's own user id; the user is created on first sight). Operators: the admin
 // token. Verified keys and known users are cached for AUTH_CACHE_TTL_MS so the hot path does
 // not touch the database; a revoked key therefore stops working within that many ms.
+// Failed authentications are counted per client address (AUTH_FAILURES_MAX per
+// AUTH_FAILURES_WINDOW_MS, in this instance's memory): past the limit a failure answers 429
+// instead of 401/403. Only failures are counted and refused, so good credentials behind the
+// same NAT address as a guesser keep working.
 import { createHash, timingSafeEqual } from 'node:crypto'
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { gwError } from '../errors.ts'
+import { gwError, type GatewayError } from '../errors.ts'
 import type { VerifiedKey } from '../domain/api-keys.ts'
 import { isValidExternalUserId } from '../domain/users.ts'
 import type { Actor } from '../domain/deps.ts'
@@ -27,8 +31,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     authenticateTenant: (request: FastifyRequest) => Promise<void>
     authenticateAdmin: (request: FastifyRequest) => Promise<void>
-    /** Resolves an API key + user id to an actor (also used by GraphQL connection_init). */
-    resolveActor: (authorization: string | undefined, userId: string | undefined) => Promise<RequestActor>
+    /** Resolves an API key + user id to an actor (also used by GraphQL connection_init from `address`). */
+    resolveActor: (authorization: string | undefined, userId: string | undefined, address: string) => Promise<RequestActor>
     /** Drops cached key verdicts (after a revoke/rotate through this instance). */
     forgetKeys: () => void
   }
@@ -43,6 +47,27 @@ function bearer (header: string | undefined): string | null {
   if (!header) return null
   const m = /^Bearer[ ]+(\S+)\s*$/i.exec(header)
   return m ? m[1]! : null
+}
+
+/** Failed authentications per client address in fixed windows; the oldest address goes first when full. */
+class FailedAuthentications {
+  private readonly byAddress = new Map<string, { count: number, resetAt: number }>()
+
+  constructor (private readonly max: number, private readonly windowMs: number) {}
+
+  /** Records a failure: the seconds the address must wait when it is past its limit, else 0. */
+  fail (address: string): number {
+    const now = Date.now()
+    let entry = this.byAddress.get(address)
+    if (entry === undefined || entry.resetAt <= now) {
+      this.byAddress.delete(address)
+      if (this.byAddress.size >= MAX_CACHE) this.byAddress.delete(this.byAddress.keys().next().value!)
+      entry = { count: 0, resetAt: now + this.windowMs }
+      this.byAddress.set(address, entry)
+    }
+    entry.count++
+    return entry.count > this.max ? Math.max(1, Math.ceil((entry.resetAt - now) / 1000)) : 0
+  }
 }
 
 function digest (s: string): Buffer {
@@ -82,18 +107,31 @@ async function auth (fastify: FastifyInstance): Promise<void> {
     return user.id
   }
 
-  async function resolveKey (authorization: string | undefined): Promise<VerifiedKey> {
+  const failures = new FailedAuthentications(fastify.config.AUTH_FAILURES_MAX, fastify.config.AUTH_FAILURES_WINDOW_MS)
+
+  /** A failed authentication from `address`: its own error, or 429 once the address is past its limit. */
+  function refuse (address: string, err: GatewayError): GatewayError {
+    const wait = failures.fail(address)
+    if (wait === 0) return err
+    fastify.log.warn({ address, code: err.code }, 'failed authentications throttled')
+    return gwError('GW_ERR_RATE_LIMITED', `Too many failed authentications from this address; try again in ${wait} s`, {
+      headers: { 'retry-after': String(wait) },
+      extensions: { retryAfter: wait }
+    })
+  }
+
+  async function resolveKey (authorization: string | undefined, address: string): Promise<VerifiedKey> {
     const raw = bearer(authorization)
     if (!raw) {
-      throw gwError('GW_ERR_UNAUTHORIZED', 'Send your API key as "Authorization: Bearer ngw_..."', {
+      throw refuse(address, gwError('GW_ERR_UNAUTHORIZED', 'Send your API key as "Authorization: Bearer ngw_..."', {
         headers: { 'www-authenticate': 'Bearer realm="nemo-gateway"' }
-      })
+      }))
     }
     const key = await verify(raw)
     if (!key) {
-      throw gwError('GW_ERR_UNAUTHORIZED', 'The API key is not valid, or it was revoked or has expired', {
+      throw refuse(address, gwError('GW_ERR_UNAUTHORIZED', 'The API key is not valid, or it was revoked or has expired', {
         headers: { 'www-authenticate': 'Bearer realm="nemo-gateway", error="invalid_token"' }
-      })
+      }))
     }
     touch(key)
     return key
@@ -107,8 +145,8 @@ async function auth (fastify: FastifyInstance): Promise<void> {
     }
   }
 
-  async function resolveActor (authorization: string | undefined, userId: string | undefined): Promise<RequestActor> {
-    const key = await resolveKey(authorization)
+  async function resolveActor (authorization: string | undefined, userId: string | undefined, address: string): Promise<RequestActor> {
+    const key = await resolveKey(authorization, address)
     if (userId === undefined || userId === '') {
       throw gwError('GW_ERR_VALIDATION', 'Send the end user\'s id in the X-User-Id header', {
         extensions: { errors: [{ in: 'headers', path: '/x-user-id', message: 'is required' }] }
@@ -130,12 +168,12 @@ async function auth (fastify: FastifyInstance): Promise<void> {
   fastify.decorate('authenticateTenant', async (request: FastifyRequest) => {
     if (request.routeOptions.config.tenantOnly === true) {
       // a tenant resource (webhook endpoints): X-User-Id is accepted and ignored
-      const key = await resolveKey(request.headers.authorization)
+      const key = await resolveKey(request.headers.authorization, request.ip)
       request.actor = { tenantId: key.tenantId, userId: '', apiKeyId: key.apiKeyId, keyId: key.keyId, externalUserId: '' }
       return
     }
     const userId = request.headers['x-user-id']
-    request.actor = await resolveActor(request.headers.authorization, Array.isArray(userId) ? userId[0] : userId)
+    request.actor = await resolveActor(request.headers.authorization, Array.isArray(userId) ? userId[0] : userId, request.ip)
   })
 
   const adminToken = fastify.config.ADMIN_TOKEN
@@ -144,11 +182,11 @@ async function auth (fastify: FastifyInstance): Promise<void> {
     if (!adminDigest) throw gwError('GW_ERR_FORBIDDEN', 'The admin API is disabled: set ADMIN_TOKEN to enable it')
     const raw = bearer(request.headers.authorization)
     if (!raw) {
-      throw gwError('GW_ERR_UNAUTHORIZED', 'Send the admin token as "Authorization: Bearer <ADMIN_TOKEN>"', {
+      throw refuse(request.ip, gwError('GW_ERR_UNAUTHORIZED', 'Send the admin token as "Authorization: Bearer <ADMIN_TOKEN>"', {
         headers: { 'www-authenticate': 'Bearer realm="nemo-gateway-admin"' }
-      })
+      }))
     }
-    if (!timingSafeEqual(digest(raw), adminDigest)) throw gwError('GW_ERR_FORBIDDEN', 'The admin token is not valid')
+    if (!timingSafeEqual(digest(raw), adminDigest)) throw refuse(request.ip, gwError('GW_ERR_FORBIDDEN', 'The admin token is not valid'))
   })
 }
 
