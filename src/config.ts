@@ -14,6 +14,10 @@ export const ConfigSchema = Type.Object({
   /** Unset: an embedded PostgreSQL under DATA_DIR is started. */
   DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
   DATA_DIR: Type.String({ minLength: 1, default: './.data' }),
+  /** A database query that has not answered by then fails (503 GW_ERR_UNAVAILABLE): a stalled database never hangs a request. */
+  DB_QUERY_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 10_000 }),
+  /** Longest wait for a pooled database connection (or a new one to connect). */
+  DB_POOL_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 5000 }),
   EMBEDDED_PG_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 0 }),
   /** 32 bytes as 64 hex chars or base64. Unset with the embedded default: generated into DATA_DIR. */
   ENCRYPTION_KEY: Type.Optional(Type.String({ minLength: 32 })),
