@@ -140,6 +140,18 @@ t.test('an unchanged timeline is not reported as changed after it went through t
   await streamsClosed(ctx.gw, t)
 })
 
+t.test('a heartbeat-only turn after a recovered one finds nothing changed and fails, not "completed"', async (t) => {
+  const ctx = await setup(t, { config: { TURN_HEARTBEAT_ONLY_MS: 150, TURN_RECOVERY_POLL_MS: 10, TURN_RECOVERY_POLLS: 3 } })
+  const first = await turn(ctx, '[scenario:disconnect] generate a video')
+  t.equal(first.types.at(-1), 'turn.completed', 'the disconnected turn was recovered')
+  await ctx.gw.sim.configure({ generationMs: 3000 })
+  const res = await turn(ctx, '[scenario:heartbeat-only] hello')
+  t.notOk(res.types.includes('state.changed'), 'an identical timeline is no change')
+  t.equal(res.types.at(-1), 'turn.failed')
+  t.equal(res.frames.at(-1)!.json.payload.error.reason, 'heartbeat_only')
+  await streamsClosed(ctx.gw, t)
+})
+
 t.test('a mid-stream disconnect is recovered by polling the state', async (t) => {
   const ctx = await setup(t)
   const res = await turn(ctx, '[scenario:disconnect] generate a video')
