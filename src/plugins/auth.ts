@@ -2,14 +2,11 @@
 // (the tenant's own user id; the user is created on first sight). Operators: the admin
 // token. Verified keys and known users are cached for AUTH_CACHE_TTL_MS so the hot path does
 // not touch the database; a revoked key therefore stops working within that many ms.
-// Failed authentications are counted per client address (AUTH_FAILURES_MAX per
-// AUTH_FAILURES_WINDOW_MS, in this instance's memory): past the limit a failure answers 429
-// instead of 401/403. Only failures are counted and refused, so good credentials behind the
-// same NAT address as a guesser keep working.
+// Every failed authentication goes through the auth-throttle plugin (429 past a per-address limit).
 import { createHash, timingSafeEqual } from 'node:crypto'
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { gwError, type GatewayError } from '../errors.ts'
+import { gwError } from '../errors.ts'
 import type { VerifiedKey } from '../domain/api-keys.ts'
 import { isValidExternalUserId } from '../domain/users.ts'
 import type { Actor } from '../domain/deps.ts'
@@ -49,27 +46,6 @@ function bearer (header: string | undefined): string | null {
   return m ? m[1]! : null
 }
 
-/** Failed authentications per client address in fixed windows; the oldest address goes first when full. */
-class FailedAuthentications {
-  private readonly byAddress = new Map<string, { count: number, resetAt: number }>()
-
-  constructor (private readonly max: number, private readonly windowMs: number) {}
-
-  /** Records a failure: the seconds the address must wait when it is past its limit, else 0. */
-  fail (address: string): number {
-    const now = Date.now()
-    let entry = this.byAddress.get(address)
-    if (entry === undefined || entry.resetAt <= now) {
-      this.byAddress.delete(address)
-      if (this.byAddress.size >= MAX_CACHE) this.byAddress.delete(this.byAddress.keys().next().value!)
-      entry = { count: 0, resetAt: now + this.windowMs }
-      this.byAddress.set(address, entry)
-    }
-    entry.count++
-    return entry.count > this.max ? Math.max(1, Math.ceil((entry.resetAt - now) / 1000)) : 0
-  }
-}
-
 function digest (s: string): Buffer {
   return createHash('sha256').update(s).digest()
 }
@@ -107,29 +83,16 @@ async function auth (fastify: FastifyInstance): Promise<void> {
     return user.id
   }
 
-  const failures = new FailedAuthentications(fastify.config.AUTH_FAILURES_MAX, fastify.config.AUTH_FAILURES_WINDOW_MS)
-
-  /** A failed authentication from `address`: its own error, or 429 once the address is past its limit. */
-  function refuse (address: string, err: GatewayError): GatewayError {
-    const wait = failures.fail(address)
-    if (wait === 0) return err
-    fastify.log.warn({ address, code: err.code }, 'failed authentications throttled')
-    return gwError('GW_ERR_RATE_LIMITED', `Too many failed authentications from this address; try again in ${wait} s`, {
-      headers: { 'retry-after': String(wait) },
-      extensions: { retryAfter: wait }
-    })
-  }
-
   async function resolveKey (authorization: string | undefined, address: string): Promise<VerifiedKey> {
     const raw = bearer(authorization)
     if (!raw) {
-      throw refuse(address, gwError('GW_ERR_UNAUTHORIZED', 'Send your API key as "Authorization: Bearer ngw_..."', {
+      throw await fastify.authFailure(address, gwError('GW_ERR_UNAUTHORIZED', 'Send your API key as "Authorization: Bearer ngw_..."', {
         headers: { 'www-authenticate': 'Bearer realm="nemo-gateway"' }
       }))
     }
     const key = await verify(raw)
     if (!key) {
-      throw refuse(address, gwError('GW_ERR_UNAUTHORIZED', 'The API key is not valid, or it was revoked or has expired', {
+      throw await fastify.authFailure(address, gwError('GW_ERR_UNAUTHORIZED', 'The API key is not valid, or it was revoked or has expired', {
         headers: { 'www-authenticate': 'Bearer realm="nemo-gateway", error="invalid_token"' }
       }))
     }
@@ -182,12 +145,12 @@ async function auth (fastify: FastifyInstance): Promise<void> {
     if (!adminDigest) throw gwError('GW_ERR_FORBIDDEN', 'The admin API is disabled: set ADMIN_TOKEN to enable it')
     const raw = bearer(request.headers.authorization)
     if (!raw) {
-      throw refuse(request.ip, gwError('GW_ERR_UNAUTHORIZED', 'Send the admin token as "Authorization: Bearer <ADMIN_TOKEN>"', {
+      throw await fastify.authFailure(request.ip, gwError('GW_ERR_UNAUTHORIZED', 'Send the admin token as "Authorization: Bearer <ADMIN_TOKEN>"', {
         headers: { 'www-authenticate': 'Bearer realm="nemo-gateway-admin"' }
       }))
     }
-    if (!timingSafeEqual(digest(raw), adminDigest)) throw refuse(request.ip, gwError('GW_ERR_FORBIDDEN', 'The admin token is not valid'))
+    if (!timingSafeEqual(digest(raw), adminDigest)) throw await fastify.authFailure(request.ip, gwError('GW_ERR_FORBIDDEN', 'The admin token is not valid'))
   })
 }
 
-export default fp(auth, { name: 'auth', dependencies: ['domain'] })
+export default fp(auth, { name: 'auth', dependencies: ['domain', 'auth-throttle'] })
