@@ -31,6 +31,9 @@ t.test('a stalled database answers 503 GW_ERR_UNAVAILABLE with Retry-After withi
     t.ok(Number(a.headers['retry-after']) >= 1, 'with Retry-After')
   }
 
+  const graphql = await acme.as('alice', { method: 'POST', url: '/graphql', payload: { query: '{ viewer { sessions { items { id } } } }' } })
+  t.equal(graphql.json().errors?.[0]?.extensions.code, 'GW_ERR_UNAVAILABLE', 'GraphQL says the same')
+
   proxy.resume()
   const after = Date.now()
   let status = 0
@@ -40,4 +43,11 @@ t.test('a stalled database answers 503 GW_ERR_UNAVAILABLE with Retry-After withi
     await new Promise(resolve => setTimeout(resolve, 100))
   }
   t.equal(status, 200, 'the gateway answers again once the database does')
+
+  // a connection already open and idle in the pool: the query itself times out
+  proxy.stall()
+  const one = await acme.as('alice', { method: 'GET', url: '/v1/sessions' })
+  t.equal(one.statusCode, 503)
+  t.ok(gw.logs.some((l) => l.includes('Query read timeout')), 'a query on an open connection was cut by the query timeout')
+  proxy.resume()
 })
