@@ -280,6 +280,26 @@ t.test('a turn that outlives its lease is renewed by its live instance, not clos
   await streamsClosed(ctx.gw, t)
 })
 
+t.test('a turn closed as interrupted while its instance still runs it: the run stops, nothing overwrites the close', async (t) => {
+  const ctx = await setup(t, { sim: { generationMs: 30_000 }, config: { TURN_LEASE_MS: 2000 } })
+  const prisma = ctx.gw.app.prisma
+  const started = await ctx.acme.as('alice', { method: 'POST', url: `/v1/sessions/${ctx.session.id}/turns`, payload: { text: '[scenario:generation] slow' } })
+  const turnId = started.json().id as string
+  await waitFor(async () => await ctx.gw.sim.counters(), (c) => c.openStreams === 1)
+  // as another instance would, had this one stopped renewing (a long pause, a lost database)
+  await waitFor(async () => {
+    await prisma.turn.update({ where: { id: turnId }, data: { leaseUntil: new Date(Date.now() - 1000) } })
+    return await ctx.gw.app.domain.turns.sweepAbandoned()
+  }, (n) => n === 1)
+  await streamsClosed(ctx.gw, t)
+  await waitFor(async () => ctx.gw.app.domain.turns.active, (n) => n === 0)
+  const row = await prisma.turn.findUniqueOrThrow({ where: { id: turnId } })
+  t.equal(row.status, 'failed')
+  t.match(row.error, { reason: 'interrupted' })
+  const ends = await prisma.sessionEvent.findMany({ where: { turnId, type: { in: ['turn.completed', 'turn.failed'] } } })
+  t.same(ends.map((e) => e.type), ['turn.failed'], 'one end, told once')
+})
+
 t.test('a turn abandoned by a stopped instance is closed, and the session takes turns again', async (t) => {
   const ctx = await setup(t, { config: { TURN_TIMEOUT_MS: 1000 } })
   const prisma = ctx.gw.app.prisma
