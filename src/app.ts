@@ -11,6 +11,7 @@ import nemo from './plugins/nemo.ts'
 import pubsub from './plugins/pubsub.ts'
 import jobs from './plugins/jobs.ts'
 import domain from './plugins/domain.ts'
+import authThrottle from './plugins/auth-throttle.ts'
 import auth from './plugins/auth.ts'
 import rateLimit from './plugins/rate-limit.ts'
 import idempotency from './plugins/idempotency.ts'
@@ -44,6 +45,7 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   await fastify.register(pubsub)
   await fastify.register(jobs)
   await fastify.register(domain)
+  await fastify.register(authThrottle)
   await fastify.register(auth)
   await fastify.register(rateLimit)
   await fastify.register(idempotency)

@@ -14,6 +14,10 @@ export const ConfigSchema = Type.Object({
   /** Unset: an embedded PostgreSQL under DATA_DIR is started. */
   DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
   DATA_DIR: Type.String({ minLength: 1, default: './.data' }),
+  /** A database query that has not answered by then fails (503 GW_ERR_UNAVAILABLE): a stalled database never hangs a request. */
+  DB_QUERY_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 10_000 }),
+  /** Longest wait for a pooled database connection (or a new one to connect). */
+  DB_POOL_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 5000 }),
   EMBEDDED_PG_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 0 }),
   /** 32 bytes as 64 hex chars or base64. Unset with the embedded default: generated into DATA_DIR. */
   ENCRYPTION_KEY: Type.Optional(Type.String({ minLength: 32 })),
@@ -33,6 +37,13 @@ export const ConfigSchema = Type.Object({
 
   RATE_LIMIT_MAX: Type.Integer({ minimum: 1, default: 600 }),
   RATE_LIMIT_WINDOW_MS: Type.Integer({ minimum: 1000, default: 60000 }),
+  /**
+   * Failed authentications (API key, admin token, WebSocket connection_init) one client
+   * address may make per window; past that its failures answer 429. Good credentials from the
+   * same address are never limited by this.
+   */
+  AUTH_FAILURES_MAX: Type.Integer({ minimum: 1, default: 20 }),
+  AUTH_FAILURES_WINDOW_MS: Type.Integer({ minimum: 1000, default: 60_000 }),
   AUTH_CACHE_TTL_MS: Type.Integer({ minimum: 0, default: 5000 }),
   CREDITS_CACHE_TTL_MS: Type.Integer({ minimum: 0, default: 3000 }),
   MINT_LIMIT_PER_IP: Type.Integer({ minimum: 1, default: 10 }),
@@ -42,6 +53,11 @@ export const ConfigSchema = Type.Object({
   GRAPHQL_KEEPALIVE_MS: Type.Integer({ minimum: 100, default: 15_000 }),
   /** A chat turn is cut after this long (the upstream's own limit is 15 minutes). */
   TURN_TIMEOUT_MS: Type.Integer({ minimum: 1000, default: 15 * 60 * 1000 }),
+  /**
+   * A running turn is owned by its instance for this long, renewed every quarter of it; a
+   * turn whose lease lapsed (its instance died) is closed as interrupted by any instance.
+   */
+  TURN_LEASE_MS: Type.Integer({ minimum: 400, default: 8000 }),
   /** Only heartbeats for this long means the upstream is stuck: recover by polling state. */
   TURN_HEARTBEAT_ONLY_MS: Type.Integer({ minimum: 100, default: 10 * 60 * 1000 }),
   /** First wait of the recovery polls; later waits are twice this (30 s, 60 s, 60 s, ...). */

@@ -14,4 +14,13 @@ export const PAGE_LIMIT = { default: 20, max: 100 }
 export const EVENT_PAGE_LIMIT = { default: 100, max: 1000 }
 /** An Idempotency-Key (REST header, GraphQL argument). */
 export const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/
+/**
+ * The Idempotency-Key header as sent: the key itself, or the key as a quoted sf-string
+ * (`"..."`), so 1-255 printable ASCII characters either way (the REST schema and the
+ * idempotency plugin accept exactly the same values).
+ */
+export const IdempotencyKeyHeaderSchema = Type.String({
+  pattern: '^(?!""$)(?:[\\x21-\\x7e]{1,255}|"[\\x21-\\x7e]{1,255}")$',
+  description: 'Makes a POST safe to retry for 24 h: 1-255 printable ASCII characters (no spaces), optionally in double quotes'
+})
 export const ResolutionSchema = Type.String({ pattern: '^(?:\\d{3,4}p|\\d{3,4}x\\d{3,4}|4k)$', description: 'e.g. 1080p, 720p or 1920x1080' })

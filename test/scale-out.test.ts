@@ -28,6 +28,20 @@ t.test('two instances share rate-limit counters through Redis', { skip: availabl
   t.same(statuses, [200, 200, 200, 429], 'the fourth request is refused whichever instance it reaches')
 })
 
+t.test('two instances share the failed-authentication counts of an address through Redis', { skip: available ? false : why }, async (t) => {
+  const databaseUrl = await testDatabase(t)
+  const config = { REDIS_URL, ENCRYPTION_KEY, AUTH_FAILURES_MAX: 3, AUTH_FAILURES_WINDOW_MS: 60_000 }
+  const a = await buildGateway(t, { databaseUrl, config })
+  const b = await buildGateway(t, { databaseUrl, config })
+  const acme = await a.tenant('acme')
+  const bad = { authorization: 'Bearer ngw_nope_nope', 'x-user-id': 'u' }
+  const statuses: number[] = []
+  for (const gw of [a, b, a, b]) statuses.push((await gw.app.inject({ method: 'GET', url: '/v1/sessions', headers: bad, remoteAddress: '192.0.2.7' })).statusCode)
+  t.same(statuses, [401, 401, 401, 429], 'the fourth failure is throttled whichever instance it reaches')
+  const good = await b.app.inject({ method: 'GET', url: '/v1/sessions', headers: { authorization: `Bearer ${acme.key}`, 'x-user-id': 'u' }, remoteAddress: '192.0.2.7' })
+  t.equal(good.statusCode, 200, 'a good key from that address is served')
+})
+
 t.test('a follower on instance B sees a turn run on instance A, live', { skip: available ? false : why }, async (t) => {
   const databaseUrl = await testDatabase(t)
   const sim = { stepDelayMs: 20, generationMs: 200, heartbeatIntervalMs: 20 }

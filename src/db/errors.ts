@@ -6,13 +6,23 @@ import { Prisma } from '../generated/prisma/client.ts'
 import { gwError, isGatewayError, type GatewayError } from '../errors.ts'
 
 // Prisma's "the database cannot be used right now" codes: P1xxx (connection, auth, timeouts),
-// P2024 (no connection from the pool in time), P2037 (too many connections).
-const UNAVAILABLE_CODES = new Set(['P2024', 'P2037'])
+// P2024 (no connection from the pool in time), P2028 (a transaction could not start, or ran
+// out of time, in the given time), P2037 (too many connections).
+const UNAVAILABLE_CODES = new Set(['P2024', 'P2028', 'P2037'])
 const NOT_FOUND_CODES = new Set(['P2025', 'P2001', 'P2018'])
 // Postgres SQLSTATE classes: 08 connection exception, 53 insufficient resources,
-// 57P0x shutdown / cannot connect now.
-const PG_UNAVAILABLE = /^(08|53|57P0)/
+// 57P0x shutdown / cannot connect now, 57014 a statement cut by statement_timeout.
+const PG_UNAVAILABLE = /^(08|53|57P0|57014)/
 const NODE_UNAVAILABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH'])
+// node-postgres says "timed out" and "lost the server" with plain Errors, and Prisma's
+// adapter passes them on as they are: their messages are all there is to go by
+const DRIVER_UNAVAILABLE = new Set([
+  'timeout exceeded when trying to connect', // pg-pool: no connection in connectionTimeoutMillis
+  'Query read timeout', // pg: no answer in query_timeout
+  'Connection terminated due to connection timeout',
+  'Connection terminated unexpectedly',
+  'Connection terminated'
+])
 const RETRY_AFTER = { 'retry-after': '1' }
 
 interface AdapterCause {
@@ -67,7 +77,10 @@ export function databaseErrorToGatewayError (err: unknown): GatewayError | undef
     return gwError('GW_ERR_INTERNAL', undefined, { cause: err })
   }
   // node-postgres used directly (migrations, pg-boss) and the sockets under it.
-  const e = err as { code?: unknown, name?: unknown } | null
+  const e = err as { code?: unknown, name?: unknown, message?: unknown } | null
+  if (err instanceof Error && e?.code === undefined && DRIVER_UNAVAILABLE.has(err.message)) {
+    return gwError('GW_ERR_UNAVAILABLE', 'The database did not answer in time', { cause: err, headers: RETRY_AFTER })
+  }
   if (e !== null && typeof e === 'object' && typeof e.code === 'string') {
     if (e.name === 'DatabaseError' || /^[0-9A-Z]{5}$/.test(e.code)) {
       if (e.code === '23505') return gwError('GW_ERR_CONFLICT', 'The record already exists', { cause: err })

@@ -82,9 +82,9 @@ export class SessionEvents {
    * state change (an export's final status and its webhook messages). Publish the returned
    * event after the commit.
    */
-  async appendIn (tx: Prisma.TransactionClient, sessionId: string, type: string, payload: Record<string, unknown>): Promise<SessionEventView> {
+  async appendIn (tx: Prisma.TransactionClient, sessionId: string, type: string, payload: Record<string, unknown>, turnId: string | null = null): Promise<SessionEventView> {
     await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext('events'), hashtext(${sessionId}))`
-    const row = await tx.sessionEvent.create({ data: { sessionId, type, payload: payload as Prisma.InputJsonValue } })
+    const row = await tx.sessionEvent.create({ data: { sessionId, type, payload: payload as Prisma.InputJsonValue, turnId } })
     return eventView(row)
   }
 

@@ -75,6 +75,15 @@ const BY_EXTENSION = new Map(TYPES.map((t) => [t.extension, t]))
 
 export const ACCEPTED_EXTENSIONS: readonly string[] = TYPES.map((t) => t.extension)
 
+const caseless = (text: string): string => [...text].map((c) => /[a-z]/.test(c) ? `[${c}${c.toUpperCase()}]` : c).join('')
+
+/**
+ * An http(s) URL whose last path segment names a file of an accepted type: the URL form of
+ * the rule `mediaTypeOf` applies to its file name, for the REST schema (so the document
+ * refuses what the server would).
+ */
+export const FILE_URL_PATTERN = `^https?://[^/?#]+/(?:[^?#]*/)?[^/?#]*\\.(?:${TYPES.map((t) => caseless(t.extension)).join('|')})(?:[?#].*)?$`
+
 const ACCEPTED_TEXT = 'video: mp4, mov, avi, webm, mkv; image: jpg, jpeg, png, gif, webp; audio: mp3, wav, m4a, aac'
 
 function extensionOf (filename: string): string {

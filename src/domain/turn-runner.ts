@@ -57,10 +57,16 @@ export class TurnRunner {
     const metrics = domainMetrics()
     metrics.turns.add(1, { status: outcome.status })
     metrics.turnSeconds.record((Date.now() - turn.startedAt.getTime()) / 1000, { status: outcome.status })
-    await this.deps.prisma.turn.update({
-      where: { id: turn.id },
-      data: { status: outcome.status, reply: outcome.reply, error: (outcome.error ?? undefined) as Prisma.InputJsonValue | undefined, finishedAt: new Date() }
+    // only a turn still running and still ours: one whose lease lapsed (this instance lost
+    // the database for a while) was closed as interrupted and its followers were told so
+    const { count } = await this.deps.prisma.turn.updateMany({
+      where: { id: turn.id, status: 'running', instanceId: turn.instanceId },
+      data: { status: outcome.status, reply: outcome.reply, error: (outcome.error ?? undefined) as Prisma.InputJsonValue | undefined, finishedAt: new Date(), leaseUntil: null }
     })
+    if (count === 0) {
+      this.deps.log.warn({ turnId: turn.id }, 'a turn ended after another instance closed it as interrupted')
+      return
+    }
     if (outcome.status === 'completed' || outcome.status === 'silent') {
       await emit('turn.completed', { status: outcome.status, reply: outcome.reply })
     } else {

@@ -2,11 +2,15 @@
 // tied to the caller's connection: the caller may leave, the run goes on and writes every
 // event to the log. One running turn per session (re-sending during a generation makes the
 // upstream do and charge the work twice), enforced across instances by an advisory lock.
-import type { Turn as TurnRow } from '../generated/prisma/client.ts'
+// A running turn is leased by the instance that runs it (renewed while it runs); when an
+// instance dies, its turns' leases lapse and any instance closes them as interrupted, so a
+// crash blocks a session for seconds, not for the turn's time limit.
+import { randomUUID } from 'node:crypto'
+import type { Prisma, Turn as TurnRow } from '../generated/prisma/client.ts'
 import { gwError } from '../errors.ts'
 import { after, pageOf, type Page } from './cursor.ts'
 import type { Actor, DomainDeps } from './deps.ts'
-import type { SessionEvents } from './events.ts'
+import type { SessionEvents, SessionEventView } from './events.ts'
 import type { Sessions } from './sessions.ts'
 import type { Timelines } from './timeline.ts'
 import type { Credits } from './credits.ts'
@@ -35,9 +39,20 @@ export interface StartedTurn {
   cursorBefore: bigint
 }
 
+const INTERRUPTED = {
+  code: 'GW_ERR_UNAVAILABLE',
+  message: 'The gateway instance running this turn stopped before the turn ended; send the message again',
+  reason: 'interrupted'
+}
+
+class LeaseLost extends Error {}
+
 export class Turns {
   private readonly running = new Map<string, { controller: AbortController, done: Promise<void> }>()
   private readonly runner: TurnRunner
+  /** This instance, as the owner of the turns it runs. */
+  readonly instanceId = randomUUID()
+  private renewer: NodeJS.Timeout | undefined
 
   constructor (
     private readonly deps: DomainDeps,
@@ -53,18 +68,19 @@ export class Turns {
     const session = await this.sessions.getRow(actor, sessionId)
     await this.credits.assertWithinBudget(actor.tenantId)
     const { prisma } = this.deps
-    const turn = await prisma.$transaction(async (tx) => {
+    const { turn, closed } = await prisma.$transaction(async (tx) => {
       await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext('turn'), hashtext(${session.id}))`
-      const busy = await tx.turn.findFirst({ where: { sessionId: session.id, status: 'running' }, select: { id: true, startedAt: true } })
-      if (busy && Date.now() - busy.startedAt.getTime() < this.deps.config.TURN_TIMEOUT_MS + 60_000) {
+      const closed = await this.closeLapsedIn(tx, { sessionId: session.id })
+      const busy = await tx.turn.findFirst({ where: { sessionId: session.id, status: 'running' }, select: { id: true } })
+      if (busy) {
         throw gwError('GW_ERR_TURN_IN_PROGRESS', `Turn ${busy.id} is still running in this session; wait for it to finish (sending again would make the upstream do and charge the work twice)`, {
           extensions: { turnId: busy.id }
         })
       }
-      // a turn left "running" past its limit belongs to an instance that died: close it
-      if (busy) await tx.turn.update({ where: { id: busy.id }, data: { status: 'timed_out', finishedAt: new Date(), error: { code: 'GW_ERR_UPSTREAM_TIMEOUT', message: 'The gateway instance running this turn stopped', reason: 'abandoned' } } })
-      return await tx.turn.create({ data: { sessionId: session.id, text } })
+      const turn = await tx.turn.create({ data: { sessionId: session.id, text, instanceId: this.instanceId, leaseUntil: this.leaseEnd() } })
+      return { turn, closed }
     })
+    for (const event of closed) this.events.publish(event)
     const cursorBefore = await this.events.lastCursor(session.id)
     await this.events.append(session.id, 'turn.started', { turnId: turn.id, text }, turn.id)
 
@@ -75,8 +91,10 @@ export class Turns {
       .finally(() => {
         clearTimeout(timer)
         this.running.delete(turn.id)
+        if (this.running.size === 0) this.stopRenewing()
       })
     this.running.set(turn.id, { controller, done })
+    this.startRenewing()
     return { turn: turnView(turn), cursorBefore }
   }
 
@@ -98,20 +116,65 @@ export class Turns {
   }
 
   /**
-   * Closes turns that some instance left "running" when it died: past the turn limit no
-   * instance can still be running them. Their sessions take new turns again.
+   * Closes the turns whose owner stopped renewing their lease (it died or lost the
+   * database): failed, reason "interrupted", with a turn.failed event for their followers.
+   * Their sessions take new turns again. Run by every instance every quarter lease.
    */
   async sweepAbandoned (): Promise<number> {
-    const cutoff = new Date(Date.now() - this.deps.config.TURN_TIMEOUT_MS - 60_000)
-    const stale = await this.deps.prisma.turn.findMany({ where: { status: 'running', startedAt: { lt: cutoff } }, select: { id: true, sessionId: true } })
-    for (const turn of stale) {
-      const { count } = await this.deps.prisma.turn.updateMany({
-        where: { id: turn.id, status: 'running' },
-        data: { status: 'timed_out', finishedAt: new Date(), error: { code: 'GW_ERR_UPSTREAM_TIMEOUT', message: 'The gateway instance running this turn stopped', reason: 'abandoned' } }
-      })
-      if (count === 1) await this.events.append(turn.sessionId, 'turn.failed', { turnId: turn.id, status: 'timed_out', error: { reason: 'abandoned' } }, turn.id)
+    const closed = await this.deps.prisma.$transaction(async (tx) => await this.closeLapsedIn(tx, {}))
+    for (const event of closed) this.events.publish(event)
+    return closed.length
+  }
+
+  /** The one way a lapsed turn is closed: at a turn's start (its session) and by the sweep. */
+  private async closeLapsedIn (tx: Prisma.TransactionClient, where: { sessionId?: string }): Promise<SessionEventView[]> {
+    const now = new Date()
+    // rows from before leases existed have none: their time limit stands for it
+    const legacyCutoff = new Date(now.getTime() - this.deps.config.TURN_TIMEOUT_MS - 60_000)
+    const closed = await tx.turn.updateManyAndReturn({
+      where: { ...where, status: 'running', OR: [{ leaseUntil: { lt: now } }, { leaseUntil: null, startedAt: { lt: legacyCutoff } }] },
+      data: { status: 'failed', finishedAt: now, error: INTERRUPTED, leaseUntil: null },
+      select: { id: true, sessionId: true, instanceId: true }
+    })
+    const events: SessionEventView[] = []
+    for (const turn of closed) {
+      this.deps.log.warn({ turnId: turn.id, instanceId: turn.instanceId }, 'closed a turn whose instance stopped')
+      events.push(await this.events.appendIn(tx, turn.sessionId, 'turn.failed', { turnId: turn.id, status: 'failed', error: INTERRUPTED }, turn.id))
     }
-    return stale.length
+    return events
+  }
+
+  private leaseEnd (): Date {
+    return new Date(Date.now() + this.deps.config.TURN_LEASE_MS)
+  }
+
+  private startRenewing (): void {
+    if (this.renewer !== undefined) return
+    this.renewer = setInterval(() => {
+      this.renew().catch((err: unknown) => this.deps.log.warn({ err }, 'could not renew the leases of running turns'))
+    }, Math.max(100, Math.floor(this.deps.config.TURN_LEASE_MS / 4)))
+    this.renewer.unref()
+  }
+
+  private stopRenewing (): void {
+    clearInterval(this.renewer)
+    this.renewer = undefined
+  }
+
+  /** Extends the leases of this instance's running turns; a turn another instance closed is stopped. */
+  private async renew (): Promise<void> {
+    const ids = [...this.running.keys()]
+    if (ids.length === 0) return
+    const { count } = await this.deps.prisma.turn.updateMany({
+      where: { id: { in: ids }, status: 'running', instanceId: this.instanceId },
+      data: { leaseUntil: this.leaseEnd() }
+    })
+    if (count === ids.length) return
+    const kept = await this.deps.prisma.turn.findMany({ where: { id: { in: ids }, status: 'running', instanceId: this.instanceId }, select: { id: true } })
+    const keep = new Set(kept.map((k) => k.id))
+    for (const id of ids) {
+      if (!keep.has(id)) this.running.get(id)?.controller.abort(new LeaseLost('the turn was closed as interrupted by another instance'))
+    }
   }
 
   /** Turns running in this process (for tests and graceful close). */
@@ -125,5 +188,6 @@ export class Turns {
     const timer = setTimeout(() => { for (const r of all) r.controller.abort(new Error('gateway shutting down')) }, graceMs)
     await Promise.allSettled(all.map(async r => await r.done))
     clearTimeout(timer)
+    this.stopRenewing()
   }
 }

@@ -22,7 +22,7 @@ function gatewayErrorOf (err: GraphQLError, inValidation: boolean): GatewayError
   if (original === undefined || inValidation) return gwError('GW_ERR_VALIDATION', err.message)
   const code = (original as { code?: unknown }).code
   if (code === 'MER_ERR_METHOD_NOT_ALLOWED') {
-    return gwError('GW_ERR_METHOD_NOT_ALLOWED', 'Only queries can be sent with GET; send mutations with POST')
+    return gwError('GW_ERR_METHOD_NOT_ALLOWED', 'Only queries can be sent with GET; send mutations with POST, subscriptions over the WebSocket')
   }
   if (typeof code === 'string' && code.startsWith('MER_ERR_GQL_')) return gwError('GW_ERR_VALIDATION', original.message)
   return toGatewayError(original)

@@ -159,7 +159,7 @@ function removed (t: TimelineTrack): string {
 }
 
 function changed (o: TimelineTrack, n: TimelineTrack): string[] {
-  if (JSON.stringify(o.segments.map((s) => s.raw)) === JSON.stringify(n.segments.map((s) => s.raw))) return []
+  if (sameJson(o.segments.map((s) => s.raw), n.segments.map((s) => s.raw))) return []
   const out: string[] = []
   const name = o.kind === 'audio' ? 'BGM track' : o.kind === 'video' ? `video track ${n.index}` : `track ${n.index}`
   for (let i = 0; i < Math.max(o.segments.length, n.segments.length); i++) {
@@ -182,6 +182,20 @@ function changed (o: TimelineTrack, n: TimelineTrack): string[] {
     out.push(delta > 0 ? `Added ${clips} to ${name}` : `Removed ${clips} from ${name}`)
   }
   return out.length > 0 ? out : [`Changed ${name}`]
+}
+
+/**
+ * Structural equality of JSON values, blind to key order: the "before" snapshot comes back
+ * from a jsonb column, which stores object keys in its own order.
+ */
+export function sameJson (a: unknown, b: unknown): boolean {
+  if (a === b) return true
+  if (Array.isArray(a) || Array.isArray(b)) {
+    return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((x, i) => sameJson(x, b[i]))
+  }
+  if (!isObject(a) || !isObject(b)) return false
+  const keys = Object.keys(a)
+  return keys.length === Object.keys(b).length && keys.every((k) => Object.hasOwn(b, k) && sameJson(a[k], b[k]))
 }
 
 function titleOf (s: TimelineSegment): string {

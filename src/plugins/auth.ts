@@ -2,6 +2,7 @@
 // (the tenant's own user id; the user is created on first sight). Operators: the admin
 // token. Verified keys and known users are cached for AUTH_CACHE_TTL_MS so the hot path does
 // not touch the database; a revoked key therefore stops working within that many ms.
+// Every failed authentication goes through the auth-throttle plugin (429 past a per-address limit).
 import { createHash, timingSafeEqual } from 'node:crypto'
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
@@ -27,8 +28,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     authenticateTenant: (request: FastifyRequest) => Promise<void>
     authenticateAdmin: (request: FastifyRequest) => Promise<void>
-    /** Resolves an API key + user id to an actor (also used by GraphQL connection_init). */
-    resolveActor: (authorization: string | undefined, userId: string | undefined) => Promise<RequestActor>
+    /** Resolves an API key + user id to an actor (also used by GraphQL connection_init from `address`). */
+    resolveActor: (authorization: string | undefined, userId: string | undefined, address: string) => Promise<RequestActor>
     /** Drops cached key verdicts (after a revoke/rotate through this instance). */
     forgetKeys: () => void
   }
@@ -82,18 +83,18 @@ async function auth (fastify: FastifyInstance): Promise<void> {
     return user.id
   }
 
-  async function resolveKey (authorization: string | undefined): Promise<VerifiedKey> {
+  async function resolveKey (authorization: string | undefined, address: string): Promise<VerifiedKey> {
     const raw = bearer(authorization)
     if (!raw) {
-      throw gwError('GW_ERR_UNAUTHORIZED', 'Send your API key as "Authorization: Bearer ngw_..."', {
+      throw await fastify.authFailure(address, gwError('GW_ERR_UNAUTHORIZED', 'Send your API key as "Authorization: Bearer ngw_..."', {
         headers: { 'www-authenticate': 'Bearer realm="nemo-gateway"' }
-      })
+      }))
     }
     const key = await verify(raw)
     if (!key) {
-      throw gwError('GW_ERR_UNAUTHORIZED', 'The API key is not valid, or it was revoked or has expired', {
+      throw await fastify.authFailure(address, gwError('GW_ERR_UNAUTHORIZED', 'The API key is not valid, or it was revoked or has expired', {
         headers: { 'www-authenticate': 'Bearer realm="nemo-gateway", error="invalid_token"' }
-      })
+      }))
     }
     touch(key)
     return key
@@ -107,8 +108,8 @@ async function auth (fastify: FastifyInstance): Promise<void> {
     }
   }
 
-  async function resolveActor (authorization: string | undefined, userId: string | undefined): Promise<RequestActor> {
-    const key = await resolveKey(authorization)
+  async function resolveActor (authorization: string | undefined, userId: string | undefined, address: string): Promise<RequestActor> {
+    const key = await resolveKey(authorization, address)
     if (userId === undefined || userId === '') {
       throw gwError('GW_ERR_VALIDATION', 'Send the end user\'s id in the X-User-Id header', {
         extensions: { errors: [{ in: 'headers', path: '/x-user-id', message: 'is required' }] }
@@ -130,12 +131,12 @@ async function auth (fastify: FastifyInstance): Promise<void> {
   fastify.decorate('authenticateTenant', async (request: FastifyRequest) => {
     if (request.routeOptions.config.tenantOnly === true) {
       // a tenant resource (webhook endpoints): X-User-Id is accepted and ignored
-      const key = await resolveKey(request.headers.authorization)
+      const key = await resolveKey(request.headers.authorization, request.ip)
       request.actor = { tenantId: key.tenantId, userId: '', apiKeyId: key.apiKeyId, keyId: key.keyId, externalUserId: '' }
       return
     }
     const userId = request.headers['x-user-id']
-    request.actor = await resolveActor(request.headers.authorization, Array.isArray(userId) ? userId[0] : userId)
+    request.actor = await resolveActor(request.headers.authorization, Array.isArray(userId) ? userId[0] : userId, request.ip)
   })
 
   const adminToken = fastify.config.ADMIN_TOKEN
@@ -144,12 +145,12 @@ async function auth (fastify: FastifyInstance): Promise<void> {
     if (!adminDigest) throw gwError('GW_ERR_FORBIDDEN', 'The admin API is disabled: set ADMIN_TOKEN to enable it')
     const raw = bearer(request.headers.authorization)
     if (!raw) {
-      throw gwError('GW_ERR_UNAUTHORIZED', 'Send the admin token as "Authorization: Bearer <ADMIN_TOKEN>"', {
+      throw await fastify.authFailure(request.ip, gwError('GW_ERR_UNAUTHORIZED', 'Send the admin token as "Authorization: Bearer <ADMIN_TOKEN>"', {
         headers: { 'www-authenticate': 'Bearer realm="nemo-gateway-admin"' }
-      })
+      }))
     }
-    if (!timingSafeEqual(digest(raw), adminDigest)) throw gwError('GW_ERR_FORBIDDEN', 'The admin token is not valid')
+    if (!timingSafeEqual(digest(raw), adminDigest)) throw await fastify.authFailure(request.ip, gwError('GW_ERR_FORBIDDEN', 'The admin token is not valid'))
   })
 }
 
-export default fp(auth, { name: 'auth', dependencies: ['domain'] })
+export default fp(auth, { name: 'auth', dependencies: ['domain', 'auth-throttle'] })

@@ -65,7 +65,14 @@ async function db (fastify: FastifyInstance, opts: DbPluginOptions): Promise<voi
   try {
     await applyMigrations(url, opts.migrationsDir ?? defaultMigrationsDir, log)
     prisma = new PrismaClient({
-      adapter: new PrismaPg({ connectionString: url }, {
+      // both ends bounded: a stalled database (SIGSTOP, a dead network path) fails the query
+      // or the wait for a connection, which the problems plugin answers with 503
+      adapter: new PrismaPg({
+        connectionString: url,
+        connectionTimeoutMillis: config.DB_POOL_TIMEOUT_MS,
+        query_timeout: config.DB_QUERY_TIMEOUT_MS,
+        statement_timeout: config.DB_QUERY_TIMEOUT_MS
+      }, {
         onPoolError: (err) => { log.warn(`database pool: ${err.message}`) }
       })
     })

@@ -51,14 +51,15 @@ async function domain (fastify: FastifyInstance): Promise<void> {
   fastify.addHook('onClose', async () => clearInterval(reconciler))
   // running chat turns get a moment to finish before the database goes away
   fastify.addHook('preClose', async () => { await built.turns.close() })
-  // turns orphaned by an instance that died are closed at start and then every few minutes
+  // turns orphaned by an instance that died are closed at start and then as soon as their
+  // lease lapses (checked every quarter lease)
   const sweep = () => {
     built.turns.sweepAbandoned()
       .then((n) => { if (n > 0) fastify.log.warn({ turns: n }, 'closed turns abandoned by a stopped instance') })
       .catch((err: unknown) => fastify.log.warn({ err }, 'could not sweep abandoned turns'))
   }
   fastify.addHook('onReady', async () => { sweep() })
-  const timer = setInterval(sweep, 5 * 60_000)
+  const timer = setInterval(sweep, Math.max(100, Math.floor(fastify.config.TURN_LEASE_MS / 4)))
   timer.unref()
   fastify.addHook('onClose', async () => clearInterval(timer))
 }

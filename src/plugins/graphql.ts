@@ -2,7 +2,8 @@
 // resolvers in src/graphql call the same domain services as REST.
 // HTTP callers send the REST headers; the actor is resolved in a preValidation hook, before
 // the rate limiter, so the limit belongs to the API key. WebSocket callers (graphql-transport-ws
-// only) send the same credentials in connection_init: bad ones close the socket with 4403.
+// only) send the same credentials in connection_init: bad ones close the socket with 4403,
+// or 4429 once the address has failed to authenticate too often (plugins/auth.ts).
 // mercurius calls `onConnect` as a method of its connection object, whose `socket` is the only
 // way to choose the close code (its own refusal closes with no code at all). Subscriptions
 // share the app's emitter, so with REDIS_URL events fan out across instances.
@@ -10,7 +11,7 @@
 import { readFile } from 'node:fs/promises'
 import fp from 'fastify-plugin'
 import mercurius from 'mercurius'
-import { specifiedRules, validate } from 'graphql'
+import { getOperationAST, specifiedRules, validate } from 'graphql'
 import type { WebSocket } from 'ws'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { isGatewayError } from '../errors.ts'
@@ -24,6 +25,7 @@ const SCHEMA_FILE = new URL('../../schema/schema.graphql', import.meta.url)
 const CONNECTION_INIT_TIMEOUT_MS = 10_000
 /** graphql-transport-ws close codes. */
 const CLOSE_FORBIDDEN = 4403
+const CLOSE_TOO_MANY = 4429
 const CLOSE_INTERNAL = 4500
 
 const kInitTimer = Symbol('graphql-init-timer')
@@ -40,15 +42,17 @@ async function graphql (fastify: FastifyInstance): Promise<void> {
   const log = fastify.log.child({ component: 'graphql' })
 
   async function onConnect (this: unknown, data: { payload: unknown }): Promise<{ actor: unknown } | false> {
-    const socket = (this as { socket?: WebSocket } | undefined)?.socket
+    const connection = this as { socket?: WebSocket, context?: { address?: string } } | undefined
+    const socket = connection?.socket
     const { authorization, userId } = connectionCredentials(data.payload)
     try {
-      return { actor: await fastify.resolveActor(authorization, userId) }
+      return { actor: await fastify.resolveActor(authorization, userId, connection?.context?.address ?? 'unknown') }
     } catch (err) {
       const refused = isGatewayError(err) && err.statusCode < 500
       if (refused) {
         log.info({ code: err.code }, 'graphql connection refused')
-        socket?.close(CLOSE_FORBIDDEN, closeReason(`Forbidden: ${err.code}: ${err.message}`))
+        if (err.code === 'GW_ERR_RATE_LIMITED') socket?.close(CLOSE_TOO_MANY, closeReason(`Too many failed authentications: ${err.code}: ${err.message}`))
+        else socket?.close(CLOSE_FORBIDDEN, closeReason(`Forbidden: ${err.code}: ${err.message}`))
       } else {
         log.error({ err }, 'graphql connection could not be authenticated')
         socket?.close(CLOSE_INTERNAL, 'Internal server error')
@@ -87,13 +91,23 @@ async function graphql (fastify: FastifyInstance): Promise<void> {
       // runs when connection_init arrives, just before onConnect
       context: (_socket, request: WithInitTimer) => {
         clearTimeout(request[kInitTimer])
-        return {}
+        // read by onConnect: failed connection_inits count against the client's address
+        return { address: request.ip }
       },
       onConnect
     }
   })
 
-  fastify.graphql.addHook('preExecution', async (schema, document, _context, variables) => {
+  fastify.graphql.addHook('preExecution', async (schema, document, context, variables) => {
+    // this hook runs for HTTP only (WebSocket operations go through preSubscriptionExecution):
+    // a subscription here has no stream to answer on
+    const request = context.reply?.request
+    const operationName = (request?.body as { operationName?: unknown } | undefined)?.operationName ??
+      (request?.query as { operationName?: unknown } | undefined)?.operationName
+    const operation = getOperationAST(document, typeof operationName === 'string' ? operationName : undefined)
+    if (operation?.operation === 'subscription') {
+      throw catalogError('GW_ERR_BAD_REQUEST', 'Subscriptions run over the WebSocket at /graphql (graphql-transport-ws), not over HTTP')
+    }
     const exceeded = checkLimits(schema, document, variables as Record<string, unknown> | undefined)
     if (exceeded) throw exceeded
   })

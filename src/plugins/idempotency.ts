@@ -35,7 +35,12 @@ function parseKey (header: string | string[] | undefined): string | null {
 }
 
 function fingerprint (request: FastifyRequest): string {
-  const hash = createHash('sha256').update(request.method).update('\n').update(request.url).update('\n')
+  // the matched route with its decoded params, not the raw URL: `/v1/sessions/%61b/turns` and
+  // `/v1/sessions/ab/turns` are the same request
+  const hash = createHash('sha256').update(request.method).update('\n')
+    .update(request.routeOptions.url ?? '').update('\n')
+    .update(JSON.stringify(request.params ?? {})).update('\n')
+    .update(JSON.stringify(request.query ?? {})).update('\n')
   if (request.body !== undefined && request.body !== null) {
     hash.update(JSON.stringify(request.body))
   } else {

@@ -29,10 +29,14 @@ export const QUEUES = [
 
 async function jobs (fastify: FastifyInstance): Promise<void> {
   const { config, log } = fastify
+  // pg-boss hands its options to its pg.Pool (its types do not list these): the same bounds as
+  // the app's own pool (plugins/db.ts), so scheduling a job never hangs a request
+  const poolBounds = { connectionTimeoutMillis: config.DB_POOL_TIMEOUT_MS, query_timeout: config.DB_QUERY_TIMEOUT_MS }
   const boss = new PgBoss({
     connectionString: fastify.db.url,
     max: 4,
     application_name: 'nemo-gateway-jobs',
+    ...poolBounds,
     // completed jobs are history nobody reads: keep a day of them
     deleteAfterHours: 24,
     pollingIntervalSeconds: config.JOBS_POLL_INTERVAL_MS / 1000

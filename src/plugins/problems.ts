@@ -58,6 +58,28 @@ export function sendProblem (request: FastifyRequest, reply: FastifyReply, error
     .send(toProblem(error, request.id))
 }
 
+/** A route path (`/v1/sessions/:sessionId`, `/docs/*`) as a pattern over decoded request paths. */
+function pathPattern (url: string): RegExp {
+  const trimmed = url.length > 1 ? url.replace(/\/$/, '') : url
+  const source = trimmed.split('/').map((segment) => {
+    if (segment === '*') return '.*'
+    return segment.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/:[A-Za-z0-9_]+/g, '[^/]+')
+  }).join('/')
+  return new RegExp(`^${source}$`)
+}
+
+/** The request's path as the router sees it: decoded, without query or trailing slash. */
+function normalPath (url: string): string {
+  const raw = url.split('?')[0]!
+  let path: string
+  try {
+    path = decodeURIComponent(raw)
+  } catch {
+    path = raw
+  }
+  return path.length > 1 ? path.replace(/\/$/, '') : path
+}
+
 async function problems (fastify: FastifyInstance): Promise<void> {
   fastify.setErrorHandler((err, request, reply) => {
     const error = toGatewayError(err)
@@ -74,7 +96,26 @@ async function problems (fastify: FastifyInstance): Promise<void> {
     return sendProblem(request, reply, error)
   })
 
+  // A known path asked with a method it does not serve is 405 with Allow (RFC 9110 §15.5.6),
+  // not 404. The router only says "no match", so the paths of all routes are kept here.
+  const paths: Array<{ pattern: RegExp, methods: Set<string> }> = []
+  fastify.addHook('onRoute', (route) => {
+    const methods = Array.isArray(route.method) ? route.method : [route.method]
+    const pattern = pathPattern(route.url ?? route.path)
+    const known = paths.find((p) => p.pattern.source === pattern.source)
+    if (known) for (const m of methods) known.methods.add(m)
+    else paths.push({ pattern, methods: new Set(methods) })
+  })
+
   fastify.setNotFoundHandler((request, reply) => {
+    const path = normalPath(request.url)
+    const allowed = new Set<string>()
+    for (const p of paths) if (p.pattern.test(path)) for (const m of p.methods) allowed.add(m)
+    if (allowed.has('GET')) allowed.add('HEAD')
+    if (allowed.size > 0 && !allowed.has(request.method)) {
+      const allow = [...allowed].join(', ')
+      return sendProblem(request, reply, gwError('GW_ERR_METHOD_NOT_ALLOWED', `${request.method} is not served here; this path takes ${allow}`, { headers: { allow } }))
+    }
     return sendProblem(request, reply, gwError('GW_ERR_ROUTE_NOT_FOUND', `No route ${request.method} ${request.url.split('?')[0]}`))
   })
 

@@ -7,8 +7,11 @@ import { Redis } from 'ioredis'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { gwError } from '../errors.ts'
 
+// Decided by the route the router matched, never by the raw URL: the router decodes
+// percent-escapes (`/%761/credits` is `/v1/credits`), a prefix test on `request.url` does not.
 function limited (request: FastifyRequest): boolean {
-  return request.url.startsWith('/v1/') || request.url.startsWith('/graphql')
+  const route = request.routeOptions.url
+  return route !== undefined && (route.startsWith('/v1/') || route === '/graphql')
 }
 
 async function rateLimitPlugin (fastify: FastifyInstance): Promise<void> {

@@ -1,6 +1,6 @@
 // Schemas shared by every route: the problem document, pagination, common headers.
 import { Type, type TSchema } from 'typebox'
-import { PAGE_LIMIT, PageCursorSchema } from '../inputs.ts'
+import { IdempotencyKeyHeaderSchema, PAGE_LIMIT, PageCursorSchema } from '../inputs.ts'
 
 export const ProblemSchema = Type.Object({
   type: Type.String(),
@@ -20,7 +20,7 @@ export function withProblems<T extends Record<number, TSchema>> (ok: T): T & Rec
 
 export const TenantHeadersSchema = Type.Object({
   'x-user-id': Type.String({ description: 'Your own id for the end user (1-128 of A-Za-z0-9._:@-)' }),
-  'idempotency-key': Type.Optional(Type.String({ maxLength: 257, description: 'Makes a POST safe to retry for 24 h' }))
+  'idempotency-key': Type.Optional(IdempotencyKeyHeaderSchema)
 })
 
 export const PageQuerySchema = Type.Object({

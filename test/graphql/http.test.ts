@@ -199,7 +199,7 @@ t.test('depth and cost limits refuse an operation before it runs', async (t) => 
   t.equal(expensive.status, 400)
   t.notOk('data' in expensive.body)
   const [err] = expensive.body.errors ?? []
-  t.match(err, { message: /costs \d+; the limit is 3000/, extensions: { code: 'GW_ERR_VALIDATION', status: 400, limit: 'cost', maxCost: MAX_COST } })
+  t.match(err, { message: new RegExp(`costs \\d+; the limit is ${MAX_COST}`), extensions: { code: 'GW_ERR_VALIDATION', status: 400, limit: 'cost', maxCost: MAX_COST } })
   t.ok(err!.extensions.cost > MAX_COST)
   t.equal((await gw.sim.counters()).requests.state ?? 0, statesBefore, 'no upstream call was made')
 
@@ -219,6 +219,38 @@ t.test('depth and cost limits refuse an operation before it runs', async (t) => 
   const introspection = await gql(acme, 'alice', getIntrospectionQuery())
   t.notOk(introspection.body.errors, 'GraphiQL\'s introspection query passes')
   t.ok(introspection.body.data?.__schema.types.some((ty: { name: string }) => ty.name === 'SessionEvent'))
+})
+
+t.test('every field selection counts toward the cost: 50,000 __typename aliases are refused before they run', async (t) => {
+  const gw = await buildGateway(t, { sim: SIM })
+  const acme = await gw.tenant('acme')
+  const aliases = Array.from({ length: 50_000 }, (_, i) => `a${i}: __typename`).join(' ')
+  const began = Date.now()
+  const res = await gql(acme, 'alice', `{ ${aliases} }`)
+  t.equal(res.status, 400)
+  t.notOk('data' in res.body, 'nothing ran')
+  t.match(res.body.errors?.[0], { extensions: { code: 'GW_ERR_VALIDATION', limit: 'cost', cost: 50_000, maxCost: MAX_COST } })
+  t.comment(`refused in ${Date.now() - began} ms`)
+  const scalars = Array.from({ length: MAX_COST + 1 }, (_, i) => `b${i}: id`).join(' ')
+  const many = await gql(acme, 'alice', `{ viewer { ${scalars} } }`)
+  t.equal(many.body.errors?.[0]?.extensions.limit, 'cost', 'scalar fields count too')
+  const fine = await gql(acme, 'alice', '{ __typename viewer { id __typename } }')
+  t.notOk(fine.body.errors, 'an ordinary query passes')
+})
+
+t.test('a subscription sent over HTTP is a 400 that names the WebSocket', async (t) => {
+  const gw = await buildGateway(t, { sim: SIM })
+  const acme = await gw.tenant('acme')
+  const session = (await acme.as('alice', { method: 'POST', url: '/v1/sessions', payload: {} })).json()
+  const res = await gql(acme, 'alice', 'subscription ($id: ID!) { sessionEvents(sessionId: $id) { cursor type } }', { id: session.id })
+  t.equal(res.status, 400)
+  t.notOk('data' in res.body)
+  t.match(res.body.errors?.[0], { message: /WebSocket/, extensions: { code: 'GW_ERR_BAD_REQUEST', status: 400 } })
+  const named = await gql(acme, 'alice', 'query Q { viewer { id } } subscription S { sessionEvents(sessionId: "x") { cursor } }')
+  t.equal(named.status, 400, 'a document with several operations and no name is refused as GraphQL would')
+  const get = await acme.as('alice', { method: 'GET', url: `/graphql?query=${encodeURIComponent('subscription { sessionEvents(sessionId: "x") { cursor } }')}` })
+  t.equal(get.statusCode, 405, 'over GET, only queries are allowed')
+  t.match(get.json().errors?.[0], { message: /WebSocket/, extensions: { code: 'GW_ERR_METHOD_NOT_ALLOWED' } })
 })
 
 t.test('GraphiQL is served only when GRAPHIQL is set', async (t) => {

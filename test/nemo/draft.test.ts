@@ -1,5 +1,7 @@
 import t from 'tap'
 import { diffTimelines, isExportable, parseTimeline, summarize } from '../../src/nemo/draft.ts'
+import pg from 'pg'
+import { testDatabase } from '../helpers/database.ts'
 
 // The simulator's minimal draft, contract §3.7, verbatim.
 const SIM_DRAFT = JSON.parse('{"t":[{"tt":0,"sg":[{"src":"https://cdn.local/sim/clip1.mp4","st":0,"d":10000}]},{"tt":1,"sg":[{"src":"https://cdn.local/sim/bgm.mp3","st":0,"d":10000,"v":0.35}]},{"tt":7,"sg":[{"text":"Urban Dreams","st":0,"d":3000}]}],"d":10000,"m":{"title":"Urban Dreams","width":1920,"height":1080}}')
@@ -89,4 +91,19 @@ t.test('diff: additions, removals and changes in one line', async (t) => {
   t.equal(diffTimelines(base, parseTimeline({ t: [twoClips, bgm, title], d: 12000 })).summary,
     'Added 1 clip to video track 1; Changed duration 10s -> 12s')
   t.equal(diffTimelines(base, parseTimeline({ t: [video, bgm], d: 10000 })).summary, "Removed title 'Urban Dreams'")
+})
+
+t.test('a draft read back from a jsonb column (keys reordered) is unchanged', async (t) => {
+  const url = await testDatabase(t)
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  t.teardown(async () => { await client.end() })
+  const { rows } = await client.query('SELECT $1::jsonb AS draft', [JSON.stringify(SIM_DRAFT)])
+  const stored = rows[0].draft
+  t.not(JSON.stringify(stored.t[0].sg[0]), JSON.stringify(SIM_DRAFT.t[0].sg[0]), 'Postgres did reorder the keys')
+  t.same(diffTimelines(parseTimeline(stored), parseTimeline(SIM_DRAFT)).changes, [])
+  t.same(diffTimelines(parseTimeline(SIM_DRAFT), parseTimeline(stored)).changes, [])
+  const moved = structuredClone(SIM_DRAFT)
+  moved.t[0].sg[0].src = 'https://cdn.local/sim/clip2.mp4'
+  t.equal(diffTimelines(parseTimeline(stored), parseTimeline(moved)).summary, 'Changed video track 1', 'a real change still shows')
 })

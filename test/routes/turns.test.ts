@@ -127,6 +127,31 @@ t.test('ask_question is surfaced as a question', async (t) => {
   await streamsClosed(ctx.gw, t)
 })
 
+t.test('an unchanged timeline is not reported as changed after it went through the database', async (t) => {
+  const ctx = await setup(t)
+  const first = await turn(ctx, '[scenario:silent-edit] add a title')
+  t.ok(first.types.includes('state.changed'), 'the first edit is a change')
+  // the snapshot is now stored as jsonb, which reorders the keys of every segment
+  for (const text of ['[scenario:ask-question] make me a video', '[scenario:ask-question] and another']) {
+    const res = await turn(ctx, text)
+    t.notOk(res.types.includes('state.changed'), `${text}: nothing changed, nothing reported`)
+    t.equal(res.types.at(-1), 'turn.completed')
+  }
+  await streamsClosed(ctx.gw, t)
+})
+
+t.test('a heartbeat-only turn after a recovered one finds nothing changed and fails, not "completed"', async (t) => {
+  const ctx = await setup(t, { config: { TURN_HEARTBEAT_ONLY_MS: 150, TURN_RECOVERY_POLL_MS: 10, TURN_RECOVERY_POLLS: 3 } })
+  const first = await turn(ctx, '[scenario:disconnect] generate a video')
+  t.equal(first.types.at(-1), 'turn.completed', 'the disconnected turn was recovered')
+  await ctx.gw.sim.configure({ generationMs: 3000 })
+  const res = await turn(ctx, '[scenario:heartbeat-only] hello')
+  t.notOk(res.types.includes('state.changed'), 'an identical timeline is no change')
+  t.equal(res.types.at(-1), 'turn.failed')
+  t.equal(res.frames.at(-1)!.json.payload.error.reason, 'heartbeat_only')
+  await streamsClosed(ctx.gw, t)
+})
+
 t.test('a mid-stream disconnect is recovered by polling the state', async (t) => {
   const ctx = await setup(t)
   const res = await turn(ctx, '[scenario:disconnect] generate a video')
@@ -247,15 +272,45 @@ t.test('closing the gateway ends its open event streams', async (t) => {
   t.ok(Date.now() - began < 5000, 'close() did not wait for the stream')
 })
 
+t.test('a turn that outlives its lease is renewed by its live instance, not closed', async (t) => {
+  const ctx = await setup(t, { sim: { generationMs: 1500 }, config: { TURN_LEASE_MS: 400 } })
+  const res = await turn(ctx, '[scenario:generation] a slow city')
+  t.equal(res.types.at(-1), 'turn.completed', 'not closed as interrupted while it ran')
+  t.equal(res.types.filter((x) => x === 'turn.failed').length, 0)
+  await streamsClosed(ctx.gw, t)
+})
+
+t.test('a turn closed as interrupted while its instance still runs it: the run stops, nothing overwrites the close', async (t) => {
+  const ctx = await setup(t, { sim: { generationMs: 30_000 }, config: { TURN_LEASE_MS: 2000 } })
+  const prisma = ctx.gw.app.prisma
+  const started = await ctx.acme.as('alice', { method: 'POST', url: `/v1/sessions/${ctx.session.id}/turns`, payload: { text: '[scenario:generation] slow' } })
+  const turnId = started.json().id as string
+  await waitFor(async () => await ctx.gw.sim.counters(), (c) => c.openStreams === 1)
+  // as another instance would, had this one stopped renewing (a long pause, a lost database)
+  await waitFor(async () => {
+    await prisma.turn.update({ where: { id: turnId }, data: { leaseUntil: new Date(Date.now() - 1000) } })
+    return await ctx.gw.app.domain.turns.sweepAbandoned()
+  }, (n) => n === 1)
+  await streamsClosed(ctx.gw, t)
+  await waitFor(async () => ctx.gw.app.domain.turns.active, (n) => n === 0)
+  const row = await prisma.turn.findUniqueOrThrow({ where: { id: turnId } })
+  t.equal(row.status, 'failed')
+  t.match(row.error, { reason: 'interrupted' })
+  const ends = await prisma.sessionEvent.findMany({ where: { turnId, type: { in: ['turn.completed', 'turn.failed'] } } })
+  t.same(ends.map((e) => e.type), ['turn.failed'], 'one end, told once')
+})
+
 t.test('a turn abandoned by a stopped instance is closed, and the session takes turns again', async (t) => {
   const ctx = await setup(t, { config: { TURN_TIMEOUT_MS: 1000 } })
   const prisma = ctx.gw.app.prisma
   const orphan = await prisma.turn.create({ data: { sessionId: ctx.session.id, text: 'lost', startedAt: new Date(Date.now() - 5 * 60_000) } })
   t.equal(await ctx.gw.app.domain.turns.sweepAbandoned(), 1)
   const row = await prisma.turn.findUniqueOrThrow({ where: { id: orphan.id } })
-  t.equal(row.status, 'timed_out')
+  t.equal(row.status, 'failed')
+  t.match(row.error, { reason: 'interrupted' })
   const events = await prisma.sessionEvent.findMany({ where: { turnId: orphan.id } })
   t.same(events.map(e => e.type), ['turn.failed'], 'followers learn that it ended')
+  t.match(events[0]!.payload, { turnId: orphan.id, status: 'failed', error: { reason: 'interrupted' } })
   const next = await turn(ctx, '[scenario:text] hello again')
   t.equal(next.types.at(-1), 'turn.completed')
   await streamsClosed(ctx.gw, t)

@@ -9,6 +9,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import { Type, type Static } from 'typebox'
 import { gwError } from '../../../errors.ts'
 import type { IncomingFile } from '../../../domain/uploads.ts'
+import { FILE_URL_PATTERN } from '../../../domain/media-types.ts'
 import { DateTime, PageQuerySchema, TenantHeadersSchema, UuidParam, withProblems } from '../../schemas.ts'
 
 export const UploadSchema = Type.Object({
@@ -29,7 +30,12 @@ export const UploadSchema = Type.Object({
 }, { $id: 'Upload' })
 
 const UrlUploadSchema = Type.Object({
-  urls: Type.Array(Type.String({ format: 'uri', pattern: '^https?://', maxLength: 2048 }), { minItems: 1, maxItems: 20 })
+  urls: Type.Array(Type.String({
+    format: 'uri',
+    pattern: FILE_URL_PATTERN,
+    maxLength: 2048,
+    description: 'An http(s) URL whose last path segment names a file of an accepted type (e.g. https://example.com/clip.mp4)'
+  }), { minItems: 1, maxItems: 20 })
 }, { additionalProperties: false })
 
 // Documents the form for OpenAPI only: a streamed multipart request has no parsed body, and a

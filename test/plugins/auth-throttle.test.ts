@@ -1,0 +1,66 @@
+// Failed authentications are throttled per client address, on every surface that takes
+// credentials (REST, GraphQL over HTTP, the WebSocket's connection_init, the admin API),
+// while good credentials from the same address (a shared NAT) keep working.
+import t from 'tap'
+import { createClient } from 'graphql-ws'
+import WebSocket from 'ws'
+import { ADMIN_TOKEN, buildGateway } from '../helpers/app.ts'
+
+const LIMITS = { AUTH_FAILURES_MAX: 5, AUTH_FAILURES_WINDOW_MS: 60_000 }
+
+t.test('bad API keys from one address: 401 up to the limit, then 429; good keys behind the same address still work', async (t) => {
+  const gw = await buildGateway(t, { config: LIMITS })
+  const acme = await gw.tenant('acme')
+  const bad = { authorization: 'Bearer ngw_nope_nope', 'x-user-id': 'alice' }
+  const statuses: number[] = []
+  for (let i = 0; i < 5; i++) statuses.push((await gw.app.inject({ method: 'GET', url: '/v1/credits', headers: bad })).statusCode)
+  t.same(statuses, [401, 401, 401, 401, 401])
+  const limited = await gw.app.inject({ method: 'GET', url: '/v1/sessions', headers: bad })
+  t.equal(limited.statusCode, 429)
+  t.match(limited.headers['content-type'], /problem\+json/)
+  t.equal(limited.json().code, 'GW_ERR_RATE_LIMITED')
+  t.ok(Number(limited.headers['retry-after']) > 0 && Number(limited.headers['retry-after']) <= 60)
+  const missing = await gw.app.inject({ method: 'GET', url: '/v1/sessions', headers: { 'x-user-id': 'alice' } })
+  t.equal(missing.statusCode, 429, 'no key at all is a failed authentication too')
+
+  const graphql = await gw.app.inject({ method: 'POST', url: '/graphql', headers: bad, payload: { query: '{ viewer { id } }' } })
+  t.equal(graphql.statusCode, 429, 'GraphQL over HTTP shares the limit')
+  t.equal(graphql.json().errors?.[0]?.extensions.code, 'GW_ERR_RATE_LIMITED')
+
+  t.equal((await acme.as('alice', { method: 'GET', url: '/v1/sessions' })).statusCode, 200, 'a good key from the same address is served')
+  const gqlGood = await acme.as('alice', { method: 'POST', url: '/graphql', payload: { query: '{ viewer { id } }' } })
+  t.equal(gqlGood.statusCode, 200)
+
+  const other = await gw.app.inject({ method: 'GET', url: '/v1/sessions', headers: bad, remoteAddress: '10.1.2.3' })
+  t.equal(other.statusCode, 401, 'another address has its own budget')
+})
+
+t.test('bad admin tokens are throttled the same way; the right token still works', async (t) => {
+  const gw = await buildGateway(t, { config: LIMITS })
+  const statuses: number[] = []
+  for (let i = 0; i < 6; i++) {
+    statuses.push((await gw.app.inject({ method: 'GET', url: '/admin/v1/tenants', headers: { authorization: 'Bearer wrong-admin-token' } })).statusCode)
+  }
+  t.same(statuses, [403, 403, 403, 403, 403, 429])
+  const good = await gw.app.inject({ method: 'GET', url: '/admin/v1/tenants', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })
+  t.equal(good.statusCode, 200)
+})
+
+t.test('failed WebSocket connection_init counts, and a limited address is closed with 4429', async (t) => {
+  const gw = await buildGateway(t, { config: LIMITS })
+  const acme = await gw.tenant('acme')
+  const address = await gw.app.listen({ port: 0, host: '127.0.0.1' })
+  const url = address.replace(/^http/, 'ws') + '/graphql'
+  const connect = async (params: Record<string, unknown>) => await new Promise<{ code: number, reason: string }>((resolve) => {
+    const c = createClient({ url, webSocketImpl: WebSocket, connectionParams: params, retryAttempts: 0, lazy: true, on: { closed: (e: any) => resolve(e), connected: () => resolve({ code: 0, reason: 'connected' }) } })
+    t.teardown(async () => { await c.dispose() })
+    c.subscribe({ query: '{ __typename }' }, { next: () => {}, error: () => {}, complete: () => {} })
+  })
+  const codes: number[] = []
+  for (let i = 0; i < 6; i++) codes.push((await connect({ authorization: 'Bearer ngw_nope_nope', 'x-user-id': 'alice' })).code)
+  t.same(codes, [4403, 4403, 4403, 4403, 4403, 4429])
+  const rest = await gw.app.inject({ method: 'GET', url: '/v1/sessions', headers: { authorization: 'Bearer ngw_nope_nope', 'x-user-id': 'alice' } })
+  t.equal(rest.statusCode, 429, 'the WebSocket failures count for REST too')
+  const good = await connect({ authorization: `Bearer ${acme.key}`, 'x-user-id': 'alice' })
+  t.equal(good.reason, 'connected', 'good credentials from the same address connect')
+})
