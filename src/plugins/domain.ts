@@ -41,27 +41,41 @@ async function domain (fastify: FastifyInstance): Promise<void> {
     reconcile()
   })
   fastify.addHook('preClose', async () => { await built.webhookDelivery.stop() })
+  // background passes (export re-arm, turn sweep) are awaited by close, so none is cut off by
+  // the database going away (and none logs that as a failure)
+  const running = new Set<Promise<void>>()
+  const inBackground = (work: () => Promise<void>) => {
+    const p = work().finally(() => running.delete(p))
+    running.add(p)
+  }
   const reconcile = () => {
-    built.exports.reconcile()
-      .then((n) => { if (n > 0) fastify.log.info({ exports: n }, 'export polls re-armed') })
-      .catch((err: unknown) => fastify.log.warn({ err }, 'could not re-arm export polls'))
+    inBackground(async () => {
+      await built.exports.reconcile()
+        .then((n) => { if (n > 0) fastify.log.info({ exports: n }, 'export polls re-armed') })
+        .catch((err: unknown) => fastify.log.warn({ err }, 'could not re-arm export polls'))
+    })
   }
   const reconciler = setInterval(reconcile, 60_000)
   reconciler.unref()
-  fastify.addHook('onClose', async () => clearInterval(reconciler))
   // running chat turns get a moment to finish before the database goes away
   fastify.addHook('preClose', async () => { await built.turns.close() })
   // turns orphaned by an instance that died are closed at start and then as soon as their
   // lease lapses (checked every quarter lease)
   const sweep = () => {
-    built.turns.sweepAbandoned()
-      .then((n) => { if (n > 0) fastify.log.warn({ turns: n }, 'closed turns abandoned by a stopped instance') })
-      .catch((err: unknown) => fastify.log.warn({ err }, 'could not sweep abandoned turns'))
+    inBackground(async () => {
+      await built.turns.sweepAbandoned()
+        .then((n) => { if (n > 0) fastify.log.warn({ turns: n }, 'closed turns abandoned by a stopped instance') })
+        .catch((err: unknown) => fastify.log.warn({ err }, 'could not sweep abandoned turns'))
+    })
   }
   fastify.addHook('onReady', async () => { sweep() })
   const timer = setInterval(sweep, Math.max(100, Math.floor(fastify.config.TURN_LEASE_MS / 4)))
   timer.unref()
-  fastify.addHook('onClose', async () => clearInterval(timer))
+  fastify.addHook('preClose', async () => {
+    clearInterval(reconciler)
+    clearInterval(timer)
+    await Promise.allSettled([...running])
+  })
 }
 
 export default fp(domain, { name: 'domain', dependencies: ['db', 'nemo', 'pubsub', 'jobs'] })
