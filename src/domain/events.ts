@@ -59,12 +59,14 @@ export class SessionEvents {
   async append (sessionId: string, type: string, payload: Record<string, unknown>, turnId: string | null = null): Promise<SessionEventView> {
     const previous = this.tails.get(sessionId) ?? Promise.resolve()
     const next = previous.catch(() => {}).then(async () => {
+      const started = performance.now()
       // across instances, the lock makes cursors of one session commit in the order they
       // are drawn, so a follower never sees N+1 before N
       const [, row] = await this.prisma.$transaction([
         this.prisma.$executeRaw`SELECT pg_advisory_xact_lock(hashtext('events'), hashtext(${sessionId}))`,
         this.prisma.sessionEvent.create({ data: { sessionId, type, payload: payload as Prisma.InputJsonValue, turnId } })
       ])
+      domainMetrics().eventAppendSeconds.record((performance.now() - started) / 1000)
       return eventView(row)
     })
     this.tails.set(sessionId, next)

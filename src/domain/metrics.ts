@@ -1,6 +1,6 @@
 // The gateway's own metrics (OpenTelemetry API; exported at /metrics). Built when the domain
 // is, after the app has installed a meter provider.
-import { metrics, type Counter, type Histogram } from '@opentelemetry/api'
+import { metrics, type Counter, type Histogram, type UpDownCounter } from '@opentelemetry/api'
 
 export interface DomainMetrics {
   turns: Counter
@@ -12,6 +12,10 @@ export interface DomainMetrics {
   renderPolls: Counter
   webhookAttempts: Counter
   webhookLatency: Histogram
+  eventAppendSeconds: Histogram
+  sseStreams: UpDownCounter
+  graphqlSubscriptions: UpDownCounter
+  graphqlConnections: UpDownCounter
 }
 
 let cached: DomainMetrics | undefined
@@ -28,7 +32,15 @@ export function domainMetrics (): DomainMetrics {
     exports: meter.createCounter('gateway_exports', { description: 'Exports started and finished, by status' }),
     renderPolls: meter.createCounter('gateway_render_polls', { description: 'Upstream render polls, by outcome' }),
     webhookAttempts: meter.createCounter('gateway_webhook_attempts', { description: 'Webhook delivery attempts, by outcome' }),
-    webhookLatency: meter.createHistogram('gateway_webhook_attempt_duration', { description: 'Time a receiver took to answer', unit: 'ms' })
+    webhookLatency: meter.createHistogram('gateway_webhook_attempt_duration', { description: 'Time a receiver took to answer', unit: 'ms' }),
+    sseStreams: meter.createUpDownCounter('gateway.sse.open_streams', { description: 'Open SSE streams, by kind (turn, events)' }),
+    graphqlSubscriptions: meter.createUpDownCounter('gateway.graphql.open_subscriptions', { description: 'Open GraphQL subscriptions, by kind' }),
+    graphqlConnections: meter.createUpDownCounter('gateway.graphql.open_connections', { description: 'Open GraphQL WebSocket connections (authenticated)' }),
+    eventAppendSeconds: meter.createHistogram('gateway.event_log.append.duration', {
+      description: 'Time to write one event to the session log (lock + insert)',
+      unit: 's',
+      advice: { explicitBucketBoundaries: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1] }
+    })
   }
   return cached
 }

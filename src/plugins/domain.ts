@@ -1,6 +1,7 @@
 // The business services, built once from the app's infrastructure and shared by REST,
 // GraphQL and the CLI alike.
 import fp from 'fastify-plugin'
+import { registerGauges } from '../domain/gauges.ts'
 import type { FastifyInstance } from 'fastify'
 import { buildDomain, type Domain } from '../domain/index.ts'
 import { EXPORT_POLL_QUEUE } from '../domain/exports.ts'
@@ -30,6 +31,11 @@ async function domain (fastify: FastifyInstance): Promise<void> {
     publicBaseUrl: () => baseUrl
   })
   fastify.decorate('domain', built)
+  const unregisterGauges = registerGauges(fastify.prisma, {
+    mintLimitPerIp: fastify.config.MINT_LIMIT_PER_IP,
+    onError: (err) => fastify.log.warn({ err }, 'could not read the gauges for /metrics')
+  })
+  fastify.addHook('onClose', async () => unregisterGauges())
   // durable work: export polls (pg-boss) and webhook deliveries (the outbox table)
   fastify.addHook('onReady', async () => {
     await fastify.jobs.work(EXPORT_POLL_QUEUE, { batchSize: 50 }, async (data) => {

@@ -10,6 +10,7 @@
 // Depth and cost are checked before anything runs, on both transports (src/graphql/limits.ts).
 import { readFile } from 'node:fs/promises'
 import fp from 'fastify-plugin'
+import { domainMetrics } from '../domain/metrics.ts'
 import mercurius from 'mercurius'
 import { getOperationAST, specifiedRules, validate } from 'graphql'
 import type { WebSocket } from 'ws'
@@ -44,9 +45,14 @@ async function graphql (fastify: FastifyInstance): Promise<void> {
   async function onConnect (this: unknown, data: { payload: unknown }): Promise<{ actor: unknown } | false> {
     const connection = this as { socket?: WebSocket, context?: { address?: string } } | undefined
     const socket = connection?.socket
+    const counted = (actor: unknown) => {
+      domainMetrics().graphqlConnections.add(1)
+      socket?.once('close', () => domainMetrics().graphqlConnections.add(-1))
+      return { actor }
+    }
     const { authorization, userId } = connectionCredentials(data.payload)
     try {
-      return { actor: await fastify.resolveActor(authorization, userId, connection?.context?.address ?? 'unknown') }
+      return counted(await fastify.resolveActor(authorization, userId, connection?.context?.address ?? 'unknown'))
     } catch (err) {
       const refused = isGatewayError(err) && err.statusCode < 500
       if (refused) {

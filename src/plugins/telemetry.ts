@@ -89,8 +89,9 @@ function httpMetrics (fastify: FastifyInstance): void {
 async function telemetryPlugin (fastify: FastifyInstance): Promise<void> {
   const sdk = telemetry()
   if (sdk) await fastify.register(sdk.fastifyOtel.plugin())
-  httpMetrics(fastify)
+  // the reader first: it installs the meter provider the instruments below are made from
   const reader = prometheusReader()
+  httpMetrics(fastify)
   fastify.get('/metrics', { schema: { hide: true }, config: { otel: false } }, (request, reply) => {
     reply.hijack()
     reader.getMetricsRequestHandler(request.raw, reply.raw)

@@ -1,11 +1,9 @@
 // Server-sent events for the gateway's own streams: `id:` lines carry the log cursor (so
 // EventSource's Last-Event-ID resumes exactly), a keep-alive comment flows while nothing
 // happens, and the follower is stopped the moment the client goes away.
-import { metrics } from '@opentelemetry/api'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { SessionEventView } from '../domain/events.ts'
-
-const openStreams = metrics.getMeter('nemo-gateway').createUpDownCounter('gateway.sse.open_streams', { description: 'Open SSE streams, by kind (turn, events)' })
+import { domainMetrics } from '../domain/metrics.ts'
 
 /** What a stream follows: one turn (POST .../turns) or a session's log (GET .../events). */
 function streamKind (request: FastifyRequest): string {
@@ -57,7 +55,7 @@ export async function streamEvents (
   reply.hijack()
   const kind = { kind: streamKind(request) }
   request.server.leaveInFlight(request)
-  openStreams.add(1, kind)
+  domainMetrics().sseStreams.add(1, kind)
   res.writeHead(200, {
     'content-type': 'text/event-stream; charset=utf-8',
     'cache-control': 'no-cache, no-transform',
@@ -84,7 +82,7 @@ export async function streamEvents (
       res.write(`event: error\ndata: ${JSON.stringify({ code: 'GW_ERR_INTERNAL', detail: 'The event stream failed; reconnect with Last-Event-ID to resume' })}\n\n`)
     }
   } finally {
-    openStreams.add(-1, kind)
+    domainMetrics().sseStreams.add(-1, kind)
     streams.delete(controller)
     clearInterval(keepAlive)
     res.off('close', onClose)
