@@ -14,7 +14,8 @@ function start (): Telemetry {
   const prometheus = new PrometheusExporter({ preventServerStart: true })
   const fastifyOtel = new FastifyOtelInstrumentation({ ignorePaths: (opts: { url: string }) => opts.url.startsWith('/health/') || opts.url === '/metrics' })
   const env = process.env
-  const tracing = env.OTEL_EXPORTER_OTLP_ENDPOINT !== undefined || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT !== undefined
+  // an empty value (docker-compose's `${VAR:-}`) means unset
+  const tracing = (env.OTEL_EXPORTER_OTLP_ENDPOINT ?? '') !== '' || (env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? '') !== ''
   const sdk = new NodeSDK({
     serviceName: env.OTEL_SERVICE_NAME ?? 'nemo-gateway',
     metricReaders: [prometheus],

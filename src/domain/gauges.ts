@@ -5,6 +5,7 @@
 import { metrics, type BatchObservableCallback, type ObservableGauge } from '@opentelemetry/api'
 import { EGRESS, MINT_WINDOW_MS } from './credential-state.ts'
 import type { Db } from './deps.ts'
+import { $Enums } from '../generated/prisma/client.ts'
 
 const GAUGE_TTL_MS = 5000
 
@@ -71,7 +72,9 @@ export function registerGauges (prisma: Db, opts: { mintLimitPerIp: number, onEr
     for (const [egress, n] of used) result.observe(g.mintsLeft, Math.max(0, opts.mintLimitPerIp - n), { egress_ip: egress })
     result.observe(g.sessions, r.sessions)
     result.observe(g.runningTurns, r.runningTurns)
-    for (const e of r.exports) result.observe(g.exports, e.n, { status: e.status })
+    const exports = new Map<string, number>(Object.values($Enums.ExportStatus).map((status) => [status, 0]))
+    for (const e of r.exports) exports.set(e.status, e.n)
+    for (const [status, n] of exports) result.observe(g.exports, n, { status })
     result.observe(g.webhookPending, r.webhookPending)
     result.observe(g.webhookOldest, r.webhookOldestPendingSeconds)
   }

@@ -42,5 +42,10 @@ export function domainMetrics (): DomainMetrics {
       advice: { explicitBucketBoundaries: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1] }
     })
   }
+  // series a dashboard or an alert reads exist from the start, at zero
+  for (const kind of ['turn', 'events']) cached.sseStreams.add(0, { kind })
+  cached.graphqlSubscriptions.add(0, { kind: 'session_events' })
+  cached.graphqlConnections.add(0)
+  cached.webhookAttempts.add(0, { outcome: 'delivered', trigger: 'scheduled' })
   return cached
 }

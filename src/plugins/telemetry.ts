@@ -3,7 +3,8 @@
 // (tests, embedding), a process-wide meter provider with its own Prometheus reader serves
 // /metrics so the gateway's own metrics are always there.
 import fp from 'fastify-plugin'
-import { metrics } from '@opentelemetry/api'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
+import { metrics, type ObservableResult } from '@opentelemetry/api'
 import { MeterProvider } from '@opentelemetry/sdk-metrics'
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
@@ -86,12 +87,29 @@ function httpMetrics (fastify: FastifyInstance): void {
   fastify.decorate('leaveInFlight', leaveInFlight)
 }
 
+/** `gateway.event_loop.delay.p99` (s): what the event loop lagged since the last scrape. */
+function eventLoopDelay (fastify: FastifyInstance): void {
+  const histogram = monitorEventLoopDelay({ resolution: 20 })
+  histogram.enable()
+  const gauge = metrics.getMeter('nemo-gateway').createObservableGauge('gateway.event_loop.delay.p99', { description: 'Event loop delay, 99th percentile since the last scrape', unit: 's' })
+  const observe = (result: ObservableResult) => {
+    result.observe(histogram.percentile(99) / 1e9)
+    histogram.reset()
+  }
+  gauge.addCallback(observe)
+  fastify.addHook('onClose', async () => {
+    gauge.removeCallback(observe)
+    histogram.disable()
+  })
+}
+
 async function telemetryPlugin (fastify: FastifyInstance): Promise<void> {
   const sdk = telemetry()
   if (sdk) await fastify.register(sdk.fastifyOtel.plugin())
   // the reader first: it installs the meter provider the instruments below are made from
   const reader = prometheusReader()
   httpMetrics(fastify)
+  eventLoopDelay(fastify)
   fastify.get('/metrics', { schema: { hide: true }, config: { otel: false } }, (request, reply) => {
     reply.hijack()
     reader.getMetricsRequestHandler(request.raw, reply.raw)
