@@ -7,6 +7,7 @@ import problems from './plugins/problems.ts'
 import telemetry from './plugins/telemetry.ts'
 import db from './plugins/db.ts'
 import health from './plugins/health.ts'
+import redis from './plugins/redis.ts'
 import nemo from './plugins/nemo.ts'
 import pubsub from './plugins/pubsub.ts'
 import jobs from './plugins/jobs.ts'
@@ -40,6 +41,7 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   await fastify.register(problems)
   await fastify.register(openapi)
   await fastify.register(db)
+  await fastify.register(redis)
   await fastify.register(health)
   await fastify.register(nemo)
   await fastify.register(pubsub)

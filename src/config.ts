@@ -95,7 +95,12 @@ export const ConfigSchema = Type.Object({
   /** How often the delivery worker looks for due messages (new ones are sent at once). */
   WEBHOOK_POLL_MS: Type.Integer({ minimum: 10, default: 1000 }),
   /** After a secret rotation the old secret still signs for this long. */
-  WEBHOOK_ROTATION_OVERLAP_MS: Type.Integer({ minimum: 0, default: 24 * 3600_000 })
+  WEBHOOK_ROTATION_OVERLAP_MS: Type.Integer({ minimum: 0, default: 24 * 3600_000 }),
+
+  /** SIGTERM/SIGINT: the whole drain must end within this, or the process exits anyway. */
+  SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 1000, default: 15_000 }),
+  /** While draining, running turns keep their upstream stream this long, then end as interrupted. */
+  TURN_DRAIN_MS: Type.Integer({ minimum: 0, default: 10_000 })
 })
 
 export type Config = Static<typeof ConfigSchema>

@@ -4,6 +4,7 @@ import closeWithGrace from 'close-with-grace'
 import { loadConfig, type Config } from './config.ts'
 import { serverOptions } from './options.ts'
 import app from './app.ts'
+import { flushTelemetry } from './plugins/telemetry.ts'
 
 let config: Config
 try {
@@ -30,10 +31,17 @@ try {
   await cannotStart(err)
 }
 
-closeWithGrace({ delay: 15_000 }, async ({ signal, err }) => {
+// SIGTERM/SIGINT: a drain bounded by SHUTDOWN_TIMEOUT_MS. Fastify answers 503 to new requests
+// (readiness included) at once; running turns get TURN_DRAIN_MS and then end as interrupted;
+// SSE streams end with a `retry:` hint and WebSockets close with 1001 (clients resume by cursor
+// on another instance); job workers stop taking work; telemetry is flushed last.
+closeWithGrace({ delay: config.SHUTDOWN_TIMEOUT_MS }, async ({ signal, err }) => {
   if (err) fastify.log.error({ err }, 'closing after an error')
-  else fastify.log.info({ signal }, 'closing')
+  else fastify.log.info({ signal }, 'draining')
+  const began = performance.now()
   await fastify.close()
+  fastify.log.info({ drainMs: Math.round(performance.now() - began) }, 'closed')
+  await flushTelemetry()
 })
 
 try {

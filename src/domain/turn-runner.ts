@@ -18,6 +18,20 @@ import type { SessionContext, Sessions } from './sessions.ts'
 import type { Timelines } from './timeline.ts'
 import type { Credits } from './credits.ts'
 
+/** Why a running turn is stopped when its instance shuts down: it ends as interrupted. */
+export class ShuttingDown extends Error {
+  constructor () {
+    super('the gateway is shutting down')
+    this.name = 'ShuttingDown'
+  }
+}
+
+export const INTERRUPTED = {
+  code: 'GW_ERR_UNAVAILABLE',
+  message: 'The gateway instance running this turn stopped before the turn ended; send the message again',
+  reason: 'interrupted'
+}
+
 const TEMPORARY_ISSUE = /temporary issue|暂时的问题|临时问题/i
 const MAX_TOOL_PAYLOAD = 4000
 
@@ -51,7 +65,9 @@ export class TurnRunner {
     try {
       outcome = await this.sessions.withSession(actor, turn.sessionId, async (ctx) => { lease = ctx.lease; return await this.stream(ctx, turn, signal, emit) })
     } catch (err) {
-      outcome = { status: signal.aborted ? 'timed_out' : 'failed', reply: null, error: this.describe(err, signal) }
+      outcome = signal.reason instanceof ShuttingDown
+        ? { status: 'failed', reply: null, error: INTERRUPTED }
+        : { status: signal.aborted ? 'timed_out' : 'failed', reply: null, error: this.describe(err, signal) }
     }
     if (lease) await this.charge(actor, lease, turn.id)
     const metrics = domainMetrics()

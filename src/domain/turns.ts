@@ -14,7 +14,7 @@ import type { SessionEvents, SessionEventView } from './events.ts'
 import type { Sessions } from './sessions.ts'
 import type { Timelines } from './timeline.ts'
 import type { Credits } from './credits.ts'
-import { TurnRunner } from './turn-runner.ts'
+import { INTERRUPTED, ShuttingDown, TurnRunner } from './turn-runner.ts'
 
 export type TurnStatus = 'running' | 'completed' | 'silent' | 'timed_out' | 'failed'
 
@@ -37,12 +37,6 @@ export interface StartedTurn {
   turn: TurnView
   /** The log cursor just before the turn's first event: follow from here to see it all. */
   cursorBefore: bigint
-}
-
-const INTERRUPTED = {
-  code: 'GW_ERR_UNAVAILABLE',
-  message: 'The gateway instance running this turn stopped before the turn ended; send the message again',
-  reason: 'interrupted'
 }
 
 class LeaseLost extends Error {}
@@ -185,7 +179,7 @@ export class Turns {
   /** Waits for running turns to finish; after `graceMs` they are cut (and marked failed). */
   async close (graceMs = 10_000): Promise<void> {
     const all = [...this.running.values()]
-    const timer = setTimeout(() => { for (const r of all) r.controller.abort(new Error('gateway shutting down')) }, graceMs)
+    const timer = setTimeout(() => { for (const r of all) r.controller.abort(new ShuttingDown()) }, graceMs)
     await Promise.allSettled(all.map(async r => await r.done))
     clearTimeout(timer)
     this.stopRenewing()

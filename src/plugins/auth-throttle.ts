@@ -6,7 +6,6 @@
 // one database); in memory otherwise, or while Redis does not answer.
 import { createHash } from 'node:crypto'
 import fp from 'fastify-plugin'
-import { Redis } from 'ioredis'
 import type { FastifyInstance } from 'fastify'
 import { gwError, type GatewayError } from '../errors.ts'
 
@@ -42,16 +41,11 @@ class LocalCounts {
 }
 
 async function authThrottle (fastify: FastifyInstance): Promise<void> {
-  const { AUTH_FAILURES_MAX: max, AUTH_FAILURES_WINDOW_MS: windowMs, REDIS_URL } = fastify.config
+  const { AUTH_FAILURES_MAX: max, AUTH_FAILURES_WINDOW_MS: windowMs } = fastify.config
   const local = new LocalCounts(windowMs)
-  let redis: Redis | undefined
+  const redis = fastify.redis ?? undefined
   // instances of one deployment share a database: its URL scopes the shared counters
   const prefix = `ngw-af-${createHash('sha256').update(fastify.db.url).digest('hex').slice(0, 16)}-`
-  if (REDIS_URL) {
-    redis = new Redis(REDIS_URL, { connectTimeout: 2000, maxRetriesPerRequest: 1, lazyConnect: false })
-    redis.on('error', (err) => fastify.log.debug({ err }, 'auth throttle: redis error'))
-    fastify.addHook('onClose', async () => { await redis?.quit() })
-  }
 
   async function add (address: string): Promise<Count> {
     if (redis === undefined) return local.add(address)
@@ -80,4 +74,4 @@ async function authThrottle (fastify: FastifyInstance): Promise<void> {
   })
 }
 
-export default fp(authThrottle, { name: 'auth-throttle', dependencies: ['db'] })
+export default fp(authThrottle, { name: 'auth-throttle', dependencies: ['db', 'redis'] })

@@ -64,7 +64,12 @@ async function domain (fastify: FastifyInstance): Promise<void> {
   const reconciler = setInterval(reconcile, 60_000)
   reconciler.unref()
   // running chat turns get a moment to finish before the database goes away
-  fastify.addHook('preClose', async () => { await built.turns.close() })
+  // (bounded so the rest of the drain fits in SHUTDOWN_TIMEOUT_MS)
+  const drainMs = Math.max(0, Math.min(fastify.config.TURN_DRAIN_MS, fastify.config.SHUTDOWN_TIMEOUT_MS - 3000))
+  let draining: Promise<void> | undefined
+  const drainTurns = async () => { draining ??= built.turns.close(drainMs); await draining }
+  fastify.decorate('drainTurns', drainTurns)
+  fastify.addHook('preClose', drainTurns)
   // turns orphaned by an instance that died are closed at start and then as soon as their
   // lease lapses (checked every quarter lease)
   const sweep = () => {
@@ -82,6 +87,13 @@ async function domain (fastify: FastifyInstance): Promise<void> {
     clearInterval(timer)
     await Promise.allSettled([...running])
   })
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Lets running turns finish (up to TURN_DRAIN_MS), then ends them as interrupted. Once. */
+    drainTurns: () => Promise<void>
+  }
 }
 
 export default fp(domain, { name: 'domain', dependencies: ['db', 'nemo', 'pubsub', 'jobs'] })

@@ -10,6 +10,7 @@
 // Depth and cost are checked before anything runs, on both transports (src/graphql/limits.ts).
 import { readFile } from 'node:fs/promises'
 import fp from 'fastify-plugin'
+import fastifyWebsocket from '@fastify/websocket'
 import { domainMetrics } from '../domain/metrics.ts'
 import mercurius from 'mercurius'
 import { getOperationAST, specifiedRules, validate } from 'graphql'
@@ -26,6 +27,7 @@ const SCHEMA_FILE = new URL('../../schema/schema.graphql', import.meta.url)
 const CONNECTION_INIT_TIMEOUT_MS = 10_000
 /** graphql-transport-ws close codes. */
 const CLOSE_FORBIDDEN = 4403
+const CLOSE_GOING_AWAY = 1001
 const CLOSE_TOO_MANY = 4429
 const CLOSE_INTERNAL = 4500
 
@@ -70,6 +72,18 @@ async function graphql (fastify: FastifyInstance): Promise<void> {
   // GraphQL describes itself (introspection, GraphiQL): the OpenAPI document stays REST only
   fastify.addHook('onRoute', (route) => {
     if (route.url === '/graphql' || route.url.startsWith('/graphiql')) route.schema = { ...route.schema, hide: true }
+  })
+
+  // registered here rather than by mercurius so that a draining gateway closes subscriptions
+  // with 1001 (going away): clients reconnect elsewhere and resume with `after: <cursor>`
+  await fastify.register(fastifyWebsocket, {
+    options: { maxPayload: 1024 * 1024 },
+    preClose: function (this: FastifyInstance, done: () => void) {
+      const server = this.websocketServer
+      for (const client of server.clients) client.close(CLOSE_GOING_AWAY, 'The gateway is shutting down; reconnect and resume with after')
+      server.close()
+      done()
+    }
   })
 
   await fastify.register(mercurius, {

@@ -35,10 +35,21 @@ async function health (fastify: FastifyInstance): Promise<void> {
   fastify.get('/health/ready', {
     schema: { tags: ['health'], response: { 200: HealthSchema } }
   }, async () => {
-    const [database, upstream] = await Promise.all([fastify.db.ping(), upstreamCheck()])
+    const [database, redis, upstream] = await Promise.all([fastify.db.ping(), redisCheck(), upstreamCheck()])
     if (!database) throw gwError('GW_ERR_UNAVAILABLE', 'The database is not reachable')
-    return { status: 'ok' as const, checks: { database: 'ok', upstream } }
+    if (redis === false) throw gwError('GW_ERR_UNAVAILABLE', 'Redis (REDIS_URL) is not reachable: events would not reach followers on other instances')
+    return { status: 'ok' as const, checks: { database: 'ok', ...(redis === true ? { redis: 'ok' } : {}), upstream } }
   })
+
+  /** undefined without REDIS_URL; else whether Redis answers a PING within 1 s. */
+  async function redisCheck (): Promise<boolean | undefined> {
+    const redis = fastify.redis
+    if (redis === null) return undefined
+    return await Promise.race([
+      redis.ping().then(() => true, () => false),
+      new Promise<boolean>((resolve) => setTimeout(resolve, 1000, false).unref())
+    ])
+  }
 
   let probed: { at: number, result: Promise<'ok' | 'unreachable'> } | undefined
   function upstreamCheck (): Promise<'ok' | 'unreachable'> {
@@ -49,4 +60,4 @@ async function health (fastify: FastifyInstance): Promise<void> {
   }
 }
 
-export default fp(health, { name: 'health', dependencies: ['db'] })
+export default fp(health, { name: 'health', dependencies: ['db', 'redis'] })

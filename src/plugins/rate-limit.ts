@@ -3,7 +3,6 @@
 // set, so every instance enforces the same budget; in memory otherwise.
 import fp from 'fastify-plugin'
 import rateLimit from '@fastify/rate-limit'
-import { Redis } from 'ioredis'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { gwError } from '../errors.ts'
 
@@ -15,12 +14,8 @@ function limited (request: FastifyRequest): boolean {
 }
 
 async function rateLimitPlugin (fastify: FastifyInstance): Promise<void> {
-  const { REDIS_URL, RATE_LIMIT_MAX, RATE_LIMIT_WINDOW_MS } = fastify.config
-  let redis: Redis | undefined
-  if (REDIS_URL) {
-    redis = new Redis(REDIS_URL, { connectTimeout: 2000, maxRetriesPerRequest: 1, lazyConnect: false })
-    fastify.addHook('onClose', async () => { await redis?.quit() })
-  }
+  const { RATE_LIMIT_MAX, RATE_LIMIT_WINDOW_MS } = fastify.config
+  const redis = fastify.redis ?? undefined
   await fastify.register(rateLimit, {
     global: true,
     // after authentication, so the limit belongs to the API key, not to a shared NAT address
@@ -41,4 +36,4 @@ async function rateLimitPlugin (fastify: FastifyInstance): Promise<void> {
   })
 }
 
-export default fp(rateLimitPlugin, { name: 'rate-limit', dependencies: ['auth'] })
+export default fp(rateLimitPlugin, { name: 'rate-limit', dependencies: ['auth', 'redis'] })

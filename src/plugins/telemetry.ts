@@ -30,6 +30,13 @@ function telemetry (): Telemetry | undefined {
   return (globalThis as Record<symbol, Telemetry | undefined>)[TELEMETRY_KEY]
 }
 
+/** Sends what the SDK still holds (spans, metrics) before the process exits. */
+export async function flushTelemetry (timeoutMs = 2000): Promise<void> {
+  const sdk = telemetry()
+  if (sdk === undefined) return
+  await Promise.race([sdk.shutdown().catch(() => {}), new Promise((resolve) => setTimeout(resolve, timeoutMs).unref())])
+}
+
 let fallback: PrometheusExporter | undefined
 
 function prometheusReader (): PrometheusExporter {

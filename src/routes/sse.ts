@@ -21,9 +21,20 @@ declare module 'fastify' {
 export function closeEventStreams (fastify: FastifyInstance): void {
   fastify.decorate('eventStreams', new Set<AbortController>())
   fastify.addHook('preClose', async () => {
-    for (const stream of fastify.eventStreams) stream.abort()
+    // the turns end first, so their followers see how (turn.failed, interrupted)
+    await fastify.drainTurns()
+    // ... and the streams get a moment to deliver those last events from the bus
+    if (fastify.eventStreams.size > 0) await new Promise((resolve) => setTimeout(resolve, LAST_EVENTS_MS))
+    for (const stream of fastify.eventStreams) stream.abort(SHUTDOWN)
   })
 }
+
+/** The abort reason of streams ended by a closing gateway. */
+const SHUTDOWN = Symbol('gateway shutting down')
+/** How soon a client should reconnect (to another instance) after a drain ended its stream. */
+const RECONNECT_MS = 1000
+/** How long a drain lets streams deliver the events the drained turns wrote last. */
+const LAST_EVENTS_MS = 250
 
 export function wantsEventStream (request: FastifyRequest): boolean {
   return (request.headers.accept ?? '').includes('text/event-stream')
@@ -82,6 +93,8 @@ export async function streamEvents (
       res.write(`event: error\ndata: ${JSON.stringify({ code: 'GW_ERR_INTERNAL', detail: 'The event stream failed; reconnect with Last-Event-ID to resume' })}\n\n`)
     }
   } finally {
+    // a drain: EventSource reconnects after `retry` ms and resumes with Last-Event-ID
+    if (controller.signal.reason === SHUTDOWN) res.write(`retry: ${RECONNECT_MS}\n: the gateway is restarting; reconnect with Last-Event-ID to resume\n\n`)
     domainMetrics().sseStreams.add(-1, kind)
     streams.delete(controller)
     clearInterval(keepAlive)
