@@ -77,7 +77,7 @@ t.test('SIGTERM drains: not ready at once, turns end as interrupted, streams tol
   t.match(failed, /"reason":"interrupted"/, 'as interrupted, not lost')
 
   const code = await gw.exit
-  t.equal(code, 0, `a clean exit: ${gw.err.slice(-800)} ${gw.out.split("\n").filter(l => /drain|clos|error|warn/i.test(l)).slice(-8).join("\n")}`)
+  t.equal(code, 0, `a clean exit: ${gw.err.slice(-800)} ${gw.out.split('\n').filter(l => /drain|clos|error|warn/i.test(l)).slice(-8).join('\n')}`)
   t.ok(Date.now() - drainStarted < 10_000, `within SHUTDOWN_TIMEOUT_MS (${Date.now() - drainStarted} ms)`)
   t.equal(closeCode, 1001, 'GraphQL WebSockets close with 1001 (going away)')
   t.equal((await sim.counters()).openStreams, 0, 'the upstream stream was released')
