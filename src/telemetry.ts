@@ -7,6 +7,7 @@ import { PrometheusExporter } from '@opentelemetry/exporter-prometheus'
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http'
 import { UndiciInstrumentation } from '@opentelemetry/instrumentation-undici'
 import { FastifyOtelInstrumentation } from '@fastify/otel'
+import { PrismaInstrumentation } from '@prisma/instrumentation'
 
 import { TELEMETRY_KEY, type Telemetry } from './plugins/telemetry.ts'
 
@@ -20,7 +21,10 @@ function start (): Telemetry {
     serviceName: env.OTEL_SERVICE_NAME ?? 'nemo-gateway',
     metricReaders: [prometheus],
     ...(tracing ? { traceExporter: new OTLPTraceExporter() } : {}),
-    instrumentations: [new UndiciInstrumentation(), fastifyOtel]
+    // undici: outgoing calls to the upstream carry the W3C traceparent; Prisma: every query a
+    // child span. The sampler comes from OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG (the SDK
+    // reads them; e.g. parentbased_traceidratio with 0.1).
+    instrumentations: [new UndiciInstrumentation(), fastifyOtel, new PrismaInstrumentation()]
   })
   sdk.start()
   return { prometheus, fastifyOtel, shutdown: async () => await sdk.shutdown() }

@@ -19,6 +19,7 @@ import type { Timelines } from './timeline.ts'
 import type { Webhooks } from './webhooks.ts'
 import { RateLimiter } from './rate-limiter.ts'
 import { domainMetrics } from './metrics.ts'
+import { annotateSpan, inSpan } from './tracing.ts'
 
 export const EXPORT_POLL_QUEUE = 'export-poll'
 
@@ -138,6 +139,10 @@ export class Exports {
    * export the first call started instead of starting a second render.
    */
   async start (actor: Actor, sessionId: string, input: Partial<ExportOptions>, idempotencyKey?: string): Promise<ExportView> {
+    return await inSpan('export.start', { 'nemo.tenant.id': actor.tenantId, 'nemo.session.id': sessionId }, async () => await this.startTraced(actor, sessionId, input, idempotencyKey))
+  }
+
+  private async startTraced (actor: Actor, sessionId: string, input: Partial<ExportOptions>, idempotencyKey?: string): Promise<ExportView> {
     if (idempotencyKey !== undefined) {
       const existing = await this.byKey(actor, idempotencyKey)
       if (existing) {
@@ -307,6 +312,10 @@ export class Exports {
    * the export needs no more polls (finished, or another instance holds its lease).
    */
   async poll (id: string): Promise<number | null> {
+    return await inSpan('export.poll', { 'nemo.export.id': id }, async () => await this.pollTraced(id))
+  }
+
+  private async pollTraced (id: string): Promise<number | null> {
     const { prisma } = this.deps
     // the rate limit is waited out before the lease is taken: a queue of polls must not
     // hold leases (another instance would think them abandoned)
@@ -323,6 +332,7 @@ export class Exports {
       return Math.max(0, held.pollLockedUntil.getTime() - Date.now()) + 250
     }
     const row = await prisma.export.findUniqueOrThrow({ where: { id } })
+    annotateSpan({ 'nemo.tenant.id': row.tenantId, 'nemo.session.id': row.sessionId, 'nemo.render.id': row.renderId ?? '' })
     try {
       const next = await this.pollClaimed(row)
       if (next !== null) {

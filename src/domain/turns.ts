@@ -15,6 +15,7 @@ import type { Sessions } from './sessions.ts'
 import type { Timelines } from './timeline.ts'
 import type { Credits } from './credits.ts'
 import { INTERRUPTED, ShuttingDown, TurnRunner } from './turn-runner.ts'
+import { inSpan } from './tracing.ts'
 
 export type TurnStatus = 'running' | 'completed' | 'silent' | 'timed_out' | 'failed'
 
@@ -80,7 +81,7 @@ export class Turns {
 
     const controller = new AbortController()
     const timer = setTimeout(() => controller.abort(new Error('turn timeout')), this.deps.config.TURN_TIMEOUT_MS)
-    const done = this.runner.run(actor, turn, controller.signal)
+    const done = inSpan('turn', { 'nemo.tenant.id': actor.tenantId, 'nemo.session.id': session.id, 'nemo.turn.id': turn.id }, async () => await this.runner.run(actor, turn, controller.signal))
       .catch((err: unknown) => this.deps.log.error({ err, turnId: turn.id }, 'turn runner crashed'))
       .finally(() => {
         clearTimeout(timer)

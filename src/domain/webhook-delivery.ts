@@ -11,6 +11,7 @@ import type { DomainDeps } from './deps.ts'
 import type { EgressGuard } from './egress-guard.ts'
 import { webhookId, type AttemptView, type Webhooks } from './webhooks.ts'
 import { domainMetrics } from './metrics.ts'
+import { annotateSpan, inSpan } from './tracing.ts'
 
 const BATCH = 20
 const BODY_PREVIEW = 1024
@@ -101,8 +102,13 @@ export class WebhookDelivery {
   }
 
   private async attempt (messageId: string, trigger: Trigger): Promise<AttemptView> {
+    return await inSpan('webhook.deliver', { 'nemo.webhook.message.id': messageId, 'nemo.webhook.trigger': trigger }, async () => await this.attemptTraced(messageId, trigger))
+  }
+
+  private async attemptTraced (messageId: string, trigger: Trigger): Promise<AttemptView> {
     const { prisma } = this.deps
     const msg = await prisma.webhookMessage.findUniqueOrThrow({ where: { id: messageId }, include: { endpoint: true } })
+    annotateSpan({ 'nemo.tenant.id': msg.tenantId, 'nemo.webhook.endpoint.id': msg.endpointId, 'nemo.webhook.event': msg.eventType })
     const endpoint = msg.endpoint
     if (!endpoint.enabled && trigger === 'scheduled') {
       await prisma.webhookMessage.update({ where: { id: msg.id }, data: { status: 'failed', lockedUntil: null, nextAttemptAt: null } })

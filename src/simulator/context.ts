@@ -37,6 +37,10 @@ function zeroCounters (): Counters {
   return { requests, abortedUploads: 0, completedUploads: 0, mints: 0 }
 }
 
+/** What the simulator keeps of each request: enough to prove trace propagation. */
+export interface SeenRequest { endpoint: EndpointName, traceparent: string | null, at: number }
+const SEEN_KEPT = 200
+
 export class SimContext {
   options: SimulatorOptions
   state: SimState
@@ -45,6 +49,8 @@ export class SimContext {
   readonly streams = new Set<ServerResponse>()
   private faults: Array<Fault & { remaining: number }> = []
   private readonly timers = new Set<NodeJS.Timeout>()
+  /** The last requests, newest last (GET /__sim/requests). */
+  seen: SeenRequest[] = []
 
   constructor (readonly startupOptions: SimulatorOptions) {
     this.options = startupOptions
@@ -70,8 +76,14 @@ export class SimContext {
     this.options = this.startupOptions
     this.state = this.freshState()
     this.counters = zeroCounters()
+    this.seen = []
     this.faults = []
     this.clearTimers()
+  }
+
+  recordRequest (endpoint: EndpointName, traceparent: string | string[] | undefined): void {
+    this.seen.push({ endpoint, traceparent: typeof traceparent === 'string' ? traceparent : null, at: Date.now() })
+    if (this.seen.length > SEEN_KEPT) this.seen.shift()
   }
 
   addFault (fault: Fault): void {

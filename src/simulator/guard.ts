@@ -55,6 +55,7 @@ async function playFault (fault: Fault, endpoint: EndpointName, request: Fastify
 export function guard (ctx: SimContext, endpoint: EndpointName, opts: { auth: boolean }): onRequestAsyncHookHandler {
   return async function simGuard (request, reply) {
     ctx.counters.requests[endpoint]++
+    ctx.recordRequest(endpoint, request.headers.traceparent)
     const fault = ctx.takeFault(endpoint)
     if (fault !== undefined && await playFault(fault, endpoint, request, reply)) return reply
     // SSE latency is modelled by stepDelayMs instead: a fixed delay before the first byte would

@@ -39,6 +39,9 @@ const controlRoutes: FastifyPluginAsyncTypebox<{ ctx: SimContext }> = async (app
 
   app.get('/__sim/counters', async () => ctx.snapshotCounters())
 
+  // the last requests (endpoint, W3C traceparent): proves a caller's trace reached the upstream
+  app.get('/__sim/requests', async () => ctx.seen)
+
   app.post('/__sim/reset', async () => {
     ctx.reset()
     return { ok: true }

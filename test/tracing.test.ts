@@ -1,0 +1,98 @@
+// Traces end to end, with the OpenTelemetry SDK loaded as `npm start` loads it: the caller's
+// W3C traceparent reaches the upstream on every call of a request (create-session, the upload,
+// the long /run_sse stream), the turn is a span of that trace carrying its ids (never a token
+// or a key), Postgres queries are child spans, and the gateway's log lines carry the trace id.
+import t from 'tap'
+import { randomBytes } from 'node:crypto'
+import { once } from 'node:events'
+import { createServer } from 'node:http'
+import { request } from 'undici'
+import { testDatabase } from './helpers/database.ts'
+import { startSimulator } from './helpers/simulator.ts'
+import { startGateway } from './helpers/process.ts'
+import { waitFor } from './helpers/sse.ts'
+import { renderMp4 } from '../src/simulator/mp4.ts'
+
+interface OtlpSpan { traceId: string, spanId: string, parentSpanId?: string, name: string, attributes?: Array<{ key: string, value: { stringValue?: string } }> }
+
+t.test('a caller\'s trace reaches the upstream, and the turn, its queries and its logs join it', { timeout: 120_000 }, async (t) => {
+  // an OTLP/HTTP (JSON) collector
+  const spans: OtlpSpan[] = []
+  let exported = ''
+  const collector = createServer((req, res) => {
+    let body = ''
+    req.on('data', (c: Buffer) => { body += c.toString() })
+    req.on('end', () => {
+      exported += body
+      const doc = JSON.parse(body) as { resourceSpans?: Array<{ scopeSpans: Array<{ spans: OtlpSpan[] }> }> }
+      for (const rs of doc.resourceSpans ?? []) for (const ss of rs.scopeSpans) spans.push(...ss.spans)
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}')
+    })
+  }).listen(0, '127.0.0.1')
+  await once(collector, 'listening')
+  t.teardown(() => collector.close())
+  const collectorUrl = `http://127.0.0.1:${(collector.address() as { port: number }).port}`
+
+  const databaseUrl = await testDatabase(t)
+  const sim = await startSimulator(t, { mintLimitPerIp: 1000 })
+  const adminToken = 'admin-' + randomBytes(12).toString('hex')
+  const gw = startGateway({
+    DATABASE_URL: databaseUrl,
+    NEMO_BASE_URL: sim.url,
+    ENCRYPTION_KEY: randomBytes(32).toString('hex'),
+    ADMIN_TOKEN: adminToken,
+    PORT: '0',
+    LOG_LEVEL: 'info',
+    FIRST_RUN_TENANT: 'false',
+    MAX_EVENT_LOOP_DELAY_MS: '0',
+    OTEL_EXPORTER_OTLP_ENDPOINT: collectorUrl,
+    OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+    OTEL_TRACES_SAMPLER_ARG: '0',
+    OTEL_BSP_SCHEDULE_DELAY: '100'
+  })
+  t.teardown(() => { gw.kill('SIGKILL') })
+  const base = await gw.url
+  const traceId = randomBytes(16).toString('hex')
+  const traceparent = `00-${traceId}-${randomBytes(8).toString('hex')}-01`
+  const call = async (method: 'GET' | 'POST', path: string, body: unknown, headers: Record<string, string>) => {
+    const res = await request(`${base}${path}`, { method, headers: { 'content-type': 'application/json', ...headers }, body: body === undefined ? undefined : JSON.stringify(body) })
+    return await res.body.json() as any
+  }
+  const admin = { authorization: `Bearer ${adminToken}` }
+  const tenant = await call('POST', '/admin/v1/tenants', { name: 'acme' }, admin)
+  const { key } = await call('POST', `/admin/v1/tenants/${tenant.id}/keys`, { name: 'k' }, admin)
+  const as = { authorization: `Bearer ${key}`, 'x-user-id': 'alice', traceparent }
+
+  const session = await call('POST', '/v1/sessions', {}, as)
+  const boundary = 'trace-test'
+  const upload = await request(`${base}/v1/sessions/${session.id}/uploads`, {
+    method: 'POST',
+    headers: { ...as, 'content-type': `multipart/form-data; boundary=${boundary}` },
+    body: Buffer.concat([Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="files"; filename="a.mp4"\r\n\r\n`), renderMp4(), Buffer.from(`\r\n--${boundary}--\r\n`)])
+  })
+  t.equal(upload.statusCode, 201)
+  await upload.body.dump()
+  const turn = await call('POST', `/v1/sessions/${session.id}/turns`, { text: '[scenario:generation] a city' }, as)
+  await waitFor(async () => await call('GET', `/v1/sessions/${session.id}/turns/${turn.id}`, undefined, as), (r) => r.status !== 'running', 20_000)
+
+  // the upstream saw the caller's trace on every call the requests made
+  const seen = await sim.control('GET', 'requests') as Array<{ endpoint: string, traceparent: string | null }>
+  for (const endpoint of ['anonymous-token', 'create-session', 'upload', 'run-sse']) {
+    const calls = seen.filter((r) => r.endpoint === endpoint)
+    t.ok(calls.length > 0 && calls.every((r) => r.traceparent?.split('-')[1] === traceId), `${endpoint} carries the caller's trace id`)
+  }
+
+  // spans: the turn with its ids, Prisma queries, all in the caller's trace (sampled by its parent
+  // although the ratio for new traces is 0)
+  const mine = await waitFor(async () => spans.filter((s) => s.traceId === traceId), (s) => s.some((x) => x.name === 'turn') && s.some((x) => x.name.startsWith('prisma:')), 15_000)
+  const turnSpan = mine.find((s) => s.name === 'turn')!
+  const attrs = Object.fromEntries((turnSpan.attributes ?? []).map((a) => [a.key, a.value.stringValue]))
+  t.match(attrs, { 'nemo.tenant.id': tenant.id, 'nemo.session.id': session.id, 'nemo.turn.id': turn.id })
+  t.ok(mine.some((s) => s.name.startsWith('prisma:')), 'database queries are spans of the trace')
+  t.notOk(spans.some((s) => s.traceId !== traceId && s.name === 'turn'), 'no trace of its own for a turn of a traced request')
+  t.notOk(exported.includes(key) || /nmv_[A-Za-z0-9_-]{10,}/.test(exported), 'no key or upstream token in any span')
+
+  // the request's log lines carry the trace
+  const lines = gw.out.split('\n').filter((l) => l.includes('"trace_id"'))
+  t.ok(lines.some((l) => l.includes(`"trace_id":"${traceId}"`)), 'log lines carry trace_id')
+})
