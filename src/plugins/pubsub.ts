@@ -3,7 +3,6 @@
 // REDIS_URL, mqemitter-redis, so any instance can serve any subscriber.
 import fp from 'fastify-plugin'
 import mqemitter from 'mqemitter'
-import mqemitterRedis from 'mqemitter-redis'
 import type { FastifyInstance } from 'fastify'
 import type { EventBus, EventListener, SessionEventView } from '../domain/events.ts'
 
@@ -23,7 +22,7 @@ export function sessionTopic (sessionId: string): string {
 async function pubsub (fastify: FastifyInstance): Promise<void> {
   const { REDIS_URL } = fastify.config
   const emitter: Emitter = REDIS_URL
-    ? mqemitterRedis({ connectionString: REDIS_URL }) as unknown as Emitter
+    ? (await import('mqemitter-redis')).default({ connectionString: REDIS_URL }) as unknown as Emitter
     : mqemitter({ concurrency: 1000 })
 
   const bus: EventBus = {
