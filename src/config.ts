@@ -21,7 +21,8 @@ export const ConfigSchema = Type.Object({
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
 
   NEMO_BASE_URL: Type.String({ pattern: '^https?://', default: 'https://mega-api-prod.nemovideo.ai' }),
-  NEMO_SKILL_SOURCE: Type.String({ minLength: 1, maxLength: 64, default: 'nemo-gateway' }),
+  /** The product's own skill frontmatter name (contract §2.3: X-Skill-Source carries $SKILL_NAME). */
+  NEMO_SKILL_SOURCE: Type.String({ minLength: 1, maxLength: 64, default: 'hd-local-ai' }),
   NEMO_SKILL_VERSION: Type.String({ minLength: 1, maxLength: 32, default: '1.9' }),
   NEMO_SKILL_PLATFORM: Type.String({ minLength: 1, maxLength: 32, default: 'unknown' }),
   NEMO_CONNECT_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 5000 }),

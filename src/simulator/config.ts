@@ -35,6 +35,8 @@ export const SimulatorOptionsSchema = Type.Object({
   mintLimitPerIp: Type.Integer({ minimum: 0 }),
   mintWindowMs: Type.Integer({ minimum: 1 }),
   requireAttribution: Type.Boolean(),
+  /** With requireAttribution, a render whose X-Skill-Source is not this one is refused (402). */
+  skillSource: Type.String({ minLength: 1, maxLength: 64 }),
   authErrorStatus: Type.Integer({ minimum: 200, maximum: 599 }),
   /** Forces every /run_sse onto one scenario (a `[scenario:x]` message prefix still wins). */
   scenario: Type.Union([Type.Null(), literals(SCENARIOS)])
@@ -64,6 +66,7 @@ export const DEFAULT_OPTIONS: SimulatorOptions = {
   mintLimitPerIp: 10,
   mintWindowMs: 7 * DAY,
   requireAttribution: true,
+  skillSource: 'hd-local-ai',
   authErrorStatus: 401,
   scenario: null
 }

@@ -39,7 +39,7 @@ async function serve (t: Test, handler: Handler, opts: { raw?: boolean } = {}): 
 function client (t: Test, baseUrl: string, over: Partial<NemoClientOptions> = {}): NemoClient {
   const c = new NemoClient({
     baseUrl,
-    skill: { source: 'nemo-gateway', version: '1.9', platform: 'test' },
+    skill: { source: 'hd-local-ai', version: '1.9', platform: 'test' },
     connectTimeoutMs: 1000,
     headersTimeoutMs: 2000,
     bodyTimeoutMs: 2000,
@@ -76,7 +76,7 @@ t.test('attribution headers on every call, bearer on all but anonymous-token', a
   t.same(await c.getCredits('nmv_usr_a'), { available: 60, frozen: 40, total: 100 })
   t.same(await c.createSession({ token: 'nmv_usr_a', userId: 'anon_1' }, { language: 'en' }), { taskId: 'task_1', sessionId: '5529798706024415232', userId: 'anon_1' })
   for (const s of seen) {
-    t.match(s.headers, { 'x-skill-source': 'nemo-gateway', 'x-skill-version': '1.9', 'x-skill-platform': 'test' }, `${s.url}: X-Skill-*`)
+    t.match(s.headers, { 'x-skill-source': 'hd-local-ai', 'x-skill-version': '1.9', 'x-skill-platform': 'test' }, `${s.url}: X-Skill-*`)
   }
   t.equal(seen[0]?.headers.authorization, undefined, 'no bearer on anonymous-token')
   t.equal(seen[0]?.headers['x-client-id'], 'client-1')
