@@ -29,6 +29,8 @@ export const ConfigSchema = Type.Object({
   NEMO_HEADERS_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 30000 }),
   NEMO_BODY_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 60000 }),
   NEMO_POOL_CONNECTIONS: Type.Integer({ minimum: 1, default: 64 }),
+  /** An upstream Retry-After longer than this is clamped to it (the header is not trusted). */
+  NEMO_RETRY_AFTER_MAX_SEC: Type.Integer({ minimum: 1, default: 3600 }),
 
   RATE_LIMIT_MAX: Type.Integer({ minimum: 1, default: 600 }),
   RATE_LIMIT_WINDOW_MS: Type.Integer({ minimum: 1000, default: 60000 }),

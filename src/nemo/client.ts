@@ -28,6 +28,8 @@ export interface NemoClientOptions {
   sseBodyTimeoutMs?: number
   /** The web app, for claim links and the 2001 hint. */
   webUrl?: string
+  /** An upstream Retry-After is clamped to this many seconds (default RETRY_AFTER_MAX_SEC). */
+  retryAfterMaxSec?: number
 }
 
 /** An upstream token, with the upstream user id when known (picks the 2001 hint). */
@@ -115,6 +117,7 @@ export class NemoClient {
       headersTimeoutMs: config.NEMO_HEADERS_TIMEOUT_MS,
       bodyTimeoutMs: config.NEMO_BODY_TIMEOUT_MS,
       connections: config.NEMO_POOL_CONNECTIONS,
+      retryAfterMaxSec: config.NEMO_RETRY_AFTER_MAX_SEC,
       ...extra
     })
   }
@@ -305,7 +308,8 @@ export class NemoClient {
     return decodeEnvelope(res.statusCode, text, {
       userId: auth !== null && typeof auth === 'object' ? auth.userId : undefined,
       webUrl: this.webUrl,
-      retryAfter: header(res.headers, 'retry-after')
+      retryAfter: header(res.headers, 'retry-after'),
+      retryAfterMaxSec: this.opts.retryAfterMaxSec
     })
   }
 

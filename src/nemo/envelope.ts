@@ -10,6 +10,8 @@ export interface DecodeContext {
   webUrl?: string
   /** The raw Retry-After header of the response. */
   retryAfter?: string | null
+  /** Retry-After is believed up to this many seconds. */
+  retryAfterMaxSec?: number
 }
 
 export interface Decoded {
@@ -29,7 +31,7 @@ export function isObject (v: unknown): v is Json {
 export function decodeEnvelope (status: number, text: string, ctx: DecodeContext = {}): Decoded {
   const body = parseJson(text)
   const fail = (code: unknown, message: string | undefined): NemoError => classifyFailure({
-    httpStatus: status, code, message, retryAfter: ctx.retryAfter, userId: ctx.userId, webUrl: ctx.webUrl
+    httpStatus: status, code, message, retryAfter: ctx.retryAfter, retryAfterMaxSec: ctx.retryAfterMaxSec, userId: ctx.userId, webUrl: ctx.webUrl
   })
 
   if (status < 200 || status >= 300) {

@@ -82,6 +82,11 @@ const AUTH_FAIL_PATTERNS = [
 ]
 
 const DEFAULT_RETRY_AFTER_SEC = 30 // the skill's advice: "retry in 30s once"
+/**
+ * The longest upstream Retry-After the gateway believes (NEMO_RETRY_AFTER_MAX_SEC): the header
+ * is the upstream's number, not ours, and one bad value must not park a token for a week.
+ */
+export const RETRY_AFTER_MAX_SEC = 3600
 export const NEMO_WEB_URL = 'https://nemovideo.com'
 
 export interface UpstreamFailure {
@@ -90,6 +95,8 @@ export interface UpstreamFailure {
   code?: unknown
   message?: string
   retryAfter?: string | null
+  /** Retry-After is clamped to this many seconds (default RETRY_AFTER_MAX_SEC). */
+  retryAfterMaxSec?: number
   /** Upstream user id, when the caller knows it: picks the 2001 hint. */
   userId?: string
   webUrl?: string
@@ -122,7 +129,7 @@ export function classifyFailure (f: UpstreamFailure): NemoError {
   if (status === 413) return new NemoError('file_too_large', base)
   if (status === 415) return new NemoError('unsupported_file', base)
   if (status === 429) {
-    return new NemoError('rate_limited', { ...base, retryAfterSec: parseRetryAfter(f.retryAfter) ?? DEFAULT_RETRY_AFTER_SEC })
+    return new NemoError('rate_limited', { ...base, retryAfterSec: parseRetryAfter(f.retryAfter, Date.now(), f.retryAfterMaxSec) ?? Math.min(DEFAULT_RETRY_AFTER_SEC, f.retryAfterMaxSec ?? RETRY_AFTER_MAX_SEC) })
   }
   if (status === 408 || status === 504) return new NemoError('timeout', base)
   if (status >= 500) return new NemoError('unavailable', base)
@@ -137,14 +144,19 @@ export function creditsHint (userId?: string, webUrl: string = NEMO_WEB_URL): st
   return `The account has no credits left; top up at ${webUrl}`
 }
 
-/** Retry-After as delay-seconds or an HTTP-date (RFC 9110 §10.2.3); undefined when unreadable. */
-export function parseRetryAfter (value: string | null | undefined, now: number = Date.now()): number | undefined {
+/**
+ * Retry-After as delay-seconds or an HTTP-date (RFC 9110 §10.2.3), clamped to `max` seconds;
+ * undefined when unreadable.
+ */
+export function parseRetryAfter (value: string | null | undefined, now: number = Date.now(), max: number = RETRY_AFTER_MAX_SEC): number | undefined {
   if (value === null || value === undefined) return undefined
   const v = value.trim()
-  if (/^\d+$/.test(v)) return Number(v)
+  // a digit string of any length: Number() of 20 digits is 1e20, still clamped below
+  if (/^\d+$/.test(v)) return Math.min(max, Number(v))
+  if (/^-/.test(v)) return undefined
   const at = Date.parse(v)
   if (Number.isNaN(at)) return undefined
-  return Math.max(0, Math.ceil((at - now) / 1000))
+  return Math.min(max, Math.max(0, Math.ceil((at - now) / 1000)))
 }
 
 const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT'])

@@ -62,7 +62,7 @@ async function startSim (t: Test, opts: Record<string, unknown> = {}): Promise<S
     user: async () => {
       const minted = await client.mintAnonymousToken(`client-${++clients}-${Date.now()}`)
       const session = await client.createSession(minted.token, { language: 'en' })
-      return { token: minted.token, userId: minted.userId, sessionId: session.sessionId, taskId: session.taskId }
+      return { token: minted.token, userId: minted.userId ?? '', sessionId: session.sessionId, taskId: session.taskId }
     }
   }
   return sim
