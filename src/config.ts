@@ -36,6 +36,8 @@ export const ConfigSchema = Type.Object({
   RATE_LIMIT_WINDOW_MS: Type.Integer({ minimum: 1000, default: 60000 }),
   AUTH_CACHE_TTL_MS: Type.Integer({ minimum: 0, default: 5000 }),
   CREDITS_CACHE_TTL_MS: Type.Integer({ minimum: 0, default: 3000 }),
+  /** A token marked exhausted (2001) is re-checked by a balance read after this long. */
+  CREDITS_EXHAUSTED_RECHECK_MS: Type.Integer({ minimum: 0, default: 60_000 }),
   MINT_LIMIT_PER_IP: Type.Integer({ minimum: 1, default: 10 }),
   UPLOAD_MAX_BYTES: Type.Integer({ minimum: 1, default: 500 * 1024 * 1024 }),
   GRAPHIQL: Type.Boolean({ default: false }),

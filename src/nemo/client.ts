@@ -88,6 +88,8 @@ export class NemoClient {
   private readonly sseBodyTimeoutMs: number
   private readonly opts: NemoClientOptions
   private foreign?: Agent
+  /** Reads in flight, by path and token: concurrent identical reads share one upstream call. */
+  private readonly reads = new Map<string, Promise<Decoded>>()
 
   constructor (opts: NemoClientOptions) {
     const url = new URL(opts.baseUrl)
@@ -271,6 +273,20 @@ export class NemoClient {
   }
 
   private async call (c: Call): Promise<Decoded> {
+    // a read nobody can cancel (no signal) is shared: 50 concurrent state or balance reads of
+    // one token make one upstream call (the answers are read-only to every caller)
+    if (c.method !== 'GET' || c.signal !== undefined) return await this.callOnce(c)
+    const token = c.auth === null ? '' : typeof c.auth === 'string' ? c.auth : c.auth.token
+    const key = `${c.path}\0${token}`
+    let pending = this.reads.get(key)
+    if (pending === undefined) {
+      pending = this.callOnce(c).finally(() => this.reads.delete(key))
+      this.reads.set(key, pending)
+    }
+    return await pending
+  }
+
+  private async callOnce (c: Call): Promise<Decoded> {
     return await this.decode(await this.send({ ...c, path: this.prefix + c.path }), c.auth)
   }
 

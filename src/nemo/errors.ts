@@ -136,12 +136,15 @@ export function classifyFailure (f: UpstreamFailure): NemoError {
   return new NemoError('bad_request', base)
 }
 
-/** The 2001 hint: anonymous users can bind their work to a new account, others top up. */
-export function creditsHint (userId?: string, webUrl: string = NEMO_WEB_URL): string {
-  if (userId !== undefined && userId.startsWith('anon_')) {
-    return `Register to keep your work and get more credits: ${webUrl}/register?bind=${encodeURIComponent(userId)}`
+/**
+ * The one 2001 hint (contract §5): an anonymous user binds their work to a new account at
+ * `register?bind=<anon id>`, anyone else tops up. The id is URL-encoded.
+ */
+export function creditsHint (userId?: string | null, webUrl: string = NEMO_WEB_URL): string {
+  if (typeof userId === 'string' && userId.startsWith('anon_')) {
+    return `${webUrl}/register?bind=${encodeURIComponent(userId)}`
   }
-  return `The account has no credits left; top up at ${webUrl}`
+  return `The upstream account has no credits left: top up at ${webUrl}, or register a token that has credits left`
 }
 
 /**

@@ -38,6 +38,8 @@ export interface RenderJob { id: string, status: RenderStatusName, progress: num
 export interface RenderStatus extends RenderJob { outputUrl?: string, error?: string, rawStatus: string }
 
 const ANON_TOKEN_TTL_MS = 7 * 24 * 3600 * 1000
+/** What a first anonymous mint grants (contract §3.1, §6). */
+export const ANONYMOUS_MINT_CREDITS = 100
 
 export function readAnonymousToken (data: unknown, now = Date.now()): AnonymousToken {
   const d = obj(data)

@@ -269,5 +269,5 @@ t.test('state tolerates missing fields; 2001 hint uses the user id given with th
   })
   const err = await rejection(c.createSession({ token: 'tok', userId: 'anon_42' }))
   t.ok(err instanceof NemoError && err.kind === 'credits_exhausted')
-  t.equal((err as NemoError).extensions.hint, 'Register to keep your work and get more credits: https://nemovideo.com/register?bind=anon_42')
+  t.equal((err as NemoError).extensions.hint, 'https://nemovideo.com/register?bind=anon_42')
 })
