@@ -3,6 +3,7 @@
 // then the render proxy's `{success,data,error}`, else the body as is. FastAPI's
 // `{detail}` only shows up on non-2xx answers; there it supplies the message.
 import { classifyFailure, NemoError } from './errors.ts'
+import { parseUpstreamJson } from './json.ts'
 
 export interface DecodeContext {
   /** Upstream user id of the token used, to build the 2001 hint. */
@@ -72,7 +73,7 @@ function messageOf (b: Json): string | undefined {
 function parseJson (text: string): unknown {
   if (text.trim() === '') return undefined
   try {
-    return JSON.parse(text)
+    return parseUpstreamJson(text)
   } catch {
     return undefined
   }

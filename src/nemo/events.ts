@@ -9,10 +9,12 @@
 // - a non-empty `actions.stateDelta` becomes one `state_delta` after the event's parts, on any
 //   event (a content-less callback event is the usual carrier); empty deltas are dropped;
 // - `{"error":...}` and `errorCode`/`errorMessage` become `error`; the stream may continue;
+// - integers too long for a JS number (numeric ids) arrive as exact strings (json.ts);
 // - a frame with ADK `content.parts` is read as ADK whatever its `type` says (an unknown type,
 //   or a typed frame wrapping ADK content); unknown fields are ignored, other unknown `type`s
 //   and non-JSON data frames are dropped.
 import { isObject } from './envelope.ts'
+import { parseUpstreamJson } from './json.ts'
 
 export type NemoEvent =
   | { type: 'text', text: string, author?: string }
@@ -34,7 +36,7 @@ export function eventsFromData (data: string): NemoEvent[] {
   if (data.trim() === '') return [HEARTBEAT]
   let frame: unknown
   try {
-    frame = JSON.parse(data)
+    frame = parseUpstreamJson(data)
   } catch {
     return []
   }

@@ -38,6 +38,8 @@ export const SimulatorOptionsSchema = Type.Object({
   /** With requireAttribution, a render whose X-Skill-Source is not this one is refused (402). */
   skillSource: Type.String({ minLength: 1, maxLength: 64 }),
   authErrorStatus: Type.Integer({ minimum: 200, maximum: 599 }),
+  /** Session ids go out as JSON numbers (19-digit snowflakes, beyond 2^53) instead of strings. */
+  numericIds: Type.Boolean(),
   /** Forces every /run_sse onto one scenario (a `[scenario:x]` message prefix still wins). */
   scenario: Type.Union([Type.Null(), literals(SCENARIOS)])
 }, { additionalProperties: false })
@@ -68,6 +70,7 @@ export const DEFAULT_OPTIONS: SimulatorOptions = {
   requireAttribution: true,
   skillSource: 'hd-local-ai',
   authErrorStatus: 401,
+  numericIds: false,
   scenario: null
 }
 
