@@ -18,6 +18,7 @@ export type NemoErrorKind =
   | 'timeout'
   | 'bad_response'
   | 'stream_broken'
+  | 'stream_silent'
 
 const kinds: Record<NemoErrorKind, { code: GwCode, detail: string }> = {
   token_invalid: { code: 'GW_ERR_UPSTREAM_AUTH', detail: 'The upstream token is invalid or expired' },
@@ -31,7 +32,8 @@ const kinds: Record<NemoErrorKind, { code: GwCode, detail: string }> = {
   unavailable: { code: 'GW_ERR_UPSTREAM_UNAVAILABLE', detail: 'The upstream is unavailable' },
   timeout: { code: 'GW_ERR_UPSTREAM_TIMEOUT', detail: 'The upstream timed out' },
   bad_response: { code: 'GW_ERR_UPSTREAM_BAD_RESPONSE', detail: 'The upstream answered with something the gateway cannot read' },
-  stream_broken: { code: 'GW_ERR_UPSTREAM_UNAVAILABLE', detail: 'The upstream event stream broke off mid-turn' }
+  stream_broken: { code: 'GW_ERR_UPSTREAM_UNAVAILABLE', detail: 'The upstream event stream broke off mid-turn' },
+  stream_silent: { code: 'GW_ERR_UPSTREAM_TIMEOUT', detail: 'The upstream event stream went silent (not even a heartbeat)' }
 }
 
 export interface NemoErrorInit {
@@ -207,8 +209,12 @@ function toCode (code: unknown): number | undefined {
   return undefined
 }
 
-/** An error while reading a started event stream: anything but an abort or a timeout is a break. */
+/**
+ * An error while reading a started event stream: a body timeout is silence, an abort stays an
+ * abort, anything else is a break.
+ */
 export function fromStreamError (err: unknown): unknown {
+  if (errorCode(err) === 'UND_ERR_BODY_TIMEOUT') return new NemoError('stream_silent', { cause: err, upstreamMessage: 'UND_ERR_BODY_TIMEOUT' })
   const mapped = fromTransportError(err, true)
   if (mapped instanceof NemoError || isAbortError(mapped)) return mapped
   return new NemoError('stream_broken', { cause: err, upstreamMessage: (err as Error | null)?.message })

@@ -6,7 +6,7 @@ import { Check, Convert, Errors } from 'typebox/value'
 
 export const SCENARIOS = [
   'text', 'generation', 'two-stage', 'silent-edit', 'edit', 'temporary-issue', 'disconnect',
-  'error', 'ask-question', 'heartbeat-only', 'thought'
+  'error', 'ask-question', 'heartbeat-only', 'thought', 'silent-stream', 'silent-stream-stuck'
 ] as const
 export type ScenarioName = typeof SCENARIOS[number]
 

@@ -191,7 +191,7 @@ t.test('runSse: a silent stream hits the SSE body timeout', async (t) => {
   const err = await rejection((async () => {
     for await (const ev of client(t, url).runSse('tok', { sessionId: 's', text: 'x', bodyTimeoutMs: 150 })) t.equal(ev.type, 'heartbeat')
   })())
-  t.ok(err instanceof NemoError && err.kind === 'timeout')
+  t.ok(err instanceof NemoError && err.kind === 'stream_silent', 'silence is its own kind: the turn recovers from it')
   t.equal((err as NemoError).code, 'GW_ERR_UPSTREAM_TIMEOUT')
 })
 
