@@ -54,6 +54,7 @@ export class Sessions {
       used = l
       return await this.deps.nemo.createSession(l.token, { language: input.language })
     }, async () => await this.credentials.acquire(actor, { forNewSession: true }))
+    await this.learnUpstreamUser(used, upstream.userId)
     const row = await this.deps.prisma.session.create({
       data: {
         tenantId: actor.tenantId,
@@ -66,6 +67,16 @@ export class Sessions {
       }
     })
     return sessionView(row)
+  }
+
+  /**
+   * The mint may not say who the upstream user is (examples elide user_id since c74ec3b);
+   * create-session does, and the 2001 `register?bind=` link needs it.
+   */
+  private async learnUpstreamUser (lease: Lease, upstreamUserId: string | undefined): Promise<void> {
+    if (lease.upstreamUserId !== null || upstreamUserId === undefined || upstreamUserId === '') return
+    await this.deps.prisma.credential.updateMany({ where: { id: lease.credentialId, upstreamUserId: null }, data: { upstreamUserId } })
+    lease.upstreamUserId = upstreamUserId
   }
 
   /** The actor's session, or 404: another tenant's or user's id is indistinguishable from none. */
@@ -127,6 +138,7 @@ export class Sessions {
   async reset (actor: Actor, session: SessionRow, lease: Lease): Promise<SessionRow> {
     const upstream = await this.credentials.withToken(actor, lease, async (l) =>
       await this.deps.nemo.createSession(l.token, { language: session.language ?? undefined }))
+    await this.learnUpstreamUser(lease, upstream.userId)
     const previous = Array.isArray(session.previousSnapshots) ? session.previousSnapshots : []
     const kept = session.snapshot === null
       ? previous

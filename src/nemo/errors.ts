@@ -4,6 +4,7 @@
 // Callers branch on `kind`; the GW_ERR_* code is what the HTTP caller sees. Upstream wording
 // is kept on `upstreamMessage` for logs, never in the detail, because 5xx details must not leak.
 import { GatewayError, type GwCode } from '../errors.ts'
+import { ACCEPTED_FILE_TYPES_TEXT } from './file-types.ts'
 
 export type NemoErrorKind =
   | 'token_invalid'
@@ -24,7 +25,7 @@ const kinds: Record<NemoErrorKind, { code: GwCode, detail: string }> = {
   token_invalid: { code: 'GW_ERR_UPSTREAM_AUTH', detail: 'The upstream token is invalid or expired' },
   session_not_found: { code: 'GW_ERR_UPSTREAM_SESSION_NOT_FOUND', detail: 'The upstream session no longer exists' },
   credits_exhausted: { code: 'GW_ERR_CREDITS_EXHAUSTED', detail: 'The upstream account has no credits left' },
-  unsupported_file: { code: 'GW_ERR_UNSUPPORTED_MEDIA_TYPE', detail: 'The upstream does not accept this file type (video: mp4, mov, avi, webm, mkv; image: jpg, jpeg, png, gif, webp; audio: mp3, wav, m4a, aac)' },
+  unsupported_file: { code: 'GW_ERR_UNSUPPORTED_MEDIA_TYPE', detail: `The upstream does not accept this file type (${ACCEPTED_FILE_TYPES_TEXT})` },
   file_too_large: { code: 'GW_ERR_PAYLOAD_TOO_LARGE', detail: 'The file is too large for the upstream; compress or trim it' },
   plan_required: { code: 'GW_ERR_PLAN_REQUIRED', detail: 'The upstream plan does not allow this; register to unlock export' },
   rate_limited: { code: 'GW_ERR_UPSTREAM_RATE_LIMITED', detail: 'The upstream is rate limiting' },
