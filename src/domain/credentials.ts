@@ -71,11 +71,15 @@ export class Credentials {
     return await this.minter.mint(actor, opts.forNewSession)
   }
 
-  /** The credential a session is pinned to, when it can still be used. */
+  /**
+   * The credential a session is pinned to, when it can still be used. An exhausted one still
+   * is: reads and free work (state, export) need no credits, and a call that does spend is
+   * answered 2001 by the upstream itself.
+   */
   async leaseFor (credentialId: string): Promise<Lease | null> {
     let row = await this.deps.prisma.credential.findUnique({ where: { id: credentialId } })
     if (row?.state === 'exhausted') row = await this.revive(row)
-    if (!row || !usable(effectiveState(row), false)) return null
+    if (!row || !(usable(effectiveState(row), false) || effectiveState(row) === 'exhausted')) return null
     return this.lease(row)
   }
 
