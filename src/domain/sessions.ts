@@ -33,6 +33,12 @@ export function sessionView (s: SessionRow): SessionView {
   }
 }
 
+/** The link that opens the session in Nemo's web editor (contract §3.2, v1.9 claim link). */
+export interface WebLinkView { url: string, expiresAt: Date }
+
+/** A cached link is handed out only while it has at least this long left. */
+const WEB_LINK_MIN_LEFT_MS = 60 * 60 * 1000
+
 /** What a call on a session gets: the token to use and the upstream session id. */
 export interface SessionContext {
   session: SessionRow
@@ -41,6 +47,9 @@ export interface SessionContext {
 }
 
 export class Sessions {
+  /** Claim links by session and upstream session: a claim token is reusable for its lifetime. */
+  private readonly webLinks = new Map<string, WebLinkView>()
+
   constructor (
     private readonly deps: DomainDeps,
     private readonly credentials: Credentials,
@@ -97,6 +106,24 @@ export class Sessions {
       take: opts.limit + 1
     })
     return pageOf(rows, opts.limit, r => r.createdAt, sessionView)
+  }
+
+  /**
+   * The `.../workspace/claim?ct=<claim_token>` link to continue the session in the web app.
+   * Never a link carrying the upstream token itself (the web app no longer accepts `token=`,
+   * and the token is a secret). Cached for the claim token's lifetime.
+   */
+  async webLink (actor: Actor, id: string): Promise<WebLinkView> {
+    return await this.withSession(actor, id, async ({ session, lease, upstreamSessionId }) => {
+      const key = `${session.id}:${upstreamSessionId}`
+      const cached = this.webLinks.get(key)
+      if (cached && cached.expiresAt.getTime() - Date.now() > WEB_LINK_MIN_LEFT_MS) return cached
+      const claim = await this.deps.nemo.claimToken(lease.token, { taskId: session.upstreamTaskId ?? '', sessionId: upstreamSessionId })
+      const link = { url: claim.claimUrl, expiresAt: new Date(Date.now() + claim.expiresInSec * 1000) }
+      this.webLinks.set(key, link)
+      if (this.webLinks.size > 10_000) this.webLinks.delete(this.webLinks.keys().next().value!)
+      return link
+    })
   }
 
   /** Saves the latest upstream state so later silent edits can be diffed against it. */
