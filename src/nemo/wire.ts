@@ -38,6 +38,7 @@ export interface RenderJob { id: string, status: RenderStatusName, progress: num
 export interface RenderStatus extends RenderJob { outputUrl?: string, error?: string, rawStatus: string }
 
 const ANON_TOKEN_TTL_MS = 7 * 24 * 3600 * 1000
+const CLAIM_TOKEN_TTL_SEC = 604800
 /** What a first anonymous mint grants (contract §3.1, §6). */
 export const ANONYMOUS_MINT_CREDITS = 100
 
@@ -64,7 +65,8 @@ export function readClaimToken (data: unknown, webUrl: string): ClaimToken {
   const claimToken = need(d.claim_token, 'claim_token')
   return {
     claimToken,
-    expiresInSec: num(d.expires_in) ?? 604800,
+    // the documented lifetime is 7 days: a longer or unreadable one is not believed
+    expiresInSec: Math.min(count(d.expires_in) ?? CLAIM_TOKEN_TTL_SEC, CLAIM_TOKEN_TTL_SEC),
     claimUrl: `${webUrl}/workspace/claim?ct=${encodeURIComponent(claimToken)}`
   }
 }

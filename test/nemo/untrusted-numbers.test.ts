@@ -3,7 +3,7 @@
 // counted as spend), and progress or media numbers are kept in a range a column can hold.
 import t from 'tap'
 import { classifyFailure, NemoError, parseRetryAfter, RETRY_AFTER_MAX_SEC } from '../../src/nemo/errors.ts'
-import { readAnonymousToken, readCredits, readRender, readUploadedFiles } from '../../src/nemo/wire.ts'
+import { readAnonymousToken, readClaimToken, readCredits, readRender, readUploadedFiles } from '../../src/nemo/wire.ts'
 import { buildGateway } from '../helpers/app.ts'
 
 t.test('Retry-After is clamped to the documented maximum', async (t) => {
@@ -32,6 +32,9 @@ t.test('a balance is non-negative integers or a bad upstream answer', async (t) 
 t.test('other upstream numbers are kept in range', async (t) => {
   t.equal(readAnonymousToken({ token: 'nmv_usr_a', credits: 1e308 }).credits, undefined, 'a mint is never lost to a bad credits field')
   t.equal(readAnonymousToken({ token: 'nmv_usr_a', credits: 100 }).credits, 100)
+  t.equal(readClaimToken({ claim_token: 'clm_1', expires_in: 1e308 }, 'https://nemovideo.com').expiresInSec, 604800, 'a claim token lives 7 days at most')
+  t.equal(readClaimToken({ claim_token: 'clm_1', expires_in: -5 }, 'https://nemovideo.com').expiresInSec, 604800)
+  t.equal(readClaimToken({ claim_token: 'clm_1', expires_in: 3600 }, 'https://nemovideo.com').expiresInSec, 3600)
   t.equal(readRender({ status: 'processing', progress: 1e308 }, {}, 'r').progress, 100)
   t.equal(readRender({ status: 'processing', progress: -5 }, {}, 'r').progress, 0)
   t.equal(readRender({ status: 'processing', progress: 42.7 }, {}, 'r').progress, 42)
@@ -42,6 +45,7 @@ t.test('other upstream numbers are kept in range', async (t) => {
 t.test('the gateway: a bad balance is a 502 never counted as spend; a huge Retry-After is clamped', async (t) => {
   const gw = await buildGateway(t)
   const tenant = await gw.tenant('numbers')
+  t.equal((await tenant.as('u1', { method: 'POST', url: '/v1/sessions', payload: {} })).statusCode, 201)
   const first = await tenant.as('u1', { method: 'GET', url: '/v1/credits' })
   t.equal(first.statusCode, 200, first.body)
   const spentBefore = first.json().budget.spent
