@@ -188,15 +188,13 @@ export class Credentials {
     const { prisma, config } = this.deps
     switch (err.kind) {
       case 'token_invalid': {
-        const revoked = /revoked/i.test(err.upstreamMessage ?? '')
-        if (!revoked) {
-          const verdict = await this.reverify(lease)
-          if (verdict === 'valid') {
-            this.deps.log.warn({ credentialId: lease.credentialId }, 'upstream rejected a token that a balance read accepts; retrying with it')
-            return 'same'
-          }
-          if (verdict === 'unknown') return 'none'
+        const verdict = await this.reverify(lease)
+        if (verdict === 'valid') {
+          this.deps.log.warn({ credentialId: lease.credentialId }, 'upstream rejected a token that a balance read accepts; retrying with it')
+          return 'same'
         }
+        if (verdict === 'unknown') return 'none'
+        const revoked = /revoked/i.test(err.upstreamMessage ?? '')
         await prisma.credential.update({
           where: { id: lease.credentialId },
           data: { state: revoked ? 'revoked' : 'expired', stateReason: err.upstreamMessage ?? 'upstream code 1001' }

@@ -87,6 +87,10 @@ t.test('a 1001 on a token that still works is re-verified, not re-minted', async
   t.equal(res.statusCode, 201, res.body)
   t.equal((await gw.sim.counters()).mints, 1, 'no re-mint, so no 7-day mint lock')
   t.same((await gw.app.prisma.credential.findMany()).map((c) => c.state), ['active'])
+  await gw.sim.fault({ endpoint: 'create-session', code: 1001, message: 'token has been revoked' })
+  t.equal((await acme.as('frank', { method: 'POST', url: '/v1/sessions', payload: {} })).statusCode, 201, 'a "revoked" the balance read contradicts')
+  t.same((await gw.app.prisma.credential.findMany()).map((c) => c.state), ['active'], 'is not believed either')
+  t.equal((await gw.sim.counters()).mints, 1)
   // the same token answers 1001 twice in a row and its balance read agrees: it is dead
   await gw.sim.control('POST', 'tokens/expire', { token: await tokenOf(gw) })
   t.equal((await acme.as('frank', { method: 'POST', url: '/v1/sessions', payload: {} })).statusCode, 201)
