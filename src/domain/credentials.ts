@@ -88,9 +88,9 @@ export class Credentials {
    * (a read answers without spending one of the upstream's scarce mints). Registered
    * tenants get the token an action would use.
    */
-  async current (actor: Actor): Promise<{ lease: Lease, state: CredentialState, retryAfter: Date | null } | null> {
-    const tenant = await this.deps.prisma.tenant.findUniqueOrThrow({ where: { id: actor.tenantId }, select: { tokenMode: true } })
-    if (tenant.tokenMode === 'registered') return { lease: await this.acquireRegistered(actor.tenantId, false), state: 'active', retryAfter: null }
+  async current (actor: Actor, tokenMode?: 'anonymous' | 'registered'): Promise<{ lease: Lease, state: CredentialState, retryAfter: Date | null } | null> {
+    const mode = tokenMode ?? (await this.deps.prisma.tenant.findUniqueOrThrow({ where: { id: actor.tenantId }, select: { tokenMode: true } })).tokenMode
+    if (mode === 'registered') return { lease: await this.acquireRegistered(actor.tenantId, false), state: 'active', retryAfter: null }
     const rows = await this.deps.prisma.credential.findMany({
       where: { userId: actor.userId, kind: 'anonymous', state: { in: ['active', 'expiring', 'rate_limited', 'exhausted'] } },
       orderBy: { createdAt: 'desc' }

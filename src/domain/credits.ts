@@ -39,7 +39,7 @@ export class Credits {
       const limit = tenant.creditBudget
       return { limit, spent, remaining: limit === null ? null : Math.max(0, limit - spent), exceeded: limit !== null && spent >= limit }
     }
-    const current = await this.credentials.current(actor)
+    const current = await this.credentials.current(actor, tenant.tokenMode)
     if (current === null) {
       return {
         available: ANONYMOUS_MINT_CREDITS,

@@ -1,10 +1,11 @@
 // One run of a chat turn against the upstream's /run_sse, and the upstream's quirks
 // (contract §4.1): heartbeats keep it alive; a turn with no text (a silent edit) is
 // explained by diffing the state; heartbeat-only for too long, a fully silent stream
-// (TURN_SILENCE_MS, no byte at all) or a broken stream is recovered by polling the state (30 s, 60 s, ...; failed after 5 unchanged); a trailing
-// "temporary issue" after a normal answer is a notice, not a failure; an ask_question is a
-// question the caller answers with the next turn; GUI instructions are annotated with the
-// API action to take instead. The upstream stream is always released when the run ends.
+// (TURN_SILENCE_MS, no byte at all) or a broken stream is recovered by polling the state
+// (30 s, 60 s, ...; failed after 5 unchanged); a trailing "temporary issue" after a normal
+// answer is a notice, not a failure; an ask_question is a question the caller answers with
+// the next turn; GUI instructions are annotated with the API action to take instead. The
+// upstream stream is always released when the run ends.
 import type { Prisma, Turn as TurnRow } from '../generated/prisma/client.ts'
 import { isGatewayError } from '../errors.ts'
 import { annotateGuiText } from '../nemo/intents.ts'
