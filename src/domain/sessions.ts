@@ -123,7 +123,7 @@ export class Sessions {
       this.webLinks.set(key, link)
       if (this.webLinks.size > 10_000) this.webLinks.delete(this.webLinks.keys().next().value!)
       return link
-    })
+    }, { mint: false })
   }
 
   /** Saves the latest upstream state so later silent edits can be diffed against it. */
@@ -134,11 +134,14 @@ export class Sessions {
   /**
    * Runs an upstream call on a session with its pinned token. A rejected token (1001) is
    * replaced and the call retried once; a forgotten session (1002) is reopened upstream and
-   * the call retried once.
+   * the call retried once. `mint: false` (reads): a dead token is replaced only by one the
+   * user already has, never by a new mint; without one the read answers 503 and the next
+   * action mints.
    */
-  async withSession<T> (actor: Actor, sessionId: string, call: (ctx: SessionContext) => Promise<T>): Promise<T> {
+  async withSession<T> (actor: Actor, sessionId: string, call: (ctx: SessionContext) => Promise<T>, opts: { mint?: boolean } = {}): Promise<T> {
     let session = await this.getRow(actor, sessionId)
-    let lease = await this.credentials.leaseFor(session.credentialId) ?? await this.repin(actor, session)
+    const replacement = async (): Promise<Lease> => opts.mint === false ? await this.existingLease(actor, session) : await this.repin(actor, session)
+    let lease = await this.credentials.leaseFor(session.credentialId) ?? await replacement()
     const run = async (l: Lease): Promise<T> => {
       if (l.credentialId !== session.credentialId) {
         session = await this.deps.prisma.session.update({ where: { id: session.id }, data: { credentialId: l.credentialId } })
@@ -146,13 +149,28 @@ export class Sessions {
       lease = l
       return await call({ session, lease: l, upstreamSessionId: session.upstreamSessionId })
     }
+    const reacquire = opts.mint === false ? replacement : undefined
     try {
-      return await this.credentials.withToken(actor, lease, run)
+      return await this.credentials.withToken(actor, lease, run, reacquire)
     } catch (err) {
       if (!(err instanceof NemoError && err.kind === 'session_not_found')) throw err
       session = await this.reset(actor, session, lease)
-      return await this.credentials.withToken(actor, lease, run)
+      return await this.credentials.withToken(actor, lease, run, reacquire)
     }
+  }
+
+  /** A token the user already holds, for a read: never a new mint. */
+  private async existingLease (actor: Actor, session: SessionRow): Promise<Lease> {
+    const current = await this.credentials.current(actor)
+    if (current === null || !(current.state === 'active' || current.state === 'expiring' || current.state === 'exhausted')) {
+      throw gwError('GW_ERR_NO_CREDENTIAL', 'The user\'s upstream token has expired and a read never mints a new one: the next action on the session (a turn, an upload, an export) does', {
+        extensions: { reason: 'token_expired' }
+      })
+    }
+    if (current.lease.credentialId !== session.credentialId) {
+      await this.deps.prisma.session.update({ where: { id: session.id }, data: { credentialId: current.lease.credentialId } })
+    }
+    return current.lease
   }
 
   private async repin (actor: Actor, session: SessionRow): Promise<Lease> {

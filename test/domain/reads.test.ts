@@ -107,3 +107,18 @@ t.test('a mint refused with a week-long Retry-After does not lock the user out f
   t.ok(Number(res.headers['retry-after']) <= gw.config.NEMO_RETRY_AFTER_MAX_SEC, `Retry-After ${res.headers['retry-after']}`)
   t.equal((await acme.as('gina', { method: 'POST', url: '/v1/sessions', payload: {} })).statusCode, 201, 'the next call mints')
 })
+
+t.test('a read on a session whose token died does not mint; the next action does', async (t) => {
+  const gw = await buildGateway(t)
+  const acme = await gw.tenant('acme')
+  const session = (await acme.as('hal', { method: 'POST', url: '/v1/sessions', payload: {} })).json()
+  await gw.sim.control('POST', 'tokens/expire', { token: await tokenOf(gw) })
+  const link = await acme.as('hal', { method: 'GET', url: `/v1/sessions/${session.id}/web-link` })
+  t.equal(link.statusCode, 503, link.body)
+  t.equal(link.json().code, 'GW_ERR_NO_CREDENTIAL')
+  t.match(link.json().detail, /next action/)
+  t.equal((await gw.sim.counters()).mints, 1, 'the read spent no mint')
+  t.match((await acme.as('hal', { method: 'GET', url: '/v1/credits' })).json(), { token: 'none yet' })
+  t.equal((await acme.as('hal', { method: 'POST', url: '/v1/sessions', payload: {} })).statusCode, 201)
+  t.equal((await gw.sim.counters()).mints, 2, 'the action minted')
+})
