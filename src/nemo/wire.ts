@@ -46,10 +46,12 @@ export function readAnonymousToken (data: unknown, now = Date.now()): AnonymousT
   const d = obj(data)
   const token = need(d.token, 'token')
   const expires = typeof d.expires_at === 'string' ? new Date(d.expires_at) : undefined
+  // Examples since c74ec3b elide expires_at; the documented TTL is 7 days. A date past that,
+  // or one already gone (a fresh token would be re-minted at once), is not believed.
+  const at = expires?.getTime()
   const out: AnonymousToken = {
     token,
-    // Examples since c74ec3b elide expires_at; the documented TTL is 7 days.
-    expiresAt: expires !== undefined && !Number.isNaN(expires.getTime()) ? expires : new Date(now + ANON_TOKEN_TTL_MS)
+    expiresAt: at !== undefined && !Number.isNaN(at) && at > now ? new Date(Math.min(at, now + ANON_TOKEN_TTL_MS)) : new Date(now + ANON_TOKEN_TTL_MS)
   }
   // user_id is elided in examples since c74ec3b; create-session may supply it later
   const userId = str(d.user_id)

@@ -65,14 +65,15 @@ async function rejection (p: Promise<unknown>): Promise<unknown> {
 }
 
 t.test('attribution headers on every call, bearer on all but anonymous-token', async (t) => {
+  const expiresAt = new Date(Math.floor(Date.now() / 1000) * 1000 + 3 * 24 * 3600_000)
   const { url, seen } = await serve(t, (req, res) => {
-    if (req.url === '/api/auth/anonymous-token') return json(res, { code: 0, data: { token: 'nmv_usr_a', user_id: 'anon_1', expires_at: '2026-03-18T00:00:00Z', credits: 100 } })
+    if (req.url === '/api/auth/anonymous-token') return json(res, { code: 0, data: { token: 'nmv_usr_a', user_id: 'anon_1', expires_at: expiresAt.toISOString(), credits: 100 } })
     if (req.url === '/api/credits/balance/simple') return json(res, { code: 0, data: { available: 60, frozen: 40 } })
     json(res, { code: 0, data: { task_id: 'task_1', session_id: '5529798706024415232', user_id: 'anon_1' } })
   })
   const c = client(t, url)
   const minted = await c.mintAnonymousToken('client-1')
-  t.same(minted, { token: 'nmv_usr_a', userId: 'anon_1', expiresAt: new Date('2026-03-18T00:00:00Z'), credits: 100 })
+  t.same(minted, { token: 'nmv_usr_a', userId: 'anon_1', expiresAt, credits: 100 })
   t.same(await c.getCredits('nmv_usr_a'), { available: 60, frozen: 40, total: 100 })
   t.same(await c.createSession({ token: 'nmv_usr_a', userId: 'anon_1' }, { language: 'en' }), { taskId: 'task_1', sessionId: '5529798706024415232', userId: 'anon_1' })
   for (const s of seen) {

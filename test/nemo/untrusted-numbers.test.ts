@@ -32,6 +32,11 @@ t.test('a balance is non-negative integers or a bad upstream answer', async (t) 
 t.test('other upstream numbers are kept in range', async (t) => {
   t.equal(readAnonymousToken({ token: 'nmv_usr_a', credits: 1e308 }).credits, undefined, 'a mint is never lost to a bad credits field')
   t.equal(readAnonymousToken({ token: 'nmv_usr_a', credits: 100 }).credits, 100)
+  const now = Date.parse('2026-03-18T00:00:00Z')
+  const week = 7 * 24 * 3600_000
+  t.equal(readAnonymousToken({ token: 'nmv_usr_a', expires_at: '9999-12-31T00:00:00Z' }, now).expiresAt.getTime(), now + week, 'a token lives 7 days at most')
+  t.equal(readAnonymousToken({ token: 'nmv_usr_a', expires_at: '2000-01-01T00:00:00Z' }, now).expiresAt.getTime(), now + week, 'a fresh token already expired is not believed (it would re-mint at once)')
+  t.equal(readAnonymousToken({ token: 'nmv_usr_a', expires_at: '2026-03-19T00:00:00Z' }, now).expiresAt.toISOString(), '2026-03-19T00:00:00.000Z', 'a shorter life is kept')
   t.equal(readClaimToken({ claim_token: 'clm_1', expires_in: 1e308 }, 'https://nemovideo.com').expiresInSec, 604800, 'a claim token lives 7 days at most')
   t.equal(readClaimToken({ claim_token: 'clm_1', expires_in: -5 }, 'https://nemovideo.com').expiresInSec, 604800)
   t.equal(readClaimToken({ claim_token: 'clm_1', expires_in: 3600 }, 'https://nemovideo.com').expiresInSec, 3600)
