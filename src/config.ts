@@ -4,6 +4,9 @@
 import envSchema from 'env-schema'
 import { Type, type Static } from 'typebox'
 
+/** Documented defaults of the stream limits; unset lower limits shrink to fit a shorter turn limit. */
+export const STREAM_LIMITS = { TURN_SILENCE_MS: 5 * 60_000, TURN_HEARTBEAT_ONLY_MS: 10 * 60_000, TURN_TIMEOUT_MS: 15 * 60_000 } as const
+
 export const ConfigSchema = Type.Object({
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000 }),
   HOST: Type.String({ minLength: 1, default: '127.0.0.1' }),
@@ -27,13 +30,16 @@ export const ConfigSchema = Type.Object({
   NEMO_BASE_URL: Type.String({ pattern: '^https?://', default: 'https://mega-api-prod.nemovideo.ai' }),
   /** An upstream token the team already holds: put into the default tenant's registered pool at start. */
   NEMO_TOKEN: Type.Optional(Type.String({ minLength: 8, maxLength: 4096 })),
-  NEMO_SKILL_SOURCE: Type.String({ minLength: 1, maxLength: 64, default: 'nemo-gateway' }),
+  /** The product's own skill frontmatter name (contract §2.3: X-Skill-Source carries $SKILL_NAME). */
+  NEMO_SKILL_SOURCE: Type.String({ minLength: 1, maxLength: 64, default: 'hd-local-ai' }),
   NEMO_SKILL_VERSION: Type.String({ minLength: 1, maxLength: 32, default: '1.9' }),
   NEMO_SKILL_PLATFORM: Type.String({ minLength: 1, maxLength: 32, default: 'unknown' }),
   NEMO_CONNECT_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 5000 }),
   NEMO_HEADERS_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 30000 }),
   NEMO_BODY_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 60000 }),
   NEMO_POOL_CONNECTIONS: Type.Integer({ minimum: 1, default: 64 }),
+  /** An upstream Retry-After longer than this is clamped to it (the header is not trusted). */
+  NEMO_RETRY_AFTER_MAX_SEC: Type.Integer({ minimum: 1, default: 3600 }),
 
   RATE_LIMIT_MAX: Type.Integer({ minimum: 1, default: 600 }),
   RATE_LIMIT_WINDOW_MS: Type.Integer({ minimum: 1000, default: 60000 }),
@@ -46,20 +52,25 @@ export const ConfigSchema = Type.Object({
   AUTH_FAILURES_WINDOW_MS: Type.Integer({ minimum: 1000, default: 60_000 }),
   AUTH_CACHE_TTL_MS: Type.Integer({ minimum: 0, default: 5000 }),
   CREDITS_CACHE_TTL_MS: Type.Integer({ minimum: 0, default: 3000 }),
+  /** A token marked exhausted (2001) is re-checked by a balance read after this long. */
+  CREDITS_EXHAUSTED_RECHECK_MS: Type.Integer({ minimum: 0, default: 60_000 }),
   MINT_LIMIT_PER_IP: Type.Integer({ minimum: 1, default: 10 }),
   UPLOAD_MAX_BYTES: Type.Integer({ minimum: 1, default: 500 * 1024 * 1024 }),
   GRAPHIQL: Type.Boolean({ default: false }),
   /** GraphQL WebSocket connections get a graphql-transport-ws ping this often. */
   GRAPHQL_KEEPALIVE_MS: Type.Integer({ minimum: 100, default: 15_000 }),
+  // The three stream limits nest: silence < heartbeat-only < turn limit (checked at boot).
   /** A chat turn is cut after this long (the upstream's own limit is 15 minutes). */
-  TURN_TIMEOUT_MS: Type.Integer({ minimum: 1000, default: 15 * 60 * 1000 }),
+  TURN_TIMEOUT_MS: Type.Integer({ minimum: 1000, default: STREAM_LIMITS.TURN_TIMEOUT_MS }),
   /**
    * A running turn is owned by its instance for this long, renewed every quarter of it; a
    * turn whose lease lapsed (its instance died) is closed as interrupted by any instance.
    */
   TURN_LEASE_MS: Type.Integer({ minimum: 400, default: 8000 }),
   /** Only heartbeats for this long means the upstream is stuck: recover by polling state. */
-  TURN_HEARTBEAT_ONLY_MS: Type.Integer({ minimum: 100, default: 10 * 60 * 1000 }),
+  TURN_HEARTBEAT_ONLY_MS: Type.Integer({ minimum: 100, default: STREAM_LIMITS.TURN_HEARTBEAT_ONLY_MS }),
+  /** Not one byte (not even a heartbeat) for this long: the same recovery as heartbeat-only. */
+  TURN_SILENCE_MS: Type.Integer({ minimum: 50, default: STREAM_LIMITS.TURN_SILENCE_MS }),
   /** First wait of the recovery polls; later waits are twice this (30 s, 60 s, 60 s, ...). */
   TURN_RECOVERY_POLL_MS: Type.Integer({ minimum: 1, default: 30_000 }),
   TURN_RECOVERY_POLLS: Type.Integer({ minimum: 1, default: 5 }),
@@ -110,10 +121,27 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
   const data = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''))
   try {
     // env: false: the caller's map is the whole input (tests must not inherit the shell's)
-    return envSchema<Config>({ schema: ConfigSchema, data, env: false, dotenv: false })
+    return nestStreamLimits(envSchema<Config>({ schema: ConfigSchema, data, env: false, dotenv: false }), data)
   } catch (err) {
     throw new Error(`Invalid configuration: ${(err as Error).message}`)
   }
+}
+
+/**
+ * Silence < heartbeat-only < turn limit, or a limit could never act: a lower limit left unset
+ * shrinks under a shorter upper one (to 2/3 and 1/2 of it); limits set the wrong way round
+ * stop the process at boot.
+ */
+function nestStreamLimits (config: Config, given: Record<string, unknown>): Config {
+  if (!('TURN_HEARTBEAT_ONLY_MS' in given)) config.TURN_HEARTBEAT_ONLY_MS = Math.min(STREAM_LIMITS.TURN_HEARTBEAT_ONLY_MS, Math.floor(config.TURN_TIMEOUT_MS * 2 / 3))
+  if (!('TURN_SILENCE_MS' in given)) config.TURN_SILENCE_MS = Math.min(STREAM_LIMITS.TURN_SILENCE_MS, Math.floor(config.TURN_HEARTBEAT_ONLY_MS / 2))
+  if (config.TURN_SILENCE_MS >= config.TURN_HEARTBEAT_ONLY_MS) {
+    throw new Error(`TURN_SILENCE_MS (${config.TURN_SILENCE_MS}) must be shorter than TURN_HEARTBEAT_ONLY_MS (${config.TURN_HEARTBEAT_ONLY_MS})`)
+  }
+  if (config.TURN_HEARTBEAT_ONLY_MS >= config.TURN_TIMEOUT_MS) {
+    throw new Error(`TURN_HEARTBEAT_ONLY_MS (${config.TURN_HEARTBEAT_ONLY_MS}) must be shorter than TURN_TIMEOUT_MS (${config.TURN_TIMEOUT_MS})`)
+  }
+  return config
 }
 
 /**

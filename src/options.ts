@@ -2,6 +2,7 @@
 // gateway with the same logger redaction, id generation, Ajv and timeout settings.
 import { randomUUID } from 'node:crypto'
 import { trace } from '@opentelemetry/api'
+import { AjvCompiler, type BuildCompilerFromPool } from '@fastify/ajv-compiler'
 import type { FastifyServerOptions } from 'fastify'
 import type { Config } from './config.ts'
 
@@ -53,6 +54,21 @@ export function serverOptions (config: Config, overrides: FastifyServerOptions =
     ajv: {
       customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: false }
     },
+    // query strings, params and headers are text and are coerced to their schema's types; a
+    // JSON body already has types, so `{"text": 42}` is a 400, never the string "42"
+    schemaController: { compilersFactory: { buildValidator: noBodyCoercion() } },
     ...overrides
+  }
+}
+
+function noBodyCoercion (): BuildCompilerFromPool {
+  const pool = AjvCompiler()
+  return (externalSchemas, options = {}) => {
+    const coercing = pool(externalSchemas, options)
+    const strict = pool(externalSchemas, { ...options, customOptions: { ...options.customOptions, coerceTypes: false } } as typeof options)
+    // Fastify calls the compiler with the route's { schema, method, url, httpPart }
+    type Compile = (route: { httpPart?: string }) => ReturnType<typeof strict>
+    const pick: Compile = (route) => route.httpPart === 'body' ? (strict as unknown as Compile)(route) : (coercing as unknown as Compile)(route)
+    return pick as unknown as typeof strict
   }
 }

@@ -31,9 +31,3 @@ export function effectiveState (row: Pick<CredentialRow, 'state' | 'expiresAt' |
 export function usable (state: CredentialState, forNewSession: boolean): boolean {
   return state === 'active' || (!forNewSession && state === 'expiring')
 }
-
-export function registerHint (upstreamUserId: string | null): string {
-  return upstreamUserId?.startsWith('anon_') === true
-    ? `https://nemovideo.com/register?bind=${upstreamUserId}`
-    : 'Top up the upstream account\'s credits, or register a token that has credits left'
-}

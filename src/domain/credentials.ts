@@ -4,9 +4,9 @@
 // burn the upstream's mint budget. Tokens are stored encrypted (AES-256-GCM).
 import { decrypt, encrypt, sha256Hex } from '../db/crypto.ts'
 import { gwError } from '../errors.ts'
-import { NemoError } from '../nemo/errors.ts'
+import { creditsHint, NemoError } from '../nemo/errors.ts'
 import type { Credential as CredentialRow } from '../generated/prisma/client.ts'
-import { effectiveState, registerHint, usable, type CredentialState, type Lease } from './credential-state.ts'
+import { effectiveState, usable, type CredentialState, type Lease } from './credential-state.ts'
 import type { Actor, DomainDeps } from './deps.ts'
 import { domainMetrics } from './metrics.ts'
 import { Minter } from './mint.ts'
@@ -71,11 +71,66 @@ export class Credentials {
     return await this.minter.mint(actor, opts.forNewSession)
   }
 
-  /** The credential a session is pinned to, when it can still be used. */
+  /**
+   * The credential a session is pinned to, when it can still be used. An exhausted one still
+   * is: reads and free work (state, export) need no credits, and a call that does spend is
+   * answered 2001 by the upstream itself.
+   */
   async leaseFor (credentialId: string): Promise<Lease | null> {
-    const row = await this.deps.prisma.credential.findUnique({ where: { id: credentialId } })
-    if (!row || !usable(effectiveState(row), false)) return null
+    let row = await this.deps.prisma.credential.findUnique({ where: { id: credentialId } })
+    if (row?.state === 'exhausted') row = await this.revive(row)
+    if (!row || !(usable(effectiveState(row), false) || effectiveState(row) === 'exhausted')) return null
     return this.lease(row)
+  }
+
+  /**
+   * The user's current token and its state, never minting: null while the user has none
+   * (a read answers without spending one of the upstream's scarce mints). Registered
+   * tenants get the token an action would use.
+   */
+  async current (actor: Actor, tokenMode?: 'anonymous' | 'registered'): Promise<{ lease: Lease, state: CredentialState, retryAfter: Date | null } | null> {
+    const mode = tokenMode ?? (await this.deps.prisma.tenant.findUniqueOrThrow({ where: { id: actor.tenantId }, select: { tokenMode: true } })).tokenMode
+    if (mode === 'registered') return { lease: await this.acquireRegistered(actor.tenantId, false), state: 'active', retryAfter: null }
+    const rows = await this.deps.prisma.credential.findMany({
+      where: { userId: actor.userId, kind: 'anonymous', state: { in: ['active', 'expiring', 'rate_limited', 'exhausted'] } },
+      orderBy: { createdAt: 'desc' }
+    })
+    const row = rows.find(r => effectiveState(r) !== 'expired')
+    return row ? { lease: this.lease(row), state: effectiveState(row), retryAfter: row.retryAfter } : null
+  }
+
+  /**
+   * 2001 is not forever: the upstream balance can be topped up. An exhausted token whose
+   * back-off (CREDITS_EXHAUSTED_RECHECK_MS) is over gets one balance read; credits left
+   * make it active again, none start a new back-off. Returns the row as it now is.
+   */
+  private async revive (row: CredentialRow): Promise<CredentialRow> {
+    if (row.state !== 'exhausted' || (row.retryAfter !== null && row.retryAfter.getTime() > Date.now())) return row
+    let available = 0
+    try {
+      available = (await this.deps.nemo.getCredits(this.lease(row).token)).available
+    } catch (err) {
+      this.deps.log.warn({ err, credentialId: row.id }, 'could not re-check an exhausted token')
+    }
+    return await this.noteBalance(row.id, available) ?? row
+  }
+
+  /** A fresh balance of a token: credits on an exhausted token end that state. */
+  async noteBalance (credentialId: string, available: number): Promise<CredentialRow | null> {
+    const { prisma, config } = this.deps
+    if (available > 0) {
+      const { count } = await prisma.credential.updateMany({
+        where: { id: credentialId, state: 'exhausted' },
+        data: { state: 'active', retryAfter: null, stateReason: 'credits found on a balance re-check' }
+      })
+      if (count > 0) this.deps.log.info({ credentialId }, 'an exhausted token has credits again')
+    } else {
+      await prisma.credential.updateMany({
+        where: { id: credentialId, state: 'exhausted' },
+        data: { retryAfter: new Date(Date.now() + config.CREDITS_EXHAUSTED_RECHECK_MS) }
+      })
+    }
+    return await prisma.credential.findUnique({ where: { id: credentialId } })
   }
 
   /**
@@ -89,17 +144,24 @@ export class Credentials {
 
   private async findUsableAnonymous (userId: string, forNewSession: boolean): Promise<CredentialRow | null> {
     const rows = await this.deps.prisma.credential.findMany({
-      where: { userId, kind: 'anonymous', state: { in: ['active', 'expiring', 'rate_limited'] } },
+      where: { userId, kind: 'anonymous', state: { in: ['active', 'expiring', 'rate_limited', 'exhausted'] } },
       orderBy: { createdAt: 'desc' }
     })
+    // only the newest token of a user may come back from exhausted: older ones were replaced
+    if (rows[0]?.state === 'exhausted') rows[0] = await this.revive(rows[0])
     return rows.find(r => usable(effectiveState(r), forNewSession)) ?? null
   }
 
   private async acquireRegistered (tenantId: string, forNewSession: boolean): Promise<Lease> {
-    const rows = await this.deps.prisma.credential.findMany({
-      where: { tenantId, kind: 'registered', state: { in: ['active', 'expiring', 'rate_limited'] } },
+    const found = await this.deps.prisma.credential.findMany({
+      where: { tenantId, kind: 'registered', state: { in: ['active', 'expiring', 'rate_limited', 'exhausted'] } },
       include: { _count: { select: { sessions: true } } }
     })
+    const rows = []
+    for (const r of found) {
+      const now = r.state === 'exhausted' ? await this.revive(r) : r
+      rows.push({ ...now, _count: r._count })
+    }
     // least loaded first, so sessions spread over the tenant's tokens
     const candidates = rows
       .filter(r => usable(effectiveState(r), forNewSession))
@@ -114,55 +176,81 @@ export class Credentials {
   }
 
   /**
-   * Records what an upstream error says about the token. Returns true when the caller
-   * should retry once with another token (1001), false when the error stands.
+   * Records what an upstream error says about the token and says what to do next: 'same'
+   * retries once with this token (a 1001 that a balance read contradicts), 'other' retries
+   * once with another token (a confirmed 1001), 'none' lets the error stand. No single
+   * upstream answer retires a token: a 1001 is re-verified before the token is given up
+   * (and a new one minted under the 7-day mint limits).
    */
-  async noteFailure (lease: Lease, err: unknown): Promise<boolean> {
-    if (!(err instanceof NemoError)) return false
+  async noteFailure (lease: Lease, err: unknown): Promise<'same' | 'other' | 'none'> {
+    if (!(err instanceof NemoError)) return 'none'
     this.metrics.credentialFailures.add(1, { kind: err.kind })
-    const { prisma } = this.deps
+    const { prisma, config } = this.deps
     switch (err.kind) {
       case 'token_invalid': {
+        const verdict = await this.reverify(lease)
+        if (verdict === 'valid') {
+          this.deps.log.warn({ credentialId: lease.credentialId }, 'upstream rejected a token that a balance read accepts; retrying with it')
+          return 'same'
+        }
+        if (verdict === 'unknown') return 'none'
         const revoked = /revoked/i.test(err.upstreamMessage ?? '')
         await prisma.credential.update({
           where: { id: lease.credentialId },
           data: { state: revoked ? 'revoked' : 'expired', stateReason: err.upstreamMessage ?? 'upstream code 1001' }
         })
         this.deps.log.warn({ credentialId: lease.credentialId, state: revoked ? 'revoked' : 'expired' }, 'upstream rejected a token')
-        return true
+        return 'other'
       }
       case 'credits_exhausted':
-        await prisma.credential.update({ where: { id: lease.credentialId }, data: { state: 'exhausted', stateReason: 'upstream code 2001' } })
-        return false
+        await prisma.credential.update({
+          where: { id: lease.credentialId },
+          data: { state: 'exhausted', stateReason: 'upstream code 2001', retryAfter: new Date(Date.now() + config.CREDITS_EXHAUSTED_RECHECK_MS) }
+        })
+        return 'none'
       case 'rate_limited': {
         const seconds = err.retryAfterSec ?? 30
         await prisma.credential.update({
           where: { id: lease.credentialId },
           data: { state: 'rate_limited', retryAfter: new Date(Date.now() + seconds * 1000), stateReason: 'upstream HTTP 429' }
         })
-        return false
+        return 'none'
       }
       default:
-        return false
+        return 'none'
+    }
+  }
+
+  /** One balance read with the token: does the upstream still accept it? */
+  private async reverify (lease: Lease): Promise<'valid' | 'invalid' | 'unknown'> {
+    try {
+      await this.deps.nemo.getCredits(lease.token)
+      return 'valid'
+    } catch (err) {
+      if (err instanceof NemoError && err.kind === 'token_invalid') return 'invalid'
+      // a balance that cannot be read, or a 2001, still proves the token is known
+      if (err instanceof NemoError && (err.kind === 'credits_exhausted' || err.kind === 'bad_response')) return 'valid'
+      return 'unknown'
     }
   }
 
   /**
-   * Runs one upstream call with a token: 1001 marks the token and retries once with a new
-   * one (re-minted or another registered token); 2001 answers 402 with the upstream's hint.
+   * Runs one upstream call with a token: a 1001 is re-verified, then the call is retried once
+   * with the same token (not confirmed) or a new one (confirmed: re-minted or another
+   * registered token); 2001 answers 402 with the upstream's hint.
    */
   async withToken<T> (actor: Actor, first: Lease, call: (lease: Lease) => Promise<T>, reacquire?: () => Promise<Lease>): Promise<T> {
     try {
       return await call(first)
     } catch (err) {
-      const retry = await this.noteFailure(first, err)
-      if (!retry) throw this.explain(first, err)
-      const next = reacquire ? await reacquire() : await this.acquire(actor, { forNewSession: false })
+      const next = await this.noteFailure(first, err)
+      if (next === 'none') throw this.explain(first, err)
+      const lease = next === 'same' ? first : reacquire ? await reacquire() : await this.acquire(actor, { forNewSession: false })
       try {
-        return await call(next)
+        return await call(lease)
       } catch (err2) {
-        await this.noteFailure(next, err2)
-        throw this.explain(next, err2)
+        await this.noteFailure(lease, err2)
+        throw this.explain(lease, err2)
       }
     }
   }
@@ -170,7 +258,7 @@ export class Credentials {
   private explain (lease: Lease, err: unknown): unknown {
     if (err instanceof NemoError && err.kind === 'credits_exhausted') {
       return gwError('GW_ERR_CREDITS_EXHAUSTED', 'The upstream credits for this user are used up', {
-        extensions: { hint: registerHint(lease.upstreamUserId) },
+        extensions: { hint: creditsHint(lease.upstreamUserId) },
         cause: err
       })
     }

@@ -1,7 +1,10 @@
-// A user's upstream balance plus the tenant's budget. Balances are cached briefly per token
-// so a burst of dashboard refreshes costs the upstream one call.
-import type { Credentials, Lease } from './credentials.ts'
+// A user's upstream balance plus the tenant's budget. Balances are cached briefly per token,
+// and concurrent reads of one token share one upstream call, so a burst of dashboard
+// refreshes costs the upstream one call.
+import type { CredentialState, Credentials, Lease } from './credentials.ts'
 import { gwError } from '../errors.ts'
+import { creditsHint, NemoError } from '../nemo/errors.ts'
+import { ANONYMOUS_MINT_CREDITS } from '../nemo/wire.ts'
 import type { Actor, DomainDeps } from './deps.ts'
 
 export interface CreditsView {
@@ -9,6 +12,10 @@ export interface CreditsView {
   frozen: number
   total: number
   tokenMode: 'anonymous' | 'registered'
+  /** The state of the user's upstream token; 'none yet' until an action mints one. */
+  token: CredentialState | 'none yet'
+  /** With nothing available: the registration (anonymous) or top-up link. */
+  hint: string | null
   budget: { limit: number | null, spent: number, remaining: number | null, exceeded: boolean }
   cachedAt: Date
 }
@@ -17,35 +24,86 @@ interface Balance { available: number, frozen: number, total: number, at: number
 
 export class Credits {
   private readonly cache = new Map<string, Balance>()
+  /** One upstream balance read per token at a time, shared by every reader that asks meanwhile. */
+  private readonly inflight = new Map<string, Promise<{ balance: Balance, spent: number }>>()
 
   constructor (private readonly deps: DomainDeps, private readonly credentials: Credentials) {}
 
-  async get (actor: Actor): Promise<CreditsView> {
+  /**
+   * A read: it never mints (a user without a token is told what a first mint grants) and a
+   * zero balance is an answer (200 with the hint), not an error; only actions answer 402.
+   */
+  async get (actor: Actor, retried = false): Promise<CreditsView> {
     const tenant = await this.deps.prisma.tenant.findUniqueOrThrow({ where: { id: actor.tenantId } })
-    const lease = await this.credentials.acquire(actor, { forNewSession: false })
-    const ttl = this.deps.config.CREDITS_CACHE_TTL_MS
-    let balance = this.cache.get(lease.credentialId)
-    let spent = tenant.creditsSpent
-    if (!balance || Date.now() - balance.at > ttl) {
-      let used = lease
-      const fresh = await this.credentials.withToken(actor, lease, async (l) => { used = l; return await this.deps.nemo.getCredits(l.token) })
-      spent += await this.observe(actor.tenantId, used, fresh)
-      balance = this.cache.get(used.credentialId)!
+    const budget = (spent: number): CreditsView['budget'] => {
+      const limit = tenant.creditBudget
+      return { limit, spent, remaining: limit === null ? null : Math.max(0, limit - spent), exceeded: limit !== null && spent >= limit }
     }
-    const limit = tenant.creditBudget
+    const current = await this.credentials.current(actor, tenant.tokenMode)
+    if (current === null) {
+      return {
+        available: ANONYMOUS_MINT_CREDITS,
+        frozen: 0,
+        total: ANONYMOUS_MINT_CREDITS,
+        tokenMode: tenant.tokenMode,
+        token: 'none yet',
+        hint: null,
+        budget: budget(tenant.creditsSpent),
+        cachedAt: new Date()
+      }
+    }
+    if (current.state === 'rate_limited') {
+      const seconds = Math.max(1, Math.ceil(((current.retryAfter?.getTime() ?? Date.now()) - Date.now()) / 1000))
+      throw gwError('GW_ERR_UPSTREAM_RATE_LIMITED', 'The upstream is rate limiting this user\'s token', {
+        headers: { 'retry-after': String(seconds) },
+        extensions: { retryAfter: seconds }
+      })
+    }
+    let balance: Balance
+    let spent = tenant.creditsSpent
+    try {
+      const read = await this.balance(actor.tenantId, current.lease)
+      balance = read.balance
+      spent += read.spent
+    } catch (err) {
+      const next = await this.credentials.noteFailure(current.lease, err)
+      // a confirmed 1001: the token is gone, and the read answers as for a user without one
+      if ((next === 'other' || next === 'same') && !retried) return await this.get(actor, true)
+      if (!(err instanceof NemoError && err.kind === 'credits_exhausted')) throw err
+      balance = { available: 0, frozen: 0, total: 0, at: Date.now() }
+    }
+    let token = current.state
+    if (token === 'exhausted' && balance.available > 0) {
+      await this.credentials.noteBalance(current.lease.credentialId, balance.available)
+      token = 'active'
+    }
+    if (balance.available === 0 && token === 'active') token = 'exhausted'
     return {
       available: balance.available,
       frozen: balance.frozen,
       total: balance.total,
       tokenMode: tenant.tokenMode,
-      budget: {
-        limit,
-        spent,
-        remaining: limit === null ? null : Math.max(0, limit - spent),
-        exceeded: limit !== null && spent >= limit
-      },
+      token,
+      hint: balance.available === 0 ? creditsHint(current.lease.upstreamUserId) : null,
+      budget: budget(spent),
       cachedAt: new Date(balance.at)
     }
+  }
+
+  /** The token's balance from the cache, or one upstream read shared by concurrent callers. */
+  private async balance (tenantId: string, lease: Lease): Promise<{ balance: Balance, spent: number }> {
+    const cached = this.cache.get(lease.credentialId)
+    if (cached && Date.now() - cached.at <= this.deps.config.CREDITS_CACHE_TTL_MS) return { balance: cached, spent: 0 }
+    let pending = this.inflight.get(lease.credentialId)
+    if (!pending) {
+      pending = (async () => {
+        const fresh = await this.deps.nemo.getCredits(lease.token)
+        const spent = await this.observe(tenantId, lease, fresh)
+        return { balance: this.cache.get(lease.credentialId)!, spent }
+      })().finally(() => this.inflight.delete(lease.credentialId))
+      this.inflight.set(lease.credentialId, pending)
+    }
+    return await pending
   }
 
   /**

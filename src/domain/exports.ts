@@ -395,9 +395,10 @@ export class Exports {
     const progress = Math.max(row.progress, Math.min(99, Math.round(status.progress)))
     const dbStatus = status.status === 'pending' ? 'pending' : 'processing'
     if (progress !== row.progress || dbStatus !== row.status) {
-      await prisma.export.update({ where: { id: row.id }, data: { progress, status: dbStatus } })
+      // guarded: a cancel that lands while this poll is in flight must not be overwritten
+      const { count } = await prisma.export.updateMany({ where: { id: row.id, status: { in: ACTIVE } }, data: { progress, status: dbStatus } })
       // one event per poll at most, and only when something moved: progress is coalesced
-      if (progress !== row.progress) await this.events.append(row.sessionId, 'export.progress', { exportId: row.id, status: 'rendering', progress })
+      if (count > 0 && progress !== row.progress) await this.events.append(row.sessionId, 'export.progress', { exportId: row.id, status: 'rendering', progress })
     }
     return this.backoff(row.polls)
   }

@@ -4,14 +4,10 @@
 // of it goes upstream. Signatures are container-level on purpose: brands and codecs vary too
 // much between encoders to judge from a few bytes.
 import { gwError, type GatewayError } from '../errors.ts'
+import { ACCEPTED_FILE_TYPES, ACCEPTED_FILE_TYPES_TEXT, type FileType, type MediaKind } from '../nemo/file-types.ts'
 
-export type MediaKind = 'video' | 'image' | 'audio'
-
-export interface MediaType {
-  extension: string
-  kind: MediaKind
-  mimeType: string
-}
+export type { MediaKind }
+export type MediaType = FileType
 
 /** How many leading bytes are read before a file is judged. */
 export const SNIFF_BYTES = 64
@@ -54,22 +50,25 @@ interface Accepted extends MediaType {
   signatures: FamilyName[]
 }
 
-const TYPES: Accepted[] = [
-  { extension: 'mp4', kind: 'video', mimeType: 'video/mp4', signatures: ['isobmff'] },
-  { extension: 'mov', kind: 'video', mimeType: 'video/quicktime', signatures: ['isobmff'] },
-  { extension: 'avi', kind: 'video', mimeType: 'video/x-msvideo', signatures: ['avi'] },
-  { extension: 'webm', kind: 'video', mimeType: 'video/webm', signatures: ['ebml'] },
-  { extension: 'mkv', kind: 'video', mimeType: 'video/x-matroska', signatures: ['ebml'] },
-  { extension: 'jpg', kind: 'image', mimeType: 'image/jpeg', signatures: ['jpeg'] },
-  { extension: 'jpeg', kind: 'image', mimeType: 'image/jpeg', signatures: ['jpeg'] },
-  { extension: 'png', kind: 'image', mimeType: 'image/png', signatures: ['png'] },
-  { extension: 'gif', kind: 'image', mimeType: 'image/gif', signatures: ['gif'] },
-  { extension: 'webp', kind: 'image', mimeType: 'image/webp', signatures: ['webp'] },
-  { extension: 'mp3', kind: 'audio', mimeType: 'audio/mpeg', signatures: ['id3', 'mpegAudio'] },
-  { extension: 'wav', kind: 'audio', mimeType: 'audio/wav', signatures: ['wav'] },
-  { extension: 'm4a', kind: 'audio', mimeType: 'audio/mp4', signatures: ['isobmff'] },
-  { extension: 'aac', kind: 'audio', mimeType: 'audio/aac', signatures: ['adts', 'adif', 'id3'] }
-]
+/** The signatures each accepted extension may start with (every accepted type has one). */
+const SIGNATURES: Record<string, FamilyName[]> = {
+  mp4: ['isobmff'],
+  mov: ['isobmff'],
+  avi: ['avi'],
+  webm: ['ebml'],
+  mkv: ['ebml'],
+  jpg: ['jpeg'],
+  jpeg: ['jpeg'],
+  png: ['png'],
+  gif: ['gif'],
+  webp: ['webp'],
+  mp3: ['id3', 'mpegAudio'],
+  wav: ['wav'],
+  m4a: ['isobmff'],
+  aac: ['adts', 'adif', 'id3']
+}
+
+const TYPES: Accepted[] = ACCEPTED_FILE_TYPES.map((t) => ({ ...t, signatures: SIGNATURES[t.extension] ?? [] }))
 
 const BY_EXTENSION = new Map(TYPES.map((t) => [t.extension, t]))
 
@@ -84,7 +83,7 @@ const caseless = (text: string): string => [...text].map((c) => /[a-z]/.test(c) 
  */
 export const FILE_URL_PATTERN = `^https?://[^/?#]+/(?:[^?#]*/)?[^/?#]*\\.(?:${TYPES.map((t) => caseless(t.extension)).join('|')})(?:[?#].*)?$`
 
-const ACCEPTED_TEXT = 'video: mp4, mov, avi, webm, mkv; image: jpg, jpeg, png, gif, webp; audio: mp3, wav, m4a, aac'
+const ACCEPTED_TEXT = ACCEPTED_FILE_TYPES_TEXT
 
 function extensionOf (filename: string): string {
   const dot = filename.lastIndexOf('.')

@@ -5,8 +5,8 @@
 import { encrypt, sha256Hex } from '../db/crypto.ts'
 import { gwError } from '../errors.ts'
 import type { Credential as CredentialRow } from '../generated/prisma/client.ts'
-import { NemoError } from '../nemo/errors.ts'
-import { EGRESS, effectiveState, MINT_WINDOW_MS, registerHint, usable, type Lease } from './credential-state.ts'
+import { creditsHint, NemoError } from '../nemo/errors.ts'
+import { EGRESS, effectiveState, MINT_WINDOW_MS, usable, type Lease } from './credential-state.ts'
 import type { Actor, DomainDeps } from './deps.ts'
 import { domainMetrics } from './metrics.ts'
 
@@ -53,7 +53,7 @@ export class Minter {
         }
         if (state === 'exhausted') {
           throw gwError('GW_ERR_CREDITS_EXHAUSTED', 'This user\'s upstream credits are used up', {
-            extensions: { hint: registerHint(previous.upstreamUserId) }
+            extensions: { hint: creditsHint(previous.upstreamUserId) }
           })
         }
         // a client id whose token was revoked is burnt for 7 days upstream: use a fresh one

@@ -1,6 +1,7 @@
 // "Say": one sentence from a person, routed by the product's keyword table (nemo/intents)
 // to the operation it names (export readiness, credits, timeline state, upload help) or to
 // a chat turn, and answered with the action taken and its result.
+import { ACCEPTED_FILE_TYPES_TEXT } from '../nemo/file-types.ts'
 import { routeSay, type SayIntent } from '../nemo/intents.ts'
 import type { Credits, CreditsView } from './credits.ts'
 import type { Actor } from './deps.ts'
@@ -8,8 +9,6 @@ import type { Sessions } from './sessions.ts'
 import type { TimelineView, Timelines } from './timeline.ts'
 import type { StartedTurn, Turns } from './turns.ts'
 import type { ExportView, Exports } from './exports.ts'
-
-export const ACCEPTED_UPLOADS = 'video: mp4 mov avi webm mkv; image: jpg jpeg png gif webp; audio: mp3 wav m4a aac'
 
 export type SayResult =
   | { action: 'export', message: string, exportable: boolean, summary: string, export: ExportView }
@@ -59,8 +58,8 @@ export class Say {
       case 'upload':
         return {
           action: 'upload',
-          upload: { method: 'POST', path: `/v1/sessions/${sessionId}/uploads`, accepted: ACCEPTED_UPLOADS, maxBytes: this.uploadMaxBytes },
-          message: `Upload files with POST /v1/sessions/${sessionId}/uploads (multipart field "files", or JSON {"urls": [...]}). Accepted: ${ACCEPTED_UPLOADS}.`
+          upload: { method: 'POST', path: `/v1/sessions/${sessionId}/uploads`, accepted: ACCEPTED_FILE_TYPES_TEXT, maxBytes: this.uploadMaxBytes },
+          message: `Upload files with POST /v1/sessions/${sessionId}/uploads (multipart field "files", or JSON {"urls": [...]}). Accepted: ${ACCEPTED_FILE_TYPES_TEXT}.`
         }
       case 'chat': {
         const { turn } = await this.turns.start(actor, sessionId, text)

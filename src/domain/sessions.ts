@@ -33,6 +33,12 @@ export function sessionView (s: SessionRow): SessionView {
   }
 }
 
+/** The link that opens the session in Nemo's web editor (contract §3.2, v1.9 claim link). */
+export interface WebLinkView { url: string, expiresAt: Date }
+
+/** A cached link is handed out only while it has at least this long left. */
+const WEB_LINK_MIN_LEFT_MS = 60 * 60 * 1000
+
 /** What a call on a session gets: the token to use and the upstream session id. */
 export interface SessionContext {
   session: SessionRow
@@ -41,6 +47,9 @@ export interface SessionContext {
 }
 
 export class Sessions {
+  /** Claim links by session and upstream session: a claim token is reusable for its lifetime. */
+  private readonly webLinks = new Map<string, WebLinkView>()
+
   constructor (
     private readonly deps: DomainDeps,
     private readonly credentials: Credentials,
@@ -54,6 +63,7 @@ export class Sessions {
       used = l
       return await this.deps.nemo.createSession(l.token, { language: input.language })
     }, async () => await this.credentials.acquire(actor, { forNewSession: true }))
+    await this.learnUpstreamUser(used, upstream.userId)
     const row = await this.deps.prisma.session.create({
       data: {
         tenantId: actor.tenantId,
@@ -66,6 +76,16 @@ export class Sessions {
       }
     })
     return sessionView(row)
+  }
+
+  /**
+   * The mint may not say who the upstream user is (examples elide user_id since c74ec3b);
+   * create-session does, and the 2001 `register?bind=` link needs it.
+   */
+  private async learnUpstreamUser (lease: Lease, upstreamUserId: string | undefined): Promise<void> {
+    if (lease.upstreamUserId !== null || upstreamUserId === undefined || upstreamUserId === '') return
+    await this.deps.prisma.credential.updateMany({ where: { id: lease.credentialId, upstreamUserId: null }, data: { upstreamUserId } })
+    lease.upstreamUserId = upstreamUserId
   }
 
   /** The actor's session, or 404: another tenant's or user's id is indistinguishable from none. */
@@ -88,6 +108,24 @@ export class Sessions {
     return pageOf(rows, opts.limit, r => r.createdAt, sessionView)
   }
 
+  /**
+   * The `.../workspace/claim?ct=<claim_token>` link to continue the session in the web app.
+   * Never a link carrying the upstream token itself (the web app no longer accepts `token=`,
+   * and the token is a secret). Cached for the claim token's lifetime.
+   */
+  async webLink (actor: Actor, id: string): Promise<WebLinkView> {
+    return await this.withSession(actor, id, async ({ session, lease, upstreamSessionId }) => {
+      const key = `${session.id}:${upstreamSessionId}`
+      const cached = this.webLinks.get(key)
+      if (cached && cached.expiresAt.getTime() - Date.now() > WEB_LINK_MIN_LEFT_MS) return cached
+      const claim = await this.deps.nemo.claimToken(lease.token, { taskId: session.upstreamTaskId ?? '', sessionId: upstreamSessionId })
+      const link = { url: claim.claimUrl, expiresAt: new Date(Date.now() + claim.expiresInSec * 1000) }
+      this.webLinks.set(key, link)
+      if (this.webLinks.size > 10_000) this.webLinks.delete(this.webLinks.keys().next().value!)
+      return link
+    }, { mint: false })
+  }
+
   /** Saves the latest upstream state so later silent edits can be diffed against it. */
   async saveSnapshot (id: string, snapshot: unknown): Promise<void> {
     await this.deps.prisma.session.update({ where: { id }, data: { snapshot: snapshot as Prisma.InputJsonValue } })
@@ -96,11 +134,14 @@ export class Sessions {
   /**
    * Runs an upstream call on a session with its pinned token. A rejected token (1001) is
    * replaced and the call retried once; a forgotten session (1002) is reopened upstream and
-   * the call retried once.
+   * the call retried once. `mint: false` (reads): a dead token is replaced only by one the
+   * user already has, never by a new mint; without one the read answers 503 and the next
+   * action mints.
    */
-  async withSession<T> (actor: Actor, sessionId: string, call: (ctx: SessionContext) => Promise<T>): Promise<T> {
+  async withSession<T> (actor: Actor, sessionId: string, call: (ctx: SessionContext) => Promise<T>, opts: { mint?: boolean } = {}): Promise<T> {
     let session = await this.getRow(actor, sessionId)
-    let lease = await this.credentials.leaseFor(session.credentialId) ?? await this.repin(actor, session)
+    const replacement = async (): Promise<Lease> => opts.mint === false ? await this.existingLease(actor, session) : await this.repin(actor, session)
+    let lease = await this.credentials.leaseFor(session.credentialId) ?? await replacement()
     const run = async (l: Lease): Promise<T> => {
       if (l.credentialId !== session.credentialId) {
         session = await this.deps.prisma.session.update({ where: { id: session.id }, data: { credentialId: l.credentialId } })
@@ -108,13 +149,28 @@ export class Sessions {
       lease = l
       return await call({ session, lease: l, upstreamSessionId: session.upstreamSessionId })
     }
+    const reacquire = opts.mint === false ? replacement : undefined
     try {
-      return await this.credentials.withToken(actor, lease, run)
+      return await this.credentials.withToken(actor, lease, run, reacquire)
     } catch (err) {
       if (!(err instanceof NemoError && err.kind === 'session_not_found')) throw err
       session = await this.reset(actor, session, lease)
-      return await this.credentials.withToken(actor, lease, run)
+      return await this.credentials.withToken(actor, lease, run, reacquire)
     }
+  }
+
+  /** A token the user already holds, for a read: never a new mint. */
+  private async existingLease (actor: Actor, session: SessionRow): Promise<Lease> {
+    const current = await this.credentials.current(actor)
+    if (current === null || !(current.state === 'active' || current.state === 'expiring' || current.state === 'exhausted')) {
+      throw gwError('GW_ERR_NO_CREDENTIAL', 'The user\'s upstream token has expired and a read never mints a new one: the next action on the session (a turn, an upload, an export) does', {
+        extensions: { reason: 'token_expired' }
+      })
+    }
+    if (current.lease.credentialId !== session.credentialId) {
+      await this.deps.prisma.session.update({ where: { id: session.id }, data: { credentialId: current.lease.credentialId } })
+    }
+    return current.lease
   }
 
   private async repin (actor: Actor, session: SessionRow): Promise<Lease> {
@@ -127,6 +183,7 @@ export class Sessions {
   async reset (actor: Actor, session: SessionRow, lease: Lease): Promise<SessionRow> {
     const upstream = await this.credentials.withToken(actor, lease, async (l) =>
       await this.deps.nemo.createSession(l.token, { language: session.language ?? undefined }))
+    await this.learnUpstreamUser(lease, upstream.userId)
     const previous = Array.isArray(session.previousSnapshots) ? session.previousSnapshots : []
     const kept = session.snapshot === null
       ? previous

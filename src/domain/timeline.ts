@@ -50,7 +50,7 @@ export class Timelines {
   }
 
   async get (actor: Actor, sessionId: string): Promise<TimelineView> {
-    const state = await this.sessions.withSession(actor, sessionId, async (ctx) => await this.fetch(ctx))
+    const state = await this.sessions.withSession(actor, sessionId, async (ctx) => await this.fetch(ctx), { mint: false })
     return this.view(sessionId, state)
   }
 

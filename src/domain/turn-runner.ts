@@ -1,10 +1,11 @@
 // One run of a chat turn against the upstream's /run_sse, and the upstream's quirks
 // (contract §4.1): heartbeats keep it alive; a turn with no text (a silent edit) is
-// explained by diffing the state; heartbeat-only for too long, or a broken stream, is
-// recovered by polling the state (30 s, 60 s, ...; failed after 5 unchanged); a trailing
-// "temporary issue" after a normal answer is a notice, not a failure; an ask_question is a
-// question the caller answers with the next turn; GUI instructions are annotated with the
-// API action to take instead. The upstream stream is always released when the run ends.
+// explained by diffing the state; heartbeat-only for too long, a fully silent stream
+// (TURN_SILENCE_MS, no byte at all) or a broken stream is recovered by polling the state
+// (30 s, 60 s, ...; failed after 5 unchanged); a trailing "temporary issue" after a normal
+// answer is a notice, not a failure; an ask_question is a question the caller answers with
+// the next turn; GUI instructions are annotated with the API action to take instead. The
+// upstream stream is always released when the run ends.
 import type { Prisma, Turn as TurnRow } from '../generated/prisma/client.ts'
 import { isGatewayError } from '../errors.ts'
 import { annotateGuiText } from '../nemo/intents.ts'
@@ -152,15 +153,15 @@ export class TurnRunner {
       }
     } catch (err) {
       if (signal.aborted) throw err
-      if (!(local.signal.reason instanceof Stalled) && !isNemoError(err, 'stream_broken')) throw err
-      broken = local.signal.aborted ? local.signal.reason : err
+      if (!(local.signal.reason instanceof Stalled) && !isNemoError(err, 'stream_broken') && !isNemoError(err, 'stream_silent')) throw err
+      broken = local.signal.reason instanceof Stalled ? local.signal.reason : err
     } finally {
       clearTimeout(stallTimer)
       signal.removeEventListener('abort', stop)
       if (!local.signal.aborted) local.abort()
     }
 
-    if (broken !== null) return await this.recover(ctx, signal, emit, broken instanceof Stalled ? 'heartbeat_only' : 'stream_broken')
+    if (broken !== null) return await this.recover(ctx, signal, emit, broken instanceof Stalled ? 'heartbeat_only' : isNemoError(broken, 'stream_silent') ? 'silent' : 'stream_broken')
 
     const reply = texts.length > 0 ? texts.join('\n\n') : null
     if (upstreamError !== null && reply === null) {
@@ -236,7 +237,8 @@ export class TurnRunner {
         return { status: 'completed', reply: null, error: null }
       }
     }
-    return { status: 'failed', reply: null, error: { code: 'GW_ERR_UPSTREAM_UNAVAILABLE', message: `The upstream stream ${reason === 'heartbeat_only' ? 'sent only heartbeats' : 'broke'} and the state did not change in ${polls} checks`, reason } }
+    const what = reason === 'heartbeat_only' ? 'sent only heartbeats' : reason === 'silent' ? 'went silent' : 'broke'
+    return { status: 'failed', reply: null, error: { code: 'GW_ERR_UPSTREAM_UNAVAILABLE', message: `The upstream stream ${what} and the state did not change in ${polls} checks`, reason } }
   }
 }
 

@@ -82,6 +82,7 @@ export function buildResolvers (domain: Domain, log: FastifyBaseLogger): IResolv
       state: async (session: SessionView, _args: unknown, ctx: GatewayContext) =>
         stateView(await domain.timelines.get(ctx.actor, session.id)),
       lastEventCursor: async (session: SessionView) => (await domain.events.lastCursor(session.id)).toString(),
+      webLink: async (session: SessionView, _args: unknown, ctx: GatewayContext) => await domain.sessions.webLink(ctx.actor, session.id),
       turns: async (session: SessionView, args: PageArgs, ctx: GatewayContext) =>
         await domain.turns.list(ctx.actor, session.id, page(args)),
       turn: async (session: SessionView, args: { id: string }, ctx: GatewayContext) =>

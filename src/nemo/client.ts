@@ -5,7 +5,7 @@
 // upstream user id so a 2001 can carry the right register/bind hint.
 import { Readable } from 'node:stream'
 import { Agent, Pool, type Dispatcher } from 'undici'
-import type { Config } from '../config.ts'
+import { STREAM_LIMITS, type Config } from '../config.ts'
 import { decodeEnvelope, isObject, type Decoded } from './envelope.ts'
 import { fromStreamError, fromTransportError, NEMO_WEB_URL, NemoError } from './errors.ts'
 import type { NemoEvent } from './events.ts'
@@ -24,10 +24,15 @@ export interface NemoClientOptions {
   headersTimeoutMs: number
   bodyTimeoutMs: number
   connections: number
-  /** Longest silence allowed inside a `/run_sse` body; heartbeats can be minutes apart. */
+  /**
+   * Longest silence (no byte at all, not even a heartbeat) allowed before a `/run_sse` answer
+   * or inside its body: TURN_SILENCE_MS. Past it the turn gets NemoError 'stream_silent'.
+   */
   sseBodyTimeoutMs?: number
   /** The web app, for claim links and the 2001 hint. */
   webUrl?: string
+  /** An upstream Retry-After is clamped to this many seconds (default RETRY_AFTER_MAX_SEC). */
+  retryAfterMaxSec?: number
 }
 
 /** An upstream token, with the upstream user id when known (picks the 2001 hint). */
@@ -71,9 +76,8 @@ interface Call {
   headers?: Record<string, string>
   signal?: AbortSignal
   bodyTimeout?: number
+  headersTimeout?: number
 }
-
-const DEFAULT_SSE_BODY_TIMEOUT_MS = 5 * 60_000
 const MAX_REDIRECTS = 5
 const APP_NAME = 'nemo_agent'
 
@@ -86,6 +90,8 @@ export class NemoClient {
   private readonly sseBodyTimeoutMs: number
   private readonly opts: NemoClientOptions
   private foreign?: Agent
+  /** Reads in flight, by path and token: concurrent identical reads share one upstream call. */
+  private readonly reads = new Map<string, Promise<Decoded>>()
 
   constructor (opts: NemoClientOptions) {
     const url = new URL(opts.baseUrl)
@@ -93,7 +99,7 @@ export class NemoClient {
     this.origin = url.origin
     this.prefix = url.pathname.replace(/\/+$/, '')
     this.webUrl = (opts.webUrl ?? NEMO_WEB_URL).replace(/\/+$/, '')
-    this.sseBodyTimeoutMs = opts.sseBodyTimeoutMs ?? DEFAULT_SSE_BODY_TIMEOUT_MS
+    this.sseBodyTimeoutMs = opts.sseBodyTimeoutMs ?? STREAM_LIMITS.TURN_SILENCE_MS
     this.skillHeaders = {
       'x-skill-source': opts.skill.source,
       'x-skill-version': opts.skill.version,
@@ -115,6 +121,8 @@ export class NemoClient {
       headersTimeoutMs: config.NEMO_HEADERS_TIMEOUT_MS,
       bodyTimeoutMs: config.NEMO_BODY_TIMEOUT_MS,
       connections: config.NEMO_POOL_CONNECTIONS,
+      retryAfterMaxSec: config.NEMO_RETRY_AFTER_MAX_SEC,
+      sseBodyTimeoutMs: config.TURN_SILENCE_MS,
       ...extra
     })
   }
@@ -167,15 +175,24 @@ export class NemoClient {
    * NemoError 'stream_broken'; a clean close simply ends the iteration.
    */
   async * runSse (auth: NemoAuth, opts: RunSseOptions): AsyncGenerator<NemoEvent, void, undefined> {
-    const res = await this.send({
-      method: 'POST',
-      path: `${this.prefix}/run_sse`,
-      auth,
-      headers: { accept: 'text/event-stream' },
-      json: { app_name: APP_NAME, user_id: 'me', session_id: opts.sessionId, new_message: { parts: [{ text: opts.text }] } },
-      signal: opts.signal,
-      bodyTimeout: opts.bodyTimeoutMs ?? this.sseBodyTimeoutMs
-    })
+    const silence = opts.bodyTimeoutMs ?? this.sseBodyTimeoutMs
+    let res: Dispatcher.ResponseData
+    try {
+      res = await this.send({
+        method: 'POST',
+        path: `${this.prefix}/run_sse`,
+        auth,
+        headers: { accept: 'text/event-stream' },
+        json: { app_name: APP_NAME, user_id: 'me', session_id: opts.sessionId, new_message: { parts: [{ text: opts.text }] } },
+        signal: opts.signal,
+        bodyTimeout: silence,
+        // the turn may be running upstream already: a silent start is silence, not a refusal
+        headersTimeout: silence
+      })
+    } catch (err) {
+      if (err instanceof NemoError && err.kind === 'timeout') throw new NemoError('stream_silent', { cause: err, upstreamMessage: err.upstreamMessage })
+      throw err
+    }
     try {
       const type = header(res.headers, 'content-type') ?? ''
       // Anything but an event stream is an error envelope, or an answer we cannot use.
@@ -282,6 +299,20 @@ export class NemoClient {
   }
 
   private async call (c: Call): Promise<Decoded> {
+    // a read nobody can cancel (no signal) is shared: 50 concurrent state or balance reads of
+    // one token make one upstream call (the answers are read-only to every caller)
+    if (c.method !== 'GET' || c.signal !== undefined) return await this.callOnce(c)
+    const token = c.auth === null ? '' : typeof c.auth === 'string' ? c.auth : c.auth.token
+    const key = `${c.path}\0${token}`
+    let pending = this.reads.get(key)
+    if (pending === undefined) {
+      pending = this.callOnce(c).finally(() => this.reads.delete(key))
+      this.reads.set(key, pending)
+    }
+    return await pending
+  }
+
+  private async callOnce (c: Call): Promise<Decoded> {
     return await this.decode(await this.send({ ...c, path: this.prefix + c.path }), c.auth)
   }
 
@@ -300,6 +331,7 @@ export class NemoClient {
     }
     const options: Dispatcher.RequestOptions = { method: c.method, path: c.path, headers, body, signal: c.signal }
     if (c.bodyTimeout !== undefined) options.bodyTimeout = c.bodyTimeout
+    if (c.headersTimeout !== undefined) options.headersTimeout = c.headersTimeout
     try {
       if (foreignOrigin === undefined) return await this.pool.request(options)
       return await this.foreignAgent().request({ ...options, origin: foreignOrigin, headers: c.headers ?? {} })
@@ -319,7 +351,8 @@ export class NemoClient {
     return decodeEnvelope(res.statusCode, text, {
       userId: auth !== null && typeof auth === 'object' ? auth.userId : undefined,
       webUrl: this.webUrl,
-      retryAfter: header(res.headers, 'retry-after')
+      retryAfter: header(res.headers, 'retry-after'),
+      retryAfterMaxSec: this.opts.retryAfterMaxSec
     })
   }
 

@@ -3,6 +3,7 @@
 // then the render proxy's `{success,data,error}`, else the body as is. FastAPI's
 // `{detail}` only shows up on non-2xx answers; there it supplies the message.
 import { classifyFailure, NemoError } from './errors.ts'
+import { parseUpstreamJson } from './json.ts'
 
 export interface DecodeContext {
   /** Upstream user id of the token used, to build the 2001 hint. */
@@ -10,6 +11,8 @@ export interface DecodeContext {
   webUrl?: string
   /** The raw Retry-After header of the response. */
   retryAfter?: string | null
+  /** Retry-After is believed up to this many seconds. */
+  retryAfterMaxSec?: number
 }
 
 export interface Decoded {
@@ -29,7 +32,7 @@ export function isObject (v: unknown): v is Json {
 export function decodeEnvelope (status: number, text: string, ctx: DecodeContext = {}): Decoded {
   const body = parseJson(text)
   const fail = (code: unknown, message: string | undefined): NemoError => classifyFailure({
-    httpStatus: status, code, message, retryAfter: ctx.retryAfter, userId: ctx.userId, webUrl: ctx.webUrl
+    httpStatus: status, code, message, retryAfter: ctx.retryAfter, retryAfterMaxSec: ctx.retryAfterMaxSec, userId: ctx.userId, webUrl: ctx.webUrl
   })
 
   if (status < 200 || status >= 300) {
@@ -70,7 +73,7 @@ function messageOf (b: Json): string | undefined {
 function parseJson (text: string): unknown {
   if (text.trim() === '') return undefined
   try {
-    return JSON.parse(text)
+    return parseUpstreamJson(text)
   } catch {
     return undefined
   }

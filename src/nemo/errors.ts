@@ -4,6 +4,7 @@
 // Callers branch on `kind`; the GW_ERR_* code is what the HTTP caller sees. Upstream wording
 // is kept on `upstreamMessage` for logs, never in the detail, because 5xx details must not leak.
 import { GatewayError, type GwCode } from '../errors.ts'
+import { ACCEPTED_FILE_TYPES_TEXT } from './file-types.ts'
 
 export type NemoErrorKind =
   | 'token_invalid'
@@ -18,12 +19,13 @@ export type NemoErrorKind =
   | 'timeout'
   | 'bad_response'
   | 'stream_broken'
+  | 'stream_silent'
 
 const kinds: Record<NemoErrorKind, { code: GwCode, detail: string }> = {
   token_invalid: { code: 'GW_ERR_UPSTREAM_AUTH', detail: 'The upstream token is invalid or expired' },
   session_not_found: { code: 'GW_ERR_UPSTREAM_SESSION_NOT_FOUND', detail: 'The upstream session no longer exists' },
   credits_exhausted: { code: 'GW_ERR_CREDITS_EXHAUSTED', detail: 'The upstream account has no credits left' },
-  unsupported_file: { code: 'GW_ERR_UNSUPPORTED_MEDIA_TYPE', detail: 'The upstream does not accept this file type (video: mp4, mov, avi, webm, mkv; image: jpg, jpeg, png, gif, webp; audio: mp3, wav, m4a, aac)' },
+  unsupported_file: { code: 'GW_ERR_UNSUPPORTED_MEDIA_TYPE', detail: `The upstream does not accept this file type (${ACCEPTED_FILE_TYPES_TEXT})` },
   file_too_large: { code: 'GW_ERR_PAYLOAD_TOO_LARGE', detail: 'The file is too large for the upstream; compress or trim it' },
   plan_required: { code: 'GW_ERR_PLAN_REQUIRED', detail: 'The upstream plan does not allow this; register to unlock export' },
   rate_limited: { code: 'GW_ERR_UPSTREAM_RATE_LIMITED', detail: 'The upstream is rate limiting' },
@@ -31,7 +33,8 @@ const kinds: Record<NemoErrorKind, { code: GwCode, detail: string }> = {
   unavailable: { code: 'GW_ERR_UPSTREAM_UNAVAILABLE', detail: 'The upstream is unavailable' },
   timeout: { code: 'GW_ERR_UPSTREAM_TIMEOUT', detail: 'The upstream timed out' },
   bad_response: { code: 'GW_ERR_UPSTREAM_BAD_RESPONSE', detail: 'The upstream answered with something the gateway cannot read' },
-  stream_broken: { code: 'GW_ERR_UPSTREAM_UNAVAILABLE', detail: 'The upstream event stream broke off mid-turn' }
+  stream_broken: { code: 'GW_ERR_UPSTREAM_UNAVAILABLE', detail: 'The upstream event stream broke off mid-turn' },
+  stream_silent: { code: 'GW_ERR_UPSTREAM_TIMEOUT', detail: 'The upstream event stream went silent (not even a heartbeat)' }
 }
 
 export interface NemoErrorInit {
@@ -82,6 +85,11 @@ const AUTH_FAIL_PATTERNS = [
 ]
 
 const DEFAULT_RETRY_AFTER_SEC = 30 // the skill's advice: "retry in 30s once"
+/**
+ * The longest upstream Retry-After the gateway believes (NEMO_RETRY_AFTER_MAX_SEC): the header
+ * is the upstream's number, not ours, and one bad value must not park a token for a week.
+ */
+export const RETRY_AFTER_MAX_SEC = 3600
 export const NEMO_WEB_URL = 'https://nemovideo.com'
 
 export interface UpstreamFailure {
@@ -90,6 +98,8 @@ export interface UpstreamFailure {
   code?: unknown
   message?: string
   retryAfter?: string | null
+  /** Retry-After is clamped to this many seconds (default RETRY_AFTER_MAX_SEC). */
+  retryAfterMaxSec?: number
   /** Upstream user id, when the caller knows it: picks the 2001 hint. */
   userId?: string
   webUrl?: string
@@ -122,29 +132,37 @@ export function classifyFailure (f: UpstreamFailure): NemoError {
   if (status === 413) return new NemoError('file_too_large', base)
   if (status === 415) return new NemoError('unsupported_file', base)
   if (status === 429) {
-    return new NemoError('rate_limited', { ...base, retryAfterSec: parseRetryAfter(f.retryAfter) ?? DEFAULT_RETRY_AFTER_SEC })
+    return new NemoError('rate_limited', { ...base, retryAfterSec: parseRetryAfter(f.retryAfter, Date.now(), f.retryAfterMaxSec) ?? Math.min(DEFAULT_RETRY_AFTER_SEC, f.retryAfterMaxSec ?? RETRY_AFTER_MAX_SEC) })
   }
   if (status === 408 || status === 504) return new NemoError('timeout', base)
   if (status >= 500) return new NemoError('unavailable', base)
   return new NemoError('bad_request', base)
 }
 
-/** The 2001 hint: anonymous users can bind their work to a new account, others top up. */
-export function creditsHint (userId?: string, webUrl: string = NEMO_WEB_URL): string {
-  if (userId !== undefined && userId.startsWith('anon_')) {
-    return `Register to keep your work and get more credits: ${webUrl}/register?bind=${encodeURIComponent(userId)}`
+/**
+ * The one 2001 hint (contract §5): an anonymous user binds their work to a new account at
+ * `register?bind=<anon id>`, anyone else tops up. The id is URL-encoded.
+ */
+export function creditsHint (userId?: string | null, webUrl: string = NEMO_WEB_URL): string {
+  if (typeof userId === 'string' && userId.startsWith('anon_')) {
+    return `${webUrl}/register?bind=${encodeURIComponent(userId)}`
   }
-  return `The account has no credits left; top up at ${webUrl}`
+  return `The upstream account has no credits left: top up at ${webUrl}, or register a token that has credits left`
 }
 
-/** Retry-After as delay-seconds or an HTTP-date (RFC 9110 §10.2.3); undefined when unreadable. */
-export function parseRetryAfter (value: string | null | undefined, now: number = Date.now()): number | undefined {
+/**
+ * Retry-After as delay-seconds or an HTTP-date (RFC 9110 §10.2.3), clamped to `max` seconds;
+ * undefined when unreadable.
+ */
+export function parseRetryAfter (value: string | null | undefined, now: number = Date.now(), max: number = RETRY_AFTER_MAX_SEC): number | undefined {
   if (value === null || value === undefined) return undefined
   const v = value.trim()
-  if (/^\d+$/.test(v)) return Number(v)
+  // a digit string of any length: Number() of 20 digits is 1e20, still clamped below
+  if (/^\d+$/.test(v)) return Math.min(max, Number(v))
+  if (/^-/.test(v)) return undefined
   const at = Date.parse(v)
   if (Number.isNaN(at)) return undefined
-  return Math.max(0, Math.ceil((at - now) / 1000))
+  return Math.min(max, Math.max(0, Math.ceil((at - now) / 1000)))
 }
 
 const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT'])
@@ -206,8 +224,12 @@ function toCode (code: unknown): number | undefined {
   return undefined
 }
 
-/** An error while reading a started event stream: anything but an abort or a timeout is a break. */
+/**
+ * An error while reading a started event stream: a body timeout is silence, an abort stays an
+ * abort, anything else is a break.
+ */
 export function fromStreamError (err: unknown): unknown {
+  if (errorCode(err) === 'UND_ERR_BODY_TIMEOUT') return new NemoError('stream_silent', { cause: err, upstreamMessage: 'UND_ERR_BODY_TIMEOUT' })
   const mapped = fromTransportError(err, true)
   if (mapped instanceof NemoError || isAbortError(mapped)) return mapped
   return new NemoError('stream_broken', { cause: err, upstreamMessage: (err as Error | null)?.message })

@@ -1,14 +1,20 @@
 // The one event type the rest of the gateway sees from a `/run_sse` turn, whichever framing
 // the upstream speaks: raw ADK events (contract §4.3) or the `{"type":...}` framing (§4.2,
 // plus the sibling WebSocket's names from §4.5). Decisions, so downstream code need not care:
-// - thought parts, `partial:true` events, empty text and `thinking_*`/`done` frames are dropped
-//   (the skill never asks for streaming; a final event repeats any partial text anyway);
+// - thoughts are dropped in every framing: ADK `thought:true` parts, typed frames flagged
+//   `thought:true`, and `thought`/`thinking*`/`reasoning` frames; so are `partial:true`
+//   events, empty text and `done` frames (the skill never asks for streaming; a final event
+//   repeats any partial text anyway);
 // - a tool call named `ask_question` (either framing) becomes `ask_question`, not `tool_call`;
 // - a non-empty `actions.stateDelta` becomes one `state_delta` after the event's parts, on any
 //   event (a content-less callback event is the usual carrier); empty deltas are dropped;
 // - `{"error":...}` and `errorCode`/`errorMessage` become `error`; the stream may continue;
-// - unknown fields are ignored, unknown `type`s and non-JSON data frames are dropped.
+// - integers too long for a JS number (numeric ids) arrive as exact strings (json.ts);
+// - a frame with ADK `content.parts` is read as ADK whatever its `type` says (an unknown type,
+//   or a typed frame wrapping ADK content); unknown fields are ignored, other unknown `type`s
+//   and non-JSON data frames are dropped.
 import { isObject } from './envelope.ts'
+import { parseUpstreamJson } from './json.ts'
 
 export type NemoEvent =
   | { type: 'text', text: string, author?: string }
@@ -30,14 +36,24 @@ export function eventsFromData (data: string): NemoEvent[] {
   if (data.trim() === '') return [HEARTBEAT]
   let frame: unknown
   try {
-    frame = JSON.parse(data)
+    frame = parseUpstreamJson(data)
   } catch {
     return []
   }
   if (!isObject(frame)) return []
   const error = errorOf(frame)
   if (error !== undefined) return [error]
-  return typeof frame.type === 'string' ? typedFrame(frame) : adkEvent(frame)
+  if (typeof frame.type !== 'string') return adkEvent(frame)
+  if (frame.thought === true || THOUGHT_TYPES.has(frame.type)) return []
+  if (hasAdkParts(frame) && !TOOL_TYPES.has(frame.type)) return adkEvent(frame)
+  return typedFrame(frame)
+}
+
+const THOUGHT_TYPES = new Set(['thought', 'thinking', 'thinking_start', 'thinking_chunk', 'thinking_end', 'reasoning'])
+const TOOL_TYPES = new Set(['tool_call', 'tool_start', 'toolcall_start', 'tool_result', 'tool_end', 'toolcall_end'])
+
+function hasAdkParts (f: Json): boolean {
+  return isObject(f.content) && Array.isArray(f.content.parts)
 }
 
 function errorOf (f: Json): NemoEvent | undefined {

@@ -6,7 +6,7 @@ import { NemoError } from './errors.ts'
 
 type Json = Record<string, unknown>
 
-export interface AnonymousToken { token: string, userId: string, expiresAt: Date, credits: number }
+export interface AnonymousToken { token: string, userId?: string, expiresAt: Date, credits?: number }
 export interface ClaimToken { claimToken: string, expiresInSec: number, claimUrl: string }
 export interface NemoSessionRef { taskId: string, sessionId: string, userId?: string }
 export interface UploadedFile {
@@ -38,18 +38,28 @@ export interface RenderJob { id: string, status: RenderStatusName, progress: num
 export interface RenderStatus extends RenderJob { outputUrl?: string, error?: string, rawStatus: string }
 
 const ANON_TOKEN_TTL_MS = 7 * 24 * 3600 * 1000
+const CLAIM_TOKEN_TTL_SEC = 604800
+/** What a first anonymous mint grants (contract §3.1, §6). */
+export const ANONYMOUS_MINT_CREDITS = 100
 
 export function readAnonymousToken (data: unknown, now = Date.now()): AnonymousToken {
   const d = obj(data)
   const token = need(d.token, 'token')
   const expires = typeof d.expires_at === 'string' ? new Date(d.expires_at) : undefined
-  return {
+  // Examples since c74ec3b elide expires_at; the documented TTL is 7 days. A date past that,
+  // or one already gone (a fresh token would be re-minted at once), is not believed.
+  const at = expires?.getTime()
+  const out: AnonymousToken = {
     token,
-    userId: str(d.user_id) ?? '',
-    // Examples since c74ec3b elide expires_at; the documented TTL is 7 days.
-    expiresAt: expires !== undefined && !Number.isNaN(expires.getTime()) ? expires : new Date(now + ANON_TOKEN_TTL_MS),
-    credits: num(d.credits) ?? 0
+    expiresAt: at !== undefined && !Number.isNaN(at) && at > now ? new Date(Math.min(at, now + ANON_TOKEN_TTL_MS)) : new Date(now + ANON_TOKEN_TTL_MS)
   }
+  // user_id is elided in examples since c74ec3b; create-session may supply it later
+  const userId = str(d.user_id)
+  if (userId !== undefined && userId !== '') out.userId = userId
+  // a mint is never lost to a bad credits field: it is only left out
+  const credits = count(d.credits)
+  if (credits !== undefined) out.credits = credits
+  return out
 }
 
 export function readClaimToken (data: unknown, webUrl: string): ClaimToken {
@@ -57,7 +67,8 @@ export function readClaimToken (data: unknown, webUrl: string): ClaimToken {
   const claimToken = need(d.claim_token, 'claim_token')
   return {
     claimToken,
-    expiresInSec: num(d.expires_in) ?? 604800,
+    // the documented lifetime is 7 days: a longer or unreadable one is not believed
+    expiresInSec: Math.min(count(d.expires_in) ?? CLAIM_TOKEN_TTL_SEC, CLAIM_TOKEN_TTL_SEC),
     claimUrl: `${webUrl}/workspace/claim?ct=${encodeURIComponent(claimToken)}`
   }
 }
@@ -75,9 +86,14 @@ export function readUploadedFiles (data: unknown): UploadedFile[] {
   if (!Array.isArray(files)) throw bad('files')
   return files.filter(isObject).map((f) => {
     const out: UploadedFile = { filename: str(f.filename) ?? '', fileType: str(f.file_type) ?? 'unknown', cdnUrl: str(f.cdn_url) ?? '' }
-    for (const k of ['duration', 'width', 'height', 'fps'] as const) {
+    // media numbers from the upstream are kept only when a column can hold them
+    for (const k of ['duration', 'fps'] as const) {
       const v = num(f[k])
-      if (v !== undefined) out[k] = v
+      if (v !== undefined && v >= 0 && v < 1e9) out[k] = v
+    }
+    for (const k of ['width', 'height'] as const) {
+      const v = count(f[k])
+      if (v !== undefined && v <= MAX_INT32) out[k] = v
     }
     const hash = str(f.hash)
     if (hash !== undefined) out.hash = hash
@@ -85,11 +101,21 @@ export function readUploadedFiles (data: unknown): UploadedFile[] {
   })
 }
 
+/**
+ * A balance is non-negative integers (an absent `frozen` is 0, an absent `total` the sum).
+ * Anything else ("lots", -5, 1e308, 1.5) is a bad answer, never a number to count spend from.
+ */
 export function readCredits (data: unknown): Credits {
   const d = obj(data)
-  const available = num(d.available) ?? 0
-  const frozen = num(d.frozen) ?? 0
-  return { available, frozen, total: num(d.total) ?? available + frozen }
+  const field = (name: 'available' | 'frozen' | 'total', fallback?: number): number => {
+    if (d[name] === undefined && fallback !== undefined) return fallback
+    const v = count(d[name])
+    if (v === undefined) throw bad(name)
+    return v
+  }
+  const available = field('available')
+  const frozen = field('frozen', 0)
+  return { available, frozen, total: field('total', available + frozen) }
 }
 
 export function readState (data: unknown, sessionId: string): SessionState {
@@ -126,7 +152,7 @@ export function readRender (data: unknown, body: unknown, fallbackId: string): R
     id: str(d.id) ?? str(b.id) ?? str(d.taskId) ?? str(b.taskId) ?? fallbackId,
     status,
     rawStatus,
-    progress: num(d.progress) ?? num(b.progress) ?? (status === 'completed' ? 100 : 0)
+    progress: percent(num(d.progress) ?? num(b.progress)) ?? (status === 'completed' ? 100 : 0)
   }
   const outputUrl = str(d.outputUrl) ?? str(b.outputUrl) ?? urlOf(b.output) ?? urlOf(d.output)
   if (outputUrl !== undefined) out.outputUrl = outputUrl
@@ -178,6 +204,18 @@ function str (v: unknown): string | undefined {
   if (typeof v === 'string') return v
   if (typeof v === 'number') return String(v)
   return undefined
+}
+
+const MAX_INT32 = 2 ** 31 - 1
+
+/** A non-negative safe integer, as a number or a digit string; else undefined. */
+function count (v: unknown): number | undefined {
+  const n = typeof v === 'string' && /^\d+$/.test(v.trim()) ? Number(v) : v
+  return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0 ? n : undefined
+}
+
+function percent (v: number | undefined): number | undefined {
+  return v === undefined ? undefined : Math.min(100, Math.max(0, Math.floor(v)))
 }
 
 function num (v: unknown): number | undefined {

@@ -9,6 +9,7 @@ import { domainMetrics } from '../domain/metrics.ts'
 function streamKind (request: FastifyRequest): string {
   return (request.routeOptions.url ?? '').endsWith('/turns') ? 'turn' : 'events'
 }
+import { gwError } from '../errors.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -104,9 +105,18 @@ export async function streamEvents (
   }
 }
 
-/** The resume point: `Last-Event-ID` (a reconnecting EventSource) wins over `?after=`. */
+/**
+ * The resume point: `Last-Event-ID` (a reconnecting EventSource) wins over `?after=`. A value
+ * that is not a cursor is a 400 like a bad `after`, never a silent replay from the start.
+ */
 export function resumeCursor (request: FastifyRequest, after: string | undefined): bigint {
   const header = request.headers['last-event-id']
-  const raw = (Array.isArray(header) ? header[0] : header) ?? after ?? '0'
+  const value = Array.isArray(header) ? header[0] : header
+  if (value !== undefined && !/^\d{1,19}$/.test(value)) {
+    throw gwError('GW_ERR_VALIDATION', 'Last-Event-ID must be an event cursor (the id of an event this stream sent)', {
+      extensions: { errors: [{ in: 'headers', path: '/last-event-id', message: 'must be 1-19 digits' }] }
+    })
+  }
+  const raw = value ?? after ?? '0'
   return /^\d{1,19}$/.test(raw) ? BigInt(raw) : 0n
 }

@@ -61,14 +61,17 @@ function adkJson (event: AgentEvent, inv: Invocation): string {
   return JSON.stringify(out)
 }
 
-/** §4.2 has no place for thoughts or bare state deltas, so those vanish in typed framing. */
+/**
+ * §4.2 has no place for bare state deltas, so those vanish in typed framing; a thought goes
+ * out as a text frame flagged `thought:true`, which a client must hide.
+ */
 function typedJson (event: AgentEvent): string[] {
   if (event.kind === 'error') return [JSON.stringify({ type: 'error', error: event.message })]
   if (event.kind === 'state') return []
   const out: string[] = []
   for (const part of event.parts) {
     if ('text' in part) {
-      if (part.thought !== true) out.push(JSON.stringify({ type: 'text', content: part.text }))
+      out.push(JSON.stringify(part.thought === true ? { type: 'text', content: part.text, thought: true } : { type: 'text', content: part.text }))
     } else if ('functionCall' in part) {
       out.push(JSON.stringify({ type: 'tool_call', name: part.functionCall.name, args: part.functionCall.args }))
     } else {

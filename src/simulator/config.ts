@@ -6,7 +6,7 @@ import { Check, Convert, Errors } from 'typebox/value'
 
 export const SCENARIOS = [
   'text', 'generation', 'two-stage', 'silent-edit', 'edit', 'temporary-issue', 'disconnect',
-  'error', 'ask-question', 'heartbeat-only', 'thought', 'enhance'
+  'error', 'ask-question', 'heartbeat-only', 'thought', 'enhance', 'silent-stream', 'silent-stream-stuck'
 ] as const
 export type ScenarioName = typeof SCENARIOS[number]
 
@@ -35,6 +35,8 @@ export const SimulatorOptionsSchema = Type.Object({
   mintLimitPerIp: Type.Integer({ minimum: 0 }),
   mintWindowMs: Type.Integer({ minimum: 1 }),
   requireAttribution: Type.Boolean(),
+  /** With requireAttribution, a render whose X-Skill-Source is not this one is refused (402). */
+  skillSource: Type.String({ minLength: 1, maxLength: 64 }),
   authErrorStatus: Type.Integer({ minimum: 200, maximum: 599 }),
   /** Credits an anonymous mint starts with (the real service grants 100). */
   anonymousCredits: Type.Integer({ minimum: 0 }),
@@ -43,6 +45,8 @@ export const SimulatorOptionsSchema = Type.Object({
    * across restarts), with 10,000 credits. Give the gateway the same value as NEMO_TOKEN.
    */
   devToken: Type.Union([Type.Null(), Type.String({ minLength: 8, maxLength: 256, pattern: '^[\\x21-\\x7e]+$' })]),
+  /** Session ids go out as JSON numbers (19-digit snowflakes, beyond 2^53) instead of strings. */
+  numericIds: Type.Boolean(),
   /** Forces every /run_sse onto one scenario (a `[scenario:x]` message prefix still wins). */
   scenario: Type.Union([Type.Null(), literals(SCENARIOS)])
 }, { additionalProperties: false })
@@ -71,9 +75,11 @@ export const DEFAULT_OPTIONS: SimulatorOptions = {
   mintLimitPerIp: 10,
   mintWindowMs: 7 * DAY,
   requireAttribution: true,
+  skillSource: 'hd-local-ai',
   authErrorStatus: 401,
   anonymousCredits: 100,
   devToken: null,
+  numericIds: false,
   scenario: null
 }
 

@@ -16,6 +16,8 @@ export type Step =
   | { kind: 'commit', cost: number, apply: (session: SimSession) => void }
   /** A content-less ADK event with stateDelta {draft_version}. */
   | { kind: 'state' }
+  /** Not one byte for this long, not even a heartbeat: the connection stays open. */
+  | { kind: 'silence', ms: number }
   /** Write half of this event's frame, then drop the connection; later steps finish upstream. */
   | { kind: 'cut', event: AgentEvent }
 
@@ -193,6 +195,13 @@ export function buildScript (scenario: ScenarioName, b: Build): Script {
     case 'ask-question':
       return script(0, [{ kind: 'event', event: callEvent('adk-' + b.rng.uuid(), 'ask_question', ASK_QUESTIONS, true) }])
     case 'heartbeat-only': return script(0, [{ kind: 'heartbeats', ms: b.options.generationMs }])
+    case 'silent-stream': {
+      // the generation lands upstream, then the stream says nothing more at all
+      const g = generationSteps(b)
+      const commits = g.rest.filter((r) => r.kind === 'commit')
+      return script(GENERATION_COST, [{ kind: 'event', event: g.call }, ...commits, { kind: 'silence', ms: 10 * b.options.generationMs }])
+    }
+    case 'silent-stream-stuck': return script(0, [{ kind: 'silence', ms: 10 * b.options.generationMs }])
     case 'thought':
       return script(0, [{ kind: 'event', event: { kind: 'content', role: 'model', parts: [{ text: REPLY.thought, thought: true }, { text: REPLY.text }] } }])
   }

@@ -12,9 +12,10 @@ t.test('viewer credits and sessions equal REST', async (t) => {
   const acme = await gw.tenant('acme')
   await gw.admin({ method: 'PATCH', url: `/admin/v1/tenants/${acme.id}`, payload: { creditBudget: 1000 } })
 
+  t.equal((await acme.as('alice', { method: 'POST', url: '/v1/sessions', payload: {} })).statusCode, 201)
   const rest = await acme.as('alice', { method: 'GET', url: '/v1/credits' })
   t.equal(rest.statusCode, 200)
-  const res = await gql(acme, 'alice', '{ viewer { id credits { available frozen total tokenMode budget { limit spent remaining exceeded } cachedAt } } }')
+  const res = await gql(acme, 'alice', '{ viewer { id credits { available frozen total tokenMode token hint budget { limit spent remaining exceeded } cachedAt } } }')
   t.equal(res.status, 200)
   t.notOk(res.body.errors)
   t.equal(res.body.data?.viewer.id, 'alice')

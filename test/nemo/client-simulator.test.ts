@@ -31,7 +31,7 @@ async function startSim (t: Test, opts: Record<string, unknown> = {}): Promise<S
   const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`
   const client = new NemoClient({
     baseUrl: url,
-    skill: { source: 'nemo-gateway', version: '1.9', platform: 'test' },
+    skill: { source: 'hd-local-ai', version: '1.9', platform: 'test' },
     connectTimeoutMs: 1000,
     headersTimeoutMs: 3000,
     bodyTimeoutMs: 3000,
@@ -62,7 +62,7 @@ async function startSim (t: Test, opts: Record<string, unknown> = {}): Promise<S
     user: async () => {
       const minted = await client.mintAnonymousToken(`client-${++clients}-${Date.now()}`)
       const session = await client.createSession(minted.token, { language: 'en' })
-      return { token: minted.token, userId: minted.userId, sessionId: session.sessionId, taskId: session.taskId }
+      return { token: minted.token, userId: minted.userId ?? '', sessionId: session.sessionId, taskId: session.taskId }
     }
   }
   return sim

@@ -39,7 +39,7 @@ async function serve (t: Test, handler: Handler, opts: { raw?: boolean } = {}): 
 function client (t: Test, baseUrl: string, over: Partial<NemoClientOptions> = {}): NemoClient {
   const c = new NemoClient({
     baseUrl,
-    skill: { source: 'nemo-gateway', version: '1.9', platform: 'test' },
+    skill: { source: 'hd-local-ai', version: '1.9', platform: 'test' },
     connectTimeoutMs: 1000,
     headersTimeoutMs: 2000,
     bodyTimeoutMs: 2000,
@@ -65,18 +65,19 @@ async function rejection (p: Promise<unknown>): Promise<unknown> {
 }
 
 t.test('attribution headers on every call, bearer on all but anonymous-token', async (t) => {
+  const expiresAt = new Date(Math.floor(Date.now() / 1000) * 1000 + 3 * 24 * 3600_000)
   const { url, seen } = await serve(t, (req, res) => {
-    if (req.url === '/api/auth/anonymous-token') return json(res, { code: 0, data: { token: 'nmv_usr_a', user_id: 'anon_1', expires_at: '2026-03-18T00:00:00Z', credits: 100 } })
+    if (req.url === '/api/auth/anonymous-token') return json(res, { code: 0, data: { token: 'nmv_usr_a', user_id: 'anon_1', expires_at: expiresAt.toISOString(), credits: 100 } })
     if (req.url === '/api/credits/balance/simple') return json(res, { code: 0, data: { available: 60, frozen: 40 } })
     json(res, { code: 0, data: { task_id: 'task_1', session_id: '5529798706024415232', user_id: 'anon_1' } })
   })
   const c = client(t, url)
   const minted = await c.mintAnonymousToken('client-1')
-  t.same(minted, { token: 'nmv_usr_a', userId: 'anon_1', expiresAt: new Date('2026-03-18T00:00:00Z'), credits: 100 })
+  t.same(minted, { token: 'nmv_usr_a', userId: 'anon_1', expiresAt, credits: 100 })
   t.same(await c.getCredits('nmv_usr_a'), { available: 60, frozen: 40, total: 100 })
   t.same(await c.createSession({ token: 'nmv_usr_a', userId: 'anon_1' }, { language: 'en' }), { taskId: 'task_1', sessionId: '5529798706024415232', userId: 'anon_1' })
   for (const s of seen) {
-    t.match(s.headers, { 'x-skill-source': 'nemo-gateway', 'x-skill-version': '1.9', 'x-skill-platform': 'test' }, `${s.url}: X-Skill-*`)
+    t.match(s.headers, { 'x-skill-source': 'hd-local-ai', 'x-skill-version': '1.9', 'x-skill-platform': 'test' }, `${s.url}: X-Skill-*`)
   }
   t.equal(seen[0]?.headers.authorization, undefined, 'no bearer on anonymous-token')
   t.equal(seen[0]?.headers['x-client-id'], 'client-1')
@@ -191,7 +192,7 @@ t.test('runSse: a silent stream hits the SSE body timeout', async (t) => {
   const err = await rejection((async () => {
     for await (const ev of client(t, url).runSse('tok', { sessionId: 's', text: 'x', bodyTimeoutMs: 150 })) t.equal(ev.type, 'heartbeat')
   })())
-  t.ok(err instanceof NemoError && err.kind === 'timeout')
+  t.ok(err instanceof NemoError && err.kind === 'stream_silent', 'silence is its own kind: the turn recovers from it')
   t.equal((err as NemoError).code, 'GW_ERR_UPSTREAM_TIMEOUT')
 })
 
@@ -269,5 +270,5 @@ t.test('state tolerates missing fields; 2001 hint uses the user id given with th
   })
   const err = await rejection(c.createSession({ token: 'tok', userId: 'anon_42' }))
   t.ok(err instanceof NemoError && err.kind === 'credits_exhausted')
-  t.equal((err as NemoError).extensions.hint, 'Register to keep your work and get more credits: https://nemovideo.com/register?bind=anon_42')
+  t.equal((err as NemoError).extensions.hint, 'https://nemovideo.com/register?bind=anon_42')
 })

@@ -66,7 +66,7 @@ t.test('error envelopes map to kinds and catalog codes', async (t) => {
 
 t.test('2001 hint: bind link for anonymous users, top-up text otherwise', async (t) => {
   const anon = failure(() => decode(200, { code: 2001 }, { userId: 'anon_abc123' }))
-  t.equal(anon.extensions.hint, 'Register to keep your work and get more credits: https://nemovideo.com/register?bind=anon_abc123')
+  t.equal(anon.extensions.hint, 'https://nemovideo.com/register?bind=anon_abc123')
   const registered = failure(() => decode(200, { code: 2001 }, { userId: 'u_1' }))
   t.match(registered.extensions.hint, /top up/)
   const unknown = failure(() => decode(200, { code: 2001 }))

@@ -129,5 +129,5 @@ t.test('a source that errors (socket destroyed) surfaces as stream_broken', asyn
     throw Object.assign(new Error('Body Timeout Error'), { code: 'UND_ERR_BODY_TIMEOUT' })
   }
   const timedOut = await failure(slow())
-  t.ok(timedOut.error instanceof NemoError && timedOut.error.kind === 'timeout', 'a body timeout stays a timeout')
+  t.ok(timedOut.error instanceof NemoError && timedOut.error.kind === 'stream_silent' && timedOut.error.code === 'GW_ERR_UPSTREAM_TIMEOUT', 'a body timeout mid-stream is silence')
 })

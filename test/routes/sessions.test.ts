@@ -51,9 +51,10 @@ t.test('credits: balance, budget, and a brief cache', async (t) => {
   const gw = await buildGateway(t, { config: { CREDITS_CACHE_TTL_MS: 60_000 } })
   const acme = await gw.tenant('acme')
   await gw.admin({ method: 'PATCH', url: `/admin/v1/tenants/${acme.id}`, payload: { creditBudget: 1000 } })
+  t.equal((await acme.as('alice', { method: 'POST', url: '/v1/sessions', payload: {} })).statusCode, 201)
   const first = await acme.as('alice', { method: 'GET', url: '/v1/credits' })
   t.equal(first.statusCode, 200)
-  t.match(first.json(), { available: 100, frozen: 0, total: 100, budget: { limit: 1000, spent: 0, remaining: 1000, exceeded: false } })
+  t.match(first.json(), { available: 100, frozen: 0, total: 100, token: 'active', hint: null, budget: { limit: 1000, spent: 0, remaining: 1000, exceeded: false } })
   const before = (await gw.sim.counters()).requests.credits ?? 0
   for (let i = 0; i < 5; i++) await acme.as('alice', { method: 'GET', url: '/v1/credits' })
   t.equal((await gw.sim.counters()).requests.credits ?? 0, before, 'a burst is served from the cache')

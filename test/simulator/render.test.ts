@@ -2,7 +2,7 @@ import t from 'tap'
 import { request } from 'undici'
 import { startSim, type Sim } from './helper.ts'
 
-const ATTRIBUTION = { 'x-skill-source': 'nemo-gateway', 'x-skill-version': '1.9', 'x-skill-platform': 'unknown' }
+const ATTRIBUTION = { 'x-skill-source': 'hd-local-ai', 'x-skill-version': '1.9', 'x-skill-platform': 'unknown' }
 const DRAFT = { t: [{ tt: 0, sg: [{ src: 'https://cdn.local/sim/clip1.mp4', st: 0, d: 10000 }] }], d: 10000, m: { title: 'x', width: 1920, height: 1080 } }
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 

@@ -175,7 +175,7 @@ t.test('typed framing (§4.2) and each heartbeat form', async (t) => {
   t.notOk(frames.some((f) => 'invocationId' in f || 'actions' in f), 'no ADK fields, no stateDelta events')
 
   const thought = dataFrames((await sim.sse(token, sid, '[scenario:thought] hi')).text)
-  t.same(thought.map((f) => f.type), ['text'], 'thoughts are dropped')
+  t.same(thought.map((f) => [f.type, f.thought === true]), [['text', true], ['text', false]], 'a thought goes out flagged thought:true, for the client to hide')
   t.same(dataFrames((await sim.sse(token, sid, '[scenario:error] hi')).text)[0].type, 'error')
 
   await sim.call('POST', '/__sim/config', { body: { heartbeat: 'empty-data' } })

@@ -75,8 +75,10 @@ const renderRoutes: FastifyPluginAsync<{ ctx: SimContext }> = async (app, { ctx 
   }
 
   app.post('/api/render/proxy/lambda', { onRequest: guard(ctx, 'render-submit', { auth: true }) }, async (request, reply) => {
-    // Contract §2.3: exports without the three X-Skill-* headers are refused as "free plan".
-    if (ctx.options.requireAttribution && ATTRIBUTION.some((h) => typeof request.headers[h] !== 'string' || request.headers[h] === '')) {
+    // Contract §2.3: exports without the three X-Skill-* headers are refused as "free plan",
+    // and so is one attributed to another skill than the configured one.
+    if (ctx.options.requireAttribution && (ATTRIBUTION.some((h) => typeof request.headers[h] !== 'string' || request.headers[h] === '') ||
+      request.headers['x-skill-source'] !== ctx.options.skillSource)) {
       return reply.code(402).send({ success: false, error: 'Payment required: export is not available on the free plan' })
     }
     const body = (request.body ?? {}) as { id?: unknown, sessionId?: unknown, draft?: unknown }

@@ -85,6 +85,8 @@ async function play (turn: Turn): Promise<void> {
     for (const [index, s] of script.steps.entries()) {
       if (s.kind === 'commit') {
         commit(s)
+      } else if (s.kind === 'silence') {
+        await sleep(s.ms, undefined, { signal })
       } else if (s.kind === 'heartbeats') {
         const end = Date.now() + s.ms
         write([heartbeatFrame(ctx.options.heartbeat)])

@@ -20,6 +20,11 @@ const CreateSessionSchema = Type.Object({
   title: Type.Optional(TitleSchema)
 }, { additionalProperties: false })
 
+const WebLinkSchema = Type.Object({
+  url: Type.String({ format: 'uri', description: 'https://nemovideo.com/workspace/claim?ct=<claim token>' }),
+  expiresAt: DateTime
+})
+
 const sessions: FastifyPluginAsyncTypebox = async (fastify) => {
   const { sessions } = fastify.domain
 
@@ -59,6 +64,20 @@ const sessions: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async (request) => {
     return await sessions.get(request.actor, request.params.sessionId)
+  })
+
+  fastify.get('/:sessionId/web-link', {
+    schema: {
+      tags: ['sessions'],
+      summary: 'The link that opens the session in Nemo\'s web editor',
+      description: 'A claim link (`https://nemovideo.com/workspace/claim?ct=<claim token>`), valid until `expiresAt` (7 days) and reused until then. ' +
+        'It never carries the upstream token: hand it to the end user to continue editing in the web app.',
+      headers: TenantHeadersSchema,
+      params: Type.Object({ sessionId: UuidParam }),
+      response: withProblems({ 200: WebLinkSchema })
+    }
+  }, async (request) => {
+    return await sessions.webLink(request.actor, request.params.sessionId)
   })
 }
 

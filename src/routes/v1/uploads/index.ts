@@ -8,6 +8,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { Type, type Static } from 'typebox'
 import { gwError } from '../../../errors.ts'
+import { ACCEPTED_FILE_TYPES_TEXT } from '../../../nemo/file-types.ts'
 import type { IncomingFile } from '../../../domain/uploads.ts'
 import { FILE_URL_PATTERN } from '../../../domain/media-types.ts'
 import { DateTime, PageQuerySchema, TenantHeadersSchema, UuidParam, withProblems } from '../../schemas.ts'
@@ -94,8 +95,8 @@ const uploads: FastifyPluginAsyncTypebox = async (fastify) => {
       tags: ['uploads'],
       summary: 'Upload files to the session',
       description: `multipart/form-data with up to ${MAX_FILES} files in the field "files" (streamed through, each up to UPLOAD_MAX_BYTES), ` +
-        'or JSON {"urls": [...]} for files the upstream fetches. Accepted: video mp4 mov avi webm mkv; image jpg jpeg png gif webp; ' +
-        'audio mp3 wav m4a aac. The extension and the leading bytes must agree (415 otherwise); a file over the limit is 413. ' +
+        `or JSON {"urls": [...]} for files the upstream fetches. Accepted: ${ACCEPTED_FILE_TYPES_TEXT}. ` +
+        'The extension and the leading bytes must agree (415 otherwise); a file over the limit is 413. ' +
         'Progress is logged to the session\'s events as upload.progress, then upload.completed or upload.failed.',
       headers: TenantHeadersSchema,
       params: Params,
