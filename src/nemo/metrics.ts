@@ -19,11 +19,13 @@ function upstream (): UpstreamInstruments {
   const meter = metrics.getMeter('nemo-gateway')
   instruments = {
     duration: meter.createHistogram('gateway.upstream.request.duration', {
-      description: 'Nemo API calls, by endpoint and outcome (for /run_sse: the whole stream)', unit: 's',
+      description: 'Nemo API calls, by endpoint and outcome (for /run_sse: the whole stream)',
+      unit: 's',
       advice: { explicitBucketBoundaries: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900] }
     }),
     firstEvent: meter.createHistogram('gateway.upstream.sse.first_event', {
-      description: 'Time from the /run_sse request to its first event', unit: 's',
+      description: 'Time from the /run_sse request to its first event',
+      unit: 's',
       advice: { explicitBucketBoundaries: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30] }
     }),
     openStreams: meter.createUpDownCounter('gateway.upstream.open_streams', { description: 'Upstream /run_sse streams open now' })
