@@ -9,7 +9,7 @@ import { mp4Info } from '../../src/media/mp4-info.ts'
 import { titleFrom } from '../../src/simulator/scenarios.ts'
 import { dataFrames, multipart, startSim, until } from './helper.ts'
 
-const ATTRIBUTION = { 'x-skill-source': 'test', 'x-skill-version': '1', 'x-skill-platform': 'test' }
+const ATTRIBUTION = { 'x-skill-source': 'hd-local-ai', 'x-skill-version': '1.9', 'x-skill-platform': 'test' }
 
 async function uploadMp4 (base: string, token: string, sid: string, file: Buffer, filename = 'clip.mp4') {
   const body = multipart([{ filename, chunks: async function * () { yield file } }])
