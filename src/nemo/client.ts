@@ -8,6 +8,7 @@ import { Agent, Pool, type Dispatcher } from 'undici'
 import { STREAM_LIMITS, type Config } from '../config.ts'
 import { decodeEnvelope, isObject, type Decoded } from './envelope.ts'
 import { fromStreamError, fromTransportError, NEMO_WEB_URL, NemoError } from './errors.ts'
+import { endpointOf, outcomeOf, recordFirstEvent, recordUpstreamCall, upstreamStreamOpened } from './metrics.ts'
 import type { NemoEvent } from './events.ts'
 import { multipartFiles, type UploadSource } from './multipart.ts'
 import { parseNemoSse } from './sse.ts'
@@ -176,6 +177,8 @@ export class NemoClient {
    */
   async * runSse (auth: NemoAuth, opts: RunSseOptions): AsyncGenerator<NemoEvent, void, undefined> {
     const silence = opts.bodyTimeoutMs ?? this.sseBodyTimeoutMs
+    const started = performance.now()
+    let outcome = '0'
     let res: Dispatcher.ResponseData
     try {
       res = await this.send({
@@ -190,9 +193,11 @@ export class NemoClient {
         headersTimeout: silence
       })
     } catch (err) {
-      if (err instanceof NemoError && err.kind === 'timeout') throw new NemoError('stream_silent', { cause: err, upstreamMessage: err.upstreamMessage })
-      throw err
+      const mapped = err instanceof NemoError && err.kind === 'timeout' ? new NemoError('stream_silent', { cause: err, upstreamMessage: err.upstreamMessage }) : err
+      if (opts.signal?.aborted !== true) recordUpstreamCall('run_sse', outcomeOf(mapped), started)
+      throw mapped
     }
+    const closeStream = upstreamStreamOpened()
     try {
       const type = header(res.headers, 'content-type') ?? ''
       // Anything but an event stream is an error envelope, or an answer we cannot use.
@@ -200,11 +205,23 @@ export class NemoClient {
         await this.decode(res, auth)
         throw new NemoError('bad_response', { httpStatus: res.statusCode, upstreamMessage: `expected text/event-stream, got ${type}` })
       }
-      yield * parseNemoSse(res.body)
+      let first = true
+      for await (const event of parseNemoSse(res.body)) {
+        if (first) recordFirstEvent(started)
+        first = false
+        yield event
+      }
     } catch (err) {
-      if (opts.signal?.aborted === true) throw opts.signal.reason
-      throw fromStreamError(err)
+      if (opts.signal?.aborted === true) {
+        outcome = 'aborted'
+        throw opts.signal.reason
+      }
+      const mapped = fromStreamError(err)
+      outcome = outcomeOf(mapped)
+      throw mapped
     } finally {
+      closeStream()
+      recordUpstreamCall('run_sse', outcome, started)
       if (!res.body.readableEnded) res.body.destroy()
     }
   }
@@ -313,7 +330,16 @@ export class NemoClient {
   }
 
   private async callOnce (c: Call): Promise<Decoded> {
-    return await this.decode(await this.send({ ...c, path: this.prefix + c.path }), c.auth)
+    const started = performance.now()
+    const endpoint = endpointOf(c.path)
+    try {
+      const decoded = await this.decode(await this.send({ ...c, path: this.prefix + c.path }), c.auth)
+      recordUpstreamCall(endpoint, '0', started)
+      return decoded
+    } catch (err) {
+      if (c.signal?.aborted !== true) recordUpstreamCall(endpoint, outcomeOf(err), started)
+      throw err
+    }
   }
 
   /** `c.path` is the full path on its origin; a foreign origin gets no token and no X-Skill-*. */

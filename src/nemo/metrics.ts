@@ -58,8 +58,11 @@ export function endpointOf (path: string): string {
 /** The outcome label of a failed call. */
 export function outcomeOf (err: unknown): string {
   if (!(err instanceof NemoError)) return 'error'
+  // a server error or a rate limit is told by its status, whatever envelope came with it
+  if (err.httpStatus !== undefined && err.httpStatus >= 500) return '5xx'
+  if (err.httpStatus === 429) return '429'
   if (err.upstreamCode !== undefined) return String(err.upstreamCode)
-  if (err.httpStatus !== undefined) return err.httpStatus === 429 ? '429' : `${Math.floor(err.httpStatus / 100)}xx`
+  if (err.httpStatus !== undefined) return `${Math.floor(err.httpStatus / 100)}xx`
   return err.kind
 }
 

@@ -68,4 +68,30 @@ t.test('every metric the alerts and the dashboard read is in a real scrape', { t
     ...dashboard.panels.flatMap((p) => p.targets.flatMap((x) => metricNames(x.expr).map((m) => [`panel "${p.title}"`, m] as const)))
   ]
   for (const [where, metric] of wanted) t.ok(present.has(metric), `${where}: ${metric}`)
+
+  // and the values say what happened, with the right labels
+  const value = (name: string, labels: Record<string, string>): number => {
+    const lines = scrape.split('\n').filter((l) => l.startsWith(name + '{') && Object.entries(labels).every(([k, v]) => l.includes(`${k}="${v}"`)))
+    return lines.reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(' ') + 1)), 0)
+  }
+  const checks: Array<[string, Record<string, string>, (v: number) => boolean]> = [
+    ['http_server_request_duration_count', { http_route: '/v1/sessions/:sessionId/uploads', http_request_method: 'POST', http_response_status_code: '201' }, (v) => v === 1],
+    ['http_server_request_duration_count', { http_route: '/v1/sessions', http_response_status_code: '502' }, (v) => v === 1],
+    ['gateway_upstream_request_duration_count', { endpoint: 'upload', outcome: '0' }, (v) => v === 1],
+    ['gateway_upstream_request_duration_count', { endpoint: 'run_sse', outcome: '0' }, (v) => v === 1],
+    ['gateway_upstream_request_duration_count', { endpoint: 'create_session', outcome: '5xx' }, (v) => v >= 1],
+    ['gateway_upstream_request_duration_count', { endpoint: 'mint', outcome: '0' }, (v) => v === 1],
+    ['gateway_upstream_sse_first_event_count', {}, (v) => v === 1],
+    ['gateway_upstream_open_streams', {}, (v) => v === 0],
+    ['gateway_sse_open_streams', { kind: 'turn' }, (v) => v === 0],
+    ['gateway_upstream_tokens', { tenant_mode: 'anonymous', kind: 'anonymous', state: 'active' }, (v) => v === 1],
+    ['gateway_turns_running', {}, (v) => v === 0],
+    ['gateway_sessions', {}, (v) => v === 1],
+    ['gateway_event_log_append_duration_count', {}, (v) => v > 3]
+  ]
+  for (const [name, labels, ok] of checks) {
+    const v = value(name, labels)
+    t.ok(ok(v), `${name}${JSON.stringify(labels)} = ${v}`)
+  }
+  t.notMatch(scrape, /http_route="\/v1\/sessions\/[0-9a-f]{8}-/, 'routes are templates, never raw URLs with ids')
 })
