@@ -16,6 +16,8 @@ function limited (request: FastifyRequest): boolean {
 async function rateLimitPlugin (fastify: FastifyInstance): Promise<void> {
   const { RATE_LIMIT_MAX, RATE_LIMIT_WINDOW_MS } = fastify.config
   const redis = fastify.redis ?? undefined
+  // the window as configured ("60 seconds"), not the time left in it
+  const window = RATE_LIMIT_WINDOW_MS % 1000 === 0 ? `${RATE_LIMIT_WINDOW_MS / 1000} seconds` : `${RATE_LIMIT_WINDOW_MS} ms`
   await fastify.register(rateLimit, {
     global: true,
     // after authentication, so the limit belongs to the API key, not to a shared NAT address
@@ -29,7 +31,7 @@ async function rateLimitPlugin (fastify: FastifyInstance): Promise<void> {
     allowList: (request) => !limited(request),
     keyGenerator: (request) => request.actor?.apiKeyId ?? request.ip,
     errorResponseBuilder: (_request, context) => gwError('GW_ERR_RATE_LIMITED',
-      `Rate limit of ${context.max} requests per ${context.after} exceeded for this API key`, {
+      `Rate limit of ${context.max} requests per ${window} exceeded for this API key; retry in ${Math.ceil(context.ttl / 1000)} s`, {
         headers: { 'retry-after': String(Math.ceil(context.ttl / 1000)) },
         extensions: { retryAfter: Math.ceil(context.ttl / 1000), limit: context.max }
       })

@@ -17,6 +17,7 @@ t.test('rate limits per API key, with draft headers and a problem on 429', async
   t.ok(Number(last!.headers['retry-after']) > 0)
   t.match(last!.headers['content-type'], /problem\+json/)
   t.equal(last!.json().code, 'GW_ERR_RATE_LIMITED')
+  t.match(last!.json().detail, /^Rate limit of 3 requests per 60 seconds exceeded for this API key; retry in \d+ s$/, 'the window as configured, not the time left')
   t.equal((await b.as('u', { method: 'GET', url: '/v1/sessions' })).statusCode, 200, 'another key has its own budget')
   t.equal((await gw.app.inject({ method: 'GET', url: '/health/live' })).statusCode, 200, 'health is never limited')
 })
