@@ -3,41 +3,21 @@
 // followers are told, nothing is lost), SSE streams end with a `retry:` hint, GraphQL
 // WebSockets close with 1001, and the process exits cleanly within SHUTDOWN_TIMEOUT_MS.
 import t from 'tap'
-import { randomBytes } from 'node:crypto'
 import { request } from 'undici'
 import WebSocket from 'ws'
 import { createClient } from 'graphql-ws'
-import { testDatabase } from './helpers/database.ts'
 import { startSimulator } from './helpers/simulator.ts'
-import { startGateway } from './helpers/process.ts'
+import { adminTenant, gatewayEnv, jsonClient, startGateway } from './helpers/process.ts'
 import { waitFor } from './helpers/sse.ts'
 
 t.test('SIGTERM drains: not ready at once, turns end as interrupted, streams told to reconnect, exit within the bound', { timeout: 120_000 }, async (t) => {
-  const databaseUrl = await testDatabase(t)
   const sim = await startSimulator(t, { stepDelayMs: 2, generationMs: 120_000, heartbeatIntervalMs: 100, mintLimitPerIp: 1000 })
-  const adminToken = 'admin-' + randomBytes(12).toString('hex')
-  const gw = startGateway({
-    DATABASE_URL: databaseUrl,
-    NEMO_BASE_URL: sim.url,
-    ENCRYPTION_KEY: randomBytes(32).toString('hex'),
-    ADMIN_TOKEN: adminToken,
-    PORT: '0',
-    LOG_LEVEL: 'info',
-    FIRST_RUN_TENANT: 'false',
-    MAX_EVENT_LOOP_DELAY_MS: '0',
-    TURN_DRAIN_MS: '1500',
-    SHUTDOWN_TIMEOUT_MS: '10000'
-  })
+  const { env, adminToken } = await gatewayEnv(t, sim.url, { TURN_DRAIN_MS: '1500', SHUTDOWN_TIMEOUT_MS: '10000' })
+  const gw = startGateway(env)
   t.teardown(() => { gw.kill('SIGKILL') })
   const base = await gw.url
-  const call = async (method: 'GET' | 'POST', path: string, body?: unknown, headers: Record<string, string> = {}) => {
-    const res = await request(`${base}${path}`, { method, headers: { 'content-type': 'application/json', ...headers }, body: body === undefined ? undefined : JSON.stringify(body) })
-    return { status: res.statusCode, json: await res.body.json() as any }
-  }
-  const admin = { authorization: `Bearer ${adminToken}` }
-  const tenant = (await call('POST', '/admin/v1/tenants', { name: 'acme' }, admin)).json
-  const key = (await call('POST', `/admin/v1/tenants/${tenant.id}/keys`, { name: 'k' }, admin)).json.key as string
-  const as = { authorization: `Bearer ${key}`, 'x-user-id': 'alice' }
+  const call = jsonClient(() => base)
+  const { key, as } = await adminTenant(call, adminToken)
   const session = (await call('POST', '/v1/sessions', {}, as)).json
 
   // a GraphQL subscription on the session, over a WebSocket
@@ -87,17 +67,14 @@ t.test('SIGTERM drains: not ready at once, turns end as interrupted, streams tol
 })
 
 t.test('an SSE follower of the event log is told to reconnect when the gateway drains', { timeout: 60_000 }, async (t) => {
-  const databaseUrl = await testDatabase(t)
   const sim = await startSimulator(t, { mintLimitPerIp: 1000 })
-  const adminToken = 'admin-' + randomBytes(12).toString('hex')
-  const gw = startGateway({ DATABASE_URL: databaseUrl, NEMO_BASE_URL: sim.url, ENCRYPTION_KEY: randomBytes(32).toString('hex'), ADMIN_TOKEN: adminToken, PORT: '0', FIRST_RUN_TENANT: 'false', MAX_EVENT_LOOP_DELAY_MS: '0' })
+  const { env, adminToken } = await gatewayEnv(t, sim.url)
+  const gw = startGateway(env)
   t.teardown(() => { gw.kill('SIGKILL') })
   const base = await gw.url
-  const post = async (path: string, body: unknown, headers: Record<string, string>) => await (await request(`${base}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) })).body.json() as any
-  const tenant = await post('/admin/v1/tenants', { name: 'acme' }, { authorization: `Bearer ${adminToken}` })
-  const { key } = await post(`/admin/v1/tenants/${tenant.id}/keys`, { name: 'k' }, { authorization: `Bearer ${adminToken}` })
-  const as = { authorization: `Bearer ${key}`, 'x-user-id': 'alice' }
-  const session = await post('/v1/sessions', {}, as)
+  const call = jsonClient(() => base)
+  const { as } = await adminTenant(call, adminToken)
+  const session = (await call('POST', '/v1/sessions', {}, as)).json
   const res = await request(`${base}/v1/sessions/${session.id}/events`, { headers: { ...as, accept: 'text/event-stream' } })
   let raw = ''
   const ended = (async () => { for await (const chunk of res.body) raw += chunk.toString() })()

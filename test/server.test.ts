@@ -80,6 +80,7 @@ t.test('as root, a DATA_DIR under a directory the postgres user cannot enter sti
   const placed = (await readFile(join(dataDir, 'pg-location'), 'utf8')).trim()
   t.match(placed, /^\/var\/lib\/nemo-gateway\/[0-9a-f]{16}\/pg$/, 'the cluster is placed where postgres can reach it, and recorded')
   t.match(first.out, /cannot enter .*ngw-home-.*lives in \/var\/lib\/nemo-gateway/, 'the log says where and why')
+  await waitForKey(first)
   t.match(first.out, /First run/)
   first.kill('SIGTERM')
   t.equal(await first.exit, 0)

@@ -7,9 +7,8 @@ import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import { createServer } from 'node:http'
 import { request } from 'undici'
-import { testDatabase } from './helpers/database.ts'
 import { startSimulator } from './helpers/simulator.ts'
-import { startGateway } from './helpers/process.ts'
+import { adminTenant, gatewayEnv, jsonClient, startGateway } from './helpers/process.ts'
 import { waitFor } from './helpers/sse.ts'
 import { renderMp4 } from '../src/simulator/mp4.ts'
 
@@ -33,36 +32,22 @@ t.test('a caller\'s trace reaches the upstream, and the turn, its queries and it
   t.teardown(() => collector.close())
   const collectorUrl = `http://127.0.0.1:${(collector.address() as { port: number }).port}`
 
-  const databaseUrl = await testDatabase(t)
   const sim = await startSimulator(t, { mintLimitPerIp: 1000 })
-  const adminToken = 'admin-' + randomBytes(12).toString('hex')
-  const gw = startGateway({
-    DATABASE_URL: databaseUrl,
-    NEMO_BASE_URL: sim.url,
-    ENCRYPTION_KEY: randomBytes(32).toString('hex'),
-    ADMIN_TOKEN: adminToken,
-    PORT: '0',
-    LOG_LEVEL: 'info',
-    FIRST_RUN_TENANT: 'false',
-    MAX_EVENT_LOOP_DELAY_MS: '0',
+  const { env, adminToken } = await gatewayEnv(t, sim.url, {
     OTEL_EXPORTER_OTLP_ENDPOINT: collectorUrl,
     OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
     OTEL_TRACES_SAMPLER_ARG: '0',
     OTEL_BSP_SCHEDULE_DELAY: '100'
   })
+  const gw = startGateway(env)
   t.teardown(() => { gw.kill('SIGKILL') })
   const base = await gw.url
   const traceId = randomBytes(16).toString('hex')
   const traceparent = `00-${traceId}-${randomBytes(8).toString('hex')}-01`
-  const call = async (method: 'GET' | 'POST', path: string, body: unknown, headers: Record<string, string>) => {
-    const res = await request(`${base}${path}`, { method, headers: { 'content-type': 'application/json', ...headers }, body: body === undefined ? undefined : JSON.stringify(body) })
-    return await res.body.json() as any
-  }
-  const admin = { authorization: `Bearer ${adminToken}` }
-  const tenant = await call('POST', '/admin/v1/tenants', { name: 'acme' }, admin)
-  const { key } = await call('POST', `/admin/v1/tenants/${tenant.id}/keys`, { name: 'k' }, admin)
-  const as = { authorization: `Bearer ${key}`, 'x-user-id': 'alice', traceparent }
-
+  const http = jsonClient(() => base)
+  const call = async (method: 'GET' | 'POST', path: string, body: unknown, headers: Record<string, string>) => (await http(method, path, body, headers)).json
+  const { id: tenantId, key, as: user } = await adminTenant(http, adminToken)
+  const as = { ...user, traceparent }
   const session = await call('POST', '/v1/sessions', {}, as)
   const boundary = 'trace-test'
   const upload = await request(`${base}/v1/sessions/${session.id}/uploads`, {
@@ -87,7 +72,7 @@ t.test('a caller\'s trace reaches the upstream, and the turn, its queries and it
   const mine = await waitFor(async () => spans.filter((s) => s.traceId === traceId), (s) => s.some((x) => x.name === 'turn') && s.some((x) => x.name.startsWith('prisma:')), 15_000)
   const turnSpan = mine.find((s) => s.name === 'turn')!
   const attrs = Object.fromEntries((turnSpan.attributes ?? []).map((a) => [a.key, a.value.stringValue]))
-  t.match(attrs, { 'nemo.tenant.id': tenant.id, 'nemo.session.id': session.id, 'nemo.turn.id': turn.id })
+  t.match(attrs, { 'nemo.tenant.id': tenantId, 'nemo.session.id': session.id, 'nemo.turn.id': turn.id })
   t.ok(mine.some((s) => s.name.startsWith('prisma:')), 'database queries are spans of the trace')
   t.notOk(spans.some((s) => s.traceId !== traceId && s.name === 'turn'), 'no trace of its own for a turn of a traced request')
   t.notOk(exported.includes(key) || /nmv_[A-Za-z0-9_-]{10,}/.test(exported), 'no key or upstream token in any span')

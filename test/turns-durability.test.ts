@@ -3,41 +3,20 @@
 // dead instance's lease lapses, appends turn.failed for followers, and the session takes a
 // new turn at once.
 import t from 'tap'
-import { randomBytes } from 'node:crypto'
-import { request } from 'undici'
-import { testDatabase } from './helpers/database.ts'
 import { startSimulator } from './helpers/simulator.ts'
-import { startGateway, type RunningGateway } from './helpers/process.ts'
+import { adminTenant, gatewayEnv, jsonClient, startGateway, type RunningGateway } from './helpers/process.ts'
 import { waitFor } from './helpers/sse.ts'
 
 t.test('a gateway killed with SIGKILL mid-turn: the turn is failed/interrupted within 10 s of the restart', { timeout: 120_000 }, async (t) => {
-  const databaseUrl = await testDatabase(t)
   // a generation that runs far longer than the test: the kill lands mid-stream
   const sim = await startSimulator(t, { stepDelayMs: 2, generationMs: 120_000, heartbeatIntervalMs: 100, mintLimitPerIp: 1000 })
-  const adminToken = 'admin-' + randomBytes(12).toString('hex')
-  const env: Record<string, string> = {
-    DATABASE_URL: databaseUrl,
-    NEMO_BASE_URL: sim.url,
-    ENCRYPTION_KEY: randomBytes(32).toString('hex'),
-    ADMIN_TOKEN: adminToken,
-    PORT: '0',
-    LOG_LEVEL: 'info',
-    FIRST_RUN_TENANT: 'false',
-    MAX_EVENT_LOOP_DELAY_MS: '0',
-    RATE_LIMIT_MAX: '100000'
-  }
+  const { env, adminToken } = await gatewayEnv(t, sim.url)
   const kill = async (g: RunningGateway) => { g.kill('SIGKILL'); await g.exit }
   let gw = startGateway(env)
   t.teardown(async () => { await kill(gw) })
   let base = await gw.url
-  const call = async (method: 'GET' | 'POST', path: string, body?: unknown, headers: Record<string, string> = {}) => {
-    const res = await request(`${base}${path}`, { method, headers: { 'content-type': 'application/json', ...headers }, body: body === undefined ? undefined : JSON.stringify(body) })
-    return { status: res.statusCode, json: await res.body.json() as any }
-  }
-  const admin = { authorization: `Bearer ${adminToken}` }
-  const tenant = (await call('POST', '/admin/v1/tenants', { name: 'acme' }, admin)).json
-  const key = (await call('POST', `/admin/v1/tenants/${tenant.id}/keys`, { name: 'k' }, admin)).json.key
-  const as = { authorization: `Bearer ${key}`, 'x-user-id': 'alice' }
+  const call = jsonClient(() => base)
+  const { as } = await adminTenant(call, adminToken)
   const session = (await call('POST', '/v1/sessions', {}, as)).json
   const started = await call('POST', `/v1/sessions/${session.id}/turns`, { text: '[scenario:generation] a long city timelapse' }, as)
   t.equal(started.status, 202)
