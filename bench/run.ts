@@ -1,0 +1,194 @@
+// `npm run bench [-- --duration 8 --rounds 3 --connections 32]`: the hot path, side by side.
+//
+// The simulator and the gateway run as separate processes from the compiled build (`dist/`),
+// pinned with taskset where it exists (the gateway on CPU 0; the simulator and this load
+// generator on CPU 1). Each case is measured against the simulator directly and through the
+// gateway, the cells interleaved (direct, gateway, direct, gateway ...) over several rounds,
+// with autocannon; medians with min and max. Writes bench/results/latest.json and the tables
+// between the bench markers of bench/README.md. Not part of `npm test`.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { cpus, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import autocannon from 'autocannon'
+import { request } from 'undici'
+
+const root = new URL('..', import.meta.url).pathname
+const { values: args } = parseArgs({
+  options: {
+    duration: { type: 'string', default: '8' },
+    rounds: { type: 'string', default: '3' },
+    connections: { type: 'string', default: '32' }
+  }
+})
+const DURATION = Number(args.duration)
+const ROUNDS = Number(args.rounds)
+const CONNECTIONS = Number(args.connections)
+const OFFERED_RATE = 1000
+
+const taskset = spawnSync('taskset', ['--version']).status === 0 && cpus().length >= 2
+const pin = (cpu: number, argv: string[]): string[] => taskset ? ['taskset', '-c', String(cpu), ...argv] : argv
+if (taskset) spawnSync('taskset', ['-p', '-c', '1', String(process.pid)])
+
+async function freePort (): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const port = (server.address() as { port: number }).port
+  await new Promise((resolve) => server.close(resolve))
+  return port
+}
+
+interface Child { proc: ChildProcess, out: () => string }
+
+function start (argv: string[], env: Record<string, string>): Child {
+  const proc = spawn(argv[0]!, argv.slice(1), { cwd: root, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  const keep = (c: Buffer) => { out = (out + c.toString()).slice(-20_000) }
+  proc.stdout?.on('data', keep)
+  proc.stderr?.on('data', keep)
+  return { proc, out: () => out }
+}
+
+async function stop (child: Child): Promise<void> {
+  if (child.proc.exitCode !== null) return
+  const exited = new Promise((resolve) => child.proc.once('exit', resolve))
+  child.proc.kill('SIGTERM')
+  await exited
+}
+
+async function until<T> (what: string, child: Child, fn: () => Promise<T | undefined>, ms = 120_000): Promise<T> {
+  const end = Date.now() + ms
+  while (Date.now() < end) {
+    if (child.proc.exitCode !== null) throw new Error(`${what} exited:\n${child.out()}`)
+    const v = await fn().catch(() => undefined)
+    if (v !== undefined) return v
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  throw new Error(`${what}: not ready in time\n${child.out()}`)
+}
+
+async function json (url: string, init: { method?: string, headers?: Record<string, string>, body?: unknown } = {}): Promise<any> {
+  const res = await request(url, { method: (init.method ?? 'GET') as 'GET', headers: { 'content-type': 'application/json', ...init.headers }, body: init.body === undefined ? undefined : JSON.stringify(init.body) })
+  const body = await res.body.json() as any
+  if (res.statusCode >= 300) throw new Error(`${url}: ${res.statusCode} ${JSON.stringify(body)}`)
+  return body
+}
+
+interface Cell { rps: number, p50: number, p99: number, errors: number, non2xx: number }
+
+async function cell (url: string, headers: Record<string, string>, rate?: number): Promise<Cell> {
+  const r = await autocannon({ url, headers, connections: CONNECTIONS, duration: DURATION, ...(rate !== undefined ? { overallRate: rate } : {}) })
+  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.timeouts, non2xx: r.non2xx }
+}
+
+const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]! }
+const stat = (xs: number[]) => ({ median: median(xs), min: Math.min(...xs), max: Math.max(...xs) })
+
+async function main (): Promise<void> {
+  const build = spawnSync(process.execPath, ['scripts/build.js', '--if-stale'], { cwd: root, stdio: 'inherit' })
+  if (build.status !== 0) throw new Error('build failed')
+  const dataDir = await mkdtemp(join(tmpdir(), 'ngw-bench-'))
+  const children: Child[] = []
+  try {
+    const simPort = await freePort()
+    const sim = start(pin(1, [process.execPath, 'dist/simulator/server.js']), { SIM_PORT: String(simPort), SIM_LOG_LEVEL: 'warn', SIM_MINT_LIMIT_PER_IP: '100000', SIM_MINT_LIMIT_PER_CLIENT: '100000' })
+    children.push(sim)
+    const simUrl = `http://127.0.0.1:${simPort}`
+    await until('simulator', sim, async () => (await request(`${simUrl}/__sim/counters`)).statusCode === 200 ? true : undefined)
+
+    const gwEnv = { NEMO_BASE_URL: simUrl, LOG_LEVEL: 'warn', RATE_LIMIT_MAX: '100000000', MINT_LIMIT_PER_IP: '100000' }
+    const gwPort = await freePort()
+    const gw = start(pin(0, [process.execPath, '--import=./dist/telemetry.js', 'dist/server.js']), { ...gwEnv, DATA_DIR: dataDir, PORT: String(gwPort) })
+    children.push(gw)
+    const gwUrl = `http://127.0.0.1:${gwPort}`
+    const key = await until('gateway', gw, async () => /Bearer (ngw_\S+)"/.exec(gw.out())?.[1])
+    const as = { authorization: `Bearer ${key}`, 'x-user-id': 'bench' }
+    const session = await json(`${gwUrl}/v1/sessions`, { method: 'POST', headers: as, body: {} })
+    await json(`${gwUrl}/v1/credits`, { headers: as })
+
+    // a second gateway on the same database with the balance cache off
+    const pgPort = (await readFile(join(dataDir, 'pg', 'postmaster.pid'), 'utf8')).split('\n')[3]!.trim()
+    const pgPassword = (await readFile(join(dataDir, 'pg-password'), 'utf8')).trim()
+    const encryptionKey = (await readFile(join(dataDir, 'encryption.key'), 'utf8')).trim()
+    const uncachedPort = await freePort()
+    const uncached = start(pin(0, [process.execPath, '--import=./dist/telemetry.js', 'dist/server.js']), {
+      ...gwEnv,
+      PORT: String(uncachedPort),
+      CREDITS_CACHE_TTL_MS: '0',
+      ENCRYPTION_KEY: encryptionKey,
+      DATABASE_URL: `postgres://postgres:${encodeURIComponent(pgPassword)}@127.0.0.1:${pgPort}/postgres`
+    })
+    children.push(uncached)
+    const uncachedUrl = `http://127.0.0.1:${uncachedPort}`
+    await until('uncached gateway', uncached, async () => (await request(`${uncachedUrl}/health/ready`)).statusCode === 200 ? true : undefined)
+
+    // direct: the simulator's own balance read with a token of its own
+    const minted = await json(`${simUrl}/api/auth/anonymous-token`, { method: 'POST', headers: { 'x-client-id': 'bench-direct' } })
+    const direct = { authorization: `Bearer ${minted.data.token}` }
+    const simCredits = `${simUrl}/api/credits/balance/simple`
+
+    const cases: Array<{ name: string, direct?: [string, Record<string, string>], gateway: [string, Record<string, string>], rate?: number }> = [
+      { name: 'GET /v1/credits, balance cached, saturation', direct: [simCredits, direct], gateway: [`${gwUrl}/v1/credits`, as] },
+      { name: `GET /v1/credits, balance cached, offered ${OFFERED_RATE} req/s`, direct: [simCredits, direct], gateway: [`${gwUrl}/v1/credits`, as], rate: OFFERED_RATE },
+      { name: 'GET /v1/credits, not cached (CREDITS_CACHE_TTL_MS=0), saturation', direct: [simCredits, direct], gateway: [`${uncachedUrl}/v1/credits`, as] },
+      { name: 'GET /v1/sessions/:id, saturation', gateway: [`${gwUrl}/v1/sessions/${session.id}`, as] },
+      { name: 'GET /health/live, saturation', gateway: [`${gwUrl}/health/live`, {}] }
+    ]
+    // warm-up: every URL once, briefly
+    for (const c of cases) {
+      await autocannon({ url: c.gateway[0], headers: c.gateway[1], connections: 8, duration: 2 })
+      if (c.direct) await autocannon({ url: c.direct[0], headers: c.direct[1], connections: 8, duration: 2 })
+    }
+    const cells: Record<string, { direct: Cell[], gateway: Cell[] }> = Object.fromEntries(cases.map((c) => [c.name, { direct: [], gateway: [] }]))
+    for (let round = 1; round <= ROUNDS; round++) {
+      for (const c of cases) {
+        if (c.direct) cells[c.name]!.direct.push(await cell(c.direct[0], c.direct[1], c.rate))
+        cells[c.name]!.gateway.push(await cell(c.gateway[0], c.gateway[1], c.rate))
+        process.stderr.write(`round ${round}: ${c.name}\n`)
+      }
+    }
+
+    const summary = cases.map((c) => {
+      const s = cells[c.name]!
+      const view = (xs: Cell[]) => xs.length === 0 ? null : { rps: stat(xs.map((x) => x.rps)), p50: stat(xs.map((x) => x.p50)), p99: stat(xs.map((x) => x.p99)), errors: xs.reduce((n, x) => n + x.errors + x.non2xx, 0) }
+      const d = view(s.direct)
+      const g = view(s.gateway)!
+      return { case: c.name, direct: d, gateway: g, ratio: d === null ? null : g.rps.median / d.rps.median, addedP50: d === null ? null : g.p50.median - d.p50.median, addedP99: d === null ? null : g.p99.median - d.p99.median }
+    })
+    const health = summary.find((s) => s.case.startsWith('GET /health/live'))!.gateway.rps.median
+    const commit = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).stdout.trim()
+    const report = {
+      date: new Date().toISOString(),
+      commit,
+      machine: { cores: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version, taskset },
+      settings: { durationS: DURATION, rounds: ROUNDS, connections: CONNECTIONS, offeredRate: OFFERED_RATE },
+      cases: summary,
+      creditsCachedVsHealth: summary[0]!.gateway.rps.median / health
+    }
+    await mkdir(join(root, 'bench', 'results'), { recursive: true })
+    await writeFile(join(root, 'bench', 'results', 'latest.json'), JSON.stringify(report, null, 2) + '\n')
+    const range = (s: { median: number, min: number, max: number }, digits = 0) => `${s.median.toFixed(digits)} (${s.min.toFixed(digits)}-${s.max.toFixed(digits)})`
+    const rows = summary.map((s) => `| ${s.case} | ${s.direct ? `${range(s.direct.rps)} req/s, p50 ${s.direct.p50.median} ms, p99 ${s.direct.p99.median} ms` : '-'} | ${range(s.gateway.rps)} req/s, p50 ${range(s.gateway.p50, 1)} ms, p99 ${range(s.gateway.p99, 1)} ms | ${s.ratio === null ? '-' : s.ratio.toFixed(2)} | ${s.addedP50 === null ? '-' : `+${s.addedP50.toFixed(1)} / +${s.addedP99!.toFixed(1)} ms`} |`)
+    const table = [
+      `Run ${report.date} on commit ${commit}: ${report.machine.cores} cores (${report.machine.cpu}), Node ${process.version}, taskset ${taskset ? 'yes' : 'no'}; autocannon, ${CONNECTIONS} connections, ${DURATION} s cells, ${ROUNDS} rounds interleaved; medians (min-max).`,
+      '',
+      '| case | direct to the simulator | through the gateway | ratio | added p50 / p99 |',
+      '| --- | --- | --- | --- | --- |',
+      ...rows,
+      '',
+      `Cached credits vs \`/health/live\` of the same gateway: ${report.creditsCachedVsHealth.toFixed(2)}x.`
+    ].join('\n')
+    const readmePath = join(root, 'bench', 'README.md')
+    const readme = await readFile(readmePath, 'utf8')
+    const marked = /<!-- bench:start -->[\s\S]*<!-- bench:end -->/
+    if (marked.test(readme)) await writeFile(readmePath, readme.replace(marked, `<!-- bench:start -->\n${table}\n<!-- bench:end -->`))
+    process.stdout.write(table + '\n')
+  } finally {
+    for (const c of children.reverse()) await stop(c)
+    await rm(dataDir, { recursive: true, force: true })
+  }
+}
+
+await main()
