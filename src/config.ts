@@ -108,6 +108,13 @@ export const ConfigSchema = Type.Object({
   /** After a secret rotation the old secret still signs for this long. */
   WEBHOOK_ROTATION_OVERLAP_MS: Type.Integer({ minimum: 0, default: 24 * 3600_000 }),
 
+  /**
+   * The hot path reuses a tenant's settings and a user's current upstream token this long
+   * without a database read (changes made on this instance apply at once; other instances
+   * see them within this). 0 = always read.
+   */
+  HOT_CACHE_TTL_MS: Type.Integer({ minimum: 0, maximum: 60_000, default: 1000 }),
+
   /** SIGTERM/SIGINT: the whole drain must end within this, or the process exits anyway. */
   SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 1000, default: 15_000 }),
   /** While draining, running turns keep their upstream stream this long, then end as interrupted. */

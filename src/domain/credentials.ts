@@ -10,6 +10,7 @@ import { effectiveState, usable, type CredentialState, type Lease } from './cred
 import type { Actor, DomainDeps } from './deps.ts'
 import { domainMetrics } from './metrics.ts'
 import { Minter } from './mint.ts'
+import { TtlCache } from './ttl-cache.ts'
 
 export type { CredentialState, Lease } from './credential-state.ts'
 
@@ -28,11 +29,16 @@ export interface CredentialView {
   sessions?: number
 }
 
+type Current = { lease: Lease, state: CredentialState, retryAfter: Date | null }
+
 export class Credentials {
   private readonly metrics = domainMetrics()
   private readonly minter: Minter
 
+  private readonly currents: TtlCache<Current>
+
   constructor (private readonly deps: DomainDeps) {
+    this.currents = new TtlCache(deps.config.HOT_CACHE_TTL_MS)
     this.minter = new Minter(deps, (row) => this.lease(row))
   }
 
@@ -68,6 +74,7 @@ export class Credentials {
     if (tenant.tokenMode === 'registered') return await this.acquireRegistered(actor.tenantId, opts.forNewSession)
     const found = await this.findUsableAnonymous(actor.userId, opts.forNewSession)
     if (found) return this.lease(found)
+    this.forget()
     return await this.minter.mint(actor, opts.forNewSession)
   }
 
@@ -88,8 +95,24 @@ export class Credentials {
    * (a read answers without spending one of the upstream's scarce mints). Registered
    * tenants get the token an action would use.
    */
-  async current (actor: Actor, tokenMode?: 'anonymous' | 'registered'): Promise<{ lease: Lease, state: CredentialState, retryAfter: Date | null } | null> {
+  async current (actor: Actor, tokenMode?: 'anonymous' | 'registered'): Promise<Current | null> {
     const mode = tokenMode ?? (await this.deps.prisma.tenant.findUniqueOrThrow({ where: { id: actor.tenantId }, select: { tokenMode: true } })).tokenMode
+    // the hot path: a token in good standing is reused for HOT_CACHE_TTL_MS (decrypted once);
+    // any change this instance makes to a token clears the cache, other states are read anew
+    const key = mode === 'registered' ? `t:${actor.tenantId}` : `u:${actor.userId}`
+    const cached = this.currents.get(key)
+    if (cached !== undefined) return cached
+    const found = await this.readCurrent(actor, mode)
+    if (found !== null && (found.state === 'active' || found.state === 'expiring')) this.currents.set(key, found)
+    return found
+  }
+
+  /** Forgets every cached current token (a token changed state, was added or removed). */
+  forget (): void {
+    this.currents.clear()
+  }
+
+  private async readCurrent (actor: Actor, mode: 'anonymous' | 'registered'): Promise<Current | null> {
     if (mode === 'registered') return { lease: await this.acquireRegistered(actor.tenantId, false), state: 'active', retryAfter: null }
     const rows = await this.deps.prisma.credential.findMany({
       where: { userId: actor.userId, kind: 'anonymous', state: { in: ['active', 'expiring', 'rate_limited', 'exhausted'] } },
@@ -119,12 +142,14 @@ export class Credentials {
   async noteBalance (credentialId: string, available: number): Promise<CredentialRow | null> {
     const { prisma, config } = this.deps
     if (available > 0) {
+      this.forget()
       const { count } = await prisma.credential.updateMany({
         where: { id: credentialId, state: 'exhausted' },
         data: { state: 'active', retryAfter: null, stateReason: 'credits found on a balance re-check' }
       })
       if (count > 0) this.deps.log.info({ credentialId }, 'an exhausted token has credits again')
     } else {
+      this.forget()
       await prisma.credential.updateMany({
         where: { id: credentialId, state: 'exhausted' },
         data: { retryAfter: new Date(Date.now() + config.CREDITS_EXHAUSTED_RECHECK_MS) }
@@ -195,6 +220,7 @@ export class Credentials {
         }
         if (verdict === 'unknown') return 'none'
         const revoked = /revoked/i.test(err.upstreamMessage ?? '')
+        this.forget()
         await prisma.credential.update({
           where: { id: lease.credentialId },
           data: { state: revoked ? 'revoked' : 'expired', stateReason: err.upstreamMessage ?? 'upstream code 1001' }
@@ -203,6 +229,7 @@ export class Credentials {
         return 'other'
       }
       case 'credits_exhausted':
+        this.forget()
         await prisma.credential.update({
           where: { id: lease.credentialId },
           data: { state: 'exhausted', stateReason: 'upstream code 2001', retryAfter: new Date(Date.now() + config.CREDITS_EXHAUSTED_RECHECK_MS) }
@@ -210,6 +237,7 @@ export class Credentials {
         return 'none'
       case 'rate_limited': {
         const seconds = err.retryAfterSec ?? 30
+        this.forget()
         await prisma.credential.update({
           where: { id: lease.credentialId },
           data: { state: 'rate_limited', retryAfter: new Date(Date.now() + seconds * 1000), stateReason: 'upstream HTTP 429' }
@@ -280,6 +308,7 @@ export class Credentials {
       if (err instanceof NemoError && err.kind === 'token_invalid') throw gwError('GW_ERR_VALIDATION', 'The upstream does not accept this token (invalid, expired or revoked)')
       throw err
     }
+    this.forget()
     const row = await this.deps.prisma.credential.create({
       data: {
         lastCredits: { ...balance, at: new Date().toISOString() },
@@ -307,6 +336,7 @@ export class Credentials {
   async remove (tenantId: string, id: string): Promise<CredentialView> {
     const row = await this.deps.prisma.credential.findFirst({ where: { id, tenantId } })
     if (!row) throw gwError('GW_ERR_NOT_FOUND', `Credential ${id} not found`)
+    this.forget()
     const updated = await this.deps.prisma.credential.update({ where: { id }, data: { state: 'revoked', stateReason: 'removed by an admin' } })
     return this.view(updated)
   }

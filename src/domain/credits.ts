@@ -6,6 +6,7 @@ import { gwError } from '../errors.ts'
 import { creditsHint, NemoError } from '../nemo/errors.ts'
 import { ANONYMOUS_MINT_CREDITS } from '../nemo/wire.ts'
 import type { Actor, DomainDeps } from './deps.ts'
+import { TtlCache } from './ttl-cache.ts'
 
 export interface CreditsView {
   available: number
@@ -20,21 +21,26 @@ export interface CreditsView {
   cachedAt: Date
 }
 
+interface TenantSettings { tokenMode: 'anonymous' | 'registered', creditBudget: number | null, creditsSpent: number }
+
 interface Balance { available: number, frozen: number, total: number, at: number }
 
 export class Credits {
   private readonly cache = new Map<string, Balance>()
+  private readonly tenants: TtlCache<TenantSettings>
   /** One upstream balance read per token at a time, shared by every reader that asks meanwhile. */
   private readonly inflight = new Map<string, Promise<{ balance: Balance, spent: number }>>()
 
-  constructor (private readonly deps: DomainDeps, private readonly credentials: Credentials) {}
+  constructor (private readonly deps: DomainDeps, private readonly credentials: Credentials) {
+    this.tenants = new TtlCache(deps.config.HOT_CACHE_TTL_MS)
+  }
 
   /**
    * A read: it never mints (a user without a token is told what a first mint grants) and a
    * zero balance is an answer (200 with the hint), not an error; only actions answer 402.
    */
   async get (actor: Actor, retried = false): Promise<CreditsView> {
-    const tenant = await this.deps.prisma.tenant.findUniqueOrThrow({ where: { id: actor.tenantId } })
+    const tenant = await this.tenant(actor.tenantId)
     const budget = (spent: number): CreditsView['budget'] => {
       const limit = tenant.creditBudget
       return { limit, spent, remaining: limit === null ? null : Math.max(0, limit - spent), exceeded: limit !== null && spent >= limit }
@@ -90,6 +96,20 @@ export class Credits {
     }
   }
 
+  /** The tenant's mode, budget and spend (HOT_CACHE_TTL_MS; a change here applies at once). */
+  private async tenant (id: string): Promise<TenantSettings> {
+    const cached = this.tenants.get(id)
+    if (cached !== undefined) return cached
+    const row = await this.deps.prisma.tenant.findUniqueOrThrow({ where: { id }, select: { tokenMode: true, creditBudget: true, creditsSpent: true } })
+    this.tenants.set(id, row)
+    return row
+  }
+
+  /** A tenant's settings changed (mode, budget): the next read sees them. */
+  forgetTenant (id: string): void {
+    this.tenants.delete(id)
+  }
+
   /** The token's balance from the cache, or one upstream read shared by concurrent callers. */
   private async balance (tenantId: string, lease: Lease): Promise<{ balance: Balance, spent: number }> {
     const cached = this.cache.get(lease.credentialId)
@@ -123,6 +143,7 @@ export class Credits {
     const spent = typeof before === 'number' ? Math.max(0, before - balance.available) : 0
     if (spent > 0) {
       await this.deps.prisma.tenant.update({ where: { id: tenantId }, data: { creditsSpent: { increment: spent } } })
+      this.forgetTenant(tenantId)
     }
     return spent
   }

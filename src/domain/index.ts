@@ -41,6 +41,10 @@ export function buildDomain (deps: DomainDeps): Domain {
   const events = new SessionEvents(deps.prisma, deps.bus)
   const sessions = new Sessions(deps, credentials, events)
   const credits = new Credits(deps, credentials)
+  tenants.onChange((tenantId) => {
+    credits.forgetTenant(tenantId)
+    credentials.forget()
+  })
   const timelines = new Timelines(deps.nemo, sessions)
   const turns = new Turns(deps, sessions, events, timelines, credits)
   const guard = new EgressGuard(deps.config.WEBHOOK_ALLOWED_CIDRS)

@@ -20,7 +20,9 @@ export interface SessionView {
   updatedAt: Date
 }
 
-export function sessionView (s: SessionRow): SessionView {
+const SESSION_VIEW = { id: true, title: true, language: true, upstreamSessionId: true, upstreamTaskId: true, resetCount: true, createdAt: true, updatedAt: true } as const
+
+export function sessionView (s: Pick<SessionRow, keyof typeof SESSION_VIEW>): SessionView {
   return {
     id: s.id,
     title: s.title,
@@ -85,6 +87,7 @@ export class Sessions {
   private async learnUpstreamUser (lease: Lease, upstreamUserId: string | undefined): Promise<void> {
     if (lease.upstreamUserId !== null || upstreamUserId === undefined || upstreamUserId === '') return
     await this.deps.prisma.credential.updateMany({ where: { id: lease.credentialId, upstreamUserId: null }, data: { upstreamUserId } })
+    this.credentials.forget()
     lease.upstreamUserId = upstreamUserId
   }
 
@@ -95,8 +98,11 @@ export class Sessions {
     return row
   }
 
+  /** One indexed query for the columns the view shows (not the timeline snapshots). */
   async get (actor: Actor, id: string): Promise<SessionView> {
-    return sessionView(await this.getRow(actor, id))
+    const row = await this.deps.prisma.session.findFirst({ where: { id, tenantId: actor.tenantId, userId: actor.userId }, select: SESSION_VIEW })
+    if (!row) throw gwError('GW_ERR_NOT_FOUND', `Session ${id} not found`)
+    return sessionView(row)
   }
 
   async list (actor: Actor, opts: { cursor?: string, limit: number }): Promise<Page<SessionView>> {

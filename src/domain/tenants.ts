@@ -21,6 +21,8 @@ function view (t: TenantView): TenantView {
 }
 
 export class Tenants {
+  private readonly changed: Array<(tenantId: string) => void> = []
+
   constructor (private readonly prisma: Db) {}
 
   async create (input: { name: string, tokenMode?: TokenMode, creditBudget?: number | null }): Promise<TenantView> {
@@ -54,7 +56,13 @@ export class Tenants {
   async update (id: string, patch: { tokenMode?: TokenMode, creditBudget?: number | null }): Promise<TenantView> {
     await this.get(id)
     const row = await this.prisma.tenant.update({ where: { id }, data: patch })
+    for (const listener of this.changed) listener(id)
     return view(row)
+  }
+
+  /** Called with a tenant's id whenever its settings change (caches forget it). */
+  onChange (listener: (tenantId: string) => void): void {
+    this.changed.push(listener)
   }
 
   async count (): Promise<number> {

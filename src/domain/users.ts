@@ -2,6 +2,7 @@
 // gets a stable X-Client-Id for the upstream's anonymous-token endpoint.
 import { randomUUID } from 'node:crypto'
 import type { Db } from './deps.ts'
+import { TtlCache } from './ttl-cache.ts'
 
 export const USER_ID_PATTERN = '^[A-Za-z0-9._:@-]{1,128}$'
 const USER_ID = new RegExp(USER_ID_PATTERN)
@@ -17,11 +18,25 @@ export function isValidExternalUserId (value: string): boolean {
   return USER_ID.test(value)
 }
 
+/** A user row never changes once made, so every request after the first needs no query. */
+const USER_CACHE_TTL_MS = 60_000
+
 export class Users {
+  private readonly cache = new TtlCache<UserView>(USER_CACHE_TTL_MS)
+
   constructor (private readonly prisma: Db) {}
 
   /** The tenant's user with this external id, created if new (safe under concurrency). */
   async ensure (tenantId: string, externalId: string): Promise<UserView> {
+    const key = `${tenantId}\0${externalId}`
+    const cached = this.cache.get(key)
+    if (cached !== undefined) return cached
+    const user = await this.find(tenantId, externalId)
+    this.cache.set(key, user)
+    return user
+  }
+
+  private async find (tenantId: string, externalId: string): Promise<UserView> {
     const found = await this.prisma.user.findUnique({ where: { tenantId_externalId: { tenantId, externalId } } })
     if (found) return found
     try {
