@@ -20,7 +20,9 @@ const { values: args } = parseArgs({
   options: {
     duration: { type: 'string', default: '8' },
     rounds: { type: 'string', default: '3' },
-    connections: { type: 'string', default: '32' }
+    connections: { type: 'string', default: '32' },
+    /** Only the cases whose name contains this (a quick look at one case; no files written). */
+    only: { type: 'string' }
   }
 })
 const DURATION = Number(args.duration)
@@ -136,6 +138,7 @@ async function main (): Promise<void> {
       { name: 'GET /v1/sessions/:id, saturation', gateway: [`${gwUrl}/v1/sessions/${session.id}`, as] },
       { name: 'GET /health/live, saturation', gateway: [`${gwUrl}/health/live`, {}] }
     ]
+    if (args.only !== undefined) cases.splice(0, cases.length, ...cases.filter((c) => c.name.includes(args.only!) || c.name.startsWith('GET /health/live')))
     // warm-up: every URL once, briefly
     for (const c of cases) {
       await autocannon({ url: c.gateway[0], headers: c.gateway[1], connections: 8, duration: 2 })
@@ -166,6 +169,12 @@ async function main (): Promise<void> {
       settings: { durationS: DURATION, rounds: ROUNDS, connections: CONNECTIONS, offeredRate: OFFERED_RATE },
       cases: summary,
       creditsCachedVsHealth: summary[0]!.gateway.rps.median / health
+    }
+    if (args.only !== undefined) {
+      console.log(JSON.stringify(summary, null, 2))
+      const metrics = await (await request(`${gwUrl}/metrics`)).body.text()
+      console.log(metrics.split('\n').filter((l) => /event_loop|http_server_request_duration_count.*credits|upstream_request_duration_count/.test(l)).join('\n'))
+      return
     }
     await mkdir(join(root, 'bench', 'results'), { recursive: true })
     await writeFile(join(root, 'bench', 'results', 'latest.json'), JSON.stringify(report, null, 2) + '\n')
