@@ -9,26 +9,13 @@ import { testDatabase } from './helpers/database.ts'
 import { FAST_EXPORTS, renderableSession, settled } from './helpers/exports.ts'
 import { startReceiver } from './helpers/receiver.ts'
 import { startSimulator } from './helpers/simulator.ts'
-import { startGateway, type RunningGateway } from './helpers/process.ts'
+import { gatewayEnv, startGateway, type RunningGateway } from './helpers/process.ts'
 import { waitFor } from './helpers/sse.ts'
 
 t.test('a gateway killed with SIGKILL mid-render resumes after a restart: one export.completed, delivered once', { timeout: 120_000 }, async (t) => {
-  const databaseUrl = await testDatabase(t)
   const sim = await startSimulator(t, { renderDurationMs: 4000, stepDelayMs: 1, generationMs: 20, mintLimitPerIp: 1000 })
   const receiver = await startReceiver(t)
-  const adminToken = 'admin-' + randomBytes(12).toString('hex')
-  const env: Record<string, string> = {
-    DATABASE_URL: databaseUrl,
-    NEMO_BASE_URL: sim.url,
-    ENCRYPTION_KEY: randomBytes(32).toString('hex'),
-    ADMIN_TOKEN: adminToken,
-    PORT: '0',
-    LOG_LEVEL: 'info',
-    FIRST_RUN_TENANT: 'false',
-    MAX_EVENT_LOOP_DELAY_MS: '0',
-    RATE_LIMIT_MAX: '100000',
-    ...Object.fromEntries(Object.entries(FAST_EXPORTS).map(([k, v]) => [k, String(v)]))
-  }
+  const { env, adminToken } = await gatewayEnv(t, sim.url, Object.fromEntries(Object.entries(FAST_EXPORTS).map(([k, v]) => [k, String(v)])))
   const kill = async (g: RunningGateway) => { g.kill('SIGKILL'); await g.exit }
   let gw = startGateway(env)
   t.teardown(async () => { await kill(gw) })

@@ -141,7 +141,8 @@ t.test('an unchanged timeline is not reported as changed after it went through t
 })
 
 t.test('a heartbeat-only turn after a recovered one finds nothing changed and fails, not "completed"', async (t) => {
-  const ctx = await setup(t, { config: { TURN_HEARTBEAT_ONLY_MS: 150, TURN_RECOVERY_POLL_MS: 10, TURN_RECOVERY_POLLS: 3 } })
+  // 7 polls (10 ms, doubling: 1.27 s in all) leave a loaded machine time to commit the first turn's work
+  const ctx = await setup(t, { config: { TURN_HEARTBEAT_ONLY_MS: 150, TURN_RECOVERY_POLL_MS: 10, TURN_RECOVERY_POLLS: 7 } })
   const first = await turn(ctx, '[scenario:disconnect] generate a video')
   t.equal(first.types.at(-1), 'turn.completed', 'the disconnected turn was recovered')
   await ctx.gw.sim.configure({ generationMs: 3000 })
