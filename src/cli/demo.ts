@@ -143,7 +143,7 @@ async function startGateway (ctx: Context, task: Task): Promise<void> {
   const m = await waitForOutput(gw, /Bearer (ngw_\S+)" -H "X-User-Id: alice" (http:\/\/127\.0\.0\.1:\d+)\//, 'the gateway')
   ctx.key = m[1]!
   ctx.gateway = m[2]!
-  task.output = `${ctx.gateway}  (embedded Postgres in ${ctx.dataDir}, first-run API key ${ctx.key.slice(0, 24)}…)`
+  task.output = `${ctx.gateway}  (embedded Postgres in ${ctx.dataDir}, first-run API key ngw_${ctx.key.split('_')[1] ?? ''}_…)`
 }
 
 /** A local receiver; resolves ctx.webhook with the first message whose signature verifies. */
