@@ -8,12 +8,12 @@
 // between the bench markers of bench/README.md. Not part of `npm test`.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import autocannon from 'autocannon'
 import { request } from 'undici'
+import { freePort } from './free-port.ts'
 
 const root = new URL('..', import.meta.url).pathname
 const { values: args } = parseArgs({
@@ -33,14 +33,6 @@ const OFFERED_RATE = 1000
 const taskset = spawnSync('taskset', ['--version']).status === 0 && cpus().length >= 2
 const pin = (cpu: number, argv: string[]): string[] => taskset ? ['taskset', '-c', String(cpu), ...argv] : argv
 if (taskset) spawnSync('taskset', ['-p', '-c', '1', String(process.pid)])
-
-async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const port = (server.address() as { port: number }).port
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
 
 interface Child { proc: ChildProcess, out: () => string }
 

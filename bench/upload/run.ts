@@ -11,13 +11,13 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { parseArgs } from 'node:util'
 import pg from 'pg'
 import { request } from 'undici'
+import { freePort } from '../free-port.ts'
 
 const MiB = 1024 * 1024
 
@@ -38,14 +38,6 @@ const WARMUP_MIB = 16
 const maxSize = Math.max(...sizes, throttledSize, WARMUP_MIB)
 
 // ---- processes ----
-
-async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const port = (server.address() as { port: number }).port
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
 
 interface Child { proc: ChildProcess, output: () => string }
 
