@@ -59,3 +59,21 @@ t.test('credits: balance, budget, and a brief cache', async (t) => {
   for (let i = 0; i < 5; i++) await acme.as('alice', { method: 'GET', url: '/v1/credits' })
   t.equal((await gw.sim.counters()).requests.credits ?? 0, before, 'a burst is served from the cache')
 })
+
+t.test('the hot-path caches never hide a change made on this instance', async (t) => {
+  // a TTL far longer than the test: anything fresh must come from invalidation, not expiry
+  const gw = await buildGateway(t, { config: { CREDITS_CACHE_TTL_MS: 60_000, HOT_CACHE_TTL_MS: 60_000 } })
+  const acme = await gw.tenant('acme')
+  t.equal((await acme.as('alice', { method: 'POST', url: '/v1/sessions', payload: {} })).statusCode, 201)
+  const read = async () => (await acme.as('alice', { method: 'GET', url: '/v1/credits' })).json()
+  t.match(await read(), { tokenMode: 'anonymous', token: 'active', budget: { limit: null } })
+
+  await gw.admin({ method: 'PATCH', url: `/admin/v1/tenants/${acme.id}`, payload: { creditBudget: 700 } })
+  t.match(await read(), { budget: { limit: 700, remaining: 700 } }, 'a budget change shows at once')
+
+  // the user's token is revoked by an operator: the next read must not use the cached one
+  const [credential] = (await gw.admin({ method: 'GET', url: `/admin/v1/tenants/${acme.id}/credentials` })).json().items
+  t.ok(credential, 'the user has a credential')
+  await gw.admin({ method: 'DELETE', url: `/admin/v1/tenants/${acme.id}/credentials/${credential.id}` })
+  t.match(await read(), { token: 'none yet' }, 'a removed token is not served from the cache')
+})
