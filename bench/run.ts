@@ -30,6 +30,8 @@ const ROUNDS = Number(args.rounds)
 const CONNECTIONS = Number(args.connections)
 const OFFERED_RATE = 1000
 
+/** Extra node flags for the gateways, e.g. GW_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof". */
+const gwNodeArgs = (process.env.GW_NODE_ARGS ?? '').split(' ').filter(Boolean)
 const taskset = spawnSync('taskset', ['--version']).status === 0 && cpus().length >= 2
 const pin = (cpu: number, argv: string[]): string[] => taskset ? ['taskset', '-c', String(cpu), ...argv] : argv
 if (taskset) spawnSync('taskset', ['-p', '-c', '1', String(process.pid)])
@@ -70,11 +72,26 @@ async function json (url: string, init: { method?: string, headers?: Record<stri
   return body
 }
 
-interface Cell { rps: number, p50: number, p99: number, errors: number, non2xx: number }
+interface Cell { rps: number, p50: number, p99: number, errors: number, non2xx: number, cpuUs: number }
 
-async function cell (url: string, headers: Record<string, string>, rate?: number): Promise<Cell> {
+/** CPU seconds (user + system) a process has used, from /proc (0 where there is none). */
+async function cpuSeconds (pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => null)
+  if (stat === null) return 0
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / 100 // utime + stime, in clock ticks of 10 ms
+}
+
+/**
+ * One autocannon cell. `cpuUs` is the CPU time the serving process spent per request: unlike
+ * throughput it does not depend on what else the machine is doing, so it is the figure to
+ * compare between runs on a busy machine.
+ */
+async function cell (url: string, headers: Record<string, string>, pid: number, rate?: number): Promise<Cell> {
+  const cpuBefore = await cpuSeconds(pid)
   const r = await autocannon({ url, headers, connections: CONNECTIONS, duration: DURATION, ...(rate !== undefined ? { overallRate: rate } : {}) })
-  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.timeouts, non2xx: r.non2xx }
+  const cpuUs = (await cpuSeconds(pid) - cpuBefore) * 1e6 / Math.max(1, r.requests.total)
+  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.timeouts, non2xx: r.non2xx, cpuUs }
 }
 
 const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]! }
@@ -94,7 +111,7 @@ async function main (): Promise<void> {
 
     const gwEnv = { NEMO_BASE_URL: simUrl, LOG_LEVEL: 'warn', RATE_LIMIT_MAX: '100000000', MINT_LIMIT_PER_IP: '100000' }
     const gwPort = await freePort()
-    const gw = start(pin(0, [process.execPath, '--import=./dist/telemetry.js', 'dist/server.js']), { ...gwEnv, DATA_DIR: dataDir, PORT: String(gwPort) })
+    const gw = start(pin(0, [process.execPath, ...gwNodeArgs, '--import=./dist/telemetry.js', 'dist/server.js']), { ...gwEnv, DATA_DIR: dataDir, PORT: String(gwPort) })
     children.push(gw)
     const gwUrl = `http://127.0.0.1:${gwPort}`
     const key = await until('gateway', gw, async () => /Bearer (ngw_\S+)"/.exec(gw.out())?.[1])
@@ -107,7 +124,7 @@ async function main (): Promise<void> {
     const pgPassword = (await readFile(join(dataDir, 'pg-password'), 'utf8')).trim()
     const encryptionKey = (await readFile(join(dataDir, 'encryption.key'), 'utf8')).trim()
     const uncachedPort = await freePort()
-    const uncached = start(pin(0, [process.execPath, '--import=./dist/telemetry.js', 'dist/server.js']), {
+    const uncached = start(pin(0, [process.execPath, ...gwNodeArgs, '--import=./dist/telemetry.js', 'dist/server.js']), {
       ...gwEnv,
       PORT: String(uncachedPort),
       CREDITS_CACHE_TTL_MS: '0',
@@ -123,12 +140,14 @@ async function main (): Promise<void> {
     const direct = { authorization: `Bearer ${minted.data.token}` }
     const simCredits = `${simUrl}/api/credits/balance/simple`
 
-    const cases: Array<{ name: string, direct?: [string, Record<string, string>], gateway: [string, Record<string, string>], rate?: number }> = [
-      { name: 'GET /v1/credits, balance cached, saturation', direct: [simCredits, direct], gateway: [`${gwUrl}/v1/credits`, as] },
-      { name: `GET /v1/credits, balance cached, offered ${OFFERED_RATE} req/s`, direct: [simCredits, direct], gateway: [`${gwUrl}/v1/credits`, as], rate: OFFERED_RATE },
-      { name: 'GET /v1/credits, not cached (CREDITS_CACHE_TTL_MS=0), saturation', direct: [simCredits, direct], gateway: [`${uncachedUrl}/v1/credits`, as] },
-      { name: 'GET /v1/sessions/:id, saturation', gateway: [`${gwUrl}/v1/sessions/${session.id}`, as] },
-      { name: 'GET /health/live, saturation', gateway: [`${gwUrl}/health/live`, {}] }
+    const [simPid, gwPid, uncachedPid] = [sim, gw, uncached].map((c) => c.proc.pid ?? 0) as [number, number, number]
+    type Target = [url: string, headers: Record<string, string>, pid: number]
+    const cases: Array<{ name: string, direct?: Target, gateway: Target, rate?: number }> = [
+      { name: 'GET /v1/credits, balance cached, saturation', direct: [simCredits, direct, simPid], gateway: [`${gwUrl}/v1/credits`, as, gwPid] },
+      { name: `GET /v1/credits, balance cached, offered ${OFFERED_RATE} req/s`, direct: [simCredits, direct, simPid], gateway: [`${gwUrl}/v1/credits`, as, gwPid], rate: OFFERED_RATE },
+      { name: 'GET /v1/credits, not cached (CREDITS_CACHE_TTL_MS=0), saturation', direct: [simCredits, direct, simPid], gateway: [`${uncachedUrl}/v1/credits`, as, uncachedPid] },
+      { name: 'GET /v1/sessions/:id, saturation', gateway: [`${gwUrl}/v1/sessions/${session.id}`, as, gwPid] },
+      { name: 'GET /health/live, saturation', gateway: [`${gwUrl}/health/live`, {}, gwPid] }
     ]
     if (args.only !== undefined) cases.splice(0, cases.length, ...cases.filter((c) => c.name.includes(args.only!) || c.name.startsWith('GET /health/live')))
     // warm-up: every URL once, briefly
@@ -139,15 +158,15 @@ async function main (): Promise<void> {
     const cells: Record<string, { direct: Cell[], gateway: Cell[] }> = Object.fromEntries(cases.map((c) => [c.name, { direct: [], gateway: [] }]))
     for (let round = 1; round <= ROUNDS; round++) {
       for (const c of cases) {
-        if (c.direct) cells[c.name]!.direct.push(await cell(c.direct[0], c.direct[1], c.rate))
-        cells[c.name]!.gateway.push(await cell(c.gateway[0], c.gateway[1], c.rate))
+        if (c.direct) cells[c.name]!.direct.push(await cell(...c.direct, c.rate))
+        cells[c.name]!.gateway.push(await cell(...c.gateway, c.rate))
         process.stderr.write(`round ${round}: ${c.name}\n`)
       }
     }
 
     const summary = cases.map((c) => {
       const s = cells[c.name]!
-      const view = (xs: Cell[]) => xs.length === 0 ? null : { rps: stat(xs.map((x) => x.rps)), p50: stat(xs.map((x) => x.p50)), p99: stat(xs.map((x) => x.p99)), errors: xs.reduce((n, x) => n + x.errors + x.non2xx, 0) }
+      const view = (xs: Cell[]) => xs.length === 0 ? null : { rps: stat(xs.map((x) => x.rps)), p50: stat(xs.map((x) => x.p50)), p99: stat(xs.map((x) => x.p99)), cpuUs: stat(xs.map((x) => x.cpuUs)), errors: xs.reduce((n, x) => n + x.errors + x.non2xx, 0) }
       const d = view(s.direct)
       const g = view(s.gateway)!
       return { case: c.name, direct: d, gateway: g, ratio: d === null ? null : g.rps.median / d.rps.median, addedP50: d === null ? null : g.p50.median - d.p50.median, addedP99: d === null ? null : g.p99.median - d.p99.median }
@@ -163,7 +182,7 @@ async function main (): Promise<void> {
       creditsCachedVsHealth: summary[0]!.gateway.rps.median / health
     }
     if (args.only !== undefined) {
-      console.log(JSON.stringify(summary, null, 2))
+      for (const s of summary) console.log(`${s.case}: gateway ${s.gateway.rps.median.toFixed(0)} req/s p50 ${s.gateway.p50.median} p99 ${s.gateway.p99.median} ms, ${s.gateway.cpuUs.median.toFixed(0)} µs CPU/req${s.direct ? `; direct ${s.direct.rps.median.toFixed(0)} req/s p50 ${s.direct.p50.median} p99 ${s.direct.p99.median} ms, ${s.direct.cpuUs.median.toFixed(0)} µs CPU/req` : ''}`)
       const metrics = await (await request(`${gwUrl}/metrics`)).body.text()
       console.log(metrics.split('\n').filter((l) => /event_loop|http_server_request_duration_count.*credits|upstream_request_duration_count/.test(l)).join('\n'))
       return
@@ -171,12 +190,12 @@ async function main (): Promise<void> {
     await mkdir(join(root, 'bench', 'results'), { recursive: true })
     await writeFile(join(root, 'bench', 'results', 'latest.json'), JSON.stringify(report, null, 2) + '\n')
     const range = (s: { median: number, min: number, max: number }, digits = 0) => `${s.median.toFixed(digits)} (${s.min.toFixed(digits)}-${s.max.toFixed(digits)})`
-    const rows = summary.map((s) => `| ${s.case} | ${s.direct ? `${range(s.direct.rps)} req/s, p50 ${s.direct.p50.median} ms, p99 ${s.direct.p99.median} ms` : '-'} | ${range(s.gateway.rps)} req/s, p50 ${range(s.gateway.p50, 1)} ms, p99 ${range(s.gateway.p99, 1)} ms | ${s.ratio === null ? '-' : s.ratio.toFixed(2)} | ${s.addedP50 === null ? '-' : `+${s.addedP50.toFixed(1)} / +${s.addedP99!.toFixed(1)} ms`} |`)
+    const rows = summary.map((s) => `| ${s.case} | ${s.direct ? `${range(s.direct.rps)} req/s, p50 ${s.direct.p50.median} ms, p99 ${s.direct.p99.median} ms` : '-'} | ${range(s.gateway.rps)} req/s, p50 ${range(s.gateway.p50, 1)} ms, p99 ${range(s.gateway.p99, 1)} ms | ${s.ratio === null ? '-' : s.ratio.toFixed(2)} | ${s.addedP50 === null ? '-' : `+${s.addedP50.toFixed(1)} / +${s.addedP99!.toFixed(1)} ms`} | ${s.direct ? `${s.direct.cpuUs.median.toFixed(0)} / ` : ''}${range(s.gateway.cpuUs)} |`)
     const table = [
       `Run ${report.date} on commit ${commit}: ${report.machine.cores} cores (${report.machine.cpu}), Node ${process.version}, taskset ${taskset ? 'yes' : 'no'}; autocannon, ${CONNECTIONS} connections, ${DURATION} s cells, ${ROUNDS} rounds interleaved; medians (min-max).`,
       '',
-      '| case | direct to the simulator | through the gateway | ratio | added p50 / p99 |',
-      '| --- | --- | --- | --- | --- |',
+      '| case | direct to the simulator | through the gateway | ratio | added p50 / p99 | CPU µs per request (simulator / gateway) |',
+      '| --- | --- | --- | --- | --- | --- |',
       ...rows,
       '',
       `Cached credits vs \`/health/live\` of the same gateway: ${report.creditsCachedVsHealth.toFixed(2)}x.`

@@ -81,3 +81,21 @@ t.test('a caller\'s trace reaches the upstream, and the turn, its queries and it
   const lines = gw.out.split('\n').filter((l) => l.includes('"trace_id"'))
   t.ok(lines.some((l) => l.includes(`"trace_id":"${traceId}"`)), 'log lines carry trace_id')
 })
+
+t.test('with no trace exporter (no spans are made), a caller\'s traceparent still reaches the upstream and the logs', { timeout: 60_000 }, async (t) => {
+  const sim = await startSimulator(t, { mintLimitPerIp: 1000 })
+  const { env, adminToken } = await gatewayEnv(t, sim.url)
+  const gw = startGateway(env)
+  t.teardown(() => { gw.kill('SIGKILL') })
+  const base = await gw.url
+  const traceId = randomBytes(16).toString('hex')
+  const http = jsonClient(() => base)
+  const { as } = await adminTenant(http, adminToken)
+  const created = await http('POST', '/v1/sessions', {}, { ...as, traceparent: `00-${traceId}-${randomBytes(8).toString('hex')}-01` })
+  t.equal(created.status, 201)
+
+  const seen = await sim.control('GET', 'requests') as Array<{ endpoint: string, traceparent: string | null }>
+  const calls = seen.filter((r) => r.endpoint === 'create-session')
+  t.ok(calls.length === 1 && calls[0]!.traceparent?.split('-')[1] === traceId, 'create-session carries the caller\'s trace id')
+  t.ok(gw.out.split('\n').some((l) => l.includes(`"trace_id":"${traceId}"`)), 'log lines carry trace_id')
+})

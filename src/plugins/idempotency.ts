@@ -56,8 +56,17 @@ async function idempotency (fastify: FastifyInstance): Promise<void> {
   const prisma = fastify.prisma
   fastify.decorateRequest('idempotency', null)
 
-  fastify.addHook('preHandler', async (request: FastifyRequest, reply: FastifyReply) => {
-    if (request.method !== 'POST' || request.routeOptions.config.idempotent !== true || !request.actor) return
+  // the hooks run only on routes that take a key (`config.idempotent`): other routes pay nothing
+  fastify.addHook('onRoute', (route) => {
+    if (route.config?.idempotent !== true) return
+    const list = <T>(hooks: T | T[] | undefined): T[] => hooks === undefined ? [] : Array.isArray(hooks) ? hooks : [hooks]
+    route.preHandler = [...list(route.preHandler), claim]
+    route.onSend = [...list(route.onSend), store]
+    route.onRequestAbort = [...list(route.onRequestAbort), release]
+  })
+
+  async function claim (request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    if (request.method !== 'POST' || !request.actor) return
     const key = parseKey(request.headers['idempotency-key'])
     if (key === null) return
     const tenantId = request.actor.tenantId
@@ -96,9 +105,9 @@ async function idempotency (fastify: FastifyInstance): Promise<void> {
       }
     }
     request.idempotency = { tenantId, key, route }
-  })
+  }
 
-  fastify.addHook('onSend', async (request, reply, payload) => {
+  async function store (request: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<unknown> {
     const state = request.idempotency
     if (!state) return payload
     request.idempotency = null
@@ -119,15 +128,15 @@ async function idempotency (fastify: FastifyInstance): Promise<void> {
       data: { state: 'completed', responseStatus: status, responseHeaders: headers, responseBody: payload.toString() }
     })
     return payload
-  })
+  }
 
   // a request that dies before it answers must not hold its key for 20 minutes
-  fastify.addHook('onRequestAbort', async (request) => {
+  async function release (request: FastifyRequest): Promise<void> {
     const state = request.idempotency
     if (!state) return
     request.idempotency = null
     await prisma.idempotencyRecord.delete({ where: { tenantId_key_route: state } }).catch(() => {})
-  })
+  }
 
   // a streamed answer (SSE) never passes onSend: its route stores the JSON a retry replays
   fastify.decorate('completeIdempotency', async (request: FastifyRequest, status: number, body: unknown, headers: Record<string, string> = {}) => {

@@ -1,10 +1,11 @@
 // Traces and metrics for the app. With src/telemetry.ts loaded (npm start does), requests
-// get @fastify/otel spans and the SDK's Prometheus reader is served at /metrics. Without it
+// get @fastify/otel spans when spans are exported (else a caller's trace context is only
+// carried through), and the SDK's Prometheus reader is served at /metrics. Without it
 // (tests, embedding), a process-wide meter provider with its own Prometheus reader serves
 // /metrics so the gateway's own metrics are always there.
 import fp from 'fastify-plugin'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
-import { metrics, type ObservableResult } from '@opentelemetry/api'
+import { context, metrics, propagation, ROOT_CONTEXT, type ObservableResult } from '@opentelemetry/api'
 import { MeterProvider } from '@opentelemetry/sdk-metrics'
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
@@ -13,6 +14,8 @@ import type { FastifyOtelInstrumentation } from '@fastify/otel'
 export interface Telemetry {
   prometheus: PrometheusExporter
   fastifyOtel: FastifyOtelInstrumentation
+  /** Whether spans are recorded and exported (an exporter is configured). */
+  spans: boolean
   shutdown: () => Promise<void>
 }
 
@@ -66,30 +69,45 @@ function httpMetrics (fastify: FastifyInstance): void {
     unit: 's',
     advice: { explicitBucketBoundaries: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60] }
   })
-  const active = meter.createUpDownCounter('http.server.active_requests', { description: 'HTTP server requests in flight (streams excluded)' })
+  // read at scrape time from plain counters: nothing to record per request
+  const inFlight = new Map<string, number>()
+  meter.createObservableUpDownCounter('http.server.active_requests', { description: 'HTTP server requests in flight (streams excluded)' })
+    .addCallback((result) => { for (const [method, n] of inFlight) result.observe(n, methodAttrs(method)) })
   const route = (request: FastifyRequest) => request.routeOptions.url ?? 'unmatched'
   fastify.decorateRequest(kStart, 0)
   fastify.decorateRequest(kCounted, false)
-  fastify.addHook('onRequest', async (request) => {
+  // one attributes object per method (and per method, route, status): no allocation per request
+  const byMethod = new Map<string, { 'http.request.method': string }>()
+  const methodAttrs = (method: string) => {
+    let attrs = byMethod.get(method)
+    if (attrs === undefined) byMethod.set(method, attrs = { 'http.request.method': method })
+    return attrs
+  }
+  const byOutcome = new Map<string, Record<string, string | number>>()
+  const outcomeAttrs = (method: string, route: string, status: number) => {
+    const key = `${method} ${status} ${route}`
+    let attrs = byOutcome.get(key)
+    if (attrs === undefined) byOutcome.set(key, attrs = { 'http.request.method': method, 'http.route': route, 'http.response.status_code': status })
+    return attrs
+  }
+  fastify.addHook('onRequest', (request, _reply, done) => {
     ;(request as unknown as Record<symbol, unknown>)[kStart] = performance.now()
     ;(request as unknown as Record<symbol, unknown>)[kCounted] = true
-    active.add(1, { 'http.request.method': request.method })
+    inFlight.set(request.method, (inFlight.get(request.method) ?? 0) + 1)
     request.raw.once('close', () => { leaveInFlight(request) })
+    done()
   })
-  fastify.addHook('onResponse', async (request, reply) => {
+  fastify.addHook('onResponse', (request, reply, done) => {
     leaveInFlight(request)
     const started = (request as unknown as Record<symbol, number>)[kStart] ?? performance.now()
-    duration.record((performance.now() - started) / 1000, {
-      'http.request.method': request.method,
-      'http.route': route(request),
-      'http.response.status_code': reply.statusCode
-    })
+    duration.record((performance.now() - started) / 1000, outcomeAttrs(request.method, route(request), reply.statusCode))
+    done()
   })
   function leaveInFlight (request: FastifyRequest): void {
     const r = request as unknown as Record<symbol, unknown>
     if (r[kCounted] !== true) return
     r[kCounted] = false
-    active.add(-1, { 'http.request.method': request.method })
+    inFlight.set(request.method, (inFlight.get(request.method) ?? 1) - 1)
   }
   fastify.decorate('leaveInFlight', leaveInFlight)
 }
@@ -110,9 +128,22 @@ function eventLoopDelay (fastify: FastifyInstance): void {
   })
 }
 
+/**
+ * Without spans, a caller's W3C trace context is still followed: the request runs in it, so
+ * its upstream calls carry the caller's `traceparent` and its log lines the caller's trace id.
+ * Free for a request that brings none.
+ */
+function followCallerTrace (fastify: FastifyInstance): void {
+  fastify.addHook('onRequest', (request, _reply, done) => {
+    if (request.headers.traceparent === undefined) return done()
+    context.with(propagation.extract(ROOT_CONTEXT, request.headers), done)
+  })
+}
+
 async function telemetryPlugin (fastify: FastifyInstance): Promise<void> {
   const sdk = telemetry()
-  if (sdk) await fastify.register(sdk.fastifyOtel.plugin())
+  if (sdk?.spans === true) await fastify.register(sdk.fastifyOtel.plugin())
+  else if (sdk) followCallerTrace(fastify)
   // the reader first: it installs the meter provider the instruments below are made from
   const reader = prometheusReader()
   httpMetrics(fastify)

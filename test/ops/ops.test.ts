@@ -87,7 +87,10 @@ t.test('every metric the alerts and the dashboard read is in a real scrape', { t
     ['gateway_upstream_tokens', { tenant_mode: 'anonymous', kind: 'anonymous', state: 'active' }, (v) => v === 1],
     ['gateway_turns_running', {}, (v) => v === 0],
     ['gateway_sessions', {}, (v) => v === 1],
-    ['gateway_event_log_append_duration_count', {}, (v) => v > 3]
+    ['gateway_event_log_append_duration_count', {}, (v) => v > 3],
+    // the scrape itself is the one request in flight; the SSE turn left the count when it streamed
+    ['http_server_active_requests', { http_request_method: 'GET' }, (v) => v === 1],
+    ['http_server_active_requests', { http_request_method: 'POST' }, (v) => v === 0]
   ]
   for (const [name, labels, ok] of checks) {
     const v = value(name, labels)

@@ -13,8 +13,9 @@ import webhooks from './webhooks/index.ts'
 const v1: FastifyPluginAsync = async (fastify) => {
   fastify.addHook('onRequest', fastify.authenticateTenant)
   // `curl -X POST .../sessions` with no body at all means "no options", not a bad request
-  fastify.addHook('preValidation', async (request) => {
+  fastify.addHook('preValidation', (request, _reply, done) => {
     if (request.method === 'POST' && request.body == null && request.headers['content-type'] === undefined) request.body = {}
+    done()
   })
   await fastify.register(sessions, { prefix: '/sessions' })
   await fastify.register(credits, { prefix: '/credits' })
