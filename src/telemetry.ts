@@ -22,8 +22,10 @@ async function start (): Promise<Telemetry> {
   // OTEL_TRACES_EXPORTER (the SDK's own choice). Left alone, the SDK would record every span
   // and post it to localhost:4318 where nothing listens: a third of a cached read's CPU.
   // Without spans, a caller's traceparent still reaches the upstream and the log lines.
-  const spans = otlp ? { traceExporter: new (await import('@opentelemetry/exporter-trace-otlp-http')).OTLPTraceExporter() }
-    : set('OTEL_TRACES_EXPORTER') ? {}
+  const spans = otlp
+    ? { traceExporter: new (await import('@opentelemetry/exporter-trace-otlp-http')).OTLPTraceExporter() }
+    : set('OTEL_TRACES_EXPORTER')
+      ? {}
       : { spanProcessors: [] }
   const sdk = new NodeSDK({
     serviceName: env.OTEL_SERVICE_NAME ?? 'nemo-gateway',
