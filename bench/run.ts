@@ -12,8 +12,10 @@ import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import autocannon from 'autocannon'
+import pg from 'pg'
 import { request } from 'undici'
 import { freePort } from './free-port.ts'
+import { measureDb, type DbReport } from './db.ts'
 
 const root = new URL('..', import.meta.url).pathname
 const { values: args } = parseArgs({
@@ -21,12 +23,15 @@ const { values: args } = parseArgs({
     duration: { type: 'string', default: '8' },
     rounds: { type: 'string', default: '3' },
     connections: { type: 'string', default: '32' },
+    /** Every case briefly (2 s cells, 1 round): a smoke run; files are written as usual. */
+    quick: { type: 'boolean', default: false },
     /** Only the cases whose name contains this (a quick look at one case; no files written). */
     only: { type: 'string' }
   }
 })
-const DURATION = Number(args.duration)
-const ROUNDS = Number(args.rounds)
+const QUICK = args.quick === true
+const DURATION = QUICK ? 2 : Number(args.duration)
+const ROUNDS = QUICK ? 1 : Number(args.rounds)
 const CONNECTIONS = Number(args.connections)
 const OFFERED_RATE = 1000
 
@@ -123,13 +128,14 @@ async function main (): Promise<void> {
     const pgPort = (await readFile(join(dataDir, 'pg', 'postmaster.pid'), 'utf8')).split('\n')[3]!.trim()
     const pgPassword = (await readFile(join(dataDir, 'pg-password'), 'utf8')).trim()
     const encryptionKey = (await readFile(join(dataDir, 'encryption.key'), 'utf8')).trim()
+    const dbUrl = `postgres://postgres:${encodeURIComponent(pgPassword)}@127.0.0.1:${pgPort}/postgres`
     const uncachedPort = await freePort()
     const uncached = start(pin(0, [process.execPath, ...gwNodeArgs, '--import=./dist/telemetry.js', 'dist/server.js']), {
       ...gwEnv,
       PORT: String(uncachedPort),
       CREDITS_CACHE_TTL_MS: '0',
       ENCRYPTION_KEY: encryptionKey,
-      DATABASE_URL: `postgres://postgres:${encodeURIComponent(pgPassword)}@127.0.0.1:${pgPort}/postgres`
+      DATABASE_URL: dbUrl
     })
     children.push(uncached)
     const uncachedUrl = `http://127.0.0.1:${uncachedPort}`
@@ -164,6 +170,18 @@ async function main (): Promise<void> {
       }
     }
 
+    // Prisma against plain pg, on the gateway's database while the gateways are idle
+    let db: DbReport | null = null
+    if (args.only === undefined || 'db'.includes(args.only)) {
+      const owner = await json(`${gwUrl}/v1/sessions/${session.id}`, { headers: as })
+      const pgc = new pg.Client({ connectionString: dbUrl })
+      await pgc.connect()
+      const row = (await pgc.query('SELECT "tenantId", "userId" FROM "Session" WHERE id = $1::uuid', [owner.id])).rows[0] as { tenantId: string, userId: string }
+      await pgc.end()
+      db = await measureDb(dbUrl, { sessionId: session.id, ...row }, { queries: QUICK ? 1000 : 5000, concurrency: 32, pools: QUICK ? [10] : [5, 10, 20] })
+      process.stderr.write('db: done\n')
+    }
+
     const summary = cases.map((c) => {
       const s = cells[c.name]!
       const view = (xs: Cell[]) => xs.length === 0 ? null : { rps: stat(xs.map((x) => x.rps)), p50: stat(xs.map((x) => x.p50)), p99: stat(xs.map((x) => x.p99)), cpuUs: stat(xs.map((x) => x.cpuUs)), errors: xs.reduce((n, x) => n + x.errors + x.non2xx, 0) }
@@ -179,9 +197,11 @@ async function main (): Promise<void> {
       machine: { cores: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version, taskset },
       settings: { durationS: DURATION, rounds: ROUNDS, connections: CONNECTIONS, offeredRate: OFFERED_RATE },
       cases: summary,
-      creditsCachedVsHealth: summary[0]!.gateway.rps.median / health
+      db,
+      creditsCachedVsHealth: (summary.find((s) => s.case.includes('cached, saturation'))?.gateway.rps.median ?? 0) / health
     }
     if (args.only !== undefined) {
+      if (db !== null) console.log(JSON.stringify(db, null, 1))
       for (const s of summary) console.log(`${s.case}: gateway ${s.gateway.rps.median.toFixed(0)} req/s p50 ${s.gateway.p50.median} p99 ${s.gateway.p99.median} ms, ${s.gateway.cpuUs.median.toFixed(0)} µs CPU/req${s.direct ? `; direct ${s.direct.rps.median.toFixed(0)} req/s p50 ${s.direct.p50.median} p99 ${s.direct.p99.median} ms, ${s.direct.cpuUs.median.toFixed(0)} µs CPU/req` : ''}`)
       const metrics = await (await request(`${gwUrl}/metrics`)).body.text()
       console.log(metrics.split('\n').filter((l) => /event_loop|http_server_request_duration_count.*credits|upstream_request_duration_count/.test(l)).join('\n'))
@@ -198,7 +218,23 @@ async function main (): Promise<void> {
       '| --- | --- | --- | --- | --- | --- |',
       ...rows,
       '',
-      `Cached credits vs \`/health/live\` of the same gateway: ${report.creditsCachedVsHealth.toFixed(2)}x.`
+      `Cached credits vs \`/health/live\` of the same gateway: ${report.creditsCachedVsHealth.toFixed(2)}x.`,
+      ...(db === null
+        ? []
+        : [
+            '',
+        `The session read of \`GET /v1/sessions/:id\`, measured in the bench process on the gateway's database (sequential, after a warm-up; ${db.sequential.length} ways interleaved):`,
+        '',
+        '| way | latency p50 | CPU per query (client) |',
+        '| --- | --- | --- |',
+        ...db.sequential.map((w) => `| ${w.way} | ${w.seqUsP50.toFixed(0)} µs | ${w.cpuUsPerQuery.toFixed(0)} µs |`),
+        '',
+        `${db.concurrency} queries at a time, by pool size (queries/s):`,
+        '',
+        `| pool max | ${[...new Set(db.concurrent.map((c) => c.way))].join(' | ')} |`,
+        `| --- | ${[...new Set(db.concurrent.map((c) => c.way))].map(() => '---').join(' | ')} |`,
+        ...[...new Set(db.concurrent.map((c) => c.poolMax))].map((max) => `| ${max} | ${db!.concurrent.filter((c) => c.poolMax === max).map((c) => c.queriesPerSec.toFixed(0)).join(' | ')} |`)
+          ])
     ].join('\n')
     const readmePath = join(root, 'bench', 'README.md')
     const readme = await readFile(readmePath, 'utf8')

@@ -21,6 +21,7 @@ export const ConfigSchema = Type.Object({
   DB_QUERY_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 10_000 }),
   /** Longest wait for a pooled database connection (or a new one to connect). */
   DB_POOL_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 5000 }),
+  DB_POOL_MAX: Type.Integer({ minimum: 1, maximum: 1000, default: 10 }),
   EMBEDDED_PG_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 0 }),
   /** 32 bytes as 64 hex chars or base64. Unset with the embedded default: generated into DATA_DIR. */
   ENCRYPTION_KEY: Type.Optional(Type.String({ minLength: 32 })),

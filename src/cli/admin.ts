@@ -2,7 +2,6 @@
 // admin API. Uses DATABASE_URL, else the embedded database (the running gateway's, when one
 // runs on this DATA_DIR, else it starts it for the duration of the command).
 import { parseArgs } from 'node:util'
-import { PrismaPg } from '@prisma/adapter-pg'
 import { loadConfig, publicBaseUrl, type Config } from '../config.ts'
 import { loadEncryptionKey } from '../db/encryption-key.ts'
 import { applyMigrations } from '../db/migrate.ts'
@@ -10,7 +9,7 @@ import { localBus } from '../domain/events.ts'
 import { buildDomain, type Domain } from '../domain/index.ts'
 import { gwError } from '../errors.ts'
 import { databaseErrorToGatewayError } from '../db/errors.ts'
-import { PrismaClient } from '../generated/prisma/client.ts'
+import { openDatabase } from '../db/client.ts'
 import { NemoClient } from '../nemo/client.ts'
 import { consoleLog } from '../db/log.ts'
 import { withCliDatabase } from './database.ts'
@@ -115,19 +114,19 @@ async function main (config: Config): Promise<number> {
   const log = consoleLog(config.LOG_LEVEL === 'info' ? 'warn' : config.LOG_LEVEL)
   try {
     return await withCliDatabase(config, log, async (url) => {
-      const prisma = new PrismaClient({ adapter: new PrismaPg({ connectionString: url }) })
+      const { prisma, sql, close } = openDatabase(url)
       const nemo = NemoClient.fromConfig(config)
       try {
         await applyMigrations(url, undefined, log)
         const encryptionKey = await loadEncryptionKey({ configured: config.ENCRYPTION_KEY, dataDir: config.DATA_DIR, log })
         const say = (write: (msg: string) => void) => (obj: object, msg?: string) => write(msg ?? JSON.stringify(obj))
         const domainLog = { info: say(log.info), warn: say(log.warn), error: say(log.warn), debug: say(log.debug) }
-        const domain = buildDomain({ prisma, nemo, config, encryptionKey, log: domainLog, bus: localBus(), publicBaseUrl: () => publicBaseUrl(config) })
+        const domain = buildDomain({ prisma, sql, nemo, config, encryptionKey, log: domainLog, bus: localBus(), publicBaseUrl: () => publicBaseUrl(config) })
         const result = await runAdmin(process.argv.slice(2), domain)
         console.log(typeof result === 'string' ? result : JSON.stringify(result, null, 2))
         return 0
       } finally {
-        await prisma.$disconnect()
+        await close()
         await nemo.close()
       }
     })

@@ -4,6 +4,7 @@ import type { PrismaClient } from '../generated/prisma/client.ts'
 import type { Config } from '../config.ts'
 import type { NemoClient } from '../nemo/client.ts'
 import type { EventBus } from './events.ts'
+import type { Sql } from '../db/client.ts'
 
 export type Db = InstanceType<typeof PrismaClient>
 
@@ -21,6 +22,8 @@ export interface JobQueue {
 
 export interface DomainDeps {
   prisma: Db
+  /** Plain SQL on Prisma's pool, for reads on every request's path (src/db/client.ts). */
+  sql: Sql
   nemo: NemoClient
   config: Config
   encryptionKey: Buffer

@@ -22,6 +22,11 @@ export interface SessionView {
 
 const SESSION_VIEW = { id: true, title: true, language: true, upstreamSessionId: true, upstreamTaskId: true, resetCount: true, createdAt: true, updatedAt: true } as const
 
+// the view's columns (SESSION_VIEW), timestamps read as the UTC instants Prisma writes
+const SESSION_READ = `SELECT id, title, language, "upstreamSessionId", "upstreamTaskId", "resetCount",
+  "createdAt" AT TIME ZONE 'UTC' AS "createdAt", "updatedAt" AT TIME ZONE 'UTC' AS "updatedAt"
+  FROM "Session" WHERE id = $1::uuid AND "tenantId" = $2::uuid AND "userId" = $3::uuid`
+
 export function sessionView (s: Pick<SessionRow, keyof typeof SESSION_VIEW>): SessionView {
   return {
     id: s.id,
@@ -100,7 +105,8 @@ export class Sessions {
 
   /** One indexed query for the columns the view shows (not the timeline snapshots). */
   async get (actor: Actor, id: string): Promise<SessionView> {
-    const row = await this.deps.prisma.session.findFirst({ where: { id, tenantId: actor.tenantId, userId: actor.userId }, select: SESSION_VIEW })
+    // plain SQL: this read is on every poll of a session (bench/README.md has what Prisma costs)
+    const [row] = await this.deps.sql.rows<SessionView>(SESSION_READ, [id, actor.tenantId, actor.userId])
     if (!row) throw gwError('GW_ERR_NOT_FOUND', `Session ${id} not found`)
     return sessionView(row)
   }

@@ -4,8 +4,8 @@
 import { resolve } from 'node:path'
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
-import { PrismaPg } from '@prisma/adapter-pg'
-import { PrismaClient } from '../generated/prisma/client.ts'
+import type { PrismaClient } from '../generated/prisma/client.ts'
+import { openDatabase, type Database, type Sql } from '../db/client.ts'
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../db/embedded.ts'
 import { loadEncryptionKey } from '../db/encryption-key.ts'
 import { applyMigrations, defaultMigrationsDir } from '../db/migrate.ts'
@@ -23,6 +23,8 @@ export interface DatabaseInfo {
 declare module 'fastify' {
   interface FastifyInstance {
     prisma: PrismaClient
+    /** Plain SQL on Prisma's own pool, for the hot-path reads (src/db/client.ts). */
+    sql: Sql
     db: DatabaseInfo
     /** 32 bytes for AES-256-GCM (src/db/crypto.ts). */
     encryptionKey: Buffer
@@ -54,37 +56,32 @@ async function db (fastify: FastifyInstance, opts: DbPluginOptions): Promise<voi
     throw dataDirError(err, config.DATA_DIR)
   }
 
-  let prisma: PrismaClient | undefined
+  let database: Database | undefined
   let closed = false
   // Registered now so that a failure further down still stops what was started.
   fastify.addHook('onClose', async () => {
     closed = true
-    await prisma?.$disconnect()
+    await database?.close()
     await embedded?.stop()
   })
   try {
     await applyMigrations(url, opts.migrationsDir ?? defaultMigrationsDir, log)
-    prisma = new PrismaClient({
-      // both ends bounded: a stalled database (SIGSTOP, a dead network path) fails the query
-      // or the wait for a connection, which the problems plugin answers with 503
-      adapter: new PrismaPg({
-        connectionString: url,
-        connectionTimeoutMillis: config.DB_POOL_TIMEOUT_MS,
-        query_timeout: config.DB_QUERY_TIMEOUT_MS,
-        statement_timeout: config.DB_QUERY_TIMEOUT_MS
-      }, {
-        onPoolError: (err) => { log.warn(`database pool: ${err.message}`) }
-      })
+    database = openDatabase(url, {
+      max: config.DB_POOL_MAX,
+      connectionTimeoutMs: config.DB_POOL_TIMEOUT_MS,
+      queryTimeoutMs: config.DB_QUERY_TIMEOUT_MS,
+      onPoolError: (err) => { log.warn(`database pool: ${err.message}`) }
     })
-    await prisma.$connect()
+    await database.prisma.$connect()
   } catch (err) {
-    await prisma?.$disconnect().catch(() => {})
+    await database?.close().catch(() => {})
     await embedded?.stop().catch(() => {})
     throw err
   }
 
-  const client = prisma
+  const client = database.prisma
   fastify.decorate('prisma', client)
+  fastify.decorate('sql', database.sql)
   fastify.decorate('db', {
     url,
     embedded: embedded !== undefined,

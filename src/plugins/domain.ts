@@ -22,6 +22,7 @@ async function domain (fastify: FastifyInstance): Promise<void> {
   })
   const built = buildDomain({
     prisma: fastify.prisma,
+    sql: fastify.sql,
     nemo: fastify.nemo,
     config: fastify.config,
     encryptionKey: fastify.encryptionKey,

@@ -1,0 +1,55 @@
+// The database clients of a process: one node-postgres pool, shared by Prisma (through
+// @prisma/adapter-pg) and by the few hot-path reads written as SQL. bench/ measured a
+// Prisma `findFirst` at about three times the CPU of the same query through `pg` on the same
+// pool (bench/README.md), so a read served on every request may be plain SQL; everything
+// else goes through Prisma.
+import pg from 'pg'
+import { PrismaPg } from '@prisma/adapter-pg'
+import { PrismaClient } from '../generated/prisma/client.ts'
+
+/** Plain SQL on the shared pool: parameterised text, rows out. */
+export interface Sql {
+  rows: <T>(text: string, values: unknown[]) => Promise<T[]>
+}
+
+export interface Database {
+  prisma: PrismaClient
+  sql: Sql
+  close: () => Promise<void>
+}
+
+export interface DatabaseOptions {
+  /** Connections in the pool (DB_POOL_MAX). */
+  max?: number
+  /** Waiting for a free connection fails after this long (DB_POOL_TIMEOUT_MS). */
+  connectionTimeoutMs?: number
+  /** A query without an answer fails after this long (DB_QUERY_TIMEOUT_MS). */
+  queryTimeoutMs?: number
+  onPoolError?: (err: Error) => void
+}
+
+export function openDatabase (url: string, opts: DatabaseOptions = {}): Database {
+  // both ends bounded: a stalled database (SIGSTOP, a dead network path) fails the query
+  // or the wait for a connection, which the problems plugin answers with 503
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: opts.max ?? 10,
+    ...(opts.connectionTimeoutMs !== undefined ? { connectionTimeoutMillis: opts.connectionTimeoutMs } : {}),
+    ...(opts.queryTimeoutMs !== undefined ? { query_timeout: opts.queryTimeoutMs, statement_timeout: opts.queryTimeoutMs } : {})
+  })
+  // an idle connection that dies (a restarted server) must not crash the process
+  pool.on('error', (err) => opts.onPoolError?.(err))
+  const prisma = new PrismaClient({ adapter: new PrismaPg(pool) })
+  let closed: Promise<void> | undefined
+  return {
+    prisma,
+    sql: { rows: async <T>(text: string, values: unknown[]) => (await pool.query(text, values)).rows as T[] },
+    close: async () => {
+      closed ??= (async () => {
+        await prisma.$disconnect()
+        await pool.end()
+      })()
+      await closed
+    }
+  }
+}
