@@ -20,14 +20,14 @@ export interface SessionView {
   updatedAt: Date
 }
 
-const SESSION_VIEW = { id: true, title: true, language: true, upstreamSessionId: true, upstreamTaskId: true, resetCount: true, createdAt: true, updatedAt: true } as const
+type ViewColumns = 'id' | 'title' | 'language' | 'upstreamSessionId' | 'upstreamTaskId' | 'resetCount' | 'createdAt' | 'updatedAt'
 
-// the view's columns (SESSION_VIEW), timestamps read as the UTC instants Prisma writes
+// the view's columns, timestamps read as the UTC instants Prisma writes
 const SESSION_READ = `SELECT id, title, language, "upstreamSessionId", "upstreamTaskId", "resetCount",
   "createdAt" AT TIME ZONE 'UTC' AS "createdAt", "updatedAt" AT TIME ZONE 'UTC' AS "updatedAt"
   FROM "Session" WHERE id = $1::uuid AND "tenantId" = $2::uuid AND "userId" = $3::uuid`
 
-export function sessionView (s: Pick<SessionRow, keyof typeof SESSION_VIEW>): SessionView {
+export function sessionView (s: Pick<SessionRow, ViewColumns>): SessionView {
   return {
     id: s.id,
     title: s.title,
