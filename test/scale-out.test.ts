@@ -66,3 +66,32 @@ t.test('a follower on instance B sees a turn run on instance A, live', { skip: a
   t.equal(types.at(-1), 'turn.completed')
   t.ok(types.includes('tool.started'))
 })
+
+t.test('an operator\'s change through one instance reaches the other\'s caches at once, not after their TTL', { skip: available ? false : why }, async (t) => {
+  const databaseUrl = await testDatabase(t)
+  // caches that would hold for a minute: only the pub/sub can make B see the change
+  const config = { REDIS_URL, ENCRYPTION_KEY, AUTH_CACHE_TTL_MS: 60_000, HOT_CACHE_TTL_MS: 60_000 }
+  const a = await buildGateway(t, { databaseUrl, config })
+  const b = await buildGateway(t, { databaseUrl, config })
+  const acme = await a.tenant('acme')
+  const onB = async (url: string) => await b.app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${acme.key}`, 'x-user-id': 'u' } })
+  const soon = async (check: () => Promise<boolean>): Promise<number> => {
+    const started = Date.now()
+    while (!(await check())) {
+      if (Date.now() - started > 5000) return Infinity
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+    return Date.now() - started
+  }
+
+  // B has the tenant's settings and the key's verdict cached
+  t.equal((await onB('/v1/credits')).json().budget.limit, null)
+  t.equal((await a.admin({ method: 'PATCH', url: `/admin/v1/tenants/${acme.id}`, payload: { creditBudget: 40 } })).statusCode, 200)
+  const budgetSeen = await soon(async () => (await onB('/v1/credits')).json().budget.limit === 40)
+  t.ok(budgetSeen < 2000, `B reads the new budget ${budgetSeen} ms after the change on A`)
+
+  const keys = (await a.admin({ method: 'GET', url: `/admin/v1/tenants/${acme.id}/keys` })).json() as { items: Array<{ id: string }> }
+  t.equal((await a.admin({ method: 'POST', url: `/admin/v1/keys/${keys.items[0]!.id}/revoke` })).statusCode, 200)
+  const revokedSeen = await soon(async () => (await onB('/v1/sessions')).statusCode === 401)
+  t.ok(revokedSeen < 2000, `B refuses the revoked key ${revokedSeen} ms after the revoke on A`)
+})

@@ -11,6 +11,7 @@ import type { Actor, DomainDeps } from './deps.ts'
 import { domainMetrics } from './metrics.ts'
 import { Minter } from './mint.ts'
 import { TtlCache } from './ttl-cache.ts'
+import type { CacheSync } from './cache-sync.ts'
 
 export type { CredentialState, Lease } from './credential-state.ts'
 
@@ -37,8 +38,9 @@ export class Credentials {
 
   private readonly currents: TtlCache<Current>
 
-  constructor (private readonly deps: DomainDeps) {
+  constructor (private readonly deps: DomainDeps, private readonly caches: CacheSync) {
     this.currents = new TtlCache(deps.config.HOT_CACHE_TTL_MS)
+    caches.onChange((change) => { if (change.kind !== 'keys') this.currents.clear() })
     this.minter = new Minter(deps, (row) => this.lease(row))
   }
 
@@ -107,9 +109,9 @@ export class Credentials {
     return found
   }
 
-  /** Forgets every cached current token (a token changed state, was added or removed). */
+  /** Forgets every cached current token, here and on every instance (a token changed state, was added or removed). */
   forget (): void {
-    this.currents.clear()
+    this.caches.changed({ kind: 'tokens' })
   }
 
   private async readCurrent (actor: Actor, mode: 'anonymous' | 'registered'): Promise<Current | null> {

@@ -7,6 +7,7 @@ import { creditsHint, NemoError } from '../nemo/errors.ts'
 import { ANONYMOUS_MINT_CREDITS } from '../nemo/wire.ts'
 import type { Actor, DomainDeps } from './deps.ts'
 import { TtlCache } from './ttl-cache.ts'
+import type { CacheSync } from './cache-sync.ts'
 
 export interface CreditsView {
   available: number
@@ -31,8 +32,9 @@ export class Credits {
   /** One upstream balance read per token at a time, shared by every reader that asks meanwhile. */
   private readonly inflight = new Map<string, Promise<{ balance: Balance, spent: number }>>()
 
-  constructor (private readonly deps: DomainDeps, private readonly credentials: Credentials) {
+  constructor (private readonly deps: DomainDeps, private readonly credentials: Credentials, private readonly caches: CacheSync) {
     this.tenants = new TtlCache(deps.config.HOT_CACHE_TTL_MS)
+    caches.onChange((change) => { if (change.kind === 'tenant') this.tenants.delete(change.tenantId) })
   }
 
   /**
@@ -105,11 +107,6 @@ export class Credits {
     return row
   }
 
-  /** A tenant's settings changed (mode, budget): the next read sees them. */
-  forgetTenant (id: string): void {
-    this.tenants.delete(id)
-  }
-
   /** The token's balance from the cache, or one upstream read shared by concurrent callers. */
   private async balance (tenantId: string, lease: Lease): Promise<{ balance: Balance, spent: number }> {
     const cached = this.cache.get(lease.credentialId)
@@ -143,7 +140,7 @@ export class Credits {
     const spent = typeof before === 'number' ? Math.max(0, before - balance.available) : 0
     if (spent > 0) {
       await this.deps.prisma.tenant.update({ where: { id: tenantId }, data: { creditsSpent: { increment: spent } } })
-      this.forgetTenant(tenantId)
+      this.caches.changed({ kind: 'tenant', tenantId })
     }
     return spent
   }

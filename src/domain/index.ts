@@ -15,6 +15,7 @@ import { Exports } from './exports.ts'
 import { Webhooks } from './webhooks.ts'
 import { WebhookDelivery } from './webhook-delivery.ts'
 import { EgressGuard } from './egress-guard.ts'
+import { CacheSync } from './cache-sync.ts'
 
 export interface Domain {
   tenants: Tenants
@@ -31,20 +32,20 @@ export interface Domain {
   exports: Exports
   webhooks: Webhooks
   webhookDelivery: WebhookDelivery
+  /** The hot path's caches, kept in step across instances. */
+  caches: CacheSync
 }
 
 export function buildDomain (deps: DomainDeps): Domain {
   const tenants = new Tenants(deps.prisma)
   const apiKeys = new ApiKeys(deps.prisma)
   const users = new Users(deps.prisma)
-  const credentials = new Credentials(deps)
+  const caches = new CacheSync()
+  const credentials = new Credentials(deps, caches)
   const events = new SessionEvents(deps.prisma, deps.bus)
   const sessions = new Sessions(deps, credentials, events)
-  const credits = new Credits(deps, credentials)
-  tenants.onChange((tenantId) => {
-    credits.forgetTenant(tenantId)
-    credentials.forget()
-  })
+  const credits = new Credits(deps, credentials, caches)
+  tenants.onChange((tenantId) => { caches.changed({ kind: 'tenant', tenantId }) })
   const timelines = new Timelines(deps.nemo, sessions)
   const turns = new Turns(deps, sessions, events, timelines, credits)
   const guard = new EgressGuard(deps.config.WEBHOOK_ALLOWED_CIDRS)
@@ -53,5 +54,5 @@ export function buildDomain (deps: DomainDeps): Domain {
   const exports = new Exports(deps, sessions, credentials, events, timelines, webhooks)
   const say = new Say(sessions, turns, timelines, credits, exports, deps.config.UPLOAD_MAX_BYTES)
   const uploads = new Uploads(deps, sessions, events)
-  return { tenants, apiKeys, users, credentials, events, sessions, credits, timelines, turns, say, uploads, exports, webhooks, webhookDelivery }
+  return { tenants, apiKeys, users, credentials, events, sessions, credits, timelines, turns, say, uploads, exports, webhooks, webhookDelivery, caches }
 }

@@ -30,7 +30,7 @@ declare module 'fastify' {
     authenticateAdmin: (request: FastifyRequest) => Promise<void>
     /** Resolves an API key + user id to an actor (also used by GraphQL connection_init from `address`). */
     resolveActor: (authorization: string | undefined, userId: string | undefined, address: string) => Promise<RequestActor>
-    /** Drops cached key verdicts (after a revoke/rotate through this instance). */
+    /** Drops cached key verdicts, on every instance (after a revoke/rotate). */
     forgetKeys: () => void
   }
 }
@@ -127,7 +127,9 @@ async function auth (fastify: FastifyInstance): Promise<void> {
 
   fastify.decorateRequest('actor', null as unknown as RequestActor)
   fastify.decorate('resolveActor', resolveActor)
-  fastify.decorate('forgetKeys', () => keyCache.clear())
+  // a revoke or rotate through any instance empties every instance's verdicts (src/domain/cache-sync.ts)
+  fastify.domain.caches.onChange((change) => { if (change.kind === 'keys') keyCache.clear() })
+  fastify.decorate('forgetKeys', () => { fastify.domain.caches.changed({ kind: 'keys' }) })
 
   fastify.decorate('authenticateTenant', async (request: FastifyRequest) => {
     if (request.routeOptions.config.tenantOnly === true) {

@@ -6,6 +6,11 @@ import type { FastifyInstance } from 'fastify'
 import { buildDomain, type Domain } from '../domain/index.ts'
 import { EXPORT_POLL_QUEUE } from '../domain/exports.ts'
 import { publicBaseUrl } from '../config.ts'
+import { randomUUID } from 'node:crypto'
+import type { CacheChange } from '../domain/cache-sync.ts'
+
+/** The pub/sub topic that carries cache changes between instances. */
+const CACHE_TOPIC = 'gateway/caches'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -32,6 +37,19 @@ async function domain (fastify: FastifyInstance): Promise<void> {
     publicBaseUrl: () => baseUrl
   })
   fastify.decorate('domain', built)
+  // the hot path's caches follow what an operator changes through any instance
+  const origin = randomUUID()
+  built.caches.sendWith((change) => {
+    fastify.emitter.emit({ topic: CACHE_TOPIC, origin, change }, (err) => {
+      if (err) fastify.log.warn({ err }, 'could not send a cache change to the other instances (their caches expire on their own)')
+    })
+  })
+  const onCacheChange = (message: Record<string, unknown>, done: () => void) => {
+    if (message.origin !== origin) built.caches.apply(message.change as CacheChange)
+    done()
+  }
+  fastify.emitter.on(CACHE_TOPIC, onCacheChange)
+  fastify.addHook('onClose', async () => { fastify.emitter.removeListener(CACHE_TOPIC, onCacheChange) })
   const unregisterGauges = registerGauges(fastify.prisma, {
     mintLimitPerIp: fastify.config.MINT_LIMIT_PER_IP,
     onError: (err) => fastify.log.warn({ err }, 'could not read the gauges for /metrics')
