@@ -36,7 +36,7 @@ export class Credentials {
   private readonly metrics = domainMetrics()
   private readonly minter: Minter
 
-  private readonly currents: TtlCache<Current>
+  private readonly currents: TtlCache<Current | null>
 
   constructor (private readonly deps: DomainDeps, private readonly caches: CacheSync) {
     this.currents = new TtlCache(deps.config.HOT_CACHE_TTL_MS)
@@ -102,11 +102,8 @@ export class Credentials {
     // the hot path: a token in good standing is reused for HOT_CACHE_TTL_MS (decrypted once);
     // any change this instance makes to a token clears the cache, other states are read anew
     const key = mode === 'registered' ? `t:${actor.tenantId}` : `u:${actor.userId}`
-    const cached = this.currents.get(key)
-    if (cached !== undefined) return cached
-    const found = await this.readCurrent(actor, mode)
-    if (found !== null && (found.state === 'active' || found.state === 'expiring')) this.currents.set(key, found)
-    return found
+    return await this.currents.load(key, async () => await this.readCurrent(actor, mode),
+      (found) => found !== null && (found.state === 'active' || found.state === 'expiring'))
   }
 
   /** Forgets every cached current token, here and on every instance (a token changed state, was added or removed). */

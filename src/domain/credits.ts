@@ -100,11 +100,8 @@ export class Credits {
 
   /** The tenant's mode, budget and spend (HOT_CACHE_TTL_MS; a change here applies at once). */
   private async tenant (id: string): Promise<TenantSettings> {
-    const cached = this.tenants.get(id)
-    if (cached !== undefined) return cached
-    const row = await this.deps.prisma.tenant.findUniqueOrThrow({ where: { id }, select: { tokenMode: true, creditBudget: true, creditsSpent: true } })
-    this.tenants.set(id, row)
-    return row
+    return await this.tenants.load(id, async () =>
+      await this.deps.prisma.tenant.findUniqueOrThrow({ where: { id }, select: { tokenMode: true, creditBudget: true, creditsSpent: true } }))
   }
 
   /** The token's balance from the cache, or one upstream read shared by concurrent callers. */

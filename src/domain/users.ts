@@ -22,18 +22,14 @@ export function isValidExternalUserId (value: string): boolean {
 const USER_CACHE_TTL_MS = 60_000
 
 export class Users {
-  private readonly cache = new TtlCache<UserView>(USER_CACHE_TTL_MS)
+  private readonly cache = new TtlCache<UserView>(USER_CACHE_TTL_MS, 50_000)
 
   constructor (private readonly prisma: Db) {}
 
   /** The tenant's user with this external id, created if new (safe under concurrency). */
   async ensure (tenantId: string, externalId: string): Promise<UserView> {
     const key = `${tenantId}\0${externalId}`
-    const cached = this.cache.get(key)
-    if (cached !== undefined) return cached
-    const user = await this.find(tenantId, externalId)
-    this.cache.set(key, user)
-    return user
+    return await this.cache.load(key, async () => await this.find(tenantId, externalId))
   }
 
   private async find (tenantId: string, externalId: string): Promise<UserView> {

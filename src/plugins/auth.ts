@@ -9,6 +9,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { gwError } from '../errors.ts'
 import type { VerifiedKey } from '../domain/api-keys.ts'
 import { isValidExternalUserId } from '../domain/users.ts'
+import { TtlCache } from '../domain/ttl-cache.ts'
 import type { Actor } from '../domain/deps.ts'
 
 export interface RequestActor extends Actor {
@@ -38,8 +39,6 @@ declare module 'fastify' {
 const TOUCH_EVERY_MS = 60_000
 const MAX_CACHE = 50_000
 
-interface Cached<T> { value: T, at: number }
-
 function bearer (header: string | undefined): string | null {
   if (!header) return null
   const m = /^Bearer[ ]+(\S+)\s*$/i.exec(header)
@@ -53,35 +52,18 @@ function digest (s: string): Buffer {
 async function auth (fastify: FastifyInstance): Promise<void> {
   const { apiKeys, users } = fastify.domain
   const ttl = fastify.config.AUTH_CACHE_TTL_MS
-  const keyCache = new Map<string, Cached<VerifiedKey | null>>()
-  const userCache = new Map<string, Cached<string>>()
+  const keyCache = new TtlCache<VerifiedKey | null>(ttl, MAX_CACHE)
   const touched = new Map<string, number>()
-
-  function remember<T> (cache: Map<string, Cached<T>>, key: string, value: T): void {
-    if (cache.size >= MAX_CACHE) cache.delete(cache.keys().next().value!)
-    cache.set(key, { value, at: Date.now() })
-  }
 
   async function verify (raw: string): Promise<VerifiedKey | null> {
     // the cache holds digests, never a key itself (one-shot hash: the hot path's cheapest)
     const cacheKey = hash('sha256', raw, 'base64')
-    const hit = keyCache.get(cacheKey)
-    const now = Date.now()
-    if (hit && now - hit.at < ttl && (hit.value === null || hit.value.expiresAt === null || hit.value.expiresAt.getTime() > now)) {
-      return hit.value
+    const key = await keyCache.load(cacheKey, async () => await apiKeys.verify(raw))
+    if (key !== null && key.expiresAt !== null && key.expiresAt.getTime() <= Date.now()) {
+      keyCache.delete(cacheKey)
+      return null
     }
-    const verified = await apiKeys.verify(raw)
-    if (ttl > 0) remember(keyCache, cacheKey, verified)
-    return verified
-  }
-
-  async function userFor (tenantId: string, externalId: string): Promise<string> {
-    const cacheKey = `${tenantId}\u0000${externalId}`
-    const hit = userCache.get(cacheKey)
-    if (hit) return hit.value
-    const user = await users.ensure(tenantId, externalId)
-    remember(userCache, cacheKey, user.id)
-    return user.id
+    return key
   }
 
   async function resolveKey (authorization: string | undefined, address: string): Promise<VerifiedKey> {
@@ -121,7 +103,8 @@ async function auth (fastify: FastifyInstance): Promise<void> {
         extensions: { errors: [{ in: 'headers', path: '/x-user-id', message: 'must match ^[A-Za-z0-9._:@-]{1,128}$' }] }
       })
     }
-    const internalUserId = await userFor(key.tenantId, userId)
+    // known users come from Users' own cache (created on first sight)
+    const internalUserId = (await users.ensure(key.tenantId, userId)).id
     return { tenantId: key.tenantId, userId: internalUserId, apiKeyId: key.apiKeyId, keyId: key.keyId, externalUserId: userId }
   }
 
