@@ -25,6 +25,8 @@ const { values: args } = parseArgs({
     connections: { type: 'string', default: '32' },
     /** Every case briefly (2 s cells, 1 round): a smoke run; files are written as usual. */
     quick: { type: 'boolean', default: false },
+    /** The hot path only: not the streams, start, upload and export benchmarks after it. */
+    hot: { type: 'boolean', default: false },
     /** Only the cases whose name contains this (a quick look at one case; no files written). */
     only: { type: 'string' }
   }
@@ -247,4 +249,29 @@ async function main (): Promise<void> {
   }
 }
 
+/**
+ * The other benchmarks, each its own script (and README section), run one after the other
+ * in the same `npm run bench`: a full run here takes about 15 minutes.
+ */
+const SUITE: Array<{ name: string, argv: string[], quick: string[] }> = [
+  { name: 'SSE relay', argv: ['bench/streams/relay.ts'], quick: ['--quick'] },
+  { name: 'replay from cursor 0', argv: ['bench/streams/replay.ts'], quick: ['--quick'] },
+  { name: '1,000 GraphQL subscribers', argv: ['bench/streams/subscribers.ts'], quick: ['--quick'] },
+  { name: 'start', argv: ['bench/start.ts'], quick: ['--quick'] },
+  { name: 'uploads', argv: ['bench/upload/run.ts', '--sizes', '50,500', '--runs', '1'], quick: ['bench/upload/run.ts', '--sizes', '5', '--throttled-size', '5'] },
+  { name: 'exports with webhooks', argv: ['bench/exports/run.ts', '--exports', '200', '--render-ms', '5000'], quick: ['bench/exports/run.ts', '--exports', '20', '--render-ms', '1000'] }
+]
+
+async function suite (): Promise<void> {
+  const failed: string[] = []
+  for (const b of SUITE) {
+    const argv = QUICK ? (b.quick[0]?.startsWith('bench/') === true ? b.quick : [...b.argv, ...b.quick]) : b.argv
+    process.stderr.write(`\n=== ${b.name}: ${argv.join(' ')}\n`)
+    const run = spawnSync(process.execPath, ['--import=tsx', ...argv], { cwd: root, stdio: 'inherit', env: process.env })
+    if (run.status !== 0) failed.push(b.name)
+  }
+  if (failed.length > 0) throw new Error(`these benchmarks failed: ${failed.join(', ')}`)
+}
+
 await main()
+if (args.only === undefined && args.hot !== true) await suite()
