@@ -20,8 +20,8 @@ export function pinSelf (): void {
 
 export interface Child { proc: ChildProcess, out: () => string }
 
-export function start (argv: string[], env: Record<string, string>): Child {
-  const proc = spawn(argv[0]!, argv.slice(1), { cwd: root, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+export function start (argv: string[], env: Record<string, string>, cwd = root): Child {
+  const proc = spawn(argv[0]!, argv.slice(1), { cwd, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   const keep = (c: Buffer) => { out = (out + c.toString()).slice(-20_000) }
   proc.stdout?.on('data', keep)
@@ -95,14 +95,15 @@ export interface Gateway {
 
 /**
  * The gateway from dist/ on CPU 0, the way `npm start` runs it, on its embedded Postgres in a
- * fresh temporary DATA_DIR (removed by `stopGateway`).
+ * fresh temporary DATA_DIR (removed by `stopGateway`). `dir`: another checkout's build (a
+ * baseline to compare with, in the same run).
  */
-export async function startGateway (simUrl: string, env: Record<string, string> = {}, nodeArgs: string[] = []): Promise<Gateway> {
+export async function startGateway (simUrl: string, env: Record<string, string> = {}, nodeArgs: string[] = [], dir = root): Promise<Gateway> {
   const dataDir = await mkdtemp(join(tmpdir(), 'ngw-bench-'))
   const port = await freePort()
   const child = start(pin(0, [process.execPath, ...nodeArgs, '--import=./dist/telemetry.js', 'dist/server.js']), {
     NEMO_BASE_URL: simUrl, LOG_LEVEL: 'warn', RATE_LIMIT_MAX: '100000000', MINT_LIMIT_PER_IP: '100000', DATA_DIR: dataDir, PORT: String(port), ...env
-  })
+  }, dir)
   const url = `http://127.0.0.1:${port}`
   const key = await until('gateway', child, async () => /Bearer (ngw_\S+)"/.exec(child.out())?.[1])
   const databaseUrl = async () => {

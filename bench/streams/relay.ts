@@ -18,7 +18,9 @@ const { values: args } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
     /** Extra node flags for the gateway, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p". */
-    'gateway-node-args': { type: 'string', default: '' }
+    'gateway-node-args': { type: 'string', default: '' },
+    /** Another checkout with a built dist/ (e.g. the commit before a change): a third cell per round. */
+    baseline: { type: 'string' }
   }
 })
 const QUICK = args.quick
@@ -109,38 +111,43 @@ async function main (): Promise<void> {
   buildDist()
   pinSelf()
   const children: Child[] = []
-  let gw: Gateway | undefined
+  const gateways: Gateway[] = []
   try {
     const sim = await startSimulator({ SIM_BURST_EVENTS: String(EVENTS), SIM_STEP_DELAY_MS: String(STEP_MS) })
     children.push(sim.child)
     const gwNodeArgs = args['gateway-node-args'].split(' ').filter((a) => a !== '')
-    gw = await startGateway(sim.url, { HEARTBEAT_EVENT_INTERVAL_MS: '0' }, gwNodeArgs)
-    const as = { authorization: `Bearer ${gw.key}`, 'x-user-id': 'bench' }
-    const gwSession = (await json(`${gw.url}/v1/sessions`, { method: 'POST', headers: as, body: {} })).id as string
+    const as = (gw: Gateway) => ({ authorization: `Bearer ${gw.key}`, 'x-user-id': 'bench' })
+    const gw = await startGateway(sim.url, { HEARTBEAT_EVENT_INTERVAL_MS: '0' }, gwNodeArgs)
+    gateways.push(gw)
+    const gwSession = (await json(`${gw.url}/v1/sessions`, { method: 'POST', headers: as(gw), body: {} })).id as string
+    const base = args.baseline === undefined ? undefined : await startGateway(sim.url, { HEARTBEAT_EVENT_INTERVAL_MS: '0' }, [], args.baseline)
+    if (base) gateways.push(base)
+    const baseSession = base === undefined ? '' : (await json(`${base.url}/v1/sessions`, { method: 'POST', headers: as(base), body: {} })).id as string
 
     const minted = await json(`${sim.url}/api/auth/anonymous-token`, { method: 'POST', headers: { 'x-client-id': 'bench-relay' } })
     const token = minted.data.token as string
     const simSession = (await json(`${sim.url}/api/tasks/me/with-session/nemo_agent`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: { task_name: 'relay' } })).data.session_id as string
 
-    // warm-up: the session's first turn reads its baseline state; JIT on both paths
-    for (let i = 0; i < 3; i++) { await directTurn(sim.url, token, simSession); await gatewayTurn(gw, as, gwSession) }
-
-    const direct: CellView[] = []
-    const gateway: CellView[] = []
+    const paths: Array<{ name: string, turn: () => Promise<Turn>, cells: CellView[] }> = [
+      { name: 'direct', turn: async () => await directTurn(sim.url, token, simSession), cells: [] },
+      { name: 'gateway', turn: async () => await gatewayTurn(gw, as(gw), gwSession), cells: [] },
+      ...(base === undefined ? [] : [{ name: 'baseline', turn: async () => await gatewayTurn(base, as(base), baseSession), cells: [] }])
+    ]
+    // warm-up: a session's first turn reads its baseline state; JIT on every path
+    for (let i = 0; i < 3; i++) for (const p of paths) await p.turn()
     for (let round = 1; round <= ROUNDS; round++) {
-      const d: Turn[] = []
-      for (let i = 0; i < TURNS; i++) d.push(await directTurn(sim.url, token, simSession))
-      direct.push(cellOf(d))
-      const g: Turn[] = []
-      for (let i = 0; i < TURNS; i++) g.push(await gatewayTurn(gw, as, gwSession))
-      gateway.push(cellOf(g))
-      process.stderr.write(`round ${round}: direct first ${direct.at(-1)!.firstMs.toFixed(1)} ms, gateway first ${gateway.at(-1)!.firstMs.toFixed(1)} ms\n`)
+      for (const p of paths) {
+        const turns: Turn[] = []
+        for (let i = 0; i < TURNS; i++) turns.push(await p.turn())
+        p.cells.push(cellOf(turns))
+      }
+      process.stderr.write(`round ${round}: first text ${paths.map((p) => `${p.name} ${p.cells.at(-1)!.firstMs.toFixed(1)} ms`).join(', ')}\n`)
     }
 
     const sessionIds: string[] = []
-    for (let i = 0; i < STREAMS; i++) sessionIds.push((await json(`${gw.url}/v1/sessions`, { method: 'POST', headers: as, body: {} })).id)
+    for (let i = 0; i < STREAMS; i++) sessionIds.push((await json(`${gw.url}/v1/sessions`, { method: 'POST', headers: as(gw), body: {} })).id)
     const memory = []
-    for (let i = 0; i < MEMORY_ROUNDS; i++) memory.push(await memoryPerStream(gw, as, sessionIds))
+    for (let i = 0; i < MEMORY_ROUNDS; i++) memory.push(await memoryPerStream(gw, as(gw), sessionIds))
 
     const view = (cells: CellView[]) => ({
       firstMs: stat(cells.map((c) => c.firstMs)),
@@ -148,37 +155,42 @@ async function main (): Promise<void> {
       p50Ms: stat(cells.map((c) => c.p50Ms)),
       p99Ms: stat(cells.map((c) => c.p99Ms))
     })
-    const d = view(direct)
-    const g = view(gateway)
-    const added = { firstMs: g.firstMs.median - d.firstMs.median, perEventP50Ms: g.p50Ms.median - d.p50Ms.median, perEventP99Ms: g.p99Ms.median - d.p99Ms.median }
+    const [d, g, b] = paths.map((p) => view(p.cells)) as [ReturnType<typeof view>, ReturnType<typeof view>, ReturnType<typeof view> | undefined]
+    const addedTo = (x: ReturnType<typeof view>) => ({ firstMs: x.firstMs.median - d.firstMs.median, firstDelayMs: x.firstDelayMs.median - d.firstDelayMs.median, perEventP50Ms: x.p50Ms.median - d.p50Ms.median, perEventP99Ms: x.p99Ms.median - d.p99Ms.median })
+    const added = addedTo(g)
+    const baseAdded = b === undefined ? undefined : addedTo(b)
     const perStream = stat(memory.map((m) => m.perStreamKiB))
     const date = new Date().toISOString()
     const report = {
       date,
       machine: machine(),
-      settings: { quick: QUICK, eventsPerTurn: EVENTS, stepDelayMs: STEP_MS, turnsPerCell: TURNS, rounds: ROUNDS, streams: STREAMS, memoryRounds: MEMORY_ROUNDS },
+      settings: { quick: QUICK, eventsPerTurn: EVENTS, stepDelayMs: STEP_MS, turnsPerCell: TURNS, rounds: ROUNDS, streams: STREAMS, memoryRounds: MEMORY_ROUNDS, baseline: args.baseline ?? null },
       direct: d,
       gateway: g,
       added,
+      ...(b === undefined ? {} : { baseline: b, baselineAdded: baseAdded }),
       goals: { perEventP50Ms: 1, firstMs: 5 },
       memory: { rounds: memory, perStreamKiB: perStream }
     }
     const ms = (x: number) => `${x >= 0 ? '+' : ''}${x.toFixed(1)} ms`
+    const rows: Array<[string, (v: ReturnType<typeof view>) => string, keyof typeof added, string]> = [
+      ['first text event, from the request\'s start', (v) => range(v.firstMs), 'firstMs', '<= 5 ms'],
+      ['first text event, from its upstream write', (v) => range(v.firstDelayMs), 'firstDelayMs', ''],
+      ['per event, p50 (upstream write to arrival)', (v) => range(v.p50Ms), 'perEventP50Ms', '<= 1 ms'],
+      ['per event, p99', (v) => range(v.p99Ms), 'perEventP99Ms', '']
+    ]
     const table = [
       runLine(date, `${QUICK ? 'quick run: ' : ''}${EVENTS} text events per turn ${STEP_MS} ms apart, ${TURNS} turns per cell, ${ROUNDS} rounds interleaved; medians of the cells (min-max), ms.`),
       '',
-      '| measure | direct to the simulator | through the gateway | added | goal |',
-      '| --- | --- | --- | --- | --- |',
-      `| first text event, from the request's start | ${range(d.firstMs)} | ${range(g.firstMs)} | ${ms(added.firstMs)} | <= 5 ms |`,
-      `| first text event, from its upstream write | ${range(d.firstDelayMs)} | ${range(g.firstDelayMs)} | ${ms(g.firstDelayMs.median - d.firstDelayMs.median)} | |`,
-      `| per event, p50 (upstream write to arrival) | ${range(d.p50Ms)} | ${range(g.p50Ms)} | ${ms(added.perEventP50Ms)} | <= 1 ms |`,
-      `| per event, p99 | ${range(d.p99Ms)} | ${range(g.p99Ms)} | ${ms(added.perEventP99Ms)} | |`,
+      b === undefined ? '| measure | direct to the simulator | through the gateway | added | goal |' : '| measure | direct to the simulator | through the gateway | added | baseline gateway | baseline added | goal |',
+      b === undefined ? '| --- | --- | --- | --- | --- |' : '| --- | --- | --- | --- | --- | --- | --- |',
+      ...rows.map(([name, cell, key, goal]) => `| ${name} | ${cell(d)} | ${cell(g)} | ${ms(added[key])} | ${b === undefined ? '' : `${cell(b)} | ${ms(baseAdded![key])} | `}${goal} |`),
       '',
       `Memory: ${STREAMS} open \`GET /v1/sessions/:id/events\` streams on idle sessions: ${range(perStream)} KiB of gateway RSS per stream (${MEMORY_ROUNDS} rounds; RSS ${(memory[0]!.beforeKiB / 1024).toFixed(0)} MiB before the first).`
     ].join('\n')
     await writeResults('relay', report, table)
   } finally {
-    if (gw) await stopGateway(gw)
+    for (const gw of gateways) await stopGateway(gw)
     for (const c of children.reverse()) await stop(c)
   }
 }

@@ -27,6 +27,14 @@ export class ShuttingDown extends Error {
   }
 }
 
+/** Why a turn is stopped when its turn.started could not be written: the caller got an error. */
+export class NotLogged extends Error {
+  constructor () {
+    super('the turn could not be written to the session log')
+    this.name = 'NotLogged'
+  }
+}
+
 export const INTERRUPTED = {
   code: 'GW_ERR_UNAVAILABLE',
   message: 'The gateway instance running this turn stopped before the turn ended; send the message again',
@@ -68,7 +76,9 @@ export class TurnRunner {
     } catch (err) {
       outcome = signal.reason instanceof ShuttingDown
         ? { status: 'failed', reply: null, error: INTERRUPTED }
-        : { status: signal.aborted ? 'timed_out' : 'failed', reply: null, error: this.describe(err, signal) }
+        : signal.reason instanceof NotLogged
+          ? { status: 'failed', reply: null, error: { code: 'GW_ERR_INTERNAL', message: 'The turn failed inside the gateway' } }
+          : { status: signal.aborted ? 'timed_out' : 'failed', reply: null, error: this.describe(err, signal) }
     }
     if (lease) await this.charge(actor, lease, turn.id)
     const metrics = domainMetrics()

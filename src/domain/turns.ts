@@ -14,7 +14,7 @@ import type { SessionEvents, SessionEventView } from './events.ts'
 import type { Sessions } from './sessions.ts'
 import type { Timelines } from './timeline.ts'
 import type { Credits } from './credits.ts'
-import { INTERRUPTED, ShuttingDown, TurnRunner } from './turn-runner.ts'
+import { INTERRUPTED, NotLogged, ShuttingDown, TurnRunner } from './turn-runner.ts'
 import { inSpan } from './tracing.ts'
 
 export type TurnStatus = 'running' | 'completed' | 'silent' | 'timed_out' | 'failed'
@@ -60,13 +60,21 @@ export class Turns {
   }
 
   async start (actor: Actor, sessionId: string, text: string): Promise<StartedTurn> {
-    const session = await this.sessions.getRow(actor, sessionId)
-    await this.credits.assertWithinBudget(actor.tenantId)
+    // two independent reads at once; when both fail, the session's 404 wins as it did in turn
+    const [found, budget] = await Promise.allSettled([this.sessions.getRow(actor, sessionId), this.credits.assertWithinBudget(actor.tenantId)])
+    if (found.status === 'rejected') throw found.reason
+    if (budget.status === 'rejected') throw budget.reason
+    const session = found.value
     const { prisma } = this.deps
     const { turn, closed } = await prisma.$transaction(async (tx) => {
       await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext('turn'), hashtext(${session.id}))`
-      const closed = await this.closeLapsedIn(tx, { sessionId: session.id })
-      const busy = await tx.turn.findFirst({ where: { sessionId: session.id, status: 'running' }, select: { id: true } })
+      // the usual case (no turn running) is one read; a running turn whose lease lapsed is closed first
+      let closed: SessionEventView[] = []
+      let busy = await this.runningTurn(tx, session.id)
+      if (busy) {
+        closed = await this.closeLapsedIn(tx, { sessionId: session.id })
+        if (closed.length > 0) busy = await this.runningTurn(tx, session.id)
+      }
       if (busy) {
         throw gwError('GW_ERR_TURN_IN_PROGRESS', `Turn ${busy.id} is still running in this session; wait for it to finish (sending again would make the upstream do and charge the work twice)`, {
           extensions: { turnId: busy.id }
@@ -76,8 +84,10 @@ export class Turns {
       return { turn, closed }
     })
     for (const event of closed) this.events.publish(event)
-    const cursorBefore = await this.events.lastCursor(session.id)
-    await this.events.append(session.id, 'turn.started', { turnId: turn.id, text }, turn.id)
+    // The run starts while turn.started is written, so the upstream is asked that much sooner:
+    // a session's appends keep the order they are called in, so the turn's first event still
+    // comes after turn.started, and nothing is shown before it is stored.
+    const started = this.events.append(session.id, 'turn.started', { turnId: turn.id, text }, turn.id)
 
     const controller = new AbortController()
     const timer = setTimeout(() => controller.abort(new Error('turn timeout')), this.deps.config.TURN_TIMEOUT_MS)
@@ -90,7 +100,15 @@ export class Turns {
       })
     this.running.set(turn.id, { controller, done })
     this.startRenewing()
-    return { turn: turnView(turn), cursorBefore }
+    let first: SessionEventView
+    try {
+      first = await started
+    } catch (err) {
+      controller.abort(new NotLogged())
+      throw err
+    }
+    // the turn's events all come after its turn.started
+    return { turn: turnView(turn), cursorBefore: BigInt(first.cursor) - 1n }
   }
 
   async get (actor: Actor, sessionId: string, turnId: string): Promise<TurnView> {
@@ -119,6 +137,10 @@ export class Turns {
     const closed = await this.deps.prisma.$transaction(async (tx) => await this.closeLapsedIn(tx, {}))
     for (const event of closed) this.events.publish(event)
     return closed.length
+  }
+
+  private async runningTurn (tx: Prisma.TransactionClient, sessionId: string): Promise<{ id: string } | null> {
+    return await tx.turn.findFirst({ where: { sessionId, status: 'running' }, select: { id: true } })
   }
 
   /** The one way a lapsed turn is closed: at a turn's start (its session) and by the sweep. */
