@@ -6,7 +6,7 @@
 // instance dies, its turns' leases lapse and any instance closes them as interrupted, so a
 // crash blocks a session for seconds, not for the turn's time limit.
 import { randomUUID } from 'node:crypto'
-import type { Prisma, Turn as TurnRow } from '../generated/prisma/client.ts'
+import type { Prisma, Session as SessionRow, Turn as TurnRow } from '../generated/prisma/client.ts'
 import { gwError } from '../errors.ts'
 import { after, pageOf, type Page } from './cursor.ts'
 import type { Actor, DomainDeps } from './deps.ts'
@@ -60,17 +60,24 @@ export class Turns {
   }
 
   async start (actor: Actor, sessionId: string, text: string): Promise<StartedTurn> {
-    // two independent reads at once; when both fail, the session's 404 wins as it did in turn
-    const [found, budget] = await Promise.allSettled([this.sessions.getRow(actor, sessionId), this.credits.assertWithinBudget(actor.tenantId)])
-    if (found.status === 'rejected') throw found.reason
-    if (budget.status === 'rejected') throw budget.reason
-    const session = found.value
+    // the session and budget reads run while the transaction takes the session's lock; nothing
+    // is written, nor a busy turn named, before both passed (a 404 wins over the budget's 402)
+    const checks = Promise.allSettled([this.sessions.getRow(actor, sessionId), this.credits.assertWithinBudget(actor.tenantId)])
+    const passed = async (): Promise<SessionRow> => {
+      const [found, budget] = await checks
+      if (found.status === 'rejected') throw found.reason
+      if (budget.status === 'rejected') throw budget.reason
+      return found.value
+    }
     const { prisma } = this.deps
-    const { turn, closed } = await prisma.$transaction(async (tx) => {
-      await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext('turn'), hashtext(${session.id}))`
+    // the lock's key is the id as stored (lowercase), however the caller spelled it
+    const id = sessionId.toLowerCase()
+    const { session, turn, closed } = await prisma.$transaction(async (tx) => {
+      await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext('turn'), hashtext(${id}))`
       // the usual case (no turn running) is one read; a running turn whose lease lapsed is closed first
+      let busy = await this.runningTurn(tx, id)
+      const session = await passed()
       let closed: SessionEventView[] = []
-      let busy = await this.runningTurn(tx, session.id)
       if (busy) {
         closed = await this.closeLapsedIn(tx, { sessionId: session.id })
         if (closed.length > 0) busy = await this.runningTurn(tx, session.id)
@@ -81,7 +88,7 @@ export class Turns {
         })
       }
       const turn = await tx.turn.create({ data: { sessionId: session.id, text, instanceId: this.instanceId, leaseUntil: this.leaseEnd() } })
-      return { turn, closed }
+      return { session, turn, closed }
     })
     for (const event of closed) this.events.publish(event)
     // The run starts while turn.started is written, so the upstream is asked that much sooner:
