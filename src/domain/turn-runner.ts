@@ -67,8 +67,12 @@ export class TurnRunner {
     private readonly credits: Credits
   ) {}
 
-  async run (actor: Actor, turn: TurnRow, signal: AbortSignal): Promise<void> {
-    const emit = async (type: string, payload: Record<string, unknown>) => await this.events.append(turn.sessionId, type, { turnId: turn.id, ...payload }, turn.id)
+  /** `logged`: the turn's turn.started is stored; the run may start before, its events may not. */
+  async run (actor: Actor, turn: TurnRow, signal: AbortSignal, logged: Promise<unknown> = Promise.resolve()): Promise<void> {
+    const emit = async (type: string, payload: Record<string, unknown>) => {
+      await logged
+      return await this.events.append(turn.sessionId, type, { turnId: turn.id, ...payload }, turn.id)
+    }
     let outcome: Outcome
     let lease: SessionContext['lease'] | undefined
     try {

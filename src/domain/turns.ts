@@ -91,14 +91,13 @@ export class Turns {
       return { session, turn, closed }
     })
     for (const event of closed) this.events.publish(event)
-    // The run starts while turn.started is written, so the upstream is asked that much sooner:
-    // a session's appends keep the order they are called in, so the turn's first event still
-    // comes after turn.started, and nothing is shown before it is stored.
+    // The run starts while turn.started is written, so the upstream is asked that much sooner;
+    // the run's own events wait for it, so turn.started is still the turn's first event.
     const started = this.events.append(session.id, 'turn.started', { turnId: turn.id, text }, turn.id)
 
     const controller = new AbortController()
     const timer = setTimeout(() => controller.abort(new Error('turn timeout')), this.deps.config.TURN_TIMEOUT_MS)
-    const done = inSpan('turn', { 'nemo.tenant.id': actor.tenantId, 'nemo.session.id': session.id, 'nemo.turn.id': turn.id }, async () => await this.runner.run(actor, turn, controller.signal))
+    const done = inSpan('turn', { 'nemo.tenant.id': actor.tenantId, 'nemo.session.id': session.id, 'nemo.turn.id': turn.id }, async () => await this.runner.run(actor, turn, controller.signal, started))
       .catch((err: unknown) => this.deps.log.error({ err, turnId: turn.id }, 'turn runner crashed'))
       .finally(() => {
         clearTimeout(timer)
