@@ -27,6 +27,14 @@ export class ShuttingDown extends Error {
   }
 }
 
+/** Why a turn is stopped when its turn.started could not be written: the caller got an error. */
+export class NotLogged extends Error {
+  constructor () {
+    super('the turn could not be written to the session log')
+    this.name = 'NotLogged'
+  }
+}
+
 export const INTERRUPTED = {
   code: 'GW_ERR_UNAVAILABLE',
   message: 'The gateway instance running this turn stopped before the turn ended; send the message again',
@@ -59,8 +67,12 @@ export class TurnRunner {
     private readonly credits: Credits
   ) {}
 
-  async run (actor: Actor, turn: TurnRow, signal: AbortSignal): Promise<void> {
-    const emit = async (type: string, payload: Record<string, unknown>) => await this.events.append(turn.sessionId, type, { turnId: turn.id, ...payload }, turn.id)
+  /** `logged`: the turn's turn.started is stored; the run may start before, its events may not. */
+  async run (actor: Actor, turn: TurnRow, signal: AbortSignal, logged: Promise<unknown> = Promise.resolve()): Promise<void> {
+    const emit = async (type: string, payload: Record<string, unknown>) => {
+      await logged
+      return await this.events.append(turn.sessionId, type, { turnId: turn.id, ...payload }, turn.id)
+    }
     let outcome: Outcome
     let lease: SessionContext['lease'] | undefined
     try {
@@ -68,7 +80,9 @@ export class TurnRunner {
     } catch (err) {
       outcome = signal.reason instanceof ShuttingDown
         ? { status: 'failed', reply: null, error: INTERRUPTED }
-        : { status: signal.aborted ? 'timed_out' : 'failed', reply: null, error: this.describe(err, signal) }
+        : signal.reason instanceof NotLogged
+          ? { status: 'failed', reply: null, error: { code: 'GW_ERR_INTERNAL', message: 'The turn failed inside the gateway' } }
+          : { status: signal.aborted ? 'timed_out' : 'failed', reply: null, error: this.describe(err, signal) }
     }
     if (lease) await this.charge(actor, lease, turn.id)
     const metrics = domainMetrics()

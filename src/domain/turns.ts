@@ -6,7 +6,7 @@
 // instance dies, its turns' leases lapse and any instance closes them as interrupted, so a
 // crash blocks a session for seconds, not for the turn's time limit.
 import { randomUUID } from 'node:crypto'
-import type { Prisma, Turn as TurnRow } from '../generated/prisma/client.ts'
+import type { Prisma, Session as SessionRow, Turn as TurnRow } from '../generated/prisma/client.ts'
 import { gwError } from '../errors.ts'
 import { after, pageOf, type Page } from './cursor.ts'
 import type { Actor, DomainDeps } from './deps.ts'
@@ -14,7 +14,7 @@ import type { SessionEvents, SessionEventView } from './events.ts'
 import type { Sessions } from './sessions.ts'
 import type { Timelines } from './timeline.ts'
 import type { Credits } from './credits.ts'
-import { INTERRUPTED, ShuttingDown, TurnRunner } from './turn-runner.ts'
+import { INTERRUPTED, NotLogged, ShuttingDown, TurnRunner } from './turn-runner.ts'
 import { inSpan } from './tracing.ts'
 
 export type TurnStatus = 'running' | 'completed' | 'silent' | 'timed_out' | 'failed'
@@ -60,28 +60,44 @@ export class Turns {
   }
 
   async start (actor: Actor, sessionId: string, text: string): Promise<StartedTurn> {
-    const session = await this.sessions.getRow(actor, sessionId)
-    await this.credits.assertWithinBudget(actor.tenantId)
+    // the session and budget reads run while the transaction takes the session's lock; nothing
+    // is written, nor a busy turn named, before both passed (a 404 wins over the budget's 402)
+    const checks = Promise.allSettled([this.sessions.getRow(actor, sessionId), this.credits.assertWithinBudget(actor.tenantId)])
+    const passed = async (): Promise<SessionRow> => {
+      const [found, budget] = await checks
+      if (found.status === 'rejected') throw found.reason
+      if (budget.status === 'rejected') throw budget.reason
+      return found.value
+    }
     const { prisma } = this.deps
-    const { turn, closed } = await prisma.$transaction(async (tx) => {
-      await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext('turn'), hashtext(${session.id}))`
-      const closed = await this.closeLapsedIn(tx, { sessionId: session.id })
-      const busy = await tx.turn.findFirst({ where: { sessionId: session.id, status: 'running' }, select: { id: true } })
+    // the lock's key is the id as stored (lowercase), however the caller spelled it
+    const id = sessionId.toLowerCase()
+    const { session, turn, closed } = await prisma.$transaction(async (tx) => {
+      await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext('turn'), hashtext(${id}))`
+      // the usual case (no turn running) is one read; a running turn whose lease lapsed is closed first
+      let busy = await this.runningTurn(tx, id)
+      const session = await passed()
+      let closed: SessionEventView[] = []
+      if (busy) {
+        closed = await this.closeLapsedIn(tx, { sessionId: session.id })
+        if (closed.length > 0) busy = await this.runningTurn(tx, session.id)
+      }
       if (busy) {
         throw gwError('GW_ERR_TURN_IN_PROGRESS', `Turn ${busy.id} is still running in this session; wait for it to finish (sending again would make the upstream do and charge the work twice)`, {
           extensions: { turnId: busy.id }
         })
       }
       const turn = await tx.turn.create({ data: { sessionId: session.id, text, instanceId: this.instanceId, leaseUntil: this.leaseEnd() } })
-      return { turn, closed }
+      return { session, turn, closed }
     })
     for (const event of closed) this.events.publish(event)
-    const cursorBefore = await this.events.lastCursor(session.id)
-    await this.events.append(session.id, 'turn.started', { turnId: turn.id, text }, turn.id)
+    // The run starts while turn.started is written, so the upstream is asked that much sooner;
+    // the run's own events wait for it, so turn.started is still the turn's first event.
+    const started = this.events.append(session.id, 'turn.started', { turnId: turn.id, text }, turn.id)
 
     const controller = new AbortController()
     const timer = setTimeout(() => controller.abort(new Error('turn timeout')), this.deps.config.TURN_TIMEOUT_MS)
-    const done = inSpan('turn', { 'nemo.tenant.id': actor.tenantId, 'nemo.session.id': session.id, 'nemo.turn.id': turn.id }, async () => await this.runner.run(actor, turn, controller.signal))
+    const done = inSpan('turn', { 'nemo.tenant.id': actor.tenantId, 'nemo.session.id': session.id, 'nemo.turn.id': turn.id }, async () => await this.runner.run(actor, turn, controller.signal, started))
       .catch((err: unknown) => this.deps.log.error({ err, turnId: turn.id }, 'turn runner crashed'))
       .finally(() => {
         clearTimeout(timer)
@@ -90,7 +106,15 @@ export class Turns {
       })
     this.running.set(turn.id, { controller, done })
     this.startRenewing()
-    return { turn: turnView(turn), cursorBefore }
+    let first: SessionEventView
+    try {
+      first = await started
+    } catch (err) {
+      controller.abort(new NotLogged())
+      throw err
+    }
+    // the turn's events all come after its turn.started
+    return { turn: turnView(turn), cursorBefore: BigInt(first.cursor) - 1n }
   }
 
   async get (actor: Actor, sessionId: string, turnId: string): Promise<TurnView> {
@@ -119,6 +143,10 @@ export class Turns {
     const closed = await this.deps.prisma.$transaction(async (tx) => await this.closeLapsedIn(tx, {}))
     for (const event of closed) this.events.publish(event)
     return closed.length
+  }
+
+  private async runningTurn (tx: Prisma.TransactionClient, sessionId: string): Promise<{ id: string } | null> {
+    return await tx.turn.findFirst({ where: { sessionId, status: 'running' }, select: { id: true } })
   }
 
   /** The one way a lapsed turn is closed: at a turn's start (its session) and by the sweep. */

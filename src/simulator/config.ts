@@ -6,7 +6,7 @@ import { Check, Convert, Errors } from 'typebox/value'
 
 export const SCENARIOS = [
   'text', 'generation', 'two-stage', 'silent-edit', 'edit', 'temporary-issue', 'disconnect',
-  'error', 'ask-question', 'heartbeat-only', 'thought', 'enhance', 'silent-stream', 'silent-stream-stuck'
+  'error', 'ask-question', 'heartbeat-only', 'thought', 'enhance', 'silent-stream', 'silent-stream-stuck', 'burst'
 ] as const
 export type ScenarioName = typeof SCENARIOS[number]
 
@@ -23,6 +23,8 @@ export const SimulatorOptionsSchema = Type.Object({
   heartbeat: literals(['comment', 'empty-data', 'typed']),
   heartbeatIntervalMs: Type.Integer({ minimum: 1 }),
   stepDelayMs: Type.Integer({ minimum: 0 }),
+  /** Text events of a 'burst' turn (benchmarks), each stamped with the time it was written. */
+  burstEvents: Type.Integer({ minimum: 1, maximum: 100000 }),
   generationMs: Type.Integer({ minimum: 0 }),
   renderDurationMs: Type.Integer({ minimum: 1 }),
   renderFailureRate: Type.Number({ minimum: 0, maximum: 1 }),
@@ -63,6 +65,7 @@ export const DEFAULT_OPTIONS: SimulatorOptions = {
   heartbeat: 'comment',
   heartbeatIntervalMs: 15000,
   stepDelayMs: 50,
+  burstEvents: 20,
   generationMs: 3000,
   renderDurationMs: 30000,
   renderFailureRate: 0,

@@ -9,7 +9,8 @@ import type { Prng } from './prng.ts'
 import type { SimSession } from './state.ts'
 
 export type Step =
-  | { kind: 'event', event: AgentEvent }
+  /** `stamp`: the frame's SENT_AT placeholder becomes the time it is written. */
+  | { kind: 'event', event: AgentEvent, stamp?: boolean }
   /** Heartbeats only, for this long: the model is "generating". */
   | { kind: 'heartbeats', ms: number }
   /** The work lands: credits are spent and the session changes. */
@@ -164,6 +165,9 @@ function editSteps ({ session, rng, text }: Build, withBgm: boolean): Step[] {
 
 const say = (text: string): Step => ({ kind: 'event', event: textEvent(text) })
 
+/** Replaced, in a stamped step's frames, by the wall-clock ms (3 decimals) it is written at. */
+export const SENT_AT = '{{sent_at}}'
+
 export function buildScript (scenario: ScenarioName, b: Build): Script {
   const script = (cost: number, steps: Step[]): Script => ({ scenario, cost, steps })
   switch (scenario) {
@@ -202,6 +206,11 @@ export function buildScript (scenario: ScenarioName, b: Build): Script {
       return script(GENERATION_COST, [{ kind: 'event', event: g.call }, ...commits, { kind: 'silence', ms: 10 * b.options.generationMs }])
     }
     case 'silent-stream-stuck': return script(0, [{ kind: 'silence', ms: 10 * b.options.generationMs }])
+    case 'burst': {
+      // what the relay benchmark times: how much later than the upstream wrote it a client sees each event
+      const n = b.options.burstEvents
+      return script(0, Array.from({ length: n }, (_, i): Step => ({ kind: 'event', event: textEvent(`Part ${i + 1} of ${n}, sent at ${SENT_AT} ms`), stamp: true })))
+    }
     case 'thought':
       return script(0, [{ kind: 'event', event: { kind: 'content', role: 'model', parts: [{ text: REPLY.thought, thought: true }, { text: REPLY.text }] } }])
   }

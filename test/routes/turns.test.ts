@@ -244,6 +244,21 @@ t.test('turns and events of another tenant are 404', async (t) => {
   t.equal((await ctx.gw.sim.counters()).requests['run-sse'] ?? 0, 0, 'nothing reached the upstream')
 })
 
+t.test('a running turn: its session answers another user 404 (never a 409 naming the turn), its owner 409 however the id is spelled', async (t) => {
+  const ctx = await setup(t, { sim: { generationMs: 3000 } })
+  const running = await ctx.acme.as('alice', { method: 'POST', url: `/v1/sessions/${ctx.session.id}/turns`, payload: { text: '[scenario:generation] a long one' } })
+  t.equal(running.statusCode, 202)
+  const foreign = await ctx.acme.as('bob', { method: 'POST', url: `/v1/sessions/${ctx.session.id}/turns`, payload: { text: 'hi' } })
+  t.equal(foreign.statusCode, 404)
+  t.notMatch(foreign.body, running.json().id)
+  const [again, upper] = await Promise.all([
+    ctx.acme.as('alice', { method: 'POST', url: `/v1/sessions/${ctx.session.id}/turns`, payload: { text: 'hi' } }),
+    ctx.acme.as('alice', { method: 'POST', url: `/v1/sessions/${ctx.session.id.toUpperCase()}/turns`, payload: { text: 'hi' } })
+  ])
+  t.same([again.statusCode, upper.statusCode], [409, 409])
+  t.equal(upper.json().turnId, running.json().id)
+})
+
 t.test('what turns cost is the tenant\'s spend; a used-up budget refuses new turns', async (t) => {
   const ctx = await setup(t, { registered: true })
   await ctx.gw.admin({ method: 'PATCH', url: `/admin/v1/tenants/${ctx.acme.id}`, payload: { creditBudget: 120 } })
@@ -257,6 +272,8 @@ t.test('what turns cost is the tenant\'s spend; a used-up budget refuses new tur
   const refused = await ctx.acme.as('alice', { method: 'POST', url: `/v1/sessions/${ctx.session.id}/turns`, payload: { text: 'one more' } })
   t.equal(refused.statusCode, 402)
   t.equal(refused.json().code, 'GW_ERR_BUDGET_EXCEEDED')
+  const foreign = await ctx.acme.as('bob', { method: 'POST', url: `/v1/sessions/${ctx.session.id}/turns`, payload: { text: 'not mine' } })
+  t.equal(foreign.statusCode, 404, 'another user\'s session answers 404 before the budget\'s 402')
   const after = (await ctx.acme.as('alice', { method: 'GET', url: '/v1/credits' })).json()
   t.equal(after.budget.exceeded, true)
   await streamsClosed(ctx.gw, t)

@@ -244,3 +244,15 @@ t.test('disconnect: half a data line then a dropped socket; the work still lands
   t.equal(later.body.data.state.draft.t[0].tt, 0)
   t.same((await sim.call('GET', '/api/credits/balance/simple', { token })).body.data, { available: 0, frozen: 0, total: 0 })
 })
+
+t.test('burst (benchmarks): N text events, each saying the wall-clock ms it was written at', async (t) => {
+  const sim = await startSim(t, { burstEvents: 3, stepDelayMs: 20 })
+  const { token } = await sim.anon()
+  const sid = await sim.session(token)
+  const before = performance.timeOrigin + performance.now()
+  const res = await sim.sse(token, sid, '[scenario:burst] go')
+  const after = performance.timeOrigin + performance.now()
+  const sent = dataFrames(res.text).map((f) => Number(/^Part \d of 3, sent at ([\d.]+) ms$/.exec(f.content.parts[0].text)?.[1]))
+  t.equal(sent.length, 3)
+  t.ok(sent.every((ms, i) => ms >= before && ms <= after && (i === 0 || ms - sent[i - 1]! >= 15)), 'stamped when written, a step apart')
+})

@@ -9,7 +9,7 @@ import type { FastifyPluginAsync } from 'fastify'
 import { heartbeatFrame, newInvocation, renderEvent, type Invocation } from '../agent-events.ts'
 import type { SimContext } from '../context.ts'
 import { fail, guard, userOf } from '../guard.ts'
-import { buildScript, pickScenario, type Script, type Step } from '../scenarios.ts'
+import { buildScript, pickScenario, SENT_AT, type Script, type Step } from '../scenarios.ts'
 import type { SimSession, SimUser } from '../state.ts'
 
 interface RunRequest { app_name?: string, user_id: string, session_id: string, texts: string[] }
@@ -54,6 +54,11 @@ export function parseRunRequest (body: unknown): RunRequest | Detail {
     session_id: field(b, 'session_id') as string,
     texts
   }
+}
+
+/** Wall-clock ms with sub-ms precision, comparable across the processes of one machine. */
+function stamp (frame: string): string {
+  return frame.replace(SENT_AT, (performance.timeOrigin + performance.now()).toFixed(3))
 }
 
 interface Turn { ctx: SimContext, res: ServerResponse, session: SimSession, user: SimUser, script: Script, inv: Invocation }
@@ -111,7 +116,7 @@ async function play (turn: Turn): Promise<void> {
           : renderEvent(s.event, ctx.options.framing, inv)
         if (frames.length === 0) continue
         await step()
-        write(frames)
+        write(s.kind === 'event' && s.stamp === true ? frames.map(stamp) : frames)
       }
     }
   } catch (err) {
