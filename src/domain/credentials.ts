@@ -37,10 +37,16 @@ export class Credentials {
   private readonly minter: Minter
 
   private readonly currents: TtlCache<Current | null>
+  private readonly leases: TtlCache<{ lease: Lease, good: boolean } | null>
 
   constructor (private readonly deps: DomainDeps, private readonly caches: CacheSync) {
     this.currents = new TtlCache(deps.config.HOT_CACHE_TTL_MS)
-    caches.onChange((change) => { if (change.kind !== 'keys') this.currents.clear() })
+    this.leases = new TtlCache(deps.config.HOT_CACHE_TTL_MS)
+    caches.onChange((change) => {
+      if (change.kind === 'keys') return
+      this.currents.clear()
+      this.leases.clear()
+    })
     this.minter = new Minter(deps, (row) => this.lease(row))
   }
 
@@ -76,8 +82,9 @@ export class Credentials {
     if (tenant.tokenMode === 'registered') return await this.acquireRegistered(actor.tenantId, opts.forNewSession)
     const found = await this.findUsableAnonymous(actor.userId, opts.forNewSession)
     if (found) return this.lease(found)
+    const minted = await this.minter.mint(actor, opts.forNewSession)
     this.forget()
-    return await this.minter.mint(actor, opts.forNewSession)
+    return minted
   }
 
   /**
@@ -86,10 +93,14 @@ export class Credentials {
    * answered 2001 by the upstream itself.
    */
   async leaseFor (credentialId: string): Promise<Lease | null> {
-    let row = await this.deps.prisma.credential.findUnique({ where: { id: credentialId } })
-    if (row?.state === 'exhausted') row = await this.revive(row)
-    if (!row || !(usable(effectiveState(row), false) || effectiveState(row) === 'exhausted')) return null
-    return this.lease(row)
+    // a token in good standing is reused for HOT_CACHE_TTL_MS, decrypted once (see current())
+    return await this.leases.load(credentialId, async () => {
+      let row = await this.deps.prisma.credential.findUnique({ where: { id: credentialId } })
+      if (row?.state === 'exhausted') row = await this.revive(row)
+      if (!row || !(usable(effectiveState(row), false) || effectiveState(row) === 'exhausted')) return null
+      const state = effectiveState(row)
+      return { lease: this.lease(row), good: state === 'active' || state === 'expiring' }
+    }, (found) => found?.good === true).then((found) => found?.lease ?? null)
   }
 
   /**
@@ -141,18 +152,18 @@ export class Credentials {
   async noteBalance (credentialId: string, available: number): Promise<CredentialRow | null> {
     const { prisma, config } = this.deps
     if (available > 0) {
-      this.forget()
       const { count } = await prisma.credential.updateMany({
         where: { id: credentialId, state: 'exhausted' },
         data: { state: 'active', retryAfter: null, stateReason: 'credits found on a balance re-check' }
       })
+      this.forget()
       if (count > 0) this.deps.log.info({ credentialId }, 'an exhausted token has credits again')
     } else {
-      this.forget()
       await prisma.credential.updateMany({
         where: { id: credentialId, state: 'exhausted' },
         data: { retryAfter: new Date(Date.now() + config.CREDITS_EXHAUSTED_RECHECK_MS) }
       })
+      this.forget()
     }
     return await prisma.credential.findUnique({ where: { id: credentialId } })
   }
@@ -219,28 +230,28 @@ export class Credentials {
         }
         if (verdict === 'unknown') return 'none'
         const revoked = /revoked/i.test(err.upstreamMessage ?? '')
-        this.forget()
         await prisma.credential.update({
           where: { id: lease.credentialId },
           data: { state: revoked ? 'revoked' : 'expired', stateReason: err.upstreamMessage ?? 'upstream code 1001' }
         })
+        this.forget()
         this.deps.log.warn({ credentialId: lease.credentialId, state: revoked ? 'revoked' : 'expired' }, 'upstream rejected a token')
         return 'other'
       }
       case 'credits_exhausted':
-        this.forget()
         await prisma.credential.update({
           where: { id: lease.credentialId },
           data: { state: 'exhausted', stateReason: 'upstream code 2001', retryAfter: new Date(Date.now() + config.CREDITS_EXHAUSTED_RECHECK_MS) }
         })
+        this.forget()
         return 'none'
       case 'rate_limited': {
         const seconds = err.retryAfterSec ?? 30
-        this.forget()
         await prisma.credential.update({
           where: { id: lease.credentialId },
           data: { state: 'rate_limited', retryAfter: new Date(Date.now() + seconds * 1000), stateReason: 'upstream HTTP 429' }
         })
+        this.forget()
         return 'none'
       }
       default:
@@ -307,7 +318,6 @@ export class Credentials {
       if (err instanceof NemoError && err.kind === 'token_invalid') throw gwError('GW_ERR_VALIDATION', 'The upstream does not accept this token (invalid, expired or revoked)')
       throw err
     }
-    this.forget()
     const row = await this.deps.prisma.credential.create({
       data: {
         lastCredits: { ...balance, at: new Date().toISOString() },
@@ -319,6 +329,7 @@ export class Credentials {
         expiresAt: input.expiresAt ?? null
       }
     })
+    this.forget()
     return this.view(row)
   }
 
@@ -335,8 +346,8 @@ export class Credentials {
   async remove (tenantId: string, id: string): Promise<CredentialView> {
     const row = await this.deps.prisma.credential.findFirst({ where: { id, tenantId } })
     if (!row) throw gwError('GW_ERR_NOT_FOUND', `Credential ${id} not found`)
-    this.forget()
     const updated = await this.deps.prisma.credential.update({ where: { id }, data: { state: 'revoked', stateReason: 'removed by an admin' } })
+    this.forget()
     return this.view(updated)
   }
 }

@@ -150,8 +150,9 @@ export class Sessions {
    * user already has, never by a new mint; without one the read answers 503 and the next
    * action mints.
    */
-  async withSession<T> (actor: Actor, sessionId: string, call: (ctx: SessionContext) => Promise<T>, opts: { mint?: boolean } = {}): Promise<T> {
-    let session = await this.getRow(actor, sessionId)
+  async withSession<T> (actor: Actor, sessionId: string, call: (ctx: SessionContext) => Promise<T>, opts: { mint?: boolean, row?: SessionRow } = {}): Promise<T> {
+    // `row`: the caller read the session a moment ago (a turn's start) and hands it over
+    let session = opts.row?.id === sessionId ? opts.row : await this.getRow(actor, sessionId)
     const replacement = async (): Promise<Lease> => opts.mint === false ? await this.existingLease(actor, session) : await this.repin(actor, session)
     let lease = await this.credentials.leaseFor(session.credentialId) ?? await replacement()
     const run = async (l: Lease): Promise<T> => {

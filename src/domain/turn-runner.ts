@@ -6,7 +6,7 @@
 // answer is a notice, not a failure; an ask_question is a question the caller answers with
 // the next turn; GUI instructions are annotated with the API action to take instead. The
 // upstream stream is always released when the run ends.
-import type { Prisma, Turn as TurnRow } from '../generated/prisma/client.ts'
+import type { Prisma, Session as SessionRow, Turn as TurnRow } from '../generated/prisma/client.ts'
 import { isGatewayError } from '../errors.ts'
 import { annotateGuiText } from '../nemo/intents.ts'
 import { isNemoError } from '../nemo/errors.ts'
@@ -67,8 +67,11 @@ export class TurnRunner {
     private readonly credits: Credits
   ) {}
 
-  /** `logged`: the turn's turn.started is stored; the run may start before, its events may not. */
-  async run (actor: Actor, turn: TurnRow, signal: AbortSignal, logged: Promise<unknown> = Promise.resolve()): Promise<void> {
+  /**
+   * `logged`: the turn's turn.started is stored; the run may start before, its events may not.
+   * `session`: the row the turn's start read, so the run does not read it again.
+   */
+  async run (actor: Actor, turn: TurnRow, signal: AbortSignal, logged: Promise<unknown> = Promise.resolve(), session?: SessionRow): Promise<void> {
     const emit = async (type: string, payload: Record<string, unknown>) => {
       await logged
       return await this.events.append(turn.sessionId, type, { turnId: turn.id, ...payload }, turn.id)
@@ -76,7 +79,7 @@ export class TurnRunner {
     let outcome: Outcome
     let lease: SessionContext['lease'] | undefined
     try {
-      outcome = await this.sessions.withSession(actor, turn.sessionId, async (ctx) => { lease = ctx.lease; return await this.stream(ctx, turn, signal, emit) })
+      outcome = await this.sessions.withSession(actor, turn.sessionId, async (ctx) => { lease = ctx.lease; return await this.stream(ctx, turn, signal, emit) }, { row: session })
     } catch (err) {
       outcome = signal.reason instanceof ShuttingDown
         ? { status: 'failed', reply: null, error: INTERRUPTED }

@@ -97,7 +97,7 @@ export class Turns {
 
     const controller = new AbortController()
     const timer = setTimeout(() => controller.abort(new Error('turn timeout')), this.deps.config.TURN_TIMEOUT_MS)
-    const done = inSpan('turn', { 'nemo.tenant.id': actor.tenantId, 'nemo.session.id': session.id, 'nemo.turn.id': turn.id }, async () => await this.runner.run(actor, turn, controller.signal, started))
+    const done = inSpan('turn', { 'nemo.tenant.id': actor.tenantId, 'nemo.session.id': session.id, 'nemo.turn.id': turn.id }, async () => await this.runner.run(actor, turn, controller.signal, started, session))
       .catch((err: unknown) => this.deps.log.error({ err, turnId: turn.id }, 'turn runner crashed'))
       .finally(() => {
         clearTimeout(timer)
