@@ -7,9 +7,13 @@ import pg from 'pg'
 import { PrismaPg } from '@prisma/adapter-pg'
 import { PrismaClient } from '../generated/prisma/client.ts'
 
+type Rows = <T>(text: string, values: unknown[]) => Promise<T[]>
+
 /** Plain SQL on the shared pool: parameterised text, rows out. */
 export interface Sql {
-  rows: <T>(text: string, values: unknown[]) => Promise<T[]>
+  rows: Rows
+  /** Statements on one connection between BEGIN and COMMIT (ROLLBACK when `work` throws). */
+  transaction: <T>(work: (rows: Rows) => Promise<T>) => Promise<T>
 }
 
 export interface Database {
@@ -43,7 +47,25 @@ export function openDatabase (url: string, opts: DatabaseOptions = {}): Database
   let closed: Promise<void> | undefined
   return {
     prisma,
-    sql: { rows: async <T>(text: string, values: unknown[]) => (await pool.query(text, values)).rows as T[] },
+    sql: {
+      rows: async <T>(text: string, values: unknown[]) => (await pool.query(text, values)).rows as T[],
+      transaction: async <T>(work: (rows: Rows) => Promise<T>): Promise<T> => {
+        const client = await pool.connect()
+        let broken = false
+        try {
+          await client.query('BEGIN')
+          const result = await work(async <R>(text: string, values: unknown[]) => (await client.query(text, values)).rows as R[])
+          await client.query('COMMIT')
+          return result
+        } catch (err) {
+          // a connection that cannot even roll back is not given back to the pool
+          await client.query('ROLLBACK').catch(() => { broken = true })
+          throw err
+        } finally {
+          client.release(broken)
+        }
+      }
+    },
     close: async () => {
       closed ??= (async () => {
         await prisma.$disconnect()
