@@ -101,7 +101,7 @@ const quantile = (sorted: number[], q: number): number => sorted[Math.min(sorted
 
 const SUBSCRIPTION = 'subscription ($id: ID!, $after: String) { sessionEvents(sessionId: $id, after: $after) { cursor sessionId turnId type payload createdAt } }'
 
-interface Subscriber { client: Client, cursors: string[], times: number[], done: Promise<void> }
+interface Subscriber { client: Client, cursors: string[], types: string[], times: number[], done: Promise<void> }
 
 async function main (): Promise<void> {
   const build = spawnSync(process.execPath, ['scripts/build.js', '--if-stale'], { cwd: root, stdio: 'inherit' })
@@ -150,7 +150,7 @@ async function main (): Promise<void> {
     for (let i = 0; i < SUBSCRIBERS; i += OPEN_BATCH) {
       for (let j = i; j < Math.min(SUBSCRIBERS, i + OPEN_BATCH); j++) {
         const client = createClient({ url: wsUrl, webSocketImpl: WebSocket, connectionParams: as, retryAttempts: 0, lazy: false, keepAlive: 0 })
-        const sub: Subscriber = { client, cursors: [], times: [], done: Promise.resolve() }
+        const sub: Subscriber = { client, cursors: [], types: [], times: [], done: Promise.resolve() }
         sub.done = new Promise<void>((resolve, reject) => {
           client.subscribe<{ sessionEvents: { cursor: string, type: string } }>({ query: SUBSCRIPTION, variables: { id: session.id, after: session.lastEventCursor } }, {
             next: (result) => {
@@ -158,6 +158,7 @@ async function main (): Promise<void> {
               if (result.errors) return reject(new Error(JSON.stringify(result.errors)))
               const e = result.data!.sessionEvents
               sub.cursors.push(e.cursor)
+              sub.types.push(e.type)
               sub.times.push(now)
               if (e.type === 'turn.completed' || e.type === 'turn.failed') resolve()
             },
@@ -206,6 +207,7 @@ async function main (): Promise<void> {
       machine: { cores: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version, taskset },
       settings: { subscribers: SUBSCRIBERS, simulator: SIM_ENV, heartbeatEventIntervalMs: 0 },
       events: reference.length,
+      eventTypes: Object.fromEntries([...new Set(subscribers[0]!.types)].map((type) => [type, subscribers[0]!.types.filter((x) => x === type).length])),
       turnMs: Math.round(turnMs),
       rssKb: { before: rssBefore, after: rssAfter, perSubscription: Number(kbPerSubscription.toFixed(1)) },
       delivery: { p50: round(quantile(delays, 0.5)), p99: round(quantile(delays, 0.99)), max: round(delays[delays.length - 1]!) },
