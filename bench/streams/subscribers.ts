@@ -101,7 +101,7 @@ const quantile = (sorted: number[], q: number): number => sorted[Math.min(sorted
 
 const SUBSCRIPTION = 'subscription ($id: ID!, $after: String) { sessionEvents(sessionId: $id, after: $after) { cursor sessionId turnId type payload createdAt } }'
 
-interface Subscriber { client: Client, cursors: string[], types: string[], times: number[], done: Promise<void> }
+interface Subscriber { client: Client, cursors: string[], types: string[], times: number[], error?: string, done: Promise<void> }
 
 async function main (): Promise<void> {
   const build = spawnSync(process.execPath, ['scripts/build.js', '--if-stale'], { cwd: root, stdio: 'inherit' })
@@ -151,22 +151,23 @@ async function main (): Promise<void> {
       for (let j = i; j < Math.min(SUBSCRIBERS, i + OPEN_BATCH); j++) {
         const client = createClient({ url: wsUrl, webSocketImpl: WebSocket, connectionParams: as, retryAttempts: 0, lazy: false, keepAlive: 0 })
         const sub: Subscriber = { client, cursors: [], types: [], times: [], done: Promise.resolve() }
-        sub.done = new Promise<void>((resolve, reject) => {
+        // a subscription that fails is counted as failed (and left out of the timings)
+        const reject = (err: unknown) => { sub.error ??= err instanceof Error ? err.message : JSON.stringify(err) }
+        sub.done = new Promise<void>((resolve) => {
           client.subscribe<{ sessionEvents: { cursor: string, type: string } }>({ query: SUBSCRIPTION, variables: { id: session.id, after: session.lastEventCursor } }, {
             next: (result) => {
               const now = performance.now()
-              if (result.errors) return reject(new Error(JSON.stringify(result.errors)))
+              if (result.errors) { reject(new Error(JSON.stringify(result.errors))); return resolve() }
               const e = result.data!.sessionEvents
               sub.cursors.push(e.cursor)
               sub.types.push(e.type)
               sub.times.push(now)
               if (e.type === 'turn.completed' || e.type === 'turn.failed') resolve()
             },
-            error: reject,
+            error: (err) => { reject(err); resolve() },
             complete: () => resolve()
           })
         })
-        sub.done.catch(() => {})
         subscribers.push(sub)
       }
       const want = Math.min(SUBSCRIBERS, i + OPEN_BATCH)
@@ -183,16 +184,20 @@ async function main (): Promise<void> {
     await Promise.race([all, sleep(120_000).then(() => { throw new Error('the subscribers did not all see the turn end within 120 s') })])
     const turnMs = performance.now() - turnStarted
 
+    const failed = subscribers.filter((s) => s.error !== undefined)
+    if (failed.length > 0) process.stderr.write(`${failed.length} subscriptions failed, e.g. ${failed[0]!.error}\n`)
+    const served = subscribers.filter((s) => s.error === undefined)
+    if (served.length === 0) throw new Error('every subscription failed')
     // every subscriber saw the same events, once each, in order
-    const reference = subscribers[0]!.cursors
+    const reference = served[0]!.cursors
     const ordered = reference.every((c, i) => i === 0 || BigInt(c) > BigInt(reference[i - 1]!))
-    const identical = subscribers.every((s) => s.cursors.length === reference.length && s.cursors.every((c, i) => c === reference[i]))
+    const identical = served.every((s) => s.cursors.length === reference.length && s.cursors.every((c, i) => c === reference[i]))
     if (!ordered || !identical) throw new Error('subscribers disagree on the events they received (lost, repeated or reordered)')
 
     const spreads: number[] = []
     const delays: number[] = []
     for (let i = 0; i < reference.length; i++) {
-      const times = subscribers.map((s) => s.times[i]!)
+      const times = served.map((s) => s.times[i]!)
       const first = Math.min(...times)
       spreads.push(Math.max(...times) - first)
       for (const t of times) delays.push(t - first)
@@ -206,8 +211,9 @@ async function main (): Promise<void> {
       label: args.label,
       machine: { cores: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version, taskset },
       settings: { subscribers: SUBSCRIBERS, simulator: SIM_ENV, heartbeatEventIntervalMs: 0 },
+      failedSubscriptions: failed.length,
       events: reference.length,
-      eventTypes: Object.fromEntries([...new Set(subscribers[0]!.types)].map((type) => [type, subscribers[0]!.types.filter((x) => x === type).length])),
+      eventTypes: Object.fromEntries([...new Set(served[0]!.types)].map((type) => [type, served[0]!.types.filter((x) => x === type).length])),
       turnMs: Math.round(turnMs),
       rssKb: { before: rssBefore, after: rssAfter, perSubscription: Number(kbPerSubscription.toFixed(1)) },
       delivery: { p50: round(quantile(delays, 0.5)), p99: round(quantile(delays, 0.99)), max: round(delays[delays.length - 1]!) },
@@ -217,14 +223,14 @@ async function main (): Promise<void> {
     if (args['no-write']) return
     await mkdir(join(root, 'bench', 'results'), { recursive: true })
     await writeFile(join(root, 'bench', 'results', 'subscribers-latest.json'), JSON.stringify(report, null, 2) + '\n')
-    const row = `| ${report.label || '-'} | ${commit} | ${SUBSCRIBERS} | ${report.events} | ${report.delivery.p50} / ${report.delivery.p99} ms | ${report.spread.p50} / ${report.spread.p99} / ${report.spread.max} ms | ${report.rssKb.perSubscription} KB (${rssBefore} -> ${rssAfter} kB) |`
+    const row = `| ${report.label || '-'} | ${commit} | ${SUBSCRIBERS} | ${report.events} | ${report.delivery.p50} / ${report.delivery.p99} ms | ${report.spread.p50} / ${report.spread.p99} / ${report.spread.max} ms | ${report.rssKb.perSubscription} KB (${rssBefore} -> ${rssAfter} kB) | ${failed.length} |`
     const readmePath = join(root, 'bench', 'README.md')
     const readme = await readFile(readmePath, 'utf8')
     const marked = /<!-- bench:subscribers:start -->\n([\s\S]*?)<!-- bench:subscribers:end -->/
     const match = marked.exec(readme)
     if (match) {
       // one row per label: a new run replaces the row of the same label
-      const header = '| run | commit | subscribers | events | delivery p50 / p99 | spread p50 / p99 / max | RSS per idle subscription |\n| --- | --- | --- | --- | --- | --- | --- |'
+      const header = '| run | commit | subscribers | events | delivery p50 / p99 | spread p50 / p99 / max | RSS per idle subscription | failed subscriptions |\n| --- | --- | --- | --- | --- | --- | --- | --- |'
       const rows = match[1]!.split('\n').filter((l) => l.startsWith('| ') && !l.startsWith('| run ') && !l.startsWith('| ---') && !l.startsWith(`| ${report.label || '-'} |`))
       const note = `Last run ${report.date}: ${report.machine.cores} cores (${report.machine.cpu}), Node ${process.version}, taskset ${taskset ? 'yes' : 'no'}.`
       await writeFile(readmePath, readme.replace(marked, `<!-- bench:subscribers:start -->\n${header}\n${[...rows, row].join('\n')}\n\n${note}\n<!-- bench:subscribers:end -->`))
