@@ -236,7 +236,7 @@ async function main (): Promise<void> {
       await writeFile(readmePath, readme.replace(marked, `<!-- bench:subscribers:start -->\n${header}\n${[...rows, row].join('\n')}\n\n${note}\n<!-- bench:subscribers:end -->`))
     }
   } finally {
-    await Promise.all(subscribers.map(async (s) => await s.client.dispose().catch(() => {})))
+    await Promise.all(subscribers.map(async (s) => { await Promise.resolve(s.client.dispose()).catch(() => {}) }))
     for (const c of children.reverse()) await stop(c)
     await rm(dataDir, { recursive: true, force: true })
   }
