@@ -27,7 +27,9 @@ const { values: args } = parseArgs({
     subscribers: { type: 'string' },
     /** A label stored with the result (e.g. "before", "after"). */
     label: { type: 'string', default: '' },
-    'no-write': { type: 'boolean', default: false }
+    'no-write': { type: 'boolean', default: false },
+    /** Diagnosis: SIGWINCH to the gateway before and after the subscriptions open (with GW_NODE_ARGS="--heapsnapshot-signal=SIGWINCH --diagnostic-dir=DIR"). */
+    'heap-snapshots': { type: 'boolean', default: false }
   }
 })
 const SUBSCRIBERS = Number(args.subscribers ?? (args.quick ? 100 : 1000))
@@ -117,7 +119,9 @@ async function main (): Promise<void> {
     await until('simulator', sim, async () => (await request(`${simUrl}/__sim/counters`)).statusCode === 200 ? true : undefined)
 
     const gwPort = await freePort()
-    const gw = start(pin(0, [process.execPath, '--import=./dist/telemetry.js', 'dist/server.js']), {
+    // GW_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/p" passes node flags to the gateway
+    const nodeArgs = (process.env.GW_NODE_ARGS ?? '').split(' ').filter((a) => a !== '')
+    const gw = start(pin(0, [process.execPath, ...nodeArgs, '--import=./dist/telemetry.js', 'dist/server.js']), {
       NEMO_BASE_URL: simUrl,
       LOG_LEVEL: 'warn',
       RATE_LIMIT_MAX: '100000000',
@@ -146,6 +150,7 @@ async function main (): Promise<void> {
     }
 
     const rssBefore = await settledRss(gw.proc.pid!)
+    if (args['heap-snapshots']) { gw.proc.kill('SIGWINCH'); await sleep(15_000) }
     const opened = performance.now()
     for (let i = 0; i < SUBSCRIBERS; i += OPEN_BATCH) {
       for (let j = i; j < Math.min(SUBSCRIBERS, i + OPEN_BATCH); j++) {
@@ -175,6 +180,7 @@ async function main (): Promise<void> {
     }
     const openMs = performance.now() - opened
     const rssAfter = await settledRss(gw.proc.pid!)
+    if (args['heap-snapshots']) { gw.proc.kill('SIGWINCH'); await sleep(20_000) }
     const kbPerSubscription = (rssAfter - rssBefore) / SUBSCRIBERS
     process.stderr.write(`${SUBSCRIBERS} subscriptions open in ${openMs.toFixed(0)} ms; RSS ${rssBefore} -> ${rssAfter} kB (${kbPerSubscription.toFixed(1)} kB each)\n`)
 
@@ -196,10 +202,12 @@ async function main (): Promise<void> {
 
     const spreads: number[] = []
     const delays: number[] = []
+    const byEvent: Array<{ type: string, spread: number }> = []
     for (let i = 0; i < reference.length; i++) {
       const times = served.map((s) => s.times[i]!)
       const first = Math.min(...times)
       spreads.push(Math.max(...times) - first)
+      byEvent.push({ type: served[0]!.types[i]!, spread: round(Math.max(...times) - first) })
       for (const t of times) delays.push(t - first)
     }
     spreads.sort((a, b) => a - b)
@@ -217,7 +225,8 @@ async function main (): Promise<void> {
       turnMs: Math.round(turnMs),
       rssKb: { before: rssBefore, after: rssAfter, perSubscription: Number(kbPerSubscription.toFixed(1)) },
       delivery: { p50: round(quantile(delays, 0.5)), p99: round(quantile(delays, 0.99)), max: round(delays[delays.length - 1]!) },
-      spread: { p50: round(quantile(spreads, 0.5)), p99: round(quantile(spreads, 0.99)), max: round(spreads[spreads.length - 1]!) }
+      spread: { p50: round(quantile(spreads, 0.5)), p99: round(quantile(spreads, 0.99)), max: round(spreads[spreads.length - 1]!) },
+      widestSpreads: byEvent.sort((a, b) => b.spread - a.spread).slice(0, 5)
     }
     console.log(JSON.stringify(report, null, 2))
     if (args['no-write']) return
