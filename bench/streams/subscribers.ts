@@ -27,14 +27,16 @@ const { values: args } = parseArgs({
     subscribers: { type: 'string' },
     /** A label stored with the result (e.g. "before", "after"). */
     label: { type: 'string', default: '' },
+    /** The simulator's heartbeat interval during the generation: one event each. */
+    'heartbeat-ms': { type: 'string', default: '50' },
     'no-write': { type: 'boolean', default: false },
     /** Diagnosis: SIGWINCH to the gateway before and after the subscriptions open (with GW_NODE_ARGS="--heapsnapshot-signal=SIGWINCH --diagnostic-dir=DIR"). */
     'heap-snapshots': { type: 'boolean', default: false }
   }
 })
 const SUBSCRIBERS = Number(args.subscribers ?? (args.quick ? 100 : 1000))
-/** Upstream heartbeat every 50 ms for 4 s of "generation": ~80 heartbeat events plus the turn's own. */
-const SIM_ENV = { SIM_HEARTBEAT_INTERVAL_MS: '50', SIM_GENERATION_MS: args.quick ? '2000' : '4000', SIM_STEP_DELAY_MS: '20' }
+/** Upstream heartbeat every 50 ms (by default) for 4 s of "generation": ~80 heartbeat events plus the turn's own. */
+const SIM_ENV = { SIM_HEARTBEAT_INTERVAL_MS: args['heartbeat-ms'], SIM_GENERATION_MS: args.quick ? '2000' : '4000', SIM_STEP_DELAY_MS: '20' }
 const OPEN_BATCH = 50
 
 const taskset = spawnSync('taskset', ['--version']).status === 0 && cpus().length >= 2
@@ -157,7 +159,7 @@ async function main (): Promise<void> {
         const client = createClient({ url: wsUrl, webSocketImpl: WebSocket, connectionParams: as, retryAttempts: 0, lazy: false, keepAlive: 0 })
         const sub: Subscriber = { client, cursors: [], types: [], times: [], done: Promise.resolve() }
         // a subscription that fails is counted as failed (and left out of the timings)
-        const reject = (err: unknown) => { sub.error ??= err instanceof Error ? err.message : JSON.stringify(err) }
+        const reject = (err: unknown) => { sub.error ??= err instanceof Error ? err.message : (err as { reason?: string }).reason ?? JSON.stringify(err) }
         sub.done = new Promise<void>((resolve) => {
           client.subscribe<{ sessionEvents: { cursor: string, type: string } }>({ query: SUBSCRIPTION, variables: { id: session.id, after: session.lastEventCursor } }, {
             next: (result) => {
@@ -191,7 +193,7 @@ async function main (): Promise<void> {
     const turnMs = performance.now() - turnStarted
 
     const failed = subscribers.filter((s) => s.error !== undefined)
-    if (failed.length > 0) process.stderr.write(`${failed.length} subscriptions failed, e.g. ${failed[0]!.error}\n`)
+    if (failed.length > 0) process.stderr.write(`${failed.length} subscriptions failed, e.g. ${failed[0]!.error}\nthe gateway said:\n${gw.out().slice(-4000)}\n`)
     const served = subscribers.filter((s) => s.error === undefined)
     if (served.length === 0) throw new Error('every subscription failed')
     // every subscriber saw the same events, once each, in order
