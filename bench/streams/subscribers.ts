@@ -234,14 +234,15 @@ async function main (): Promise<void> {
     if (args['no-write']) return
     await mkdir(join(root, 'bench', 'results'), { recursive: true })
     await writeFile(join(root, 'bench', 'results', 'subscribers-latest.json'), JSON.stringify(report, null, 2) + '\n')
-    const row = `| ${report.label || '-'} | ${commit} | ${SUBSCRIBERS} | ${report.events} | ${report.delivery.p50} / ${report.delivery.p99} ms | ${report.spread.p50} / ${report.spread.p99} / ${report.spread.max} ms | ${report.rssKb.perSubscription} KB (${rssBefore} -> ${rssAfter} kB) | ${failed.length} |`
+    const ending = served[0]!.types.at(-1)
+    const row = `| ${report.label || '-'} | ${commit} | ${SUBSCRIBERS} | ${report.events}${ending === 'turn.completed' ? '' : ` (${ending})`}, heartbeat ${args['heartbeat-ms']} ms | ${report.delivery.p50} / ${report.delivery.p99} ms | ${report.spread.p50} / ${report.spread.p99} / ${report.spread.max} ms | ${report.rssKb.perSubscription} KB (${rssBefore} -> ${rssAfter} kB) | ${failed.length} |`
     const readmePath = join(root, 'bench', 'README.md')
     const readme = await readFile(readmePath, 'utf8')
     const marked = /<!-- bench:subscribers:start -->\n([\s\S]*?)<!-- bench:subscribers:end -->/
     const match = marked.exec(readme)
     if (match) {
       // one row per label: a new run replaces the row of the same label
-      const header = '| run | commit | subscribers | events | delivery p50 / p99 | spread p50 / p99 / max | RSS per idle subscription | failed subscriptions |\n| --- | --- | --- | --- | --- | --- | --- | --- |'
+      const header = '| run | commit | subscribers | events, event rate | delivery p50 / p99 | spread p50 / p99 / max | RSS per idle subscription | failed subscriptions |\n| --- | --- | --- | --- | --- | --- | --- | --- |'
       const rows = match[1]!.split('\n').filter((l) => l.startsWith('| ') && !l.startsWith('| run ') && !l.startsWith('| ---') && !l.startsWith(`| ${report.label || '-'} |`))
       const note = `Last run ${report.date}: ${report.machine.cores} cores (${report.machine.cpu}), Node ${process.version}, taskset ${taskset ? 'yes' : 'no'}.`
       await writeFile(readmePath, readme.replace(marked, `<!-- bench:subscribers:start -->\n${header}\n${[...rows, row].join('\n')}\n\n${note}\n<!-- bench:subscribers:end -->`))
