@@ -86,9 +86,27 @@ async function rssKb (pid: number): Promise<number> {
   return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1])
 }
 
-/** RSS after the process has been left alone: the median of a few samples a second apart. */
-async function settledRss (pid: number): Promise<number> {
-  await sleep(3000)
+/** Asks the gateway's V8 for a full garbage collection, through its inspector. */
+async function collectGarbage (inspectorPort: number): Promise<void> {
+  const targets = await (await request(`http://127.0.0.1:${inspectorPort}/json/list`)).body.json() as Array<{ webSocketDebuggerUrl: string }>
+  const socket = new WebSocket(targets[0]!.webSocketDebuggerUrl)
+  await new Promise((resolve, reject) => { socket.once('open', resolve); socket.once('error', reject) })
+  await new Promise<void>((resolve) => {
+    socket.on('message', (data) => { if ((JSON.parse(String(data)) as { id?: number }).id === 1) resolve() })
+    socket.send(JSON.stringify({ id: 1, method: 'HeapProfiler.collectGarbage' }))
+  })
+  socket.close()
+}
+
+/**
+ * RSS of what is kept, not of garbage not yet collected (without a collection, runs differed
+ * by 40 KB per subscription): a full GC, a moment of quiet, then the median of a few samples.
+ */
+async function settledRss (pid: number, inspectorPort: number): Promise<number> {
+  await sleep(2000)
+  await collectGarbage(inspectorPort)
+  await collectGarbage(inspectorPort)
+  await sleep(2000)
   const samples: number[] = []
   for (let i = 0; i < 5; i++) { samples.push(await rssKb(pid)); await sleep(1000) }
   return median(samples)
@@ -123,6 +141,9 @@ async function main (): Promise<void> {
     const gwPort = await freePort()
     // GW_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/p" passes node flags to the gateway
     const nodeArgs = (process.env.GW_NODE_ARGS ?? '').split(' ').filter((a) => a !== '')
+    // the inspector only answers the bench's garbage collections (settledRss)
+    const inspectorPort = await freePort()
+    nodeArgs.push(`--inspect=127.0.0.1:${inspectorPort}`)
     const gw = start(pin(0, [process.execPath, ...nodeArgs, '--import=./dist/telemetry.js', 'dist/server.js']), {
       NEMO_BASE_URL: simUrl,
       LOG_LEVEL: 'warn',
@@ -151,7 +172,7 @@ async function main (): Promise<void> {
       await warm.dispose()
     }
 
-    const rssBefore = await settledRss(gw.proc.pid!)
+    const rssBefore = await settledRss(gw.proc.pid!, inspectorPort)
     if (args['heap-snapshots']) { gw.proc.kill('SIGWINCH'); await sleep(15_000) }
     const opened = performance.now()
     for (let i = 0; i < SUBSCRIBERS; i += OPEN_BATCH) {
@@ -181,7 +202,7 @@ async function main (): Promise<void> {
       await until('subscriptions', gw, async () => await openSubscriptions(gwUrl) >= want ? true : undefined, 60_000)
     }
     const openMs = performance.now() - opened
-    const rssAfter = await settledRss(gw.proc.pid!)
+    const rssAfter = await settledRss(gw.proc.pid!, inspectorPort)
     if (args['heap-snapshots']) { gw.proc.kill('SIGWINCH'); await sleep(20_000) }
     const kbPerSubscription = (rssAfter - rssBefore) / SUBSCRIBERS
     process.stderr.write(`${SUBSCRIBERS} subscriptions open in ${openMs.toFixed(0)} ms; RSS ${rssBefore} -> ${rssAfter} kB (${kbPerSubscription.toFixed(1)} kB each)\n`)
