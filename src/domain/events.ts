@@ -4,6 +4,7 @@
 import type { Prisma } from '../generated/prisma/client.ts'
 import type { Db } from './deps.ts'
 import { domainMetrics } from './metrics.ts'
+import { Follower, SessionTail, TAIL_PAGE } from './session-tail.ts'
 
 export interface SessionEventView {
   cursor: string
@@ -18,8 +19,9 @@ export type EventListener = (event: SessionEventView) => void
 
 /**
  * Fan-out of stored events to whoever follows a session, on this instance or (with Redis)
- * any instance. A message is only a wake-up: followers always read the log itself, so a
- * lost or reordered message can delay an event but never drop or repeat one.
+ * any instance. A message is only a wake-up: what followers get is always read from the log
+ * (once per session and wake-up on an instance), so a lost or reordered message can delay an
+ * event but never drop or repeat one.
  */
 export interface EventBus {
   publish: (event: SessionEventView) => void
@@ -53,6 +55,7 @@ export class SessionEvents {
   // appends of one session are queued here, and serialised across instances by an advisory
   // lock, so cursors commit in order (a follower that saw N must never later find N-1)
   private readonly tails = new Map<string, Promise<unknown>>()
+  private readonly followed = new Map<string, SessionTail>()
 
   constructor (private readonly prisma: Db, readonly bus: EventBus) {}
 
@@ -104,38 +107,44 @@ export class SessionEvents {
 
   /**
    * Replays the log after `after`, then follows it live, until the signal aborts: every
-   * event exactly once, in cursor order. A subscription is taken before the replay, so an
-   * event appended during the replay is not missed.
+   * event exactly once, in cursor order. Followers of one session share its tail
+   * (session-tail.ts): one log read per wake-up for all that are caught up; one that is
+   * behind reads the log itself until it reaches the tail, then joins it.
    */
   async * follow (sessionId: string, after: bigint, signal: AbortSignal): AsyncGenerator<SessionEventView> {
-    let pending = true
-    let wake: (() => void) | undefined
-    const unsubscribe = this.bus.subscribe(sessionId, () => { pending = true; wake?.() })
-    const onAbort = () => wake?.()
-    signal.addEventListener('abort', onAbort)
-    let last = after
+    let tail = this.followed.get(sessionId)
+    if (!tail) this.followed.set(sessionId, tail = new SessionTail(sessionId, this, this.bus))
+    tail.followers++
+    const follower = new Follower(after)
+    tail.joinLive(follower)
+    signal.addEventListener('abort', follower)
     try {
       while (!signal.aborted) {
-        if (!pending) {
-          await new Promise<void>(resolve => { wake = resolve })
-          wake = undefined
-          continue
-        }
-        pending = false
-        for (;;) {
-          const page = await this.list(sessionId, last, 500)
-          for (const event of page) {
-            if (signal.aborted) return
-            last = BigInt(event.cursor)
-            yield event
-          }
-          if (page.length < 500) break
+        const event = follower.shift()
+        if (event) {
+          yield event
+        } else if (follower.member) {
+          await follower.waitForRows()
+        } else {
+          const seen = tail.wakeups
+          const page = await this.list(sessionId, follower.through, TAIL_PAGE)
+          if (page.length > 0) follower.take(page, BigInt(page[0]!.cursor), BigInt(page[page.length - 1]!.cursor))
+          if (page.length < TAIL_PAGE) tail.join(follower, seen)
         }
       }
     } finally {
-      unsubscribe()
-      signal.removeEventListener('abort', onAbort)
+      signal.removeEventListener('abort', follower)
+      tail.leave(follower)
+      if (--tail.followers === 0) {
+        tail.close()
+        this.followed.delete(sessionId)
+      }
     }
+  }
+
+  /** Sessions with a live tail on this instance (each holds one bus subscription). */
+  get followedSessions (): number {
+    return this.followed.size
   }
 
   async list (sessionId: string, after: bigint, limit: number): Promise<SessionEventView[]> {

@@ -1,58 +1,71 @@
 // A session follower (`events.follow`, replay then live) as the async iterator a GraphQL
 // subscription consumes. Ending the subscription (client `complete`, socket closed) aborts
-// the follower, so its bus subscription is released at once rather than at the next event;
+// the follower, so it leaves the session's tail at once rather than at the next event;
 // an error mid-stream leaves as a catalogued GraphQL error, never as a raw message.
+// A class rather than closures: thousands of idle subscriptions each hold one of these.
 import type { GraphQLError } from 'graphql'
 import { domainMetrics } from '../domain/metrics.ts'
+
+class EventStream<T> implements AsyncIterableIterator<T> {
+  private readonly controller = new AbortController()
+  private readonly source: AsyncGenerator<T>
+  private finished = false
+  private counted = true
+
+  constructor (
+    follow: (signal: AbortSignal) => AsyncGenerator<T>,
+    private readonly toError: (err: unknown) => GraphQLError,
+    private readonly kind: string
+  ) {
+    this.source = follow(this.controller.signal)
+    domainMetrics().graphqlSubscriptions.add(1, { kind })
+  }
+
+  private uncount (): void {
+    if (this.counted) domainMetrics().graphqlSubscriptions.add(-1, { kind: this.kind })
+    this.counted = false
+  }
+
+  async next (): Promise<IteratorResult<T>> {
+    if (this.finished) return { done: true, value: undefined }
+    try {
+      const result = await this.source.next()
+      if (result.done === true) {
+        this.finished = true
+        this.uncount()
+      }
+      return result
+    } catch (err) {
+      this.finished = true
+      this.uncount()
+      this.controller.abort()
+      throw this.toError(err)
+    }
+  }
+
+  async return (): Promise<IteratorResult<T>> {
+    this.uncount()
+    if (!this.finished) {
+      this.finished = true
+      this.controller.abort()
+      // a pending next() settles first (the abort wakes it), then the generator returns
+      await this.source.return(undefined)
+    }
+    return { done: true, value: undefined }
+  }
+
+  async throw (err: unknown): Promise<IteratorResult<T>> {
+    await this.return()
+    throw err
+  }
+
+  [Symbol.asyncIterator] (): this { return this }
+}
 
 export function eventStream<T> (
   follow: (signal: AbortSignal) => AsyncGenerator<T>,
   toError: (err: unknown) => GraphQLError,
   kind = 'session_events'
 ): AsyncIterableIterator<T> {
-  const controller = new AbortController()
-  const source = follow(controller.signal)
-  let finished = false
-  let counted = true
-  domainMetrics().graphqlSubscriptions.add(1, { kind })
-  const uncount = () => {
-    if (counted) domainMetrics().graphqlSubscriptions.add(-1, { kind })
-    counted = false
-  }
-
-  async function stop (): Promise<IteratorResult<T>> {
-    uncount()
-    if (!finished) {
-      finished = true
-      controller.abort()
-      // a pending next() settles first (the abort wakes it), then the generator returns
-      await source.return(undefined)
-    }
-    return { done: true, value: undefined }
-  }
-
-  return {
-    async next () {
-      if (finished) return { done: true, value: undefined }
-      try {
-        const result = await source.next()
-        if (result.done === true) {
-          finished = true
-          uncount()
-        }
-        return result
-      } catch (err) {
-        finished = true
-        uncount()
-        controller.abort()
-        throw toError(err)
-      }
-    },
-    return: stop,
-    async throw (err: unknown) {
-      await stop()
-      throw err
-    },
-    [Symbol.asyncIterator] () { return this }
-  }
+  return new EventStream(follow, toError, kind)
 }

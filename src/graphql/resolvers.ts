@@ -52,6 +52,8 @@ function page ({ first, after }: PageArgs): { limit: number, cursor?: string } {
 }
 
 export function buildResolvers (domain: Domain, log: FastifyBaseLogger): IResolvers<any, GatewayContext> {
+  // one for all subscriptions, rather than a closure held by each
+  const streamError = (err: unknown) => asGraphQLError(err, log)
   return {
     DateTime,
     JSON: JSONScalar,
@@ -157,7 +159,7 @@ export function buildResolvers (domain: Domain, log: FastifyBaseLogger): IResolv
             const sessionId = uuidArg('sessionId', args.sessionId)
             const after = eventCursorArg('after', args.after)
             const session = await domain.sessions.getRow(ctx.actor, sessionId)
-            return eventStream((signal) => domain.events.follow(session.id, after, signal), (err) => asGraphQLError(err, log))
+            return eventStream((signal) => domain.events.follow(session.id, after, signal), streamError)
           } catch (err) {
             // graphql-ws sends a subscribe error as it is: give it its catalog code here
             throw asGraphQLError(err, log)

@@ -8,6 +8,7 @@
 // way to choose the close code (its own refusal closes with no code at all). Subscriptions
 // share the app's emitter, so with REDIS_URL events fan out across instances.
 // Depth and cost are checked before anything runs, on both transports (src/graphql/limits.ts).
+// Each connection's messages are read with a plain listener (src/graphql/connection-messages.ts).
 import { readFile } from 'node:fs/promises'
 import fp from 'fastify-plugin'
 import fastifyWebsocket from '@fastify/websocket'
@@ -21,6 +22,7 @@ import { connectionCredentials } from '../graphql/connection.ts'
 import { errorFormatter, catalogError } from '../graphql/errors.ts'
 import { checkLimits } from '../graphql/limits.ts'
 import { buildResolvers } from '../graphql/resolvers.ts'
+import { readConnectionMessagesWithListener } from '../graphql/connection-messages.ts'
 
 const SCHEMA_FILE = new URL('../../schema/schema.graphql', import.meta.url)
 /** A socket that has not sent connection_init by then is dropped (graphql-ws waits 3 s). */
@@ -86,6 +88,8 @@ async function graphql (fastify: FastifyInstance): Promise<void> {
     }
   })
 
+  // an idle subscription should cost little: see src/graphql/connection-messages.ts
+  readConnectionMessagesWithListener()
   await fastify.register(mercurius, {
     schema,
     resolvers: buildResolvers(fastify.domain, log),

@@ -1,0 +1,280 @@
+// `node --import=tsx bench/streams/subscribers.ts [--quick] [--subscribers 1000]`: many
+// GraphQL subscribers (graphql-ws, one WebSocket each) on one session while a turn runs.
+//
+// The simulator and the gateway run as separate processes from the compiled build (`dist/`),
+// pinned with taskset where it exists (the gateway on CPU 0; the simulator and this client on
+// CPU 1), the gateway on its embedded Postgres in a temporary DATA_DIR. Measures the gateway's
+// RSS (VmRSS) before and after N idle subscriptions are open (=> KB per idle subscription),
+// then runs one turn that writes many events (`[scenario:generation]` with every upstream
+// heartbeat logged as an event) and, for every event, the spread of its receive times across
+// the subscribers. Checks that every subscriber got every event exactly once, in order. Writes
+// bench/results/subscribers-latest.json and the table between the bench:subscribers markers
+// of bench/README.md (not with --no-write). Not part of `npm test`.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises'
+import { cpus, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { createClient, type Client } from 'graphql-ws'
+import WebSocket from 'ws'
+import { request } from 'undici'
+import { freePort } from '../free-port.ts'
+
+const root = new URL('../..', import.meta.url).pathname
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    subscribers: { type: 'string' },
+    /** A label stored with the result (e.g. "before", "after"). */
+    label: { type: 'string', default: '' },
+    /** The simulator's heartbeat interval during the generation: one event each. */
+    'heartbeat-ms': { type: 'string', default: '50' },
+    'no-write': { type: 'boolean', default: false },
+    /** Diagnosis: SIGWINCH to the gateway before and after the subscriptions open (with GW_NODE_ARGS="--heapsnapshot-signal=SIGWINCH --diagnostic-dir=DIR"). */
+    'heap-snapshots': { type: 'boolean', default: false }
+  }
+})
+const SUBSCRIBERS = Number(args.subscribers ?? (args.quick ? 100 : 1000))
+/** Upstream heartbeat every 50 ms (by default) for 4 s of "generation": ~80 heartbeat events plus the turn's own. */
+const SIM_ENV = { SIM_HEARTBEAT_INTERVAL_MS: args['heartbeat-ms'], SIM_GENERATION_MS: args.quick ? '2000' : '4000', SIM_STEP_DELAY_MS: '20' }
+const OPEN_BATCH = 50
+
+const taskset = spawnSync('taskset', ['--version']).status === 0 && cpus().length >= 2
+const pin = (cpu: number, argv: string[]): string[] => taskset ? ['taskset', '-c', String(cpu), ...argv] : argv
+if (taskset) spawnSync('taskset', ['-p', '-c', '1', String(process.pid)])
+
+interface Child { proc: ChildProcess, out: () => string }
+
+function start (argv: string[], env: Record<string, string>): Child {
+  const proc = spawn(argv[0]!, argv.slice(1), { cwd: root, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  const keep = (c: Buffer) => { out = (out + c.toString()).slice(-20_000) }
+  proc.stdout?.on('data', keep)
+  proc.stderr?.on('data', keep)
+  return { proc, out: () => out }
+}
+
+async function stop (child: Child): Promise<void> {
+  if (child.proc.exitCode !== null) return
+  const exited = new Promise((resolve) => child.proc.once('exit', resolve))
+  child.proc.kill('SIGTERM')
+  await exited
+}
+
+async function until<T> (what: string, child: Child, fn: () => Promise<T | undefined>, ms = 120_000): Promise<T> {
+  const end = Date.now() + ms
+  while (Date.now() < end) {
+    if (child.proc.exitCode !== null) throw new Error(`${what} exited:\n${child.out()}`)
+    const v = await fn().catch(() => undefined)
+    if (v !== undefined) return v
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  throw new Error(`${what}: not ready in time\n${child.out()}`)
+}
+
+const sleep = async (ms: number) => await new Promise((resolve) => setTimeout(resolve, ms))
+
+async function gql (url: string, headers: Record<string, string>, query: string, variables?: Record<string, unknown>): Promise<any> {
+  const res = await request(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ query, variables }) })
+  const body = await res.body.json() as any
+  if (res.statusCode >= 300 || body.errors) throw new Error(`${res.statusCode} ${JSON.stringify(body)}`)
+  return body.data
+}
+
+async function rssKb (pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8')
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1])
+}
+
+/** Asks the gateway's V8 for a full garbage collection, through its inspector. */
+async function collectGarbage (inspectorPort: number): Promise<void> {
+  const targets = await (await request(`http://127.0.0.1:${inspectorPort}/json/list`)).body.json() as Array<{ webSocketDebuggerUrl: string }>
+  const socket = new WebSocket(targets[0]!.webSocketDebuggerUrl)
+  await new Promise((resolve, reject) => { socket.once('open', resolve); socket.once('error', reject) })
+  await new Promise<void>((resolve) => {
+    socket.on('message', (data) => { if ((JSON.parse(String(data)) as { id?: number }).id === 1) resolve() })
+    socket.send(JSON.stringify({ id: 1, method: 'HeapProfiler.collectGarbage' }))
+  })
+  socket.close()
+}
+
+/**
+ * RSS of what is kept, not of garbage not yet collected (without a collection, runs differed
+ * by 40 KB per subscription): a full GC, a moment of quiet, then the median of a few samples.
+ */
+async function settledRss (pid: number, inspectorPort: number): Promise<number> {
+  await sleep(2000)
+  await collectGarbage(inspectorPort)
+  await collectGarbage(inspectorPort)
+  await sleep(2000)
+  const samples: number[] = []
+  for (let i = 0; i < 5; i++) { samples.push(await rssKb(pid)); await sleep(1000) }
+  return median(samples)
+}
+
+async function openSubscriptions (gwUrl: string): Promise<number> {
+  const text = await (await request(`${gwUrl}/metrics`)).body.text()
+  const line = text.split('\n').find((l) => l.startsWith('gateway_graphql_open_subscriptions') && l.includes('session_events'))
+  return Number(line?.split(' ').pop() ?? 0)
+}
+
+const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)] ?? NaN }
+const quantile = (sorted: number[], q: number): number => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN
+
+const SUBSCRIPTION = 'subscription ($id: ID!, $after: String) { sessionEvents(sessionId: $id, after: $after) { cursor sessionId turnId type payload createdAt } }'
+
+interface Subscriber { client: Client, cursors: string[], types: string[], times: number[], error?: string, done: Promise<void> }
+
+async function main (): Promise<void> {
+  const build = spawnSync(process.execPath, ['scripts/build.js', '--if-stale'], { cwd: root, stdio: 'inherit' })
+  if (build.status !== 0) throw new Error('build failed')
+  const dataDir = await mkdtemp(join(tmpdir(), 'ngw-bench-subs-'))
+  const children: Child[] = []
+  const subscribers: Subscriber[] = []
+  try {
+    const simPort = await freePort()
+    const sim = start(pin(1, [process.execPath, 'dist/simulator/server.js']), { SIM_PORT: String(simPort), SIM_LOG_LEVEL: 'warn', SIM_MINT_LIMIT_PER_IP: '100000', SIM_MINT_LIMIT_PER_CLIENT: '100000', ...SIM_ENV })
+    children.push(sim)
+    const simUrl = `http://127.0.0.1:${simPort}`
+    await until('simulator', sim, async () => (await request(`${simUrl}/__sim/counters`)).statusCode === 200 ? true : undefined)
+
+    const gwPort = await freePort()
+    // GW_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/p" passes node flags to the gateway
+    const nodeArgs = (process.env.GW_NODE_ARGS ?? '').split(' ').filter((a) => a !== '')
+    // the inspector only answers the bench's garbage collections (settledRss)
+    const inspectorPort = await freePort()
+    nodeArgs.push(`--inspect=127.0.0.1:${inspectorPort}`)
+    const gw = start(pin(0, [process.execPath, ...nodeArgs, '--import=./dist/telemetry.js', 'dist/server.js']), {
+      NEMO_BASE_URL: simUrl,
+      LOG_LEVEL: 'warn',
+      RATE_LIMIT_MAX: '100000000',
+      MINT_LIMIT_PER_IP: '100000',
+      HEARTBEAT_EVENT_INTERVAL_MS: '0',
+      DATA_DIR: dataDir,
+      PORT: String(gwPort)
+    })
+    children.push(gw)
+    const gwUrl = `http://127.0.0.1:${gwPort}`
+    const wsUrl = `ws://127.0.0.1:${gwPort}/graphql`
+    const key = await until('gateway', gw, async () => /Bearer (ngw_\S+)"/.exec(gw.out())?.[1])
+    const as = { authorization: `Bearer ${key}`, 'x-user-id': 'bench' }
+    const session = (await gql(`${gwUrl}/graphql`, as, 'mutation { createSession(title: "subscribers") { id lastEventCursor } }')).createSession
+
+    // warm-up: a few subscriptions open and closed, so lazily built code is not counted per subscription
+    {
+      const warm = createClient({ url: wsUrl, webSocketImpl: WebSocket, connectionParams: as, retryAttempts: 0 })
+      for (let i = 0; i < 5; i++) {
+        const off = warm.subscribe({ query: SUBSCRIPTION, variables: { id: session.id, after: session.lastEventCursor } }, { next: () => {}, error: () => {}, complete: () => {} })
+        await until('warm-up subscription', gw, async () => await openSubscriptions(gwUrl) === 1 ? true : undefined, 10_000)
+        off()
+        await until('warm-up subscription end', gw, async () => await openSubscriptions(gwUrl) === 0 ? true : undefined, 10_000)
+      }
+      await warm.dispose()
+    }
+
+    const rssBefore = await settledRss(gw.proc.pid!, inspectorPort)
+    if (args['heap-snapshots']) { gw.proc.kill('SIGWINCH'); await sleep(15_000) }
+    const opened = performance.now()
+    for (let i = 0; i < SUBSCRIBERS; i += OPEN_BATCH) {
+      for (let j = i; j < Math.min(SUBSCRIBERS, i + OPEN_BATCH); j++) {
+        const client = createClient({ url: wsUrl, webSocketImpl: WebSocket, connectionParams: as, retryAttempts: 0, lazy: false, keepAlive: 0 })
+        const sub: Subscriber = { client, cursors: [], types: [], times: [], done: Promise.resolve() }
+        // a subscription that fails is counted as failed (and left out of the timings)
+        const reject = (err: unknown) => { sub.error ??= err instanceof Error ? err.message : (err as { reason?: string }).reason ?? JSON.stringify(err) }
+        sub.done = new Promise<void>((resolve) => {
+          client.subscribe<{ sessionEvents: { cursor: string, type: string } }>({ query: SUBSCRIPTION, variables: { id: session.id, after: session.lastEventCursor } }, {
+            next: (result) => {
+              const now = performance.now()
+              if (result.errors) { reject(new Error(JSON.stringify(result.errors))); return resolve() }
+              const e = result.data!.sessionEvents
+              sub.cursors.push(e.cursor)
+              sub.types.push(e.type)
+              sub.times.push(now)
+              if (e.type === 'turn.completed' || e.type === 'turn.failed') resolve()
+            },
+            error: (err) => { reject(err); resolve() },
+            complete: () => resolve()
+          })
+        })
+        subscribers.push(sub)
+      }
+      const want = Math.min(SUBSCRIBERS, i + OPEN_BATCH)
+      await until('subscriptions', gw, async () => await openSubscriptions(gwUrl) >= want ? true : undefined, 60_000)
+    }
+    const openMs = performance.now() - opened
+    const rssAfter = await settledRss(gw.proc.pid!, inspectorPort)
+    if (args['heap-snapshots']) { gw.proc.kill('SIGWINCH'); await sleep(20_000) }
+    const kbPerSubscription = (rssAfter - rssBefore) / SUBSCRIBERS
+    process.stderr.write(`${SUBSCRIBERS} subscriptions open in ${openMs.toFixed(0)} ms; RSS ${rssBefore} -> ${rssAfter} kB (${kbPerSubscription.toFixed(1)} kB each)\n`)
+
+    const turnStarted = performance.now()
+    await gql(`${gwUrl}/graphql`, as, 'mutation ($id: ID!, $text: String!) { sendMessage(sessionId: $id, text: $text) { id } }', { id: session.id, text: '[scenario:generation] make a video of the sea' })
+    const all = Promise.all(subscribers.map(async (s) => await s.done))
+    await Promise.race([all, sleep(120_000).then(() => { throw new Error('the subscribers did not all see the turn end within 120 s') })])
+    const turnMs = performance.now() - turnStarted
+
+    const failed = subscribers.filter((s) => s.error !== undefined)
+    if (failed.length > 0) process.stderr.write(`${failed.length} subscriptions failed, e.g. ${failed[0]!.error}\nthe gateway said:\n${gw.out().slice(-4000)}\n`)
+    const served = subscribers.filter((s) => s.error === undefined)
+    if (served.length === 0) throw new Error('every subscription failed')
+    // every subscriber saw the same events, once each, in order
+    const reference = served[0]!.cursors
+    const ordered = reference.every((c, i) => i === 0 || BigInt(c) > BigInt(reference[i - 1]!))
+    const identical = served.every((s) => s.cursors.length === reference.length && s.cursors.every((c, i) => c === reference[i]))
+    if (!ordered || !identical) throw new Error('subscribers disagree on the events they received (lost, repeated or reordered)')
+
+    const spreads: number[] = []
+    const delays: number[] = []
+    const byEvent: Array<{ type: string, spread: number }> = []
+    for (let i = 0; i < reference.length; i++) {
+      const times = served.map((s) => s.times[i]!)
+      const first = Math.min(...times)
+      spreads.push(Math.max(...times) - first)
+      byEvent.push({ type: served[0]!.types[i]!, spread: round(Math.max(...times) - first) })
+      for (const t of times) delays.push(t - first)
+    }
+    spreads.sort((a, b) => a - b)
+    delays.sort((a, b) => a - b)
+    const commit = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).stdout.trim()
+    const report = {
+      date: new Date().toISOString(),
+      commit,
+      label: args.label,
+      machine: { cores: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version, taskset },
+      settings: { subscribers: SUBSCRIBERS, simulator: SIM_ENV, heartbeatEventIntervalMs: 0 },
+      failedSubscriptions: failed.length,
+      events: reference.length,
+      eventTypes: Object.fromEntries([...new Set(served[0]!.types)].map((type) => [type, served[0]!.types.filter((x) => x === type).length])),
+      turnMs: Math.round(turnMs),
+      rssKb: { before: rssBefore, after: rssAfter, perSubscription: Number(kbPerSubscription.toFixed(1)) },
+      delivery: { p50: round(quantile(delays, 0.5)), p99: round(quantile(delays, 0.99)), max: round(delays[delays.length - 1]!) },
+      spread: { p50: round(quantile(spreads, 0.5)), p99: round(quantile(spreads, 0.99)), max: round(spreads[spreads.length - 1]!) },
+      widestSpreads: byEvent.sort((a, b) => b.spread - a.spread).slice(0, 5)
+    }
+    console.log(JSON.stringify(report, null, 2))
+    if (args['no-write']) return
+    await mkdir(join(root, 'bench', 'results'), { recursive: true })
+    await writeFile(join(root, 'bench', 'results', 'subscribers-latest.json'), JSON.stringify(report, null, 2) + '\n')
+    const ending = served[0]!.types.at(-1)
+    const row = `| ${report.label || '-'} | ${commit} | ${SUBSCRIBERS} | ${report.events}${ending === 'turn.completed' ? '' : ` (${ending})`}, heartbeat ${args['heartbeat-ms']} ms | ${report.delivery.p50} / ${report.delivery.p99} ms | ${report.spread.p50} / ${report.spread.p99} / ${report.spread.max} ms | ${report.rssKb.perSubscription} KB (${rssBefore} -> ${rssAfter} kB) | ${failed.length} |`
+    const readmePath = join(root, 'bench', 'README.md')
+    const readme = await readFile(readmePath, 'utf8')
+    const marked = /<!-- bench:subscribers:start -->\n([\s\S]*?)<!-- bench:subscribers:end -->/
+    const match = marked.exec(readme)
+    if (match) {
+      // one row per label: a new run replaces the row of the same label
+      const header = '| run | commit | subscribers | events, event rate | delivery p50 / p99 | spread p50 / p99 / max | RSS per idle subscription | failed subscriptions |\n| --- | --- | --- | --- | --- | --- | --- | --- |'
+      const rows = match[1]!.split('\n').filter((l) => l.startsWith('| ') && !l.startsWith('| run ') && !l.startsWith('| ---') && !l.startsWith(`| ${report.label || '-'} |`))
+      const note = `Last run ${report.date}: ${report.machine.cores} cores (${report.machine.cpu}), Node ${process.version}, taskset ${taskset ? 'yes' : 'no'}.`
+      await writeFile(readmePath, readme.replace(marked, `<!-- bench:subscribers:start -->\n${header}\n${[...rows, row].join('\n')}\n\n${note}\n<!-- bench:subscribers:end -->`))
+    }
+  } finally {
+    await Promise.all(subscribers.map(async (s) => { await Promise.resolve(s.client.dispose()).catch(() => {}) }))
+    for (const c of children.reverse()) await stop(c)
+    await rm(dataDir, { recursive: true, force: true })
+  }
+}
+
+function round (ms: number): number { return Number(ms.toFixed(1)) }
+
+await main()
