@@ -3,6 +3,7 @@
 // follow live, so nothing is pushed that cannot be resumed.
 import type { Prisma } from '../generated/prisma/client.ts'
 import type { Db } from './deps.ts'
+import type { Sql } from '../db/client.ts'
 import { domainMetrics } from './metrics.ts'
 import { Follower, SessionTail, TAIL_PAGE } from './session-tail.ts'
 
@@ -15,16 +16,21 @@ export interface SessionEventView {
   createdAt: Date
 }
 
-export type EventListener = (event: SessionEventView) => void
+/**
+ * `prev`: the cursor of the session's event right before this one (as a string, "0" for the
+ * first), when the appender knows it: a follower that holds exactly through `prev` may take
+ * the event as it is, without reading the log.
+ */
+export type EventListener = (event: SessionEventView, prev?: string) => void
 
 /**
  * Fan-out of stored events to whoever follows a session, on this instance or (with Redis)
- * any instance. A message is only a wake-up: what followers get is always read from the log
- * (once per session and wake-up on an instance), so a lost or reordered message can delay an
- * event but never drop or repeat one.
+ * any instance. A message is a wake-up: what followers get is read from the log (once per
+ * session and wake-up on an instance), except the event that directly follows what they hold
+ * (its `prev`), so a lost or reordered message can delay an event but never drop or repeat one.
  */
 export interface EventBus {
-  publish: (event: SessionEventView) => void
+  publish: (event: SessionEventView, prev?: string) => void
   subscribe: (sessionId: string, listener: EventListener) => () => void
 }
 
@@ -32,8 +38,8 @@ export interface EventBus {
 export function localBus (): EventBus {
   const listeners = new Map<string, Set<EventListener>>()
   return {
-    publish (event) {
-      for (const l of listeners.get(event.sessionId) ?? []) l(event)
+    publish (event, prev) {
+      for (const l of listeners.get(event.sessionId) ?? []) l(event, prev)
     },
     subscribe (sessionId, listener) {
       let set = listeners.get(sessionId)
@@ -47,6 +53,15 @@ export function localBus (): EventBus {
   }
 }
 
+type AppendedRow = SessionEventView & { prev: string }
+
+// the row as the view shows it, and the session's cursor before it (see append); createdAt is
+// written and read as the UTC instant Prisma writes and reads
+const APPEND = `WITH prev AS (SELECT coalesce(max(cursor), 0)::text AS cursor FROM "SessionEvent" WHERE "sessionId" = $1::uuid)
+  INSERT INTO "SessionEvent" ("sessionId", "turnId", type, payload, "createdAt")
+  VALUES ($1::uuid, $2::uuid, $3, $4::jsonb, $5::timestamptz AT TIME ZONE 'UTC')
+  RETURNING cursor::text AS cursor, "sessionId", "turnId", type, payload, "createdAt" AT TIME ZONE 'UTC' AS "createdAt", (SELECT cursor FROM prev) AS prev`
+
 export function eventView (row: { cursor: bigint, sessionId: string, turnId: string | null, type: string, payload: unknown, createdAt: Date }): SessionEventView {
   return { cursor: row.cursor.toString(), sessionId: row.sessionId, turnId: row.turnId, type: row.type, payload: row.payload, createdAt: row.createdAt }
 }
@@ -57,25 +72,28 @@ export class SessionEvents {
   private readonly tails = new Map<string, Promise<unknown>>()
   private readonly followed = new Map<string, SessionTail>()
 
-  constructor (private readonly prisma: Db, readonly bus: EventBus) {}
+  constructor (private readonly prisma: Db, readonly bus: EventBus, private readonly sql: Sql) {}
 
   async append (sessionId: string, type: string, payload: Record<string, unknown>, turnId: string | null = null): Promise<SessionEventView> {
     const previous = this.tails.get(sessionId) ?? Promise.resolve()
     const next = previous.catch(() => {}).then(async () => {
       const started = performance.now()
-      // across instances, the lock makes cursors of one session commit in the order they
-      // are drawn, so a follower never sees N+1 before N
-      const [, row] = await this.prisma.$transaction([
-        this.prisma.$executeRaw`SELECT pg_advisory_xact_lock(hashtext('events'), hashtext(${sessionId}))`,
-        this.prisma.sessionEvent.create({ data: { sessionId, type, payload: payload as Prisma.InputJsonValue, turnId } })
-      ])
+      // Across instances, the lock makes cursors of one session commit in the order they are
+      // drawn, so a follower never sees N+1 before N; the insert's statement starts after the
+      // lock is taken, so the cursor before it (`prev`) is the session's last committed one.
+      // Plain SQL on Prisma's pool: this runs for every event of every turn.
+      const [row] = await this.sql.transaction(async (rows) => {
+        await rows('SELECT pg_advisory_xact_lock(hashtext(\'events\'), hashtext($1))', [sessionId])
+        return await rows<AppendedRow>(APPEND, [sessionId, turnId, type, JSON.stringify(payload), new Date().toISOString()])
+      })
       domainMetrics().eventAppendSeconds.record((performance.now() - started) / 1000)
-      return eventView(row)
+      const { prev, ...event } = row!
+      return { event, prev }
     })
     this.tails.set(sessionId, next)
     try {
-      const event = await next
-      this.publish(event)
+      const { event, prev } = await next
+      this.publish(event, prev)
       return event
     } finally {
       if (this.tails.get(sessionId) === next) this.tails.delete(sessionId)
@@ -93,10 +111,10 @@ export class SessionEvents {
     return eventView(row)
   }
 
-  /** Wakes the followers of a committed event. */
-  publish (event: SessionEventView): void {
+  /** Wakes the followers of a committed event (`prev`: see EventListener). */
+  publish (event: SessionEventView, prev?: string): void {
     domainMetrics().sessionEvents.add(1, { type: event.type })
-    this.bus.publish(event)
+    this.bus.publish(event, prev)
   }
 
   /** The newest cursor of a session (0 when it has no events). */

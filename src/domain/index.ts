@@ -42,7 +42,7 @@ export function buildDomain (deps: DomainDeps): Domain {
   const users = new Users(deps.prisma)
   const caches = new CacheSync()
   const credentials = new Credentials(deps, caches)
-  const events = new SessionEvents(deps.prisma, deps.bus)
+  const events = new SessionEvents(deps.prisma, deps.bus, deps.sql)
   const sessions = new Sessions(deps, credentials, events)
   const credits = new Credits(deps, credentials, caches)
   tenants.onChange((tenantId) => { caches.changed({ kind: 'tenant', tenantId }) })

@@ -105,9 +105,22 @@ export class SessionTail {
     this.unsubscribe = bus.subscribe(sessionId, this.onWake)
   }
 
-  private readonly onWake = (): void => {
+  private readonly onWake = (event: SessionEventView, prev?: string): void => {
     this.wakeups++
-    if (this.members.size > 0) this.wakeUp()
+    if (this.members.size === 0) return
+    // The event right after what the members hold (its appender read `prev` under the
+    // session's lock): handed over as it is, without a read. Anything else is read from the log.
+    if (!this.reading && prev !== undefined && prev === this.position.toString()) {
+      const cursor = BigInt(event.cursor)
+      // through Redis the instant arrives as text
+      const page = [event.createdAt instanceof Date ? event : { ...event, createdAt: new Date(event.createdAt) }]
+      this.position = cursor
+      for (const follower of this.members) {
+        if (!follower.take(page, cursor, cursor, FOLLOWER_QUEUE_LIMIT)) this.leave(follower)
+      }
+      return
+    }
+    this.wakeUp()
   }
 
   /**

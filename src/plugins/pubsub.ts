@@ -26,14 +26,14 @@ async function pubsub (fastify: FastifyInstance): Promise<void> {
     : mqemitter({ concurrency: 1000 })
 
   const bus: EventBus = {
-    publish (event: SessionEventView) {
-      emitter.emit({ topic: sessionTopic(event.sessionId), event }, (err) => {
+    publish (event: SessionEventView, prev?: string) {
+      emitter.emit({ topic: sessionTopic(event.sessionId), event, prev }, (err) => {
         if (err) fastify.log.warn({ err }, 'could not publish a session event')
       })
     },
     subscribe (sessionId: string, listener: EventListener) {
       const handler = (message: Record<string, unknown>, done: () => void) => {
-        listener(message.event as SessionEventView)
+        listener(message.event as SessionEventView, typeof message.prev === 'string' ? message.prev : undefined)
         done()
       }
       emitter.on(sessionTopic(sessionId), handler)
