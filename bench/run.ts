@@ -240,7 +240,7 @@ async function main (): Promise<void> {
     ].join('\n')
     const readmePath = join(root, 'bench', 'README.md')
     const readme = await readFile(readmePath, 'utf8')
-    const marked = /<!-- bench:start -->[\s\S]*<!-- bench:end -->/
+    const marked = /<!-- bench:start -->[\s\S]*?<!-- bench:end -->/
     if (marked.test(readme)) await writeFile(readmePath, readme.replace(marked, `<!-- bench:start -->\n${table}\n<!-- bench:end -->`))
     process.stdout.write(table + '\n')
   } finally {
