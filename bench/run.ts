@@ -6,7 +6,7 @@
 // gateway, the cells interleaved (direct, gateway, direct, gateway ...) over several rounds,
 // with autocannon; medians with min and max. Writes bench/results/latest.json and the tables
 // between the bench markers of bench/README.md. Not part of `npm test`.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -15,9 +15,9 @@ import autocannon from 'autocannon'
 import pg from 'pg'
 import { request } from 'undici'
 import { freePort } from './free-port.ts'
+import { json, pin, pinSelf, root, start, stat, stop, taskset, until, type Child } from './lib.ts'
 import { measureDb, type DbReport } from './db.ts'
 
-const root = new URL('..', import.meta.url).pathname
 const { values: args } = parseArgs({
   options: {
     duration: { type: 'string', default: '8' },
@@ -39,45 +39,7 @@ const OFFERED_RATE = 1000
 
 /** Extra node flags for the gateways, e.g. GW_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof". */
 const gwNodeArgs = (process.env.GW_NODE_ARGS ?? '').split(' ').filter(Boolean)
-const taskset = spawnSync('taskset', ['--version']).status === 0 && cpus().length >= 2
-const pin = (cpu: number, argv: string[]): string[] => taskset ? ['taskset', '-c', String(cpu), ...argv] : argv
-if (taskset) spawnSync('taskset', ['-p', '-c', '1', String(process.pid)])
-
-interface Child { proc: ChildProcess, out: () => string }
-
-function start (argv: string[], env: Record<string, string>): Child {
-  const proc = spawn(argv[0]!, argv.slice(1), { cwd: root, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
-  let out = ''
-  const keep = (c: Buffer) => { out = (out + c.toString()).slice(-20_000) }
-  proc.stdout?.on('data', keep)
-  proc.stderr?.on('data', keep)
-  return { proc, out: () => out }
-}
-
-async function stop (child: Child): Promise<void> {
-  if (child.proc.exitCode !== null) return
-  const exited = new Promise((resolve) => child.proc.once('exit', resolve))
-  child.proc.kill('SIGTERM')
-  await exited
-}
-
-async function until<T> (what: string, child: Child, fn: () => Promise<T | undefined>, ms = 120_000): Promise<T> {
-  const end = Date.now() + ms
-  while (Date.now() < end) {
-    if (child.proc.exitCode !== null) throw new Error(`${what} exited:\n${child.out()}`)
-    const v = await fn().catch(() => undefined)
-    if (v !== undefined) return v
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-  throw new Error(`${what}: not ready in time\n${child.out()}`)
-}
-
-async function json (url: string, init: { method?: string, headers?: Record<string, string>, body?: unknown } = {}): Promise<any> {
-  const res = await request(url, { method: (init.method ?? 'GET') as 'GET', headers: { 'content-type': 'application/json', ...init.headers }, body: init.body === undefined ? undefined : JSON.stringify(init.body) })
-  const body = await res.body.json() as any
-  if (res.statusCode >= 300) throw new Error(`${url}: ${res.statusCode} ${JSON.stringify(body)}`)
-  return body
-}
+pinSelf()
 
 interface Cell { rps: number, p50: number, p99: number, errors: number, non2xx: number, cpuUs: number }
 
@@ -100,9 +62,6 @@ async function cell (url: string, headers: Record<string, string>, pid: number, 
   const cpuUs = (await cpuSeconds(pid) - cpuBefore) * 1e6 / Math.max(1, r.requests.total)
   return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.timeouts, non2xx: r.non2xx, cpuUs }
 }
-
-const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]! }
-const stat = (xs: number[]) => ({ median: median(xs), min: Math.min(...xs), max: Math.max(...xs) })
 
 async function main (): Promise<void> {
   const build = spawnSync(process.execPath, ['scripts/build.js', '--if-stale'], { cwd: root, stdio: 'inherit' })

@@ -10,7 +10,7 @@
 // the subscribers. Checks that every subscriber got every event exactly once, in order. Writes
 // bench/results/subscribers-latest.json and the table between the bench:subscribers markers
 // of bench/README.md (not with --no-write). Not part of `npm test`.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -19,8 +19,8 @@ import { createClient, type Client } from 'graphql-ws'
 import WebSocket from 'ws'
 import { request } from 'undici'
 import { freePort } from '../free-port.ts'
+import { pin, pinSelf, root, start, stop, taskset, until, type Child } from '../lib.ts'
 
-const root = new URL('../..', import.meta.url).pathname
 const { values: args } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
@@ -39,38 +39,7 @@ const SUBSCRIBERS = Number(args.subscribers ?? (args.quick ? 100 : 1000))
 const SIM_ENV = { SIM_HEARTBEAT_INTERVAL_MS: args['heartbeat-ms'], SIM_GENERATION_MS: args.quick ? '2000' : '4000', SIM_STEP_DELAY_MS: '20' }
 const OPEN_BATCH = 50
 
-const taskset = spawnSync('taskset', ['--version']).status === 0 && cpus().length >= 2
-const pin = (cpu: number, argv: string[]): string[] => taskset ? ['taskset', '-c', String(cpu), ...argv] : argv
-if (taskset) spawnSync('taskset', ['-p', '-c', '1', String(process.pid)])
-
-interface Child { proc: ChildProcess, out: () => string }
-
-function start (argv: string[], env: Record<string, string>): Child {
-  const proc = spawn(argv[0]!, argv.slice(1), { cwd: root, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
-  let out = ''
-  const keep = (c: Buffer) => { out = (out + c.toString()).slice(-20_000) }
-  proc.stdout?.on('data', keep)
-  proc.stderr?.on('data', keep)
-  return { proc, out: () => out }
-}
-
-async function stop (child: Child): Promise<void> {
-  if (child.proc.exitCode !== null) return
-  const exited = new Promise((resolve) => child.proc.once('exit', resolve))
-  child.proc.kill('SIGTERM')
-  await exited
-}
-
-async function until<T> (what: string, child: Child, fn: () => Promise<T | undefined>, ms = 120_000): Promise<T> {
-  const end = Date.now() + ms
-  while (Date.now() < end) {
-    if (child.proc.exitCode !== null) throw new Error(`${what} exited:\n${child.out()}`)
-    const v = await fn().catch(() => undefined)
-    if (v !== undefined) return v
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-  throw new Error(`${what}: not ready in time\n${child.out()}`)
-}
+pinSelf()
 
 const sleep = async (ms: number) => await new Promise((resolve) => setTimeout(resolve, ms))
 
