@@ -92,6 +92,13 @@ export const ConfigSchema = Type.Object({
   EXPORT_POLL_MAX_MS: Type.Integer({ minimum: 10, default: 60_000 }),
   /** A render still unfinished after this long is failed (and may be retried by the caller). */
   EXPORT_DEADLINE_MS: Type.Integer({ minimum: 100, default: 15 * 60_000 }),
+  /**
+   * One render submit may take this long. The export row is leased to its submitter for a few
+   * seconds more; a submit cut off by a crash is resolved by any instance once that lease ends.
+   */
+  EXPORT_SUBMIT_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 20_000 }),
+  /** Polls in a row that cannot tell a render's state (2001, an unconfirmed 1001) before it is decided. */
+  EXPORT_POLL_RECHECKS: Type.Integer({ minimum: 1, default: 5 }),
   /** Upstream render polls per second at most, per instance, however many exports are in flight. */
   EXPORT_POLL_RATE: Type.Number({ minimum: 0.1, default: 20 }),
   /** How often the job workers look for due jobs (pg-boss polling; at least 500). */

@@ -18,6 +18,7 @@ export const catalog = {
   GW_ERR_IDEMPOTENCY_MISMATCH: { status: 422, title: 'Idempotency-Key reused with a different request' },
   GW_ERR_PAYLOAD_TOO_LARGE: { status: 413, title: 'Payload too large' },
   GW_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported media type' },
+  GW_ERR_RANGE_NOT_SATISFIABLE: { status: 416, title: 'The range lies outside the file' },
   GW_ERR_UNPROCESSABLE: { status: 422, title: 'The request cannot be processed' },
   GW_ERR_NOTHING_TO_EXPORT: { status: 422, title: 'The timeline has nothing to render yet' },
   GW_ERR_EXPORT_NOT_READY: { status: 409, title: 'The export has not completed' },

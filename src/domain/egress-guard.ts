@@ -10,6 +10,12 @@ import ipaddr from 'ipaddr.js'
 type Addr = ipaddr.IPv4 | ipaddr.IPv6
 type Cidr = [Addr, number]
 
+/**
+ * IPv4-compatible IPv6 (`::a.b.c.d`, RFC 4291 §2.5.5.1, deprecated): ipaddr.js calls these
+ * unicast, but a stack may route them to the embedded IPv4 address (`[::127.0.0.1]`).
+ */
+const IPV4_COMPATIBLE = ipaddr.parseCIDR('::/96')
+
 export class EgressGuard {
   private readonly allowed: Cidr[]
 
@@ -26,15 +32,18 @@ export class EgressGuard {
   /** Why an address may not be called, or null when it may. */
   refusal (address: string): string | null {
     let addr: Addr
+    let raw: Addr
     try {
+      raw = ipaddr.parse(address)
       addr = ipaddr.process(address)
     } catch {
       return `${address} is not an IP address`
     }
-    const range = addr.range()
+    const compatible = raw.kind() === 'ipv6' && raw.match(IPV4_COMPATIBLE) && !['loopback', 'unspecified'].includes(raw.range())
+    const range = compatible ? 'IPv4-compatible IPv6 (::/96)' : addr.range()
     if (range === 'unicast') return null
     if (this.allowed.some(([net, bits]) => net.kind() === addr.kind() && addr.match(net, bits))) return null
-    return `${address} is a ${range} address; receivers must be public (or allowed by WEBHOOK_ALLOWED_CIDRS)`
+    return `${address} is ${/^[aeiouI]/.test(range) ? 'an' : 'a'} ${range} address; receivers must be public (or allowed by WEBHOOK_ALLOWED_CIDRS)`
   }
 
   /**

@@ -56,7 +56,7 @@ export interface RenderRequest {
 
 export interface RenderDownload {
   stream: Readable
-  /** 200, or 206 when a range was asked for and the file's host honoured it. */
+  /** 200, 206 when a range was asked for and the file's host honoured it, 416 when the range lies outside the file. */
   status: number
   contentType: string
   contentLength?: number
@@ -256,9 +256,9 @@ export class NemoClient {
   }
 
   /** Export. `sessionId` is camelCase on the wire here, the one exception (§2.4). */
-  async submitRender (auth: NemoAuth, req: RenderRequest): Promise<RenderJob> {
+  async submitRender (auth: NemoAuth, req: RenderRequest, opts: { signal?: AbortSignal } = {}): Promise<RenderJob> {
     const json = { id: req.id, sessionId: req.sessionId, draft: req.draft, output: req.output ?? { format: 'mp4', quality: 'high' } }
-    const { data, body } = await this.call({ method: 'POST', path: '/api/render/proxy/lambda', auth, json })
+    const { data, body } = await this.call({ method: 'POST', path: '/api/render/proxy/lambda', auth, json, signal: opts.signal })
     // The echo is not to be relied on (§3.8): our own id and "pending" fill the gaps.
     const d = isObject(data) ? data : {}
     const r = readRender({ status: 'pending', ...d }, body, req.id)
@@ -295,6 +295,14 @@ export class NemoClient {
         await res.body.dump()
         url = new URL(location, url)
         continue
+      }
+      if (res.statusCode === 416) {
+        // the range asked for lies outside the file: the caller's mistake, told with the size
+        await res.body.dump()
+        const out: RenderDownload = { stream: Readable.from([]), status: 416, contentType: type }
+        const range = header(res.headers, 'content-range')
+        if (range !== undefined) out.contentRange = range
+        return out
       }
       if (res.statusCode < 200 || res.statusCode >= 300 || type.includes('json')) {
         const { data, body } = await this.decode(res, auth)

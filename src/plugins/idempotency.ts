@@ -18,10 +18,17 @@ interface IdempotencyState { tenantId: string, key: string, route: string }
 declare module 'fastify' {
   interface FastifyRequest {
     idempotency: IdempotencyState | null
+    /** The request's Idempotency-Key, once checked (also when the resource itself keeps it). */
+    idempotencyKey: string | null
   }
   interface FastifyContextConfig {
-    /** Set on POST routes that honour Idempotency-Key. */
-    idempotent?: boolean
+    /**
+     * Set on POST routes that honour Idempotency-Key. 'resource': the resource the route
+     * creates stores the key itself (exports), so a retry while the first request is in
+     * flight, or after its process died, is answered by the handler with that resource
+     * instead of 409.
+     */
+    idempotent?: boolean | 'resource'
   }
 }
 
@@ -55,10 +62,11 @@ function fingerprint (request: FastifyRequest): string {
 async function idempotency (fastify: FastifyInstance): Promise<void> {
   const prisma = fastify.prisma
   fastify.decorateRequest('idempotency', null)
+  fastify.decorateRequest('idempotencyKey', null)
 
   // the hooks run only on routes that take a key (`config.idempotent`): other routes pay nothing
   fastify.addHook('onRoute', (route) => {
-    if (route.config?.idempotent !== true) return
+    if (route.config?.idempotent === undefined || route.config.idempotent === false) return
     const list = <T>(hooks: T | T[] | undefined): T[] => hooks === undefined ? [] : Array.isArray(hooks) ? hooks : [hooks]
     route.preHandler = [...list(route.preHandler), claim]
     route.onSend = [...list(route.onSend), store]
@@ -69,6 +77,7 @@ async function idempotency (fastify: FastifyInstance): Promise<void> {
     if (request.method !== 'POST' || !request.actor) return
     const key = parseKey(request.headers['idempotency-key'])
     if (key === null) return
+    request.idempotencyKey = key
     const tenantId = request.actor.tenantId
     const route = `${request.routeOptions.url ?? request.url} ${request.actor.userId}`
     const print = fingerprint(request)
@@ -93,6 +102,8 @@ async function idempotency (fastify: FastifyInstance): Promise<void> {
       } else if (existing.fingerprint !== print) {
         throw gwError('GW_ERR_IDEMPOTENCY_MISMATCH', 'This Idempotency-Key was used for a different request; use a new key for a new request')
       } else if (existing.state === 'in_flight') {
+        // the resource holds the key: its handler answers with what the first request made
+        if (request.routeOptions.config.idempotent === 'resource') return
         throw gwError('GW_ERR_IDEMPOTENCY_IN_FLIGHT', 'A request with this Idempotency-Key is still being processed; retry later', {
           headers: { 'retry-after': '1' }
         })

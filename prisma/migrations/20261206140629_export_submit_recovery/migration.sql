@@ -1,0 +1,3 @@
+-- AlterTable
+ALTER TABLE "Export" ADD COLUMN     "pollProblems" INTEGER NOT NULL DEFAULT 0,
+ADD COLUMN     "tokenResubmits" INTEGER NOT NULL DEFAULT 0;
