@@ -39,7 +39,9 @@ export class EgressGuard {
     } catch {
       return `${address} is not an IP address`
     }
-    const compatible = raw.kind() === 'ipv6' && raw.match(IPV4_COMPATIBLE) && !['loopback', 'unspecified'].includes(raw.range())
+    // ipaddr.js reads `::8.8.8.8` as `::ffff:8.8.8.8`: the dotted form is checked by its text
+    const dotted = /^(?:0{0,4}:){1,6}:?(?:\d{1,3}\.){3}\d{1,3}$/i.test(address) && !/ffff:/i.test(address)
+    const compatible = dotted || (raw.kind() === 'ipv6' && raw.match(IPV4_COMPATIBLE) && !['loopback', 'unspecified'].includes(raw.range()))
     const range = compatible ? 'IPv4-compatible IPv6 (::/96)' : addr.range()
     if (range === 'unicast') return null
     if (this.allowed.some(([net, bits]) => net.kind() === addr.kind() && addr.match(net, bits))) return null

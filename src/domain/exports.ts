@@ -12,7 +12,7 @@
 // by the status it expects, so a cancel and a poll that race cannot bring an export back.
 import { randomUUID } from 'node:crypto'
 import type { Export as ExportRow, Prisma } from '../generated/prisma/client.ts'
-import { GatewayError, gwError, isGatewayError, type GwCode } from '../errors.ts'
+import { gwError, isGatewayError } from '../errors.ts'
 import { isExportable } from '../nemo/draft.ts'
 import { isNemoError, NemoError } from '../nemo/errors.ts'
 import type { RenderDownload } from '../nemo/client.ts'
@@ -40,7 +40,7 @@ export interface ExportOptions {
 }
 
 export interface ExportError {
-  /** render_failed, lost, deadline, upstream_auth, credits_exhausted, submit_failed, submit_rejected */
+  /** render_failed, lost, deadline, interrupted, upstream_auth, credits_exhausted, submit_failed */
   reason: string
   message: string
   /** Whether starting the export again may help. */
@@ -86,8 +86,12 @@ function isAmbiguous (err: unknown): boolean {
   return err.kind === 'timeout' || err.kind === 'unavailable' || err.kind === 'bad_response' || err.kind === 'stream_broken'
 }
 
-/** What a rejected submit stored, so every retry with the same key gets the first call's answer. */
-interface StoredRejection extends ExportError { code: GwCode, status: number, extensions?: Record<string, unknown> }
+/** An idempotency key already taken by a concurrent call: its outcome is the answer. */
+class KeyTaken extends Error {
+  constructor (cause: unknown) {
+    super('idempotency key taken', { cause })
+  }
+}
 
 function renderIdFor (exportId: string, attempt: number): string {
   const base = `render_${exportId.replace(/-/g, '')}`
@@ -167,10 +171,22 @@ export class Exports {
   }
 
   private async startTraced (actor: Actor, sessionId: string, input: Partial<ExportOptions>, idempotencyKey?: string): Promise<ExportView> {
-    if (idempotencyKey !== undefined) {
-      const existing = await this.byKey(actor, idempotencyKey)
-      if (existing) return await this.outcomeOf(existing, sessionId)
+    // a key names one export: a retry gets it (or waits out its submit); a key whose first
+    // submit was refused names nothing, and the retry starts afresh
+    for (let tries = 0; ; tries++) {
+      if (idempotencyKey !== undefined) {
+        const existing = await this.settledByKey(actor, idempotencyKey, sessionId)
+        if (existing) return this.view(existing)
+      }
+      try {
+        return await this.startNew(actor, sessionId, input, idempotencyKey)
+      } catch (err) {
+        if (!(err instanceof KeyTaken) || tries >= 2) throw err instanceof KeyTaken ? err.cause : err
+      }
     }
+  }
+
+  private async startNew (actor: Actor, sessionId: string, input: Partial<ExportOptions>, idempotencyKey?: string): Promise<ExportView> {
     const { session, state } = await this.sessions.withSession(actor, sessionId, async (ctx) => ({ session: ctx.session, state: await this.timelines.fetch(ctx) }))
     if (!isExportable(state.draft)) {
       throw gwError('GW_ERR_NOTHING_TO_EXPORT', 'Nothing to export yet: the timeline has no clips. Upload media or ask for an edit first, then export again.')
@@ -199,9 +215,8 @@ export class Exports {
         }
       })
     } catch (err) {
-      // two retries with one key at once: the unique index lets one in, the other gets its outcome
-      const existing = idempotencyKey === undefined ? null : await this.byKey(actor, idempotencyKey)
-      if (existing) return await this.outcomeOf(existing, sessionId)
+      // two calls with one key at once: the unique index lets one in, the other takes its outcome
+      if (idempotencyKey !== undefined) throw new KeyTaken(err)
       throw err
     }
     try {
@@ -209,7 +224,8 @@ export class Exports {
       row = await this.accepted(row, submitted) ?? await this.deps.prisma.export.findUniqueOrThrow({ where: { id } })
     } catch (err) {
       if (!isAmbiguous(err)) {
-        await this.reject(row, err)
+        // refused outright: nothing renders, and the caller is told at once; no export is kept
+        await this.deps.prisma.export.deleteMany({ where: { id, status: 'queued' } })
         throw err
       }
       // the upstream may have the render: the poller asks it once this submit's lease lapses
@@ -226,44 +242,21 @@ export class Exports {
   }
 
   /**
-   * What a retry with an export's idempotency key gets: the export as it is now, or the very
-   * error its first call answered. A submit still running elsewhere is waited for briefly, so
-   * concurrent retries see the same outcome as the first call.
+   * The export an idempotency key started, once its first submit has an answer: a submit
+   * still running elsewhere is waited for (up to its lease), so calls that race on one key
+   * all get the first call's outcome. Null when the key names no export (never used, or its
+   * submit was refused and nothing was kept).
    */
-  private async outcomeOf (existing: ExportRow, sessionId: string): Promise<ExportView> {
-    if (existing.sessionId !== sessionId) throw gwError('GW_ERR_IDEMPOTENCY_MISMATCH', 'This idempotency key started an export of another session; use a new key')
-    let row = existing
+  private async settledByKey (actor: Actor, key: string, sessionId: string): Promise<ExportRow | null> {
     const until = Date.now() + this.submitLeaseMs()
-    while (row.status === 'queued' && row.pollLockedUntil !== null && row.pollLockedUntil.getTime() > Date.now() && Date.now() < until) {
+    for (;;) {
+      const row = await this.byKey(actor, key)
+      if (row === null) return null
+      if (row.sessionId !== sessionId) throw gwError('GW_ERR_IDEMPOTENCY_MISMATCH', 'This idempotency key started an export of another session; use a new key')
+      const submitting = row.status === 'queued' && row.pollLockedUntil !== null && row.pollLockedUntil.getTime() > Date.now()
+      if (!submitting || Date.now() >= until) return row
       await new Promise(resolve => setTimeout(resolve, 100))
-      row = await this.deps.prisma.export.findUniqueOrThrow({ where: { id: row.id } })
     }
-    const rejection = row.error as Partial<StoredRejection> | null
-    if (row.status === 'failed' && rejection?.reason === 'submit_rejected' && rejection.code !== undefined) {
-      throw new GatewayError(rejection.code, rejection.message, { status: rejection.status, ...(rejection.extensions === undefined ? {} : { extensions: rejection.extensions }) })
-    }
-    return this.view(row)
-  }
-
-  /**
-   * The upstream refused the submit outright: nothing renders. The row stays (its id answers,
-   * and a retry with the same key gets the same error) but sends no event or webhook: the
-   * caller was answered at once.
-   */
-  private async reject (row: ExportRow, err: unknown): Promise<void> {
-    const e = isGatewayError(err) ? err : gwError('GW_ERR_INTERNAL')
-    const stored: StoredRejection = {
-      reason: 'submit_rejected',
-      message: e.message,
-      retryable: !(err instanceof NemoError && (err.kind === 'plan_required' || err.kind === 'bad_request')),
-      code: e.code,
-      status: e.statusCode,
-      ...(Object.keys(e.extensions).length === 0 ? {} : { extensions: e.extensions })
-    }
-    await this.deps.prisma.export.updateMany({
-      where: { id: row.id, status: 'queued' },
-      data: { status: 'failed', error: stored as unknown as Prisma.InputJsonValue, completedAt: new Date(), pollLockedUntil: null, nextPollAt: null }
-    })
   }
 
   private async byKey (actor: Actor, key: string): Promise<ExportRow | null> {
@@ -290,7 +283,7 @@ export class Exports {
       if (!isDuplicateId(err)) throw err
       const known = await this.deps.nemo.getRender(auth, renderId, { signal: signal() }).then(() => true, () => false)
       if (known) return { renderId, credentialId: lease.credentialId }
-      renderId = `${renderIdFor(row.id, row.attempts)}_${Date.now().toString(36)}`
+      renderId = `${renderIdFor(row.id, 1)}_${row.attempts}_${Date.now().toString(36)}`
       this.deps.log.warn({ exportId: row.id, renderId }, 'the upstream already knew the render id; submitting with a new one')
       await this.pin(row.id, { credentialId: lease.credentialId, renderId })
       await this.deps.nemo.submitRender(auth, { id: renderId, sessionId: upstreamSessionId, draft: row.draft, output }, { signal: signal() })

@@ -147,7 +147,8 @@ t.test('a failed render is retried once with a new render id, then the export fa
 t.test('a lost render (404 on poll) is resubmitted, a duplicate id gets a fresh one', async (t) => {
   const { gw, acme, session } = await exportSetup(t, { endpoint: false })
   await gw.sim.fault({ endpoint: 'render-submit', body: { success: false, error: 'duplicate id' } })
-  await gw.sim.fault({ endpoint: 'render-poll', status: 404, body: { success: false, error: 'render not found' } })
+  // the first 404 answers "is that duplicate ours?" (no: a fresh id), the second is the lost render
+  await gw.sim.fault({ endpoint: 'render-poll', count: 2, status: 404, body: { success: false, error: 'render not found' } })
   const started = (await acme.as('alice', { method: 'POST', url: `/v1/sessions/${session.id}/exports` })).json()
   t.equal(started.status, 'rendering')
   t.match(started.renderId, /^render_[0-9a-f]{32}_1_/, 'a duplicate id was answered with a new one')
