@@ -45,7 +45,9 @@ const exportsRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   const { exports } = fastify.domain
 
   fastify.post('/sessions/:sessionId/exports', {
-    config: { idempotent: true },
+    // the export keeps its key: a retry while the first call runs, or after its process died,
+    // gets that export (202, as it is now) instead of 409
+    config: { idempotent: 'resource' },
     schema: {
       tags: ['exports'],
       summary: 'Export the session\'s timeline to an MP4 (a render job)',
@@ -56,7 +58,7 @@ const exportsRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       response: withProblems({ 202: ExportSchema, 402: ProblemRef, 422: ProblemRef })
     }
   }, async (request, reply) => {
-    const key = request.idempotency?.key
+    const key = request.idempotencyKey ?? undefined
     const started = await exports.start(request.actor, request.params.sessionId, request.body ?? {}, key)
     return await reply.code(202).header('location', `/v1/exports/${started.id}`).send(started)
   })
