@@ -108,7 +108,12 @@ export const ConfigSchema = Type.Object({
   WEBHOOK_ALLOWED_CIDRS: Type.String({ default: '' }),
   /** Waits between delivery attempts: durations like 5s, 5m, 2h (or plain ms), comma-separated. */
   WEBHOOK_RETRY_SCHEDULE: Type.String({ minLength: 1, default: '5s,5m,30m,2h,5h,10h,10h' }),
+  /** One delivery attempt's deadline: connect, headers and body together. */
   WEBHOOK_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 15_000 }),
+  /** Delivery attempts one instance makes at once, across all endpoints. */
+  WEBHOOK_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 1000, default: 64 }),
+  /** Attempts in flight to one endpoint at once, across all instances: a slow receiver fills only these. */
+  WEBHOOK_ENDPOINT_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 100, default: 4 }),
   /** An endpoint that has failed every attempt for this long is disabled. */
   WEBHOOK_DISABLE_AFTER_MS: Type.Integer({ minimum: 1000, default: 5 * 24 * 3600_000 }),
   /** How often the delivery worker looks for due messages (new ones are sent at once). */

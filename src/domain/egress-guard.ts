@@ -31,6 +31,20 @@ export class EgressGuard {
 
   /** Why an address may not be called, or null when it may. */
   refusal (address: string): string | null {
+    const why = this.publicRefusal(address)
+    if (why === null) return null
+    let addr: Addr
+    try {
+      addr = ipaddr.process(address)
+    } catch {
+      return why
+    }
+    if (this.allowed.some(([net, bits]) => net.kind() === addr.kind() && addr.match(net, bits))) return null
+    return why
+  }
+
+  /** Why an address is not a public one, or null when it is (the allow list aside). */
+  private publicRefusal (address: string): string | null {
     let addr: Addr
     let raw: Addr
     try {
@@ -44,7 +58,6 @@ export class EgressGuard {
     const compatible = dotted || (raw.kind() === 'ipv6' && raw.match(IPV4_COMPATIBLE) && !['loopback', 'unspecified'].includes(raw.range()))
     const range = compatible ? 'IPv4-compatible IPv6 (::/96)' : addr.range()
     if (range === 'unicast') return null
-    if (this.allowed.some(([net, bits]) => net.kind() === addr.kind() && addr.match(net, bits))) return null
     return `${address} is ${/^[aeiouI]/.test(range) ? 'an' : 'a'} ${range} address; receivers must be public (or allowed by WEBHOOK_ALLOWED_CIDRS)`
   }
 
@@ -55,6 +68,19 @@ export class EgressGuard {
   literalRefusal (url: URL): string | null {
     const host = url.hostname.replace(/^\[|\]$/g, '')
     return isIP(host) === 0 ? null : this.refusal(host)
+  }
+
+  /**
+   * Whether a URL reaches an address that is not public (one an operator allowed through
+   * WEBHOOK_ALLOWED_CIDRS): what such a receiver answers is kept out of the attempt log.
+   */
+  async isInternal (url: URL): Promise<boolean> {
+    if (this.allowed.length === 0) return false
+    const host = url.hostname.replace(/^\[|\]$/g, '')
+    const addresses = isIP(host) !== 0
+      ? [host]
+      : (await new Promise<LookupAddress[]>((resolve, reject) => dnsLookup(host, { all: true }, (err, a) => err ? reject(err) : resolve(a)))).map(a => a.address)
+    return addresses.some(a => this.publicRefusal(a) !== null)
   }
 
   /** Resolves a URL's host and says why it may not be called, or null when it may. */

@@ -257,11 +257,14 @@ export class Webhooks {
     return { ...this.messageView(row), attemptLog: attempts.map(a => this.attemptView(a)) }
   }
 
-  /** Sends every failed message of an endpoint since `since` again, on the normal retry schedule. */
+  /**
+   * Sends every failed message of an endpoint since `since` again, on the normal retry
+   * schedule (and any pending one that lost its next attempt).
+   */
   async recover (tenantId: string, endpointId: string, since: Date, until: Date = new Date()): Promise<number> {
     await this.getRow(tenantId, endpointId)
     const { count } = await this.deps.prisma.webhookMessage.updateMany({
-      where: { tenantId, endpointId, status: 'failed', createdAt: { gte: since, lte: until } },
+      where: { tenantId, endpointId, OR: [{ status: 'failed' }, { status: 'pending', nextAttemptAt: null }], createdAt: { gte: since, lte: until } },
       data: { status: 'pending', attemptCount: 0, nextAttemptAt: new Date(), lockedUntil: null }
     })
     if (count > 0) this.nudge()

@@ -85,7 +85,9 @@ t.test('a receiver that is down then up gets the message, same webhook-id, every
   const messages = (await acme.as('alice', { method: 'GET', url: `/v1/webhooks/endpoints/${endpoint.id}/messages` })).json().items
   const message = await waitFor(async () => (await acme.as('alice', { method: 'GET', url: `/v1/webhooks/messages/${messages[0].id}` })).json(), (m: any) => m.status === 'delivered')
   t.same(message.attemptLog.map((a: any) => a.statusCode), [503, 503, 200])
-  t.equal(message.attemptLog[0].responseBody, 'thanks', 'the first bytes of the answer are kept')
+  // the receiver is on loopback, let in by WEBHOOK_ALLOWED_CIDRS: its answer's bytes are not a
+  // read channel into internal services, only its length is logged (a public one's first KiB is)
+  t.equal(message.attemptLog[0].responseBody, '[6 bytes, not kept: the receiver is on an internal network]')
   t.ok(message.attemptLog[0].nextAttemptAt, 'a failed attempt says when the next one is')
   t.equal(message.attempts, 3)
 
