@@ -28,6 +28,11 @@ export const SimulatorOptionsSchema = Type.Object({
   generationMs: Type.Integer({ minimum: 0 }),
   renderDurationMs: Type.Integer({ minimum: 1 }),
   renderFailureRate: Type.Number({ minimum: 0, maximum: 1 }),
+  /**
+   * A render submit is accepted (the job exists) and answered this much later: the window in
+   * which a caller that dies has started a render it never heard about.
+   */
+  renderAcceptDelayMs: Type.Integer({ minimum: 0 }),
   pollShape: literals(['A', 'B', 'both']),
   uploadMaxBytes: Type.Integer({ minimum: 1 }),
   uploadThrottleBytesPerSec: Type.Integer({ minimum: 0 }),
@@ -69,6 +74,7 @@ export const DEFAULT_OPTIONS: SimulatorOptions = {
   generationMs: 3000,
   renderDurationMs: 30000,
   renderFailureRate: 0,
+  renderAcceptDelayMs: 0,
   pollShape: 'A',
   uploadMaxBytes: 500 * 1024 * 1024,
   uploadThrottleBytesPerSec: 0,

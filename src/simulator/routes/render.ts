@@ -1,6 +1,7 @@
 // The render proxy (contract §3.8-3.11). Unlike the rest of the API it answers in
 // {success,data,error}. A job's status is a pure function of elapsed time, so polls need no
 // timers; its fate (fail or not, and when) is fixed at submit time from the seed and the id.
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import type { SimContext } from '../context.ts'
 import { isExportable, outputShape } from '../draft.ts'
@@ -104,6 +105,7 @@ const renderRoutes: FastifyPluginAsync<{ ctx: SimContext }> = async (app, { ctx 
       output: outputShape(body.draft)
     }
     ctx.state.renders.set(job.id, job)
+    if (ctx.options.renderAcceptDelayMs > 0) await sleep(ctx.options.renderAcceptDelayMs)
     return { success: true, data: { id: job.id, status: 'pending', progress: 5 } }
   })
 
