@@ -11,6 +11,8 @@ export interface Delivery {
   json: any
   /** Which of the receiver's secrets verified it (null: none did). */
   verifiedWith: string | null
+  /** When it arrived (Date.now()). */
+  receivedAt: number
 }
 
 export interface Receiver {
@@ -56,7 +58,7 @@ export async function startReceiver (t: Test): Promise<Receiver> {
           return false
         }
       }) ?? null
-      const d: Delivery = { headers: req.headers, body, json: JSON.parse(body), verifiedWith }
+      const d: Delivery = { headers: req.headers, body, json: JSON.parse(body), verifiedWith, receivedAt: Date.now() }
       r.deliveries.push(d)
       res.writeHead(typeof status === 'function' ? status(d) : status, extra).end('thanks')
       for (const w of waiters.filter(w => r.deliveries.length >= w.n)) w.resolve()

@@ -58,6 +58,20 @@ t.test('receivers on private, loopback or link-local addresses are refused unles
   t.equal(gql.json().errors[0].extensions.code, 'GW_ERR_WEBHOOK_URL_NOT_ALLOWED')
 })
 
+t.test('IPv4-compatible IPv6 receivers (::/96) are refused at creation, by REST and GraphQL', async (t) => {
+  const gw = await buildGateway(t, { config: { WEBHOOK_ALLOWED_CIDRS: '' } })
+  const acme = await gw.tenant('acme')
+  for (const url of ['http://[::127.0.0.1]/', 'http://[::7f00:1]/', 'http://[0:0:0:0:0:0:127.0.0.1]/', 'http://[::10.0.0.1]:8080/x', 'http://[::8.8.8.8]/x']) {
+    const res = await acme.as('alice', { method: 'POST', url: '/v1/webhooks/endpoints', payload: { url } })
+    t.equal(res.statusCode, 422, url)
+    t.equal(res.json().code, 'GW_ERR_WEBHOOK_URL_NOT_ALLOWED', url)
+    t.match(res.json().detail, /IPv4-compatible IPv6/, url)
+    const gql = await acme.as('alice', { method: 'POST', url: '/graphql', payload: { query: `mutation { createWebhookEndpoint(url: "${url}") { secret } }` } })
+    t.equal(gql.json().errors[0].extensions.code, 'GW_ERR_WEBHOOK_URL_NOT_ALLOWED', `GraphQL ${url}`)
+  }
+  t.equal(await gw.app.prisma.webhookEndpoint.count(), 0, 'none was stored')
+})
+
 t.test('a receiver that resolves to a refused address at delivery time is not called (DNS rebinding)', async (t) => {
   const { gw, acme, session, receiver } = await exportSetup(t, { endpoint: false, config: { WEBHOOK_ALLOWED_CIDRS: '' } })
   // endpoints written as if their host had resolved to a public address when they were added
