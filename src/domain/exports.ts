@@ -37,6 +37,8 @@ export interface ExportOptions {
   format: 'mp4'
   quality: ExportQuality
   resolution?: string
+  /** A chat turn was running when the timeline was read: its edits are not in the render. */
+  runningTurnId?: string
 }
 
 export interface ExportError {
@@ -55,6 +57,7 @@ export interface ExportView {
   format: string
   quality: string
   resolution: string | null
+  timelineNote: string | null
   renderId: string | null
   attempts: number
   downloadUrl: string | null
@@ -150,6 +153,7 @@ export class Exports {
       format: options.format ?? 'mp4',
       quality: options.quality ?? 'high',
       resolution: options.resolution ?? null,
+      timelineNote: options.runningTurnId === undefined ? null : `The timeline was read while turn ${options.runningTurnId} was still running: its edits are not in this render. Export again once the turn has ended to include them.`,
       renderId: row.renderId,
       attempts: row.attempts,
       downloadUrl: status === 'completed' ? this.downloadUrl(row.id) : null,
@@ -191,7 +195,13 @@ export class Exports {
     if (!isExportable(state.draft)) {
       throw gwError('GW_ERR_NOTHING_TO_EXPORT', 'Nothing to export yet: the timeline has no clips. Upload media or ask for an edit first, then export again.')
     }
-    const options: ExportOptions = { format: 'mp4', quality: input.quality ?? 'high', ...(input.resolution === undefined ? {} : { resolution: input.resolution }) }
+    const running = await this.deps.prisma.turn.findFirst({ where: { sessionId: session.id, status: 'running' }, select: { id: true } })
+    const options: ExportOptions = {
+      format: 'mp4',
+      quality: input.quality ?? 'high',
+      ...(input.resolution === undefined ? {} : { resolution: input.resolution }),
+      ...(running === null ? {} : { runningTurnId: running.id })
+    }
     const id = randomUUID()
     const renderId = renderIdFor(id, 1)
     let row: ExportRow

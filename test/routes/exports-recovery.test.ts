@@ -118,3 +118,16 @@ t.test('download: every unsatisfiable range form answers 416 with Content-Range 
   t.equal(part.statusCode, 206, 'a satisfiable range still answers 206')
   t.equal(part.rawPayload.length, 10)
 })
+
+t.test('an export started while a turn runs says its render has the timeline from before the turn', async (t) => {
+  const { gw, acme, session } = await exportSetup(t, { endpoint: false })
+  await gw.sim.configure({ generationMs: 3000 })
+  const turn = (await acme.as('alice', { method: 'POST', url: `/v1/sessions/${session.id}/turns`, payload: { text: '[scenario:generation] add a title' } })).json()
+  const during = (await acme.as('alice', { method: 'POST', url: `/v1/sessions/${session.id}/exports` })).json()
+  t.match(during.timelineNote, new RegExp(`turn ${turn.id} was still running: its edits are not in this render`))
+  const gql = await acme.as('alice', { method: 'POST', url: '/graphql', payload: { query: `{ export(id: "${during.id}") { timelineNote } }` } })
+  t.equal(gql.json().data.export.timelineNote, during.timelineNote, 'GraphQL says the same')
+  await waitFor(async () => (await acme.as('alice', { method: 'GET', url: `/v1/sessions/${session.id}/turns/${turn.id}` })).json(), (x: any) => x.status !== 'running')
+  const after = (await acme.as('alice', { method: 'POST', url: `/v1/sessions/${session.id}/exports` })).json()
+  t.equal(after.timelineNote, null, 'no note once the turn has ended')
+})

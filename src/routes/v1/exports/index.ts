@@ -16,6 +16,7 @@ export const ExportSchema = Type.Object({
   format: Type.String(),
   quality: Type.String(),
   resolution: Type.Union([Type.String(), Type.Null()]),
+  timelineNote: Type.Union([Type.String(), Type.Null()], { description: 'Set when the export rendered the timeline as it was while a chat turn was still running: that turn\'s edits are not in this render' }),
   renderId: Type.Union([Type.String(), Type.Null()]),
   attempts: Type.Integer({ description: 'Renders submitted: a failed or lost render is retried once with a new render id' }),
   downloadUrl: Type.Union([Type.String(), Type.Null()], { description: 'The gateway URL of the MP4, once completed' }),
@@ -122,7 +123,8 @@ const exportsRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
         200: Type.Unsafe({ type: 'string', format: 'binary', description: 'video/mp4' }),
         206: Type.Unsafe({ type: 'string', format: 'binary', description: 'part of the video/mp4' }),
         302: Type.Null(),
-        409: ProblemRef
+        409: ProblemRef,
+        416: ProblemRef
       })
     }
   }, async (request, reply) => {
