@@ -158,8 +158,12 @@ t.test('an endpoint failing for longer than WEBHOOK_DISABLE_AFTER_MS is disabled
   receiver.respond(503)
   await acme.as('alice', { method: 'POST', url: `/v1/sessions/${session.id}/exports` })
   const ep = await waitFor(async () => (await acme.as('alice', { method: 'GET', url: `/v1/webhooks/endpoints/${endpoint.id}` })).json(), (e: any) => !e.enabled, 15_000)
-  t.match(ep.disabledReason, /Every delivery failed for/)
+  t.match(ep.disabledReason, /^Every delivery failed for \d+ s$/, 'in units a person reads, not "0 h"')
   t.ok(ep.failingSince)
+  const message = (await acme.as('alice', { method: 'GET', url: `/v1/webhooks/endpoints/${endpoint.id}/messages` })).json().items[0]
+  const replay = await acme.as('alice', { method: 'POST', url: `/v1/webhooks/messages/${message.id}/replay` })
+  t.equal(replay.statusCode, 409, 'a disabled endpoint is not replayed to')
+  t.match(replay.json().detail, /disabled.*enable it, then replay/)
   const enabled = (await acme.as('alice', { method: 'PATCH', url: `/v1/webhooks/endpoints/${endpoint.id}`, payload: { enabled: true } })).json()
   t.match(enabled, { enabled: true, disabledReason: null, failingSince: null })
 })
@@ -199,4 +203,40 @@ t.test('an endpoint gets only the events it asked for', async (t) => {
   t.equal(d!.json.type, 'export.failed')
   t.equal(d!.verifiedWith, failedOnly.secret)
   t.match(d!.json.data.error, { reason: 'render_failed', retryable: true })
+})
+
+t.test('a replay of a pending message that fails keeps it on its schedule; recover afterwards delivers it', async (t) => {
+  const { gw, acme, session, receiver, endpoint } = await exportSetup(t, { config: { WEBHOOK_RETRY_SCHEDULE: '1h' } })
+  receiver.respond(500)
+  const since = new Date(Date.now() - 1000).toISOString()
+  const started = (await acme.as('alice', { method: 'POST', url: `/v1/sessions/${session.id}/exports` })).json()
+  await settled(acme, 'alice', started.id)
+  await receiver.waitFor(1)
+  const [pending] = await waitFor(async () => (await acme.as('alice', { method: 'GET', url: `/v1/webhooks/endpoints/${endpoint.id}/messages?status=pending` })).json().items, (i: any[]) => i.length === 1 && i[0].attempts === 1)
+  const replay = await acme.as('alice', { method: 'POST', url: `/v1/webhooks/messages/${pending.id}/replay` })
+  t.match(replay.json(), { trigger: 'replay', statusCode: 500 })
+  const row = await gw.app.prisma.webhookMessage.findUniqueOrThrow({ where: { id: pending.id } })
+  t.equal(row.status, 'pending')
+  t.ok(row.nextAttemptAt, 'still has its next attempt: not stranded')
+  // the receiver is back: recover sends it now instead of in an hour
+  receiver.respond(204)
+  const recovered = (await acme.as('alice', { method: 'POST', url: `/v1/webhooks/endpoints/${endpoint.id}/recover`, payload: { since } })).json()
+  t.equal(recovered.recovered, 0, 'nothing is failed or stranded: a pending message waits for its schedule')
+  await gw.app.prisma.webhookMessage.update({ where: { id: pending.id }, data: { nextAttemptAt: null } }) // a message stranded by an older gateway
+  const stranded = (await acme.as('alice', { method: 'POST', url: `/v1/webhooks/endpoints/${endpoint.id}/recover`, payload: { since } })).json()
+  t.equal(stranded.recovered, 1, 'recover finds a stranded pending message')
+  await waitFor(async () => (await acme.as('alice', { method: 'GET', url: `/v1/webhooks/messages/${pending.id}` })).json(), (m: any) => m.status === 'delivered')
+})
+
+t.test('an endpoint row changes only when its health does: deliveries leave updatedAt alone', async (t) => {
+  const { gw, acme, session, receiver, endpoint } = await exportSetup(t)
+  const before = (await gw.app.prisma.webhookEndpoint.findUniqueOrThrow({ where: { id: endpoint.id } })).updatedAt
+  for (let i = 0; i < 3; i++) {
+    const started = (await acme.as('alice', { method: 'POST', url: `/v1/sessions/${session.id}/exports` })).json()
+    await settled(acme, 'alice', started.id)
+  }
+  await receiver.waitFor(3)
+  await new Promise(resolve => setTimeout(resolve, 300))
+  const after = (await gw.app.prisma.webhookEndpoint.findUniqueOrThrow({ where: { id: endpoint.id } })).updatedAt
+  t.equal(after.getTime(), before.getTime(), 'three deliveries, updatedAt unchanged')
 })
