@@ -82,6 +82,8 @@ const MAX_ATTEMPTS = 2
 const MAX_TOKEN_RESUBMITS = 1
 /** The lease a submitter holds on a queued row, beyond the submit call's own timeout. */
 const SUBMIT_LEASE_MARGIN_MS = 5_000
+/** How long a call with a key waits for another call's submit of that key before answering `queued`. */
+const SETTLE_WAIT_MS = 5_000
 
 /** The upstream may or may not have accepted a call that ended like this: ask it, do not assume. */
 function isAmbiguous (err: unknown): boolean {
@@ -253,12 +255,12 @@ export class Exports {
 
   /**
    * The export an idempotency key started, once its first submit has an answer: a submit
-   * still running elsewhere is waited for (up to its lease), so calls that race on one key
+   * still running elsewhere is waited for (a few seconds at most), so calls that race on one key
    * all get the first call's outcome. Null when the key names no export (never used, or its
    * submit was refused and nothing was kept).
    */
   private async settledByKey (actor: Actor, key: string, sessionId: string): Promise<ExportRow | null> {
-    const until = Date.now() + this.submitLeaseMs()
+    const until = Date.now() + Math.min(this.submitLeaseMs(), SETTLE_WAIT_MS)
     for (;;) {
       const row = await this.byKey(actor, key)
       if (row === null) return null

@@ -24,9 +24,10 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /**
      * Set on POST routes that honour Idempotency-Key. 'resource': the resource the route
-     * creates stores the key itself (exports), so a retry while the first request is in
-     * flight, or after its process died, is answered by the handler with that resource
-     * instead of 409.
+     * creates stores the key itself (exports), so every retry (while the first request is in
+     * flight, after its process died, or after it answered) is answered by the handler with
+     * that resource as it is now, instead of 409 or a stored snapshot. A different request
+     * with the same key is still 422.
      */
     idempotent?: boolean | 'resource'
   }
@@ -101,9 +102,11 @@ async function idempotency (fastify: FastifyInstance): Promise<void> {
         if (taken.count === 0) throw gwError('GW_ERR_IDEMPOTENCY_IN_FLIGHT', 'A request with this Idempotency-Key is still being processed; retry later')
       } else if (existing.fingerprint !== print) {
         throw gwError('GW_ERR_IDEMPOTENCY_MISMATCH', 'This Idempotency-Key was used for a different request; use a new key for a new request')
+      } else if (request.routeOptions.config.idempotent === 'resource') {
+        // the resource holds the key: its handler answers with what the first request made,
+        // as it is now (in flight, crashed or done), not a stored snapshot
+        return
       } else if (existing.state === 'in_flight') {
-        // the resource holds the key: its handler answers with what the first request made
-        if (request.routeOptions.config.idempotent === 'resource') return
         throw gwError('GW_ERR_IDEMPOTENCY_IN_FLIGHT', 'A request with this Idempotency-Key is still being processed; retry later', {
           headers: { 'retry-after': '1' }
         })
