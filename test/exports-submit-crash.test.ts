@@ -68,15 +68,19 @@ t.test(`${KILLS} gateways killed inside the render submit window: every export c
   }
   t.equal(new Set(ids).size, KILLS, 'one export per key')
 
-  await receiver.waitFor(KILLS, 90_000)
   for (const id of ids) {
     const done = await waitFor(async () => (await call('GET', `/v1/exports/${id}`, undefined, as)).json, (e: any) => e?.status === 'completed' || e?.status === 'failed', 30_000)
     t.equal(done.status, 'completed', `export ${id} completed`)
   }
+  await waitFor(async () => new Set(receiver.deliveries.map(d => d.json.data.exportId)), (got) => ids.every(id => got.has(id)), 60_000)
   await sleep(1000)
-  const delivered = receiver.deliveries.filter(d => d.json.type === 'export.completed').map(d => d.json.data.exportId)
-  t.same([...delivered].sort(), [...ids].sort(), 'one export.completed webhook per export')
-  t.equal(new Set(receiver.deliveries.map(d => d.headers['webhook-id'])).size, receiver.deliveries.length, 'one webhook-id each')
+  // at least once: a kill that lands mid-delivery (of an export finished in an earlier cycle)
+  // sends that message again after the restart, with the same webhook-id
+  for (const id of ids) {
+    const mine = receiver.deliveries.filter(d => d.json.data.exportId === id)
+    t.same([...new Set(mine.map(d => d.json.type))], ['export.completed'], `export ${id}: export.completed only`)
+    t.equal(new Set(mine.map(d => d.headers['webhook-id'])).size, 1, `export ${id}: one webhook-id (${mine.length} POSTs)`)
+  }
   const all = (await call('GET', '/v1/exports?limit=100', undefined, as)).json.items
   t.equal(all.length, KILLS, 'no retry started a second export')
   t.equal((await sim.counters()).requests['render-submit'], KILLS, 'each render was submitted once: the restarts found it upstream')
