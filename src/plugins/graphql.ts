@@ -32,7 +32,7 @@ const CLOSE_FORBIDDEN = 4403
 const CLOSE_GOING_AWAY = 1001
 const CLOSE_TOO_MANY = 4429
 const CLOSE_INTERNAL = 4500
-/** RFC 6455 "try again later": the gateway cannot judge the credentials now (REDIS_DOWN_POLICY=refuse). */
+/** RFC 6455 "try again later": failures cannot be counted now (Redis went away after the upgrade, REDIS_DOWN_POLICY=refuse). */
 const CLOSE_TRY_AGAIN_LATER = 1013
 
 const kInitTimer = Symbol('graphql-init-timer')

@@ -80,4 +80,14 @@ t.test('Redis unreachable: failures are counted per instance (local), or answere
   t.ok(Number(res.headers['retry-after']) > 0)
   const good = await refuse.app.inject({ method: 'GET', url: '/admin/v1/tenants', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })
   t.equal(good.statusCode, 200, 'good credentials are not counted, so they still work')
+
+  // the WebSocket's upgrade is a counted request too: refused before any credentials are read
+  const address = await refuse.app.listen({ port: 0, host: '127.0.0.1' })
+  const upgrade = await new Promise<number>((resolve) => {
+    const ws = new WebSocket(address.replace(/^http/, 'ws') + '/graphql', 'graphql-transport-ws')
+    ws.on('unexpected-response', (_req, res) => { resolve(res.statusCode ?? 0); ws.terminate() })
+    ws.on('open', () => { resolve(101); ws.close() })
+    ws.on('error', () => {})
+  })
+  t.equal(upgrade, 503, 'a GraphQL WebSocket is refused at its upgrade with 503')
 })
