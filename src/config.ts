@@ -27,6 +27,11 @@ export const ConfigSchema = Type.Object({
   ENCRYPTION_KEY: Type.Optional(Type.String({ minLength: 32 })),
   ADMIN_TOKEN: Type.Optional(Type.String({ minLength: 16 })),
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
+  /**
+   * While Redis (REDIS_URL) is unreachable, rate limits and failed authentications are counted
+   * per instance (`local`), or the requests that would be counted answer 503 (`refuse`).
+   */
+  REDIS_DOWN_POLICY: Type.Union([Type.Literal('local'), Type.Literal('refuse')], { default: 'local' }),
 
   NEMO_BASE_URL: Type.String({ pattern: '^https?://', default: 'https://mega-api-prod.nemovideo.ai' }),
   /** An upstream token the team already holds: put into the default tenant's registered pool at start. */

@@ -19,9 +19,10 @@ export interface SessionEventView {
 /**
  * `prev`: the cursor of the session's event right before this one (as a string, "0" for the
  * first), when the appender knows it: a follower that holds exactly through `prev` may take
- * the event as it is, without reading the log.
+ * the event as it is, without reading the log. No event: a wake-up alone (the bus may have
+ * lost some, e.g. across a Redis outage): read the log.
  */
-export type EventListener = (event: SessionEventView, prev?: string) => void
+export type EventListener = (event?: SessionEventView, prev?: string) => void
 
 /**
  * Fan-out of stored events to whoever follows a session, on this instance or (with Redis)

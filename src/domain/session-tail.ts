@@ -105,12 +105,12 @@ export class SessionTail {
     this.unsubscribe = bus.subscribe(sessionId, this.onWake)
   }
 
-  private readonly onWake = (event: SessionEventView, prev?: string): void => {
+  private readonly onWake = (event?: SessionEventView, prev?: string): void => {
     this.wakeups++
     if (this.members.size === 0) return
     // The event right after what the members hold (its appender read `prev` under the
     // session's lock): handed over as it is, without a read. Anything else is read from the log.
-    if (!this.reading && prev !== undefined && prev === this.position.toString()) {
+    if (event !== undefined && !this.reading && prev !== undefined && prev === this.position.toString()) {
       const cursor = BigInt(event.cursor)
       // through Redis the instant arrives as text
       const page = [event.createdAt instanceof Date ? event : { ...event, createdAt: new Date(event.createdAt) }]

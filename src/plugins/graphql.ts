@@ -32,6 +32,8 @@ const CLOSE_FORBIDDEN = 4403
 const CLOSE_GOING_AWAY = 1001
 const CLOSE_TOO_MANY = 4429
 const CLOSE_INTERNAL = 4500
+/** RFC 6455 "try again later": failures cannot be counted now (Redis went away after the upgrade, REDIS_DOWN_POLICY=refuse). */
+const CLOSE_TRY_AGAIN_LATER = 1013
 
 const kInitTimer = Symbol('graphql-init-timer')
 type WithInitTimer = FastifyRequest & { [kInitTimer]?: NodeJS.Timeout }
@@ -63,6 +65,9 @@ async function graphql (fastify: FastifyInstance): Promise<void> {
         log.info({ code: err.code }, 'graphql connection refused')
         if (err.code === 'GW_ERR_RATE_LIMITED') socket?.close(CLOSE_TOO_MANY, closeReason(`Too many failed authentications: ${err.code}: ${err.message}`))
         else socket?.close(CLOSE_FORBIDDEN, closeReason(`Forbidden: ${err.code}: ${err.message}`))
+      } else if (isGatewayError(err, 'GW_ERR_UNAVAILABLE')) {
+        log.info({ code: err.code }, 'graphql connection refused for now')
+        socket?.close(CLOSE_TRY_AGAIN_LATER, closeReason(`Try again later: ${err.code}: ${err.message}`))
       } else {
         log.error({ err }, 'graphql connection could not be authenticated')
         socket?.close(CLOSE_INTERNAL, 'Internal server error')

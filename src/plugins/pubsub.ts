@@ -1,12 +1,24 @@
 // One emitter carries session events to every follower: SSE streams and GraphQL
 // subscriptions alike (mercurius is given the same emitter). In process by default; with
 // REDIS_URL, mqemitter-redis, so any instance can serve any subscriber.
+//
+// Redis may go away at any time, or not be there at start: the instance serves on. Its two
+// connections are ours (mqemitter-redis would open them with no error listener, and its own
+// error event, unheard, ends the process); they retry forever (plugins/redis.ts watches them).
+// While Redis is away a message is delivered to this instance's listeners directly, so its
+// own followers miss nothing; followers elsewhere miss the wake-up, not the event: when the
+// subscriber is back (its channels resubscribed), every session followed here is woken to
+// read the log, which has what was missed. Cache changes fall back on the caches' TTLs.
 import fp from 'fastify-plugin'
 import mqemitter from 'mqemitter'
+import { Redis } from 'ioredis'
 import type { FastifyInstance } from 'fastify'
 import type { EventBus, EventListener, SessionEventView } from '../domain/events.ts'
+import { REDIS_CONNECTION } from './redis.ts'
 
 type Emitter = ReturnType<typeof mqemitter>
+type Message = Parameters<Emitter['emit']>[0]
+type Done = (err?: Error) => void
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -19,10 +31,64 @@ export function sessionTopic (sessionId: string): string {
   return `session/${sessionId}`
 }
 
+/** mqemitter-redis's parts the gateway drives itself (see `redisEmitter`). */
+interface RedisEmitter extends Emitter {
+  closing: boolean
+  state: NodeJS.EventEmitter
+  /** mqemitter's own emit: this instance's listeners only. */
+  _emit: (message: Message, done?: Done) => void
+  /** mqemitter's own close: marks the emitter closed, leaves the connections alone. */
+  _close: (done: () => void) => void
+}
+
+async function redisEmitter (fastify: FastifyInstance, url: string, resync: () => void): Promise<Emitter> {
+  const log = fastify.log.child({ component: 'pubsub' })
+  // the publisher fails at once while offline (the message goes to this instance's listeners
+  // instead); the subscriber keeps its (un)subscribe commands until it is back, never drops them
+  const pub = new Redis(url, { ...REDIS_CONNECTION, enableOfflineQueue: false, maxRetriesPerRequest: 1, enableAutoPipelining: true })
+  const sub = new Redis(url, { ...REDIS_CONNECTION, maxRetriesPerRequest: null })
+  fastify.redisLink?.watch('events-publish', pub)
+  fastify.redisLink?.watch('events-subscribe', sub)
+  // the connections' errors reach the link (plugins/redis.ts); mqemitter-redis re-raises them here
+  const MQEmitterRedis = (await import('mqemitter-redis')).default
+  const emitter = MQEmitterRedis({ pubConn: pub as never, subConn: sub as never }) as unknown as RedisEmitter
+  emitter.state.on('error', (err: Error) => { log.debug({ err }, 'pubsub connection error') })
+
+  // Once the subscriber is ready its channels are resubscribed, ahead of anything sent after:
+  // a PING's answer says they are in place; then a read of the log misses nothing.
+  sub.on('ready', () => {
+    sub.ping().then(resync, (err: unknown) => { log.debug({ err }, 'no resync after reconnecting') })
+  })
+
+  const publish = emitter.emit.bind(emitter)
+  emitter.emit = (message: Message, done?: Done) => {
+    if (pub.status === 'ready' && sub.status === 'ready') return publish(message, done)
+    // through Redis this instance's own listeners would not hear it: deliver it here
+    emitter._emit(message, done)
+    if (pub.status === 'ready') publish(message, (err?: Error) => { if (err) log.debug({ err }, 'could not publish to the other instances') })
+  }
+
+  fastify.addHook('onClose', async () => {
+    emitter.closing = true
+    await Promise.all([pub, sub].map(async (connection) => {
+      // a quit would wait in the offline queue for a Redis that is not there
+      if (connection.status === 'ready') await Promise.race([connection.quit().catch(() => {}), new Promise((resolve) => setTimeout(resolve, 1000).unref())])
+      connection.disconnect()
+    }))
+    await new Promise<void>((resolve) => emitter._close(resolve))
+  })
+  return emitter
+}
+
 async function pubsub (fastify: FastifyInstance): Promise<void> {
   const { REDIS_URL } = fastify.config
+  // the bus's listeners on this instance, by session: woken when a lost wake-up is possible
+  const listeners = new Map<string, Set<EventListener>>()
+  const resync = () => {
+    for (const set of listeners.values()) for (const listener of set) listener(undefined)
+  }
   const emitter: Emitter = REDIS_URL
-    ? (await import('mqemitter-redis')).default({ connectionString: REDIS_URL }) as unknown as Emitter
+    ? await redisEmitter(fastify, REDIS_URL, resync)
     : mqemitter({ concurrency: 1000 })
 
   const bus: EventBus = {
@@ -36,16 +102,25 @@ async function pubsub (fastify: FastifyInstance): Promise<void> {
         listener(message.event as SessionEventView, typeof message.prev === 'string' ? message.prev : undefined)
         done()
       }
+      let set = listeners.get(sessionId)
+      if (set === undefined) listeners.set(sessionId, set = new Set())
+      set.add(listener)
       emitter.on(sessionTopic(sessionId), handler)
-      return () => emitter.removeListener(sessionTopic(sessionId), handler)
+      return () => {
+        emitter.removeListener(sessionTopic(sessionId), handler)
+        set.delete(listener)
+        if (set.size === 0) listeners.delete(sessionId)
+      }
     }
   }
 
   fastify.decorate('emitter', emitter)
   fastify.decorate('eventBus', bus)
-  fastify.addHook('onClose', async () => {
-    await new Promise<void>(resolve => emitter.close(() => resolve()))
-  })
+  if (!REDIS_URL) {
+    fastify.addHook('onClose', async () => {
+      await new Promise<void>(resolve => emitter.close(() => resolve()))
+    })
+  }
 }
 
-export default fp(pubsub, { name: 'pubsub' })
+export default fp(pubsub, { name: 'pubsub', dependencies: ['redis'] })

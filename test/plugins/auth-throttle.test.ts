@@ -5,6 +5,7 @@ import t from 'tap'
 import { createClient } from 'graphql-ws'
 import WebSocket from 'ws'
 import { ADMIN_TOKEN, buildGateway } from '../helpers/app.ts'
+import { refusingRedisUrl } from '../helpers/redis.ts'
 
 const LIMITS = { AUTH_FAILURES_MAX: 5, AUTH_FAILURES_WINDOW_MS: 60_000 }
 
@@ -63,4 +64,30 @@ t.test('failed WebSocket connection_init counts, and a limited address is closed
   t.equal(rest.statusCode, 429, 'the WebSocket failures count for REST too')
   const good = await connect({ authorization: `Bearer ${acme.key}`, 'x-user-id': 'alice' })
   t.equal(good.reason, 'connected', 'good credentials from the same address connect')
+})
+
+t.test('Redis unreachable: failures are counted per instance (local), or answered 503 (refuse)', async (t) => {
+  const local = await buildGateway(t, { config: { ...LIMITS, AUTH_FAILURES_MAX: 2, REDIS_URL: await refusingRedisUrl() } })
+  const bad = { authorization: 'Bearer ngw_nope_nope', 'x-user-id': 'alice' }
+  const statuses: number[] = []
+  for (let i = 0; i < 3; i++) statuses.push((await local.app.inject({ method: 'GET', url: '/v1/sessions', headers: bad })).statusCode)
+  t.same(statuses, [401, 401, 429], 'local: the limit still holds on this instance')
+
+  const refuse = await buildGateway(t, { config: { ...LIMITS, REDIS_URL: await refusingRedisUrl(), REDIS_DOWN_POLICY: 'refuse' } })
+  const res = await refuse.app.inject({ method: 'GET', url: '/admin/v1/tenants', headers: { authorization: 'Bearer not-the-admin-token' } })
+  t.equal(res.statusCode, 503, 'refuse: a failure that cannot be counted is answered 503')
+  t.equal(res.json().code, 'GW_ERR_UNAVAILABLE')
+  t.ok(Number(res.headers['retry-after']) > 0)
+  const good = await refuse.app.inject({ method: 'GET', url: '/admin/v1/tenants', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })
+  t.equal(good.statusCode, 200, 'good credentials are not counted, so they still work')
+
+  // the WebSocket's upgrade is a counted request too: refused before any credentials are read
+  const address = await refuse.app.listen({ port: 0, host: '127.0.0.1' })
+  const upgrade = await new Promise<number>((resolve) => {
+    const ws = new WebSocket(address.replace(/^http/, 'ws') + '/graphql', 'graphql-transport-ws')
+    ws.on('unexpected-response', (_req, res) => { resolve(res.statusCode ?? 0); ws.terminate() })
+    ws.on('open', () => { resolve(101); ws.close() })
+    ws.on('error', () => {})
+  })
+  t.equal(upgrade, 503, 'a GraphQL WebSocket is refused at its upgrade with 503')
 })
