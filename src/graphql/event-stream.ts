@@ -4,7 +4,7 @@
 // an error mid-stream leaves as a catalogued GraphQL error, never as a raw message.
 // A class rather than closures: thousands of idle subscriptions each hold one of these.
 import type { GraphQLError } from 'graphql'
-import { domainMetrics } from '../domain/metrics.ts'
+import { domainMetrics } from '../observability/metrics.ts'
 
 class EventStream<T> implements AsyncIterableIterator<T> {
   private readonly controller = new AbortController()

@@ -7,16 +7,12 @@ import { createHash, hash, timingSafeEqual } from 'node:crypto'
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { gwError } from '../errors.ts'
-import type { VerifiedKey } from '../domain/api-keys.ts'
-import { isValidExternalUserId } from '../domain/users.ts'
-import { TtlCache } from '../domain/ttl-cache.ts'
-import type { Actor } from '../domain/deps.ts'
+import type { VerifiedKey } from '../domain/tenancy/index.ts'
+import { isValidExternalUserId } from '../domain/tenancy/index.ts'
+import { TtlCache } from '../domain/shared/index.ts'
+import type { RequestActor } from '../domain/shared/index.ts'
 
-export interface RequestActor extends Actor {
-  apiKeyId: string
-  keyId: string
-  externalUserId: string
-}
+export type { RequestActor }
 
 declare module 'fastify' {
   interface FastifyRequest {

@@ -1,13 +1,13 @@
 // The business services, built once from the app's infrastructure and shared by REST,
 // GraphQL and the CLI alike.
 import fp from 'fastify-plugin'
-import { registerGauges } from '../domain/gauges.ts'
+import { registerGauges } from '../domain/tokens/index.ts'
 import type { FastifyInstance } from 'fastify'
 import { buildDomain, type Domain } from '../domain/index.ts'
-import { EXPORT_POLL_QUEUE } from '../domain/exports.ts'
+import { EXPORT_POLL_QUEUE } from '../domain/exports/index.ts'
 import { publicBaseUrl } from '../config.ts'
 import { randomUUID } from 'node:crypto'
-import type { CacheChange } from '../domain/cache-sync.ts'
+import type { CacheChange } from '../domain/shared/index.ts'
 
 /** The pub/sub topic that carries cache changes between instances. */
 const CACHE_TOPIC = 'gateway/caches'

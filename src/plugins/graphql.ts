@@ -12,7 +12,7 @@
 import { readFile } from 'node:fs/promises'
 import fp from 'fastify-plugin'
 import fastifyWebsocket from '@fastify/websocket'
-import { domainMetrics } from '../domain/metrics.ts'
+import { domainMetrics } from '../observability/metrics.ts'
 import mercurius from 'mercurius'
 import { getOperationAST, specifiedRules, validate } from 'graphql'
 import type { WebSocket } from 'ws'

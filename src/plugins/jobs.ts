@@ -8,7 +8,7 @@
 import fp from 'fastify-plugin'
 import PgBoss from 'pg-boss'
 import type { FastifyInstance } from 'fastify'
-import type { JobQueue } from '../domain/deps.ts'
+import type { JobQueue } from '../domain/shared/index.ts'
 
 export interface Jobs extends JobQueue {
   boss: PgBoss

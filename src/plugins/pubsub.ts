@@ -13,7 +13,7 @@ import fp from 'fastify-plugin'
 import mqemitter from 'mqemitter'
 import { Redis } from 'ioredis'
 import type { FastifyInstance } from 'fastify'
-import type { EventBus, EventListener, SessionEventView } from '../domain/events.ts'
+import type { EventBus, EventListener, SessionEventView } from '../domain/events/index.ts'
 import { REDIS_CONNECTION } from './redis.ts'
 
 type Emitter = ReturnType<typeof mqemitter>

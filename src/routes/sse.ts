@@ -2,8 +2,8 @@
 // EventSource's Last-Event-ID resumes exactly), a keep-alive comment flows while nothing
 // happens, and the follower is stopped the moment the client goes away.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import type { SessionEventView } from '../domain/events.ts'
-import { domainMetrics } from '../domain/metrics.ts'
+import type { SessionEventView } from '../domain/events/index.ts'
+import { domainMetrics } from '../observability/metrics.ts'
 
 /** What a stream follows: one turn (POST .../turns) or a session's log (GET .../events). */
 function streamKind (request: FastifyRequest): string {

@@ -5,7 +5,7 @@ import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { ACCEPTED_FILE_TYPES, ACCEPTED_FILE_TYPES_TEXT } from '../../src/nemo/file-types.ts'
 import { classifyFailure, creditsHint, NemoError } from '../../src/nemo/errors.ts'
-import { ACCEPTED_EXTENSIONS, mediaTypeOf } from '../../src/domain/media-types.ts'
+import { ACCEPTED_EXTENSIONS, mediaTypeOf } from '../../src/domain/uploads/media-types.ts'
 import { buildGateway } from '../helpers/app.ts'
 
 t.test('the accepted file types are one definition', async (t) => {

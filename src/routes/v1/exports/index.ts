@@ -4,7 +4,7 @@
 // the upstream's file URL.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { EXPORT_STATUSES } from '../../../domain/exports.ts'
+import { EXPORT_STATUSES } from '../../../domain/exports/index.ts'
 import { PageCursorSchema, PAGE_LIMIT, ResolutionSchema } from '../../../inputs.ts'
 import { DateTime, PageQuerySchema, TenantHeadersSchema, UuidParam, withProblems } from '../../schemas.ts'
 

@@ -9,8 +9,8 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import { Type, type Static } from 'typebox'
 import { gwError } from '../../../errors.ts'
 import { ACCEPTED_FILE_TYPES_TEXT } from '../../../nemo/file-types.ts'
-import type { IncomingFile } from '../../../domain/uploads.ts'
-import { FILE_URL_PATTERN } from '../../../domain/media-types.ts'
+import type { IncomingFile } from '../../../domain/uploads/index.ts'
+import { FILE_URL_PATTERN } from '../../../domain/uploads/index.ts'
 import { DateTime, PageQuerySchema, TenantHeadersSchema, UuidParam, withProblems } from '../../schemas.ts'
 
 export const UploadSchema = Type.Object({

@@ -2,7 +2,7 @@
 // tenant's own resources: X-User-Id is accepted and ignored.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { WEBHOOK_EVENTS } from '../../../domain/webhooks.ts'
+import { WEBHOOK_EVENTS } from '../../../domain/webhooks/index.ts'
 import { PageCursorSchema, PAGE_LIMIT } from '../../../inputs.ts'
 import { DateTime, PageQuerySchema, UuidParam, withProblems } from '../../schemas.ts'
 

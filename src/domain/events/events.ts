@@ -1,0 +1,134 @@
+// The session event log. Every event a client can see is a row here first (with a monotonic
+// bigserial cursor), then published; streams and subscriptions replay from a cursor and
+// follow live, so nothing is pushed that cannot be resumed.
+import type { Prisma } from '../../generated/prisma/client.ts'
+import type { Db } from '../shared/index.ts'
+import type { Sql } from '../../db/client.ts'
+import { domainMetrics } from '../../observability/metrics.ts'
+import { Follower, SessionTail, TAIL_PAGE } from './session-tail.ts'
+import type { EventBus, SessionEventView } from '../shared/index.ts'
+
+export type { EventBus, EventListener, SessionEventView } from '../shared/index.ts'
+export { localBus } from '../shared/index.ts'
+
+type AppendedRow = SessionEventView & { prev: string }
+
+// the row as the view shows it, and the session's cursor before it (see append); createdAt is
+// written and read as the UTC instant Prisma writes and reads
+const APPEND = `WITH prev AS (SELECT coalesce(max(cursor), 0)::text AS cursor FROM "SessionEvent" WHERE "sessionId" = $1::uuid)
+  INSERT INTO "SessionEvent" ("sessionId", "turnId", type, payload, "createdAt")
+  VALUES ($1::uuid, $2::uuid, $3, $4::jsonb, $5::timestamptz AT TIME ZONE 'UTC')
+  RETURNING cursor::text AS cursor, "sessionId", "turnId", type, payload, "createdAt" AT TIME ZONE 'UTC' AS "createdAt", (SELECT cursor FROM prev) AS prev`
+
+export function eventView (row: { cursor: bigint, sessionId: string, turnId: string | null, type: string, payload: unknown, createdAt: Date }): SessionEventView {
+  return { cursor: row.cursor.toString(), sessionId: row.sessionId, turnId: row.turnId, type: row.type, payload: row.payload, createdAt: row.createdAt }
+}
+
+export class SessionEvents {
+  // appends of one session are queued here, and serialised across instances by an advisory
+  // lock, so cursors commit in order (a follower that saw N must never later find N-1)
+  private readonly tails = new Map<string, Promise<unknown>>()
+  private readonly followed = new Map<string, SessionTail>()
+
+  constructor (private readonly prisma: Db, readonly bus: EventBus, private readonly sql: Sql) {}
+
+  async append (sessionId: string, type: string, payload: Record<string, unknown>, turnId: string | null = null): Promise<SessionEventView> {
+    const previous = this.tails.get(sessionId) ?? Promise.resolve()
+    const next = previous.catch(() => {}).then(async () => {
+      const started = performance.now()
+      // Across instances, the lock makes cursors of one session commit in the order they are
+      // drawn, so a follower never sees N+1 before N; the insert's statement starts after the
+      // lock is taken, so the cursor before it (`prev`) is the session's last committed one.
+      // Plain SQL on Prisma's pool: this runs for every event of every turn.
+      const [row] = await this.sql.transaction(async (rows) => {
+        await rows('SELECT pg_advisory_xact_lock(hashtext(\'events\'), hashtext($1))', [sessionId])
+        return await rows<AppendedRow>(APPEND, [sessionId, turnId, type, JSON.stringify(payload), new Date().toISOString()])
+      })
+      domainMetrics().eventAppendSeconds.record((performance.now() - started) / 1000)
+      const { prev, ...event } = row!
+      return { event, prev }
+    })
+    this.tails.set(sessionId, next)
+    try {
+      const { event, prev } = await next
+      this.publish(event, prev)
+      return event
+    } finally {
+      if (this.tails.get(sessionId) === next) this.tails.delete(sessionId)
+    }
+  }
+
+  /**
+   * Appends inside the caller's transaction, for events that must commit together with a
+   * state change (an export's final status and its webhook messages). Publish the returned
+   * event after the commit.
+   */
+  async appendIn (tx: Prisma.TransactionClient, sessionId: string, type: string, payload: Record<string, unknown>, turnId: string | null = null): Promise<SessionEventView> {
+    await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext('events'), hashtext(${sessionId}))`
+    const row = await tx.sessionEvent.create({ data: { sessionId, type, payload: payload as Prisma.InputJsonValue, turnId } })
+    return eventView(row)
+  }
+
+  /** Wakes the followers of a committed event (`prev`: see EventListener). */
+  publish (event: SessionEventView, prev?: string): void {
+    domainMetrics().sessionEvents.add(1, { type: event.type })
+    this.bus.publish(event, prev)
+  }
+
+  /** The newest cursor of a session (0 when it has no events). */
+  async lastCursor (sessionId: string): Promise<bigint> {
+    const row = await this.prisma.sessionEvent.findFirst({ where: { sessionId }, orderBy: { cursor: 'desc' }, select: { cursor: true } })
+    return row?.cursor ?? 0n
+  }
+
+  /**
+   * Replays the log after `after`, then follows it live, until the signal aborts: every
+   * event exactly once, in cursor order. Followers of one session share its tail
+   * (session-tail.ts): one log read per wake-up for all that are caught up; one that is
+   * behind reads the log itself until it reaches the tail, then joins it.
+   */
+  async * follow (sessionId: string, after: bigint, signal: AbortSignal): AsyncGenerator<SessionEventView> {
+    let tail = this.followed.get(sessionId)
+    if (!tail) this.followed.set(sessionId, tail = new SessionTail(sessionId, this, this.bus))
+    tail.followers++
+    const follower = new Follower(after)
+    tail.joinLive(follower)
+    signal.addEventListener('abort', follower)
+    try {
+      while (!signal.aborted) {
+        const event = follower.shift()
+        if (event) {
+          yield event
+        } else if (follower.member) {
+          await follower.waitForRows()
+        } else {
+          const seen = tail.wakeups
+          const page = await this.list(sessionId, follower.through, TAIL_PAGE)
+          if (page.length > 0) follower.take(page, BigInt(page[0]!.cursor), BigInt(page[page.length - 1]!.cursor))
+          if (page.length < TAIL_PAGE) tail.join(follower, seen)
+        }
+      }
+    } finally {
+      signal.removeEventListener('abort', follower)
+      tail.leave(follower)
+      if (--tail.followers === 0) {
+        tail.close()
+        this.followed.delete(sessionId)
+      }
+    }
+  }
+
+  /** Sessions with a live tail on this instance (each holds one bus subscription). */
+  get followedSessions (): number {
+    return this.followed.size
+  }
+
+  async list (sessionId: string, after: bigint, limit: number): Promise<SessionEventView[]> {
+    const rows = await this.prisma.sessionEvent.findMany({
+      where: { sessionId, cursor: { gt: after } },
+      orderBy: { cursor: 'asc' },
+      take: limit
+    })
+    return rows.map(eventView)
+  }
+}

@@ -1,0 +1,154 @@
+// A user's upstream balance plus the tenant's budget. Balances are cached briefly per token,
+// and concurrent reads of one token share one upstream call, so a burst of dashboard
+// refreshes costs the upstream one call.
+import type { CredentialState, Credentials, Lease } from './credentials.ts'
+import { gwError } from '../../errors.ts'
+import { creditsHint, NemoError } from '../../nemo/errors.ts'
+import { ANONYMOUS_MINT_CREDITS } from '../../nemo/wire.ts'
+import type { Actor, DomainDeps } from '../shared/index.ts'
+import { TtlCache } from '../shared/index.ts'
+import type { CacheSync } from '../shared/index.ts'
+
+export interface CreditsView {
+  available: number
+  frozen: number
+  total: number
+  tokenMode: 'anonymous' | 'registered'
+  /** The state of the user's upstream token; 'none yet' until an action mints one. */
+  token: CredentialState | 'none yet'
+  /** With nothing available: the registration (anonymous) or top-up link. */
+  hint: string | null
+  budget: { limit: number | null, spent: number, remaining: number | null, exceeded: boolean }
+  cachedAt: Date
+}
+
+interface TenantSettings { tokenMode: 'anonymous' | 'registered', creditBudget: number | null, creditsSpent: number }
+
+interface Balance { available: number, frozen: number, total: number, at: number }
+
+export class Credits {
+  private readonly cache = new Map<string, Balance>()
+  private readonly tenants: TtlCache<TenantSettings>
+  /** One upstream balance read per token at a time, shared by every reader that asks meanwhile. */
+  private readonly inflight = new Map<string, Promise<{ balance: Balance, spent: number }>>()
+
+  constructor (private readonly deps: DomainDeps, private readonly credentials: Credentials, private readonly caches: CacheSync) {
+    this.tenants = new TtlCache(deps.config.HOT_CACHE_TTL_MS)
+    caches.onChange((change) => { if (change.kind === 'tenant') this.tenants.delete(change.tenantId) })
+  }
+
+  /**
+   * A read: it never mints (a user without a token is told what a first mint grants) and a
+   * zero balance is an answer (200 with the hint), not an error; only actions answer 402.
+   */
+  async get (actor: Actor, retried = false): Promise<CreditsView> {
+    const tenant = await this.tenant(actor.tenantId)
+    const budget = (spent: number): CreditsView['budget'] => {
+      const limit = tenant.creditBudget
+      return { limit, spent, remaining: limit === null ? null : Math.max(0, limit - spent), exceeded: limit !== null && spent >= limit }
+    }
+    const current = await this.credentials.current(actor, tenant.tokenMode)
+    if (current === null) {
+      return {
+        available: ANONYMOUS_MINT_CREDITS,
+        frozen: 0,
+        total: ANONYMOUS_MINT_CREDITS,
+        tokenMode: tenant.tokenMode,
+        token: 'none yet',
+        hint: null,
+        budget: budget(tenant.creditsSpent),
+        cachedAt: new Date()
+      }
+    }
+    if (current.state === 'rate_limited') {
+      const seconds = Math.max(1, Math.ceil(((current.retryAfter?.getTime() ?? Date.now()) - Date.now()) / 1000))
+      throw gwError('GW_ERR_UPSTREAM_RATE_LIMITED', 'The upstream is rate limiting this user\'s token', {
+        headers: { 'retry-after': String(seconds) },
+        extensions: { retryAfter: seconds }
+      })
+    }
+    let balance: Balance
+    let spent = tenant.creditsSpent
+    try {
+      const read = await this.balance(actor.tenantId, current.lease)
+      balance = read.balance
+      spent += read.spent
+    } catch (err) {
+      const next = await this.credentials.noteFailure(current.lease, err)
+      // a confirmed 1001: the token is gone, and the read answers as for a user without one
+      if ((next === 'other' || next === 'same') && !retried) return await this.get(actor, true)
+      if (!(err instanceof NemoError && err.kind === 'credits_exhausted')) throw err
+      balance = { available: 0, frozen: 0, total: 0, at: Date.now() }
+    }
+    let token = current.state
+    if (token === 'exhausted' && balance.available > 0) {
+      await this.credentials.noteBalance(current.lease.credentialId, balance.available)
+      token = 'active'
+    }
+    if (balance.available === 0 && token === 'active') token = 'exhausted'
+    return {
+      available: balance.available,
+      frozen: balance.frozen,
+      total: balance.total,
+      tokenMode: tenant.tokenMode,
+      token,
+      hint: balance.available === 0 ? creditsHint(current.lease.upstreamUserId) : null,
+      budget: budget(spent),
+      cachedAt: new Date(balance.at)
+    }
+  }
+
+  /** The tenant's mode, budget and spend (HOT_CACHE_TTL_MS; a change here applies at once). */
+  private async tenant (id: string): Promise<TenantSettings> {
+    return await this.tenants.load(id, async () =>
+      await this.deps.prisma.tenant.findUniqueOrThrow({ where: { id }, select: { tokenMode: true, creditBudget: true, creditsSpent: true } }))
+  }
+
+  /** The token's balance from the cache, or one upstream read shared by concurrent callers. */
+  private async balance (tenantId: string, lease: Lease): Promise<{ balance: Balance, spent: number }> {
+    const cached = this.cache.get(lease.credentialId)
+    if (cached && Date.now() - cached.at <= this.deps.config.CREDITS_CACHE_TTL_MS) return { balance: cached, spent: 0 }
+    let pending = this.inflight.get(lease.credentialId)
+    if (!pending) {
+      pending = (async () => {
+        const fresh = await this.deps.nemo.getCredits(lease.token)
+        const spent = await this.observe(tenantId, lease, fresh)
+        return { balance: this.cache.get(lease.credentialId)!, spent }
+      })().finally(() => this.inflight.delete(lease.credentialId))
+      this.inflight.set(lease.credentialId, pending)
+    }
+    return await pending
+  }
+
+  /**
+   * Records a fresh balance of a token: what it dropped by since the last observation is what
+   * the upstream charged, and is added to the tenant's spend. The row lock makes concurrent
+   * observations of one shared token count each credit once.
+   */
+  async observe (tenantId: string, lease: Lease, balance: { available: number, frozen: number, total: number }): Promise<number> {
+    this.cache.set(lease.credentialId, { ...balance, at: Date.now() })
+    if (this.cache.size > 10_000) this.cache.delete(this.cache.keys().next().value!)
+    const rows = await this.deps.prisma.$queryRaw<Array<{ previous: { available?: unknown } | null }>>`
+      WITH prev AS (SELECT "lastCredits" FROM "Credential" WHERE id = ${lease.credentialId}::uuid FOR UPDATE)
+      UPDATE "Credential" c SET "lastCredits" = ${JSON.stringify({ ...balance, at: new Date().toISOString() })}::jsonb
+      FROM prev WHERE c.id = ${lease.credentialId}::uuid
+      RETURNING prev."lastCredits" AS previous`
+    const before = rows[0]?.previous?.available
+    const spent = typeof before === 'number' ? Math.max(0, before - balance.available) : 0
+    if (spent > 0) {
+      await this.deps.prisma.tenant.update({ where: { id: tenantId }, data: { creditsSpent: { increment: spent } } })
+      this.caches.changed({ kind: 'tenant', tenantId })
+    }
+    return spent
+  }
+
+  /** Refuses new work when the tenant's budget is used up. */
+  async assertWithinBudget (tenantId: string): Promise<void> {
+    const tenant = await this.deps.prisma.tenant.findUniqueOrThrow({ where: { id: tenantId }, select: { creditBudget: true, creditsSpent: true } })
+    if (tenant.creditBudget !== null && tenant.creditsSpent >= tenant.creditBudget) {
+      throw gwError('GW_ERR_BUDGET_EXCEEDED', `The tenant has spent ${tenant.creditsSpent} of its ${tenant.creditBudget} credit budget; raise the budget to continue`, {
+        extensions: { budget: tenant.creditBudget, spent: tenant.creditsSpent }
+      })
+    }
+  }
+}

@@ -1,0 +1,216 @@
+// Chat turns. A turn is a row, then a server-side run of the upstream's /run_sse that is not
+// tied to the caller's connection: the caller may leave, the run goes on and writes every
+// event to the log. One running turn per session (re-sending during a generation makes the
+// upstream do and charge the work twice), enforced across instances by an advisory lock.
+// A running turn is leased by the instance that runs it (renewed while it runs); when an
+// instance dies, its turns' leases lapse and any instance closes them as interrupted, so a
+// crash blocks a session for seconds, not for the turn's time limit.
+import { randomUUID } from 'node:crypto'
+import type { Prisma, Session as SessionRow, Turn as TurnRow } from '../../generated/prisma/client.ts'
+import { gwError } from '../../errors.ts'
+import { after, pageOf, type Page } from '../shared/index.ts'
+import type { Actor, DomainDeps } from '../shared/index.ts'
+import type { SessionEvents, SessionEventView } from '../events/index.ts'
+import type { Sessions } from '../sessions/index.ts'
+import type { Timelines } from '../sessions/index.ts'
+import type { Credits } from '../tokens/index.ts'
+import { INTERRUPTED, NotLogged, ShuttingDown, TurnRunner } from './turn-runner.ts'
+import { inSpan } from '../../observability/tracing.ts'
+
+export type TurnStatus = 'running' | 'completed' | 'silent' | 'timed_out' | 'failed'
+
+export interface TurnView {
+  id: string
+  sessionId: string
+  text: string
+  status: TurnStatus
+  reply: string | null
+  error: unknown
+  startedAt: Date
+  finishedAt: Date | null
+}
+
+export function turnView (t: TurnRow): TurnView {
+  return { id: t.id, sessionId: t.sessionId, text: t.text, status: t.status, reply: t.reply, error: t.error, startedAt: t.startedAt, finishedAt: t.finishedAt }
+}
+
+export interface StartedTurn {
+  turn: TurnView
+  /** The log cursor just before the turn's first event: follow from here to see it all. */
+  cursorBefore: bigint
+}
+
+class LeaseLost extends Error {}
+
+export class Turns {
+  private readonly running = new Map<string, { controller: AbortController, done: Promise<void> }>()
+  private readonly runner: TurnRunner
+  /** This instance, as the owner of the turns it runs. */
+  readonly instanceId = randomUUID()
+  private renewer: NodeJS.Timeout | undefined
+
+  constructor (
+    private readonly deps: DomainDeps,
+    private readonly sessions: Sessions,
+    private readonly events: SessionEvents,
+    timelines: Timelines,
+    private readonly credits: Credits
+  ) {
+    this.runner = new TurnRunner(deps, sessions, events, timelines, credits)
+  }
+
+  async start (actor: Actor, sessionId: string, text: string): Promise<StartedTurn> {
+    // the session and budget reads run while the transaction takes the session's lock; nothing
+    // is written, nor a busy turn named, before both passed (a 404 wins over the budget's 402)
+    const checks = Promise.allSettled([this.sessions.getRow(actor, sessionId), this.credits.assertWithinBudget(actor.tenantId)])
+    const passed = async (): Promise<SessionRow> => {
+      const [found, budget] = await checks
+      if (found.status === 'rejected') throw found.reason
+      if (budget.status === 'rejected') throw budget.reason
+      return found.value
+    }
+    const { prisma } = this.deps
+    // the lock's key is the id as stored (lowercase), however the caller spelled it
+    const id = sessionId.toLowerCase()
+    const { session, turn, closed } = await prisma.$transaction(async (tx) => {
+      await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext('turn'), hashtext(${id}))`
+      // the usual case (no turn running) is one read; a running turn whose lease lapsed is closed first
+      let busy = await this.runningTurn(tx, id)
+      const session = await passed()
+      let closed: SessionEventView[] = []
+      if (busy) {
+        closed = await this.closeLapsedIn(tx, { sessionId: session.id })
+        if (closed.length > 0) busy = await this.runningTurn(tx, session.id)
+      }
+      if (busy) {
+        throw gwError('GW_ERR_TURN_IN_PROGRESS', `Turn ${busy.id} is still running in this session; wait for it to finish (sending again would make the upstream do and charge the work twice)`, {
+          extensions: { turnId: busy.id }
+        })
+      }
+      const turn = await tx.turn.create({ data: { sessionId: session.id, text, instanceId: this.instanceId, leaseUntil: this.leaseEnd() } })
+      return { session, turn, closed }
+    })
+    for (const event of closed) this.events.publish(event)
+    // The run starts while turn.started is written, so the upstream is asked that much sooner;
+    // the run's own events wait for it, so turn.started is still the turn's first event.
+    const started = this.events.append(session.id, 'turn.started', { turnId: turn.id, text }, turn.id)
+
+    const controller = new AbortController()
+    const timer = setTimeout(() => controller.abort(new Error('turn timeout')), this.deps.config.TURN_TIMEOUT_MS)
+    const done = inSpan('turn', { 'nemo.tenant.id': actor.tenantId, 'nemo.session.id': session.id, 'nemo.turn.id': turn.id }, async () => await this.runner.run(actor, turn, controller.signal, started, session))
+      .catch((err: unknown) => this.deps.log.error({ err, turnId: turn.id }, 'turn runner crashed'))
+      .finally(() => {
+        clearTimeout(timer)
+        this.running.delete(turn.id)
+        if (this.running.size === 0) this.stopRenewing()
+      })
+    this.running.set(turn.id, { controller, done })
+    this.startRenewing()
+    let first: SessionEventView
+    try {
+      first = await started
+    } catch (err) {
+      controller.abort(new NotLogged())
+      throw err
+    }
+    // the turn's events all come after its turn.started
+    return { turn: turnView(turn), cursorBefore: BigInt(first.cursor) - 1n }
+  }
+
+  async get (actor: Actor, sessionId: string, turnId: string): Promise<TurnView> {
+    await this.sessions.getRow(actor, sessionId)
+    const row = await this.deps.prisma.turn.findFirst({ where: { id: turnId, sessionId } })
+    if (!row) throw gwError('GW_ERR_NOT_FOUND', `Turn ${turnId} not found`)
+    return turnView(row)
+  }
+
+  async list (actor: Actor, sessionId: string, opts: { cursor?: string, limit: number }): Promise<Page<TurnView>> {
+    await this.sessions.getRow(actor, sessionId)
+    const rows = await this.deps.prisma.turn.findMany({
+      where: { sessionId, OR: after(opts.cursor, 'startedAt') },
+      orderBy: [{ startedAt: 'desc' }, { id: 'desc' }],
+      take: opts.limit + 1
+    })
+    return pageOf(rows, opts.limit, r => r.startedAt, turnView)
+  }
+
+  /**
+   * Closes the turns whose owner stopped renewing their lease (it died or lost the
+   * database): failed, reason "interrupted", with a turn.failed event for their followers.
+   * Their sessions take new turns again. Run by every instance every quarter lease.
+   */
+  async sweepAbandoned (): Promise<number> {
+    const closed = await this.deps.prisma.$transaction(async (tx) => await this.closeLapsedIn(tx, {}))
+    for (const event of closed) this.events.publish(event)
+    return closed.length
+  }
+
+  private async runningTurn (tx: Prisma.TransactionClient, sessionId: string): Promise<{ id: string } | null> {
+    return await tx.turn.findFirst({ where: { sessionId, status: 'running' }, select: { id: true } })
+  }
+
+  /** The one way a lapsed turn is closed: at a turn's start (its session) and by the sweep. */
+  private async closeLapsedIn (tx: Prisma.TransactionClient, where: { sessionId?: string }): Promise<SessionEventView[]> {
+    const now = new Date()
+    // rows from before leases existed have none: their time limit stands for it
+    const legacyCutoff = new Date(now.getTime() - this.deps.config.TURN_TIMEOUT_MS - 60_000)
+    const closed = await tx.turn.updateManyAndReturn({
+      where: { ...where, status: 'running', OR: [{ leaseUntil: { lt: now } }, { leaseUntil: null, startedAt: { lt: legacyCutoff } }] },
+      data: { status: 'failed', finishedAt: now, error: INTERRUPTED, leaseUntil: null },
+      select: { id: true, sessionId: true, instanceId: true }
+    })
+    const events: SessionEventView[] = []
+    for (const turn of closed) {
+      this.deps.log.warn({ turnId: turn.id, instanceId: turn.instanceId }, 'closed a turn whose instance stopped')
+      events.push(await this.events.appendIn(tx, turn.sessionId, 'turn.failed', { turnId: turn.id, status: 'failed', error: INTERRUPTED }, turn.id))
+    }
+    return events
+  }
+
+  private leaseEnd (): Date {
+    return new Date(Date.now() + this.deps.config.TURN_LEASE_MS)
+  }
+
+  private startRenewing (): void {
+    if (this.renewer !== undefined) return
+    this.renewer = setInterval(() => {
+      this.renew().catch((err: unknown) => this.deps.log.warn({ err }, 'could not renew the leases of running turns'))
+    }, Math.max(100, Math.floor(this.deps.config.TURN_LEASE_MS / 4)))
+    this.renewer.unref()
+  }
+
+  private stopRenewing (): void {
+    clearInterval(this.renewer)
+    this.renewer = undefined
+  }
+
+  /** Extends the leases of this instance's running turns; a turn another instance closed is stopped. */
+  private async renew (): Promise<void> {
+    const ids = [...this.running.keys()]
+    if (ids.length === 0) return
+    const { count } = await this.deps.prisma.turn.updateMany({
+      where: { id: { in: ids }, status: 'running', instanceId: this.instanceId },
+      data: { leaseUntil: this.leaseEnd() }
+    })
+    if (count === ids.length) return
+    const kept = await this.deps.prisma.turn.findMany({ where: { id: { in: ids }, status: 'running', instanceId: this.instanceId }, select: { id: true } })
+    const keep = new Set(kept.map((k) => k.id))
+    for (const id of ids) {
+      if (!keep.has(id)) this.running.get(id)?.controller.abort(new LeaseLost('the turn was closed as interrupted by another instance'))
+    }
+  }
+
+  /** Turns running in this process (for tests and graceful close). */
+  get active (): number {
+    return this.running.size
+  }
+
+  /** Waits for running turns to finish; after `graceMs` they are cut (and marked failed). */
+  async close (graceMs = 10_000): Promise<void> {
+    const all = [...this.running.values()]
+    const timer = setTimeout(() => { for (const r of all) r.controller.abort(new ShuttingDown()) }, graceMs)
+    await Promise.allSettled(all.map(async r => await r.done))
+    clearTimeout(timer)
+    this.stopRenewing()
+  }
+}

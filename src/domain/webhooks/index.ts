@@ -1,0 +1,4 @@
+// The only door into this context: other contexts and the app's faces import from here.
+export * from './egress-guard.ts'
+export * from './webhook-delivery.ts'
+export * from './webhooks.ts'
