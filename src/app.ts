@@ -1,5 +1,6 @@
 // The whole gateway as one Fastify plugin. It never listens: server.ts does that, tests
-// register it on a fresh instance. Infrastructure plugins first, then the surfaces.
+// register it on a fresh instance. Infrastructure plugins first, then the surfaces, then
+// the background work.
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import type { Config } from './config.ts'
@@ -21,7 +22,7 @@ import openapi from './plugins/openapi.ts'
 import firstRun from './plugins/first-run.ts'
 import v1 from './routes/v1/index.ts'
 import admin from './routes/admin/v1/index.ts'
-import { closeEventStreams } from './routes/sse.ts'
+import background from './plugins/background.ts'
 
 export interface AppOptions {
   config: Config
@@ -53,9 +54,10 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   await fastify.register(idempotency)
   await fastify.register(graphql)
   await fastify.register(firstRun, { announce: opts.announce })
-  closeEventStreams(fastify)
   await fastify.register(v1, { prefix: '/v1' })
   await fastify.register(admin, { prefix: '/admin/v1' })
+  // pollers, delivery, sweeps and the drain: started once the app is ready
+  await fastify.register(background)
 }
 
 export default fp(app, { name: 'nemo-gateway' })
