@@ -8,6 +8,7 @@
 import fp from 'fastify-plugin'
 import PgBoss from 'pg-boss'
 import type { FastifyInstance } from 'fastify'
+import { EXPORT_POLL_QUEUE_OPTIONS } from '../domain/exports/index.ts'
 import type { JobQueue } from '../domain/shared/index.ts'
 
 export interface Jobs extends JobQueue {
@@ -22,10 +23,8 @@ declare module 'fastify' {
   }
 }
 
-export const QUEUES = [
-  // one poll of one export; a worker that dies mid-poll leaves the job to expire and retry
-  { name: 'export-poll', policy: 'short', retryLimit: 5, retryDelay: 5, expireInSeconds: 120 }
-] as const satisfies PgBoss.Queue[]
+// the queues are declared by the contexts that own them
+export const QUEUES = [EXPORT_POLL_QUEUE_OPTIONS] as const satisfies PgBoss.Queue[]
 
 async function jobs (fastify: FastifyInstance): Promise<void> {
   const { config, log } = fastify
