@@ -97,13 +97,13 @@ export async function runAdmin (argv: string[], domain: Domain): Promise<unknown
       return await domain.apiKeys.rotate(a, values.overlap ? Number(values.overlap) : 86400)
     case 'tokens register':
       if (!b) throw invalid('missing <upstream token>')
-      return await domain.credentials.register(await tenantId(domain, a), { token: b, label: values.label, expiresAt: values.expires ? new Date(values.expires) : null })
+      return await domain.tokenRegistry.register(await tenantId(domain, a), { token: b, label: values.label, expiresAt: values.expires ? new Date(values.expires) : null })
     case 'tokens list':
-      return await domain.credentials.list(await tenantId(domain, a))
+      return await domain.tokenRegistry.list(await tenantId(domain, a))
     case 'tokens remove':
       if (!b) throw invalid('missing <credentialId>')
       if (!UUID.test(b)) throw gwError('GW_ERR_NOT_FOUND', `no upstream token ${b} (tokens list shows the ids)`)
-      return await domain.credentials.remove(await tenantId(domain, a), b)
+      return await domain.tokenRegistry.remove(await tenantId(domain, a), b)
     default:
       if (group === undefined || group === 'help') return USAGE
       throw invalid(`unknown command "${[group, action].filter(Boolean).join(' ')}"; npm run admin -- help lists them`)

@@ -1,7 +1,6 @@
 // Builds every domain service from its dependencies, once per app.
 import { ApiKeys } from './tenancy/index.ts'
-import { Credentials } from './tokens/index.ts'
-import { Credits } from './tokens/index.ts'
+import { Credentials, Credits, TokenRegistry } from './tokens/index.ts'
 import type { DomainDeps } from './shared/index.ts'
 import { SessionEvents } from './events/index.ts'
 import { Sessions } from './sessions/index.ts'
@@ -22,6 +21,8 @@ export interface Domain {
   apiKeys: ApiKeys
   users: Users
   credentials: Credentials
+  /** Registered tokens, for the admin faces. */
+  tokenRegistry: TokenRegistry
   events: SessionEvents
   sessions: Sessions
   credits: Credits
@@ -44,6 +45,7 @@ export function buildDomain (deps: DomainDeps): Domain {
   const credentials = new Credentials(deps, caches)
   const events = new SessionEvents(deps.prisma, deps.bus, deps.sql)
   const sessions = new Sessions(deps, credentials, events)
+  const tokenRegistry = new TokenRegistry(deps, credentials)
   const credits = new Credits(deps, credentials, caches)
   tenants.onChange((tenantId) => { caches.changed({ kind: 'tenant', tenantId }) })
   const timelines = new Timelines(deps.nemo, sessions)
@@ -54,5 +56,5 @@ export function buildDomain (deps: DomainDeps): Domain {
   const exports = new Exports(deps, sessions, credentials, events, timelines, webhooks)
   const say = new Say(sessions, turns, timelines, credits, exports, deps.config.UPLOAD_MAX_BYTES)
   const uploads = new Uploads(deps, sessions, events)
-  return { tenants, apiKeys, users, credentials, events, sessions, credits, timelines, turns, say, uploads, exports, webhooks, webhookDelivery, caches }
+  return { tenants, apiKeys, users, credentials, tokenRegistry, events, sessions, credits, timelines, turns, say, uploads, exports, webhooks, webhookDelivery, caches }
 }

@@ -67,9 +67,9 @@ async function hasUsableKey (fastify: FastifyInstance, tenantId: string): Promis
 
 /** What to tell the operator about NEMO_TOKEN, or undefined when it is in the pool already. */
 async function takeNemoToken (fastify: FastifyInstance, tenantId: string, token: string): Promise<string | undefined> {
-  const { credentials, tenants } = fastify.domain
+  const { tokenRegistry, tenants } = fastify.domain
   try {
-    await credentials.register(tenantId, { token, label: 'NEMO_TOKEN' })
+    await tokenRegistry.register(tenantId, { token, label: 'NEMO_TOKEN' })
   } catch (err) {
     if (isGatewayError(err) && err.code === 'GW_ERR_CONFLICT') {
       await tenants.update(tenantId, { tokenMode: 'registered' })

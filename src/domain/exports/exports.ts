@@ -221,7 +221,7 @@ export class Exports {
   async download (actor: Actor, id: string, opts: { range?: string, signal?: AbortSignal }): Promise<RenderDownload> {
     const row = await this.completedRow(actor, id)
     if (row.renderId === null) throw gwError('GW_ERR_NOT_FOUND', `The file of export ${id} is no longer available`)
-    const lease = await this.credentials.leaseOf(row.credentialId)
+    const lease = await this.credentials.leaseInAnyState(row.credentialId)
     if (!lease) throw gwError('GW_ERR_NOT_FOUND', `The file of export ${id} is no longer available`)
     const fetchFile = async (range: string | undefined): Promise<RenderDownload> => {
       const o = { ...(opts.signal === undefined ? {} : { signal: opts.signal }), ...(range === undefined ? {} : { range }) }

@@ -73,7 +73,7 @@ export class ExportPoller {
       await this.jobs.finish(row, await this.jobs.cancelUpstream(row, { status: 'failed', error: { reason: 'interrupted', message: 'The render could not be submitted before the deadline', retryable: true } }))
       return null
     }
-    const lease = await this.credentials.leaseOf(row.credentialId)
+    const lease = await this.credentials.leaseInAnyState(row.credentialId)
     if (lease && row.renderId !== null) {
       try {
         await this.deps.nemo.getRender(authOf(lease), row.renderId, { signal: AbortSignal.timeout(POLL_CALL_MS) })
@@ -98,7 +98,7 @@ export class ExportPoller {
       await this.jobs.finish(row, await this.jobs.cancelUpstream(row, { status: 'failed', error: { reason: 'deadline', message: 'The render did not finish in time', retryable: true } }))
       return null
     }
-    const lease = await this.credentials.leaseOf(row.credentialId)
+    const lease = await this.credentials.leaseInAnyState(row.credentialId)
     if (!lease || row.renderId === null) {
       return await this.jobs.resubmit(row, { reason: 'upstream_auth', message: 'The token that submitted the render is no longer usable', retryable: true })
     }

@@ -110,7 +110,7 @@ export class RenderJobs {
     if (result === null) {
       const now = await prisma.export.findUnique({ where: { id: row.id }, select: { status: true } })
       if (now !== null && now.status !== 'queued') {
-        const lease = await this.credentials.leaseOf(submitted.credentialId)
+        const lease = await this.credentials.leaseInAnyState(submitted.credentialId)
         if (lease) await this.deps.nemo.cancelRender(authOf(lease), submitted.renderId).catch(() => {})
       }
       return null
@@ -197,12 +197,12 @@ export class RenderJobs {
   async cancelUpstream (row: ExportRow, otherwise: Final = { status: 'canceled' }): Promise<Final> {
     if (row.renderId === null || row.status === 'queued') {
       if (row.renderId !== null) {
-        const lease = await this.credentials.leaseOf(row.credentialId)
+        const lease = await this.credentials.leaseInAnyState(row.credentialId)
         if (lease) await this.deps.nemo.cancelRender(authOf(lease), row.renderId).catch(() => {})
       }
       return otherwise
     }
-    const lease = await this.credentials.leaseOf(row.credentialId)
+    const lease = await this.credentials.leaseInAnyState(row.credentialId)
     if (!lease) return otherwise
     const auth = authOf(lease)
     try {

@@ -154,7 +154,7 @@ export class Sessions {
     // `row`: the caller read the session a moment ago (a turn's start) and hands it over
     let session = opts.row?.id === sessionId ? opts.row : await this.getRow(actor, sessionId)
     const replacement = async (): Promise<Lease> => opts.mint === false ? await this.existingLease(actor, session) : await this.repin(actor, session)
-    let lease = await this.credentials.leaseFor(session.credentialId) ?? await replacement()
+    let lease = await this.credentials.usableLease(session.credentialId) ?? await replacement()
     const run = async (l: Lease): Promise<T> => {
       if (l.credentialId !== session.credentialId) {
         session = await this.deps.prisma.session.update({ where: { id: session.id }, data: { credentialId: l.credentialId } })

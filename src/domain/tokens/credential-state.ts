@@ -11,6 +11,12 @@ export const MINT_WINDOW_MS = 7 * 24 * 60 * 60 * 1000
 /** The gateway's one egress address, as the upstream's per-IP mint limit sees it. */
 export const EGRESS = 'default'
 
+/**
+ * Stored states a token may come back from (time ends a rate limit, credits are topped up): the
+ * pool looks among these for a user's token before it mints. Expired and revoked are final.
+ */
+export const LIVE_STATES = ['active', 'expiring', 'rate_limited', 'exhausted'] as const
+
 /** A usable token, decrypted for one call. Never logged, never returned to a caller. */
 export interface Lease {
   credentialId: string

@@ -2,11 +2,11 @@
 // scarce (anonymous mints: 1 per client and 10 per egress IP per 7 days), so the pool never
 // mints twice for one live user, never loses a token, and refuses locally before it would
 // burn the upstream's mint budget. Tokens are stored encrypted (AES-256-GCM).
-import { decrypt, encrypt, sha256Hex } from '../../db/crypto.ts'
+import { decrypt } from '../../db/crypto.ts'
 import { gwError } from '../../errors.ts'
 import { creditsHint, NemoError } from '../../nemo/errors.ts'
 import type { Credential as CredentialRow } from '../../generated/prisma/client.ts'
-import { effectiveState, usable, type CredentialState, type Lease } from './credential-state.ts'
+import { effectiveState, LIVE_STATES, usable, type CredentialState, type Lease } from './credential-state.ts'
 import type { Actor, DomainDeps } from '../shared/index.ts'
 import { domainMetrics } from '../../observability/metrics.ts'
 import { Minter } from './mint.ts'
@@ -14,21 +14,6 @@ import { TtlCache } from '../shared/index.ts'
 import type { CacheSync } from '../shared/index.ts'
 
 export type { CredentialState, Lease } from './credential-state.ts'
-
-export interface CredentialView {
-  id: string
-  tenantId: string
-  userId: string | null
-  kind: 'anonymous' | 'registered'
-  label: string | null
-  state: CredentialState
-  stateReason: string | null
-  upstreamUserId: string | null
-  expiresAt: Date | null
-  retryAfter: Date | null
-  createdAt: Date
-  sessions?: number
-}
 
 type Current = { lease: Lease, state: CredentialState, retryAfter: Date | null }
 
@@ -48,23 +33,6 @@ export class Credentials {
       this.leases.clear()
     })
     this.minter = new Minter(deps, (row) => this.lease(row))
-  }
-
-  view (row: CredentialRow & { _count?: { sessions: number } }): CredentialView {
-    return {
-      id: row.id,
-      tenantId: row.tenantId,
-      userId: row.userId,
-      kind: row.kind,
-      label: row.label,
-      state: effectiveState(row),
-      stateReason: row.stateReason,
-      upstreamUserId: row.upstreamUserId,
-      expiresAt: row.expiresAt,
-      retryAfter: row.retryAfter,
-      createdAt: row.createdAt,
-      ...(row._count ? { sessions: row._count.sessions } : {})
-    }
   }
 
   private lease (row: CredentialRow): Lease {
@@ -92,7 +60,7 @@ export class Credentials {
    * is: reads and free work (state, export) need no credits, and a call that does spend is
    * answered 2001 by the upstream itself.
    */
-  async leaseFor (credentialId: string): Promise<Lease | null> {
+  async usableLease (credentialId: string): Promise<Lease | null> {
     // a token in good standing is reused for HOT_CACHE_TTL_MS, decrypted once (see current())
     return await this.leases.load(credentialId, async () => {
       let row = await this.deps.prisma.credential.findUnique({ where: { id: credentialId } })
@@ -125,7 +93,7 @@ export class Credentials {
   private async readCurrent (actor: Actor, mode: 'anonymous' | 'registered'): Promise<Current | null> {
     if (mode === 'registered') return { lease: await this.acquireRegistered(actor.tenantId, false), state: 'active', retryAfter: null }
     const rows = await this.deps.prisma.credential.findMany({
-      where: { userId: actor.userId, kind: 'anonymous', state: { in: ['active', 'expiring', 'rate_limited', 'exhausted'] } },
+      where: { userId: actor.userId, kind: 'anonymous', state: { in: [...LIVE_STATES] } },
       orderBy: { createdAt: 'desc' }
     })
     const row = rows.find(r => effectiveState(r) !== 'expired')
@@ -172,14 +140,14 @@ export class Credentials {
    * The credential's token whatever its state: a render lives on the token that submitted it,
    * so polling it has no other token to try. Null when the credential is gone.
    */
-  async leaseOf (credentialId: string): Promise<Lease | null> {
+  async leaseInAnyState (credentialId: string): Promise<Lease | null> {
     const row = await this.deps.prisma.credential.findUnique({ where: { id: credentialId } })
     return row ? this.lease(row) : null
   }
 
   private async findUsableAnonymous (userId: string, forNewSession: boolean): Promise<CredentialRow | null> {
     const rows = await this.deps.prisma.credential.findMany({
-      where: { userId, kind: 'anonymous', state: { in: ['active', 'expiring', 'rate_limited', 'exhausted'] } },
+      where: { userId, kind: 'anonymous', state: { in: [...LIVE_STATES] } },
       orderBy: { createdAt: 'desc' }
     })
     // only the newest token of a user may come back from exhausted: older ones were replaced
@@ -189,7 +157,7 @@ export class Credentials {
 
   private async acquireRegistered (tenantId: string, forNewSession: boolean): Promise<Lease> {
     const found = await this.deps.prisma.credential.findMany({
-      where: { tenantId, kind: 'registered', state: { in: ['active', 'expiring', 'rate_limited', 'exhausted'] } },
+      where: { tenantId, kind: 'registered', state: { in: [...LIVE_STATES] } },
       include: { _count: { select: { sessions: true } } }
     })
     const rows = []
@@ -301,53 +269,5 @@ export class Credentials {
       })
     }
     return err
-  }
-
-  // --- registered tokens (admin) ---
-
-  async register (tenantId: string, input: { token: string, label?: string, expiresAt?: Date | null }): Promise<CredentialView> {
-    const hash = sha256Hex(input.token)
-    const dup = await this.deps.prisma.credential.findUnique({ where: { tokenHash: hash } })
-    if (dup) throw gwError('GW_ERR_CONFLICT', 'This upstream token is registered already')
-    // the upstream vouches for the token before the pool takes it; its balance is the
-    // baseline the tenant's spend is measured from
-    let balance
-    try {
-      balance = await this.deps.nemo.getCredits(input.token)
-    } catch (err) {
-      if (err instanceof NemoError && err.kind === 'token_invalid') throw gwError('GW_ERR_VALIDATION', 'The upstream does not accept this token (invalid, expired or revoked)')
-      throw err
-    }
-    const row = await this.deps.prisma.credential.create({
-      data: {
-        lastCredits: { ...balance, at: new Date().toISOString() },
-        tenantId,
-        kind: 'registered',
-        label: input.label ?? null,
-        tokenCiphertext: encrypt(this.deps.encryptionKey, input.token),
-        tokenHash: hash,
-        expiresAt: input.expiresAt ?? null
-      }
-    })
-    this.forget()
-    return this.view(row)
-  }
-
-  async list (tenantId: string): Promise<CredentialView[]> {
-    const rows = await this.deps.prisma.credential.findMany({
-      where: { tenantId },
-      include: { _count: { select: { sessions: true } } },
-      orderBy: { createdAt: 'asc' }
-    })
-    return rows.map(r => this.view(r))
-  }
-
-  /** Removing a token revokes it: sessions pinned to it keep their history. */
-  async remove (tenantId: string, id: string): Promise<CredentialView> {
-    const row = await this.deps.prisma.credential.findFirst({ where: { id, tenantId } })
-    if (!row) throw gwError('GW_ERR_NOT_FOUND', `Credential ${id} not found`)
-    const updated = await this.deps.prisma.credential.update({ where: { id }, data: { state: 'revoked', stateReason: 'removed by an admin' } })
-    this.forget()
-    return this.view(updated)
   }
 }

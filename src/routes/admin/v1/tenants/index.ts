@@ -8,7 +8,7 @@ const TenantParams = Type.Object({ tenantId: Type.String({ format: 'uuid' }) })
 const TokenMode = Type.Union([Type.Literal('anonymous'), Type.Literal('registered')])
 
 const tenants: FastifyPluginAsyncTypebox = async (fastify) => {
-  const { tenants, apiKeys, credentials } = fastify.domain
+  const { tenants, apiKeys, tokenRegistry } = fastify.domain
   const tags = ['admin']
 
   fastify.post('/', {
@@ -84,7 +84,7 @@ const tenants: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async (request, reply) => {
     await tenants.get(request.params.tenantId)
     const { token, label, expiresAt } = request.body
-    const view = await credentials.register(request.params.tenantId, { token, label, expiresAt: expiresAt ? new Date(expiresAt) : null })
+    const view = await tokenRegistry.register(request.params.tenantId, { token, label, expiresAt: expiresAt ? new Date(expiresAt) : null })
     return await reply.code(201).send(view)
   })
 
@@ -92,7 +92,7 @@ const tenants: FastifyPluginAsyncTypebox = async (fastify) => {
     schema: { tags, summary: 'The tenant\'s upstream tokens and their states', params: TenantParams, response: withProblems({ 200: Type.Object({ items: Type.Array(CredentialSchema) }) }) }
   }, async (request) => {
     await tenants.get(request.params.tenantId)
-    return { items: await credentials.list(request.params.tenantId) }
+    return { items: await tokenRegistry.list(request.params.tenantId) }
   })
 
   fastify.delete('/:tenantId/credentials/:credentialId', {
@@ -102,7 +102,7 @@ const tenants: FastifyPluginAsyncTypebox = async (fastify) => {
       params: Type.Object({ tenantId: Type.String({ format: 'uuid' }), credentialId: Type.String({ format: 'uuid' }) }),
       response: withProblems({ 200: CredentialSchema })
     }
-  }, async (request) => await credentials.remove(request.params.tenantId, request.params.credentialId))
+  }, async (request) => await tokenRegistry.remove(request.params.tenantId, request.params.credentialId))
 }
 
 export default tenants
