@@ -266,7 +266,7 @@ export class RenderJobs {
     if (result === null) return null
     domainMetrics().exports.add(1, { status: statusOf(result.done) })
     this.events.publish(result.event)
-    this.webhooks.nudge()
+    this.webhooks.wakeDelivery()
     return result.done
   }
 }

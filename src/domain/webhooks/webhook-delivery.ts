@@ -57,14 +57,14 @@ export class WebhookDelivery {
     // redirects are not followed: a 3xx is a failed attempt (Standard Webhooks). The per-phase
     // timeouts are only a backstop: each attempt's own deadline covers all of it.
     this.agent = new Agent({ connect: { timeout, lookup: guard.lookup }, headersTimeout: timeout, bodyTimeout: timeout } as Agent.Options)
-    webhooks.onMessages(() => this.kick())
+    webhooks.onWakeDelivery(() => this.wake())
   }
 
   start (): void {
     this.stopped = false
-    this.timer = setInterval(() => this.kick(), this.deps.config.WEBHOOK_POLL_MS)
+    this.timer = setInterval(() => this.wake(), this.deps.config.WEBHOOK_POLL_MS)
     this.timer.unref()
-    this.kick()
+    this.wake()
   }
 
   async stop (): Promise<void> {
@@ -77,7 +77,7 @@ export class WebhookDelivery {
   }
 
   /** Claims due messages now (or right after the claim in progress) into free slots. */
-  kick (): void {
+  wake (): void {
     if (this.stopped) return
     if (this.claiming) {
       this.again = true
@@ -89,7 +89,7 @@ export class WebhookDelivery {
         this.claiming = undefined
         if (this.again) {
           this.again = false
-          this.kick()
+          this.wake()
         }
       })
   }
@@ -132,7 +132,7 @@ export class WebhookDelivery {
         .finally(() => {
           this.inFlight.delete(id)
           // a slot is free: fill it
-          this.kick()
+          this.wake()
         })
       this.inFlight.set(id, running)
     }

@@ -65,7 +65,7 @@ export function webhookId (messageId: string): string {
 }
 
 export class Webhooks {
-  private wake: () => void = () => {}
+  private wakeListener: () => void = () => {}
 
   constructor (private readonly deps: DomainDeps, private readonly guard: EgressGuard) {}
 
@@ -113,12 +113,13 @@ export class Webhooks {
   }
 
   /** The delivery worker registers here to be woken when messages are written. */
-  onMessages (wake: () => void): void {
-    this.wake = wake
+  onWakeDelivery (wake: () => void): void {
+    this.wakeListener = wake
   }
 
-  nudge (): void {
-    this.wake()
+  /** Wakes the delivery worker: messages were committed (a finish, a recover). */
+  wakeDelivery (): void {
+    this.wakeListener()
   }
 
   private async checkUrl (raw: string): Promise<string> {
@@ -267,7 +268,7 @@ export class Webhooks {
       where: { tenantId, endpointId, OR: [{ status: 'failed' }, { status: 'pending', nextAttemptAt: null }], createdAt: { gte: since, lte: until } },
       data: { status: 'pending', attemptCount: 0, nextAttemptAt: new Date(), lockedUntil: null }
     })
-    if (count > 0) this.nudge()
+    if (count > 0) this.wakeDelivery()
     return count
   }
 }
