@@ -3,9 +3,9 @@
 // log and then join, a slow follower falls out of the tail instead of holding it, and when
 // the last follower leaves nothing is left behind (no tail, no bus subscription).
 import t, { type Test } from 'tap'
-import { buildGateway, type TestGateway } from '../helpers/app.ts'
-import type { SessionEvents } from '../../src/domain/events/events.ts'
-import { FOLLOWER_QUEUE_LIMIT } from '../../src/domain/events/session-tail.ts'
+import { buildGateway, type TestGateway } from '../../helpers/app.ts'
+import type { SessionEvents } from '../../../src/domain/events/events.ts'
+import { FOLLOWER_QUEUE_LIMIT } from '../../../src/domain/events/session-tail.ts'
 
 async function until (check: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs

@@ -2,9 +2,9 @@
 // states the upstream can undo (2001 exhausted, a 1001 on a token that still works) are
 // re-checked rather than kept for good.
 import t from 'tap'
-import { decrypt } from '../../src/db/crypto.ts'
-import { buildGateway, type TestGateway } from '../helpers/app.ts'
-import { gql } from '../graphql/helpers.ts'
+import { decrypt } from '../../../src/db/crypto.ts'
+import { buildGateway, type TestGateway } from '../../helpers/app.ts'
+import { gql } from '../../graphql/helpers.ts'
 
 async function tokenOf (gw: TestGateway): Promise<string> {
   const row = await gw.app.prisma.credential.findFirstOrThrow({ orderBy: { createdAt: 'desc' } })

@@ -6,11 +6,11 @@ import { once } from 'node:events'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import t from 'tap'
-import { buildConfig } from '../../src/config.ts'
-import { NemoClient } from '../../src/nemo/client.ts'
-import { NemoError } from '../../src/nemo/errors.ts'
-import { buildGateway } from '../helpers/app.ts'
-import { readSse, type SseFrame } from '../helpers/sse.ts'
+import { buildConfig } from '../../../src/config.ts'
+import { NemoClient } from '../../../src/nemo/client.ts'
+import { NemoError } from '../../../src/nemo/errors.ts'
+import { buildGateway } from '../../helpers/app.ts'
+import { readSse, type SseFrame } from '../../helpers/sse.ts'
 
 t.test('one setting each, and the defaults nest', async (t) => {
   const c = buildConfig()

@@ -1,10 +1,10 @@
 // The token pool against the simulator's real mint limits and scripted faults.
 import t from 'tap'
 import Fastify from 'fastify'
-import app from '../../src/app.ts'
-import { buildConfig } from '../../src/config.ts'
-import { decrypt } from '../../src/db/crypto.ts'
-import { buildGateway, type TestGateway } from '../helpers/app.ts'
+import app from '../../../src/app.ts'
+import { buildConfig } from '../../../src/config.ts'
+import { decrypt } from '../../../src/db/crypto.ts'
+import { buildGateway, type TestGateway } from '../../helpers/app.ts'
 
 async function tokenOf (gw: TestGateway, credentialId?: string): Promise<string> {
   const row = credentialId

@@ -2,8 +2,8 @@
 // a follower reads; it must see every event exactly once, in cursor order.
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
-import { buildGateway } from '../helpers/app.ts'
-import { testDatabase } from '../helpers/database.ts'
+import { buildGateway } from '../../helpers/app.ts'
+import { testDatabase } from '../../helpers/database.ts'
 
 t.test('concurrent appends from two instances reach a follower exactly once, in order', async (t) => {
   const databaseUrl = await testDatabase(t)
