@@ -24,7 +24,7 @@ import v1 from './routes/v1/index.ts'
 import admin from './routes/admin/v1/index.ts'
 import background from './plugins/background.ts'
 
-export interface AppOptions {
+interface AppOptions {
   config: Config
   /** Where one-time notices for the operator go (the first-run API key). */
   announce?: (text: string) => void

@@ -7,7 +7,7 @@ import type { FastifyServerOptions } from 'fastify'
 import type { Config } from './config.ts'
 
 /** Every place a secret could be logged from a request or an error object. */
-export const REDACT_PATHS = [
+const REDACT_PATHS = [
   'req.headers.authorization',
   'req.headers["x-api-key"]',
   'req.headers.cookie',
@@ -25,7 +25,7 @@ export const REDACT_PATHS = [
 ]
 
 /** `trace_id` and `span_id` of the active span, for log lines (nothing when none is active). */
-export function traceIds (): Record<string, string> {
+function traceIds (): Record<string, string> {
   const context = trace.getActiveSpan()?.spanContext()
   if (context === undefined || context.traceId === '00000000000000000000000000000000') return {}
   return { trace_id: context.traceId, span_id: context.spanId }

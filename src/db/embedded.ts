@@ -157,7 +157,7 @@ async function exists (path: string): Promise<boolean> {
 }
 
 /** Where root's clusters go when the `postgres` OS user cannot reach DATA_DIR. */
-export const ROOT_CLUSTERS_DIR = '/var/lib/nemo-gateway'
+const ROOT_CLUSTERS_DIR = '/var/lib/nemo-gateway'
 const LOCATION_FILE = 'pg-location'
 
 /**

@@ -28,7 +28,7 @@ const MIGRATION_LOCK_KEY = '4672031797845120'
 const DEFAULT_LOCK_TIMEOUT_MS = 5 * 60_000
 
 /** The migrations directory as the engine wants it: every migration read from disk, sorted. */
-export async function readMigrations (migrationsDir: string): Promise<MigrationList> {
+async function readMigrations (migrationsDir: string): Promise<MigrationList> {
   const lockfile = { path: LOCK_FILE, content: await readFile(join(migrationsDir, LOCK_FILE), 'utf8').catch(() => null) }
   const entries = await readdir(migrationsDir, { withFileTypes: true }).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') return []
@@ -112,7 +112,7 @@ async function withMigrationLock<T> (databaseUrl: string, log: Log, timeoutMs: n
 }
 
 /** host:port/database, without credentials: safe to log. */
-export function describeUrl (databaseUrl: string): string {
+function describeUrl (databaseUrl: string): string {
   try {
     const url = new URL(databaseUrl)
     return `${url.hostname}:${url.port === '' ? '5432' : url.port}${url.pathname}`

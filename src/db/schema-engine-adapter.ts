@@ -199,7 +199,7 @@ export function withDatabase (databaseUrl: string, database: string): string {
   return url.toString()
 }
 
-export async function createShadowDatabase (databaseUrl: string): Promise<{ url: string, drop: () => Promise<void> }> {
+async function createShadowDatabase (databaseUrl: string): Promise<{ url: string, drop: () => Promise<void> }> {
   const name = `prisma_shadow_${randomUUID().replaceAll('-', '')}`
   await adminQuery(databaseUrl, `CREATE DATABASE "${name}"`)
   return {

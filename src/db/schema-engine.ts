@@ -11,7 +11,7 @@ import type {
   SchemaFilter
 } from '@prisma/schema-engine-wasm'
 
-export type { SchemaEngine, MigrationList, SchemaFilter }
+export type { MigrationList, SchemaFilter }
 
 type EngineModule = typeof import('@prisma/schema-engine-wasm')
 
@@ -22,7 +22,7 @@ let engineModule: Promise<EngineModule> | undefined
 let panicMessage: string | undefined
 
 /** The engine's module, instantiated once per process. */
-export function loadSchemaEngine (): Promise<EngineModule> {
+function loadSchemaEngine (): Promise<EngineModule> {
   engineModule ??= instantiate().catch((err: unknown) => {
     engineModule = undefined
     throw err

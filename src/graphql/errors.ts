@@ -6,7 +6,7 @@ import { GraphQLError, type ExecutionResult, type GraphQLFormattedError } from '
 import type { FastifyBaseLogger } from 'fastify'
 import type { MercuriusContext } from 'mercurius'
 import { GatewayError, gwError, isGatewayError, toProblem, type GwCode } from '../errors.ts'
-import { toGatewayError } from '../plugins/problems.ts'
+import { toGatewayError } from '../error-map.ts'
 
 /** A GraphQL error that already speaks the catalog (built by the gateway itself). */
 function hasGatewayCode (err: GraphQLError): boolean {
@@ -28,7 +28,7 @@ function gatewayErrorOf (err: GraphQLError, inValidation: boolean): GatewayError
   return toGatewayError(original)
 }
 
-export interface GatewayGraphQLError {
+interface GatewayGraphQLError {
   formatted: GraphQLFormattedError
   /** The catalog error, when the gateway built the error from one. */
   source: GatewayError | null
@@ -51,7 +51,7 @@ function describe (err: GraphQLError, inValidation: boolean, log: FastifyBaseLog
 }
 
 /** Every error of a result, flattened (mercurius wraps validation errors in one error). */
-export function describeErrors (errors: readonly GraphQLError[], log: FastifyBaseLogger): GatewayGraphQLError[] {
+function describeErrors (errors: readonly GraphQLError[], log: FastifyBaseLogger): GatewayGraphQLError[] {
   const out: GatewayGraphQLError[] = []
   for (const err of errors) {
     const wrapper = err.originalError as { code?: unknown, errors?: unknown } | undefined

@@ -5,9 +5,9 @@
 // original object is kept in `raw`. The draft itself stays opaque JSON everywhere else.
 import { isObject } from './envelope.ts'
 
-export type TrackKind = 'video' | 'audio' | 'text' | 'other'
+type TrackKind = 'video' | 'audio' | 'text' | 'other'
 
-export interface TimelineSegment {
+interface TimelineSegment {
   startMs?: number
   durationMs?: number
   label?: string
@@ -18,7 +18,7 @@ export interface TimelineSegment {
   raw: Record<string, unknown>
 }
 
-export interface TimelineTrack {
+interface TimelineTrack {
   /** 1-based position in the draft's track list, as a person counts. */
   index: number
   kind: TrackKind
@@ -96,9 +96,9 @@ function trackDetails (track: TimelineTrack): string {
   return parts.length === 0 ? '' : ` (${parts.join(', ')})`
 }
 
-export type TimelineChangeType = 'track_added' | 'track_removed' | 'track_changed' | 'duration_changed' | 'metadata_changed'
+type TimelineChangeType = 'track_added' | 'track_removed' | 'track_changed' | 'duration_changed' | 'metadata_changed'
 
-export interface TimelineChange {
+interface TimelineChange {
   type: TimelineChangeType
   kind?: TrackKind
   /** The track's 1-based index: in `after` when added or changed, in `before` when removed. */
@@ -188,7 +188,7 @@ function changed (o: TimelineTrack, n: TimelineTrack): string[] {
  * Structural equality of JSON values, blind to key order: the "before" snapshot comes back
  * from a jsonb column, which stores object keys in its own order.
  */
-export function sameJson (a: unknown, b: unknown): boolean {
+function sameJson (a: unknown, b: unknown): boolean {
   if (a === b) return true
   if (Array.isArray(a) || Array.isArray(b)) {
     return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((x, i) => sameJson(x, b[i]))
@@ -236,7 +236,7 @@ function segment (s: Json): TimelineSegment {
 }
 
 /** The track's span [start, end] in ms, when any segment has a duration. */
-export function trackSpan (track: TimelineTrack): [number, number] | undefined {
+function trackSpan (track: TimelineTrack): [number, number] | undefined {
   const timed = track.segments.filter((s) => s.durationMs !== undefined)
   if (timed.length === 0) return undefined
   const start = Math.min(...timed.map((s) => s.startMs ?? 0))

@@ -179,12 +179,12 @@ const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EH
  * Says which upstream and how to fix it: the host is configuration, not a secret, and a first
  * run on a machine without internet is the usual cause.
  */
-export function unreachableDetail (origin: string, code: string): string {
+function unreachableDetail (origin: string, code: string): string {
   return `The upstream ${origin} cannot be reached (${code}). Check NEMO_BASE_URL; to try the gateway without the Nemo service, run the simulator (npm run simulator) and start the gateway with NEMO_BASE_URL=http://127.0.0.1:4010`
 }
 
 /** True for the caller's own abort: that is never the upstream's fault and is rethrown as is. */
-export function isAbortError (err: unknown): boolean {
+function isAbortError (err: unknown): boolean {
   const e = err as { name?: unknown, code?: unknown } | null
   return e !== null && typeof e === 'object' &&
     (e.name === 'AbortError' || e.code === 'UND_ERR_ABORTED' || e.code === 'ABORT_ERR')

@@ -25,8 +25,6 @@ export type NemoEvent =
   | { type: 'ask_question', questions: unknown[], id?: string, title?: string }
   | { type: 'state_delta', delta: Record<string, unknown> }
 
-export type NemoEventType = NemoEvent['type']
-
 type Json = Record<string, unknown>
 
 const HEARTBEAT: NemoEvent = { type: 'heartbeat' }

@@ -1,7 +1,7 @@
 // The file types the upstream accepts (contract §3.5, plus .jpeg which NemoVideo's own client
 // sends): the one definition. The upload check (domain/media-types), the 4001 detail, the say
 // "upload" answer and the upload route's documentation are all derived from it.
-export type MediaKind = 'video' | 'image' | 'audio'
+type MediaKind = 'video' | 'image' | 'audio'
 
 export interface FileType {
   extension: string

@@ -18,7 +18,7 @@ export function routeSay (text: string): SayIntent {
   return 'chat'
 }
 
-export type GuiAction = 'act_via_api' | 'read_state' | 'send_edit_turn' | 'show_state_summary' | 'start_export'
+type GuiAction = 'act_via_api' | 'read_state' | 'send_edit_turn' | 'show_state_summary' | 'start_export'
 
 export interface GuiAnnotation {
   /** The phrase exactly as it appears in the text. */

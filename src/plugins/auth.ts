@@ -12,8 +12,6 @@ import { isValidExternalUserId } from '../domain/tenancy/index.ts'
 import { TtlCache } from '../domain/shared/index.ts'
 import type { RequestActor } from '../domain/shared/index.ts'
 
-export type { RequestActor }
-
 declare module 'fastify' {
   interface FastifyRequest {
     actor: RequestActor

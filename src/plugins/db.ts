@@ -11,7 +11,7 @@ import { loadEncryptionKey } from '../db/encryption-key.ts'
 import { applyMigrations, defaultMigrationsDir } from '../db/migrate.ts'
 import type { Log } from '../db/log.ts'
 
-export interface DatabaseInfo {
+interface DatabaseInfo {
   /** The connection URL in use (contains the password: never log it). */
   url: string
   /** True when the gateway runs its own embedded PostgreSQL. */
@@ -31,7 +31,7 @@ declare module 'fastify' {
   }
 }
 
-export interface DbPluginOptions {
+interface DbPluginOptions {
   /** Defaults to prisma/migrations. */
   migrationsDir?: string
 }

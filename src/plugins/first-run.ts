@@ -12,7 +12,7 @@ import type { FastifyInstance } from 'fastify'
 import { publicBaseUrl } from '../config.ts'
 import { isGatewayError } from '../errors.ts'
 
-export interface FirstRunOptions {
+interface FirstRunOptions {
   announce?: (text: string) => void
 }
 

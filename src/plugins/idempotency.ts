@@ -9,7 +9,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { gwError } from '../errors.ts'
 import { IDEMPOTENCY_KEY } from '../inputs.ts'
 
-export const IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000
+const IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000
 /** A record still in flight after this long belongs to a request that died with its process. */
 const ABANDONED_MS = 20 * 60 * 1000
 

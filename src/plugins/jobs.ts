@@ -11,7 +11,7 @@ import type { FastifyInstance } from 'fastify'
 import { EXPORT_POLL_QUEUE_OPTIONS } from '../domain/exports/index.ts'
 import type { JobQueue } from '../domain/shared/index.ts'
 
-export interface Jobs extends JobQueue {
+interface Jobs extends JobQueue {
   boss: PgBoss
   /** Starts a worker; `handler` runs for each job of a fetched batch, concurrently. */
   work: (queue: string, opts: { batchSize: number }, handler: (data: Record<string, unknown>) => Promise<void>) => Promise<void>
@@ -24,7 +24,7 @@ declare module 'fastify' {
 }
 
 // the queues are declared by the contexts that own them
-export const QUEUES = [EXPORT_POLL_QUEUE_OPTIONS] as const satisfies PgBoss.Queue[]
+const QUEUES = [EXPORT_POLL_QUEUE_OPTIONS] as const satisfies PgBoss.Queue[]
 
 async function jobs (fastify: FastifyInstance): Promise<void> {
   const { config, log } = fastify

@@ -2,55 +2,11 @@
 // code. Fastify's own errors (validation, body parsing, limits) are mapped here, in one
 // place; anything unknown is a 500 whose detail never reaches the caller.
 import fp from 'fastify-plugin'
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { databaseErrorToGatewayError } from '../db/errors.ts'
-import { catalog, GatewayError, gwError, isGatewayError, PROBLEM_CONTENT_TYPE, problemType, toProblem, type GwCode } from '../errors.ts'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { toGatewayError } from '../error-map.ts'
+import { catalog, GatewayError, gwError, PROBLEM_CONTENT_TYPE, problemType, toProblem, type GwCode } from '../errors.ts'
 
-const fastifyCodes: Record<string, GwCode> = {
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'GW_ERR_UNSUPPORTED_MEDIA_TYPE',
-  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'GW_ERR_BAD_REQUEST',
-  FST_ERR_CTP_BODY_TOO_LARGE: 'GW_ERR_PAYLOAD_TOO_LARGE',
-  FST_ERR_CTP_EMPTY_JSON_BODY: 'GW_ERR_BAD_REQUEST',
-  FST_ERR_CTP_INVALID_JSON_BODY: 'GW_ERR_BAD_REQUEST',
-  FST_ERR_CTP_EMPTY_TYPE: 'GW_ERR_UNSUPPORTED_MEDIA_TYPE',
-  FST_ERR_CTP_INVALID_TYPE: 'GW_ERR_UNSUPPORTED_MEDIA_TYPE',
-  FST_INVALID_MULTIPART_CONTENT_TYPE: 'GW_ERR_UNSUPPORTED_MEDIA_TYPE',
-  FST_REQ_FILE_TOO_LARGE: 'GW_ERR_PAYLOAD_TOO_LARGE',
-  FST_FILES_LIMIT: 'GW_ERR_PAYLOAD_TOO_LARGE',
-  FST_PARTS_LIMIT: 'GW_ERR_PAYLOAD_TOO_LARGE',
-  FST_FIELDS_LIMIT: 'GW_ERR_PAYLOAD_TOO_LARGE',
-  FST_PROTO_VIOLATION: 'GW_ERR_BAD_REQUEST',
-  FST_ERR_VALIDATION: 'GW_ERR_VALIDATION'
-}
-
-/** Turns any thrown thing into a GatewayError. */
-export function toGatewayError (err: unknown): GatewayError {
-  if (isGatewayError(err)) return err
-  const e = err as FastifyError & { validation?: Array<{ instancePath?: string, message?: string, params?: unknown }>, validationContext?: string }
-  if (e?.validation) {
-    const where = e.validationContext ?? 'request'
-    return gwError('GW_ERR_VALIDATION', e.message, {
-      extensions: {
-        errors: e.validation.map(v => ({
-          in: where,
-          path: v.instancePath ?? '',
-          message: v.message ?? 'is invalid',
-          params: v.params
-        }))
-      }
-    })
-  }
-  const mapped = e?.code ? fastifyCodes[e.code] : undefined
-  if (mapped) return gwError(mapped, e.message, { cause: err })
-  // a client error thrown by some plugin (e.g. 4xx from a dependency): keep the status
-  if (typeof e?.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
-    const code: GwCode = e.statusCode === 429 ? 'GW_ERR_RATE_LIMITED' : e.statusCode === 404 ? 'GW_ERR_NOT_FOUND' : 'GW_ERR_BAD_REQUEST'
-    return gwError(code, e.message, { status: e.statusCode, cause: err })
-  }
-  return databaseErrorToGatewayError(err) ?? gwError('GW_ERR_INTERNAL', undefined, { cause: err })
-}
-
-export function sendProblem (request: FastifyRequest, reply: FastifyReply, error: GatewayError): FastifyReply {
+function sendProblem (request: FastifyRequest, reply: FastifyReply, error: GatewayError): FastifyReply {
   for (const [name, value] of Object.entries(error.headers)) reply.header(name, value)
   return reply
     .code(error.statusCode)

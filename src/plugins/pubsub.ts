@@ -27,7 +27,7 @@ declare module 'fastify' {
   }
 }
 
-export function sessionTopic (sessionId: string): string {
+function sessionTopic (sessionId: string): string {
   return `session/${sessionId}`
 }
 

@@ -38,7 +38,7 @@ const REFUSED_RETRY_AFTER_S = 2
 export type RedisState = 'ok' | 'degraded' | 'unreachable'
 
 /** The instance's Redis connections, by role: whether they are up, and a log line when that changes. */
-export class RedisLink {
+class RedisLink {
   private readonly connections = new Map<string, Redis>()
   private downSince: number | undefined
   private closing = false

@@ -41,7 +41,7 @@ export function wantsEventStream (request: FastifyRequest): boolean {
   return (request.headers.accept ?? '').includes('text/event-stream')
 }
 
-export function frame (event: SessionEventView): string {
+function frame (event: SessionEventView): string {
   const data = JSON.stringify({ cursor: event.cursor, type: event.type, turnId: event.turnId, payload: event.payload, createdAt: event.createdAt })
   return `id: ${event.cursor}\nevent: ${event.type}\ndata: ${data}\n\n`
 }

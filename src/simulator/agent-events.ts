@@ -5,9 +5,9 @@
 import type { SimulatorOptions } from './config.ts'
 import type { Prng } from './prng.ts'
 
-export const AGENT_NAME = 'nemo_agent'
+const AGENT_NAME = 'nemo_agent'
 
-export type AgentPart =
+type AgentPart =
   | { text: string, thought?: boolean }
   | { functionCall: { id: string, args: Record<string, unknown>, name: string } }
   | { functionResponse: { id: string, name: string, response: Record<string, unknown> } }

@@ -14,7 +14,7 @@ import runSseRoutes from './routes/run-sse.ts'
 import sessionRoutes from './routes/sessions.ts'
 import uploadRoutes from './routes/upload.ts'
 
-export type { SimulatorOptions, ScenarioName } from './config.ts'
+export type { SimulatorOptions, } from './config.ts'
 
 const INVALID_JSON = 'SIM_INVALID_JSON'
 

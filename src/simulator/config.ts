@@ -15,7 +15,7 @@ function literals<const T extends readonly string[]> (values: T): TUnion<Literal
   return Type.Union(values.map((v) => Type.Literal(v))) as unknown as TUnion<Literals<T>>
 }
 
-export const SimulatorOptionsSchema = Type.Object({
+const SimulatorOptionsSchema = Type.Object({
   seed: Type.Integer(),
   /** 'adk': Google ADK Event JSON (contract §4.3); 'typed': the {"type":...} frames of §4.2. */
   framing: literals(['adk', 'typed']),

@@ -2,11 +2,11 @@
 // (src, st, d, v, text) are the contract's invented placeholders: the gateway must treat the draft
 // as opaque JSON, and these mutations only have to make "the draft changed" observable.
 
-export const TRACK_VIDEO = 0
-export const TRACK_AUDIO = 1
-export const TRACK_TEXT = 7
+const TRACK_VIDEO = 0
+const TRACK_AUDIO = 1
+const TRACK_TEXT = 7
 
-export interface Segment {
+interface Segment {
   src?: string
   text?: string
   st: number
@@ -14,7 +14,7 @@ export interface Segment {
   v?: number
 }
 
-export interface Track { tt: number, sg: Segment[] }
+interface Track { tt: number, sg: Segment[] }
 
 export interface Draft {
   t: Track[]

@@ -24,13 +24,13 @@ export type Step =
 
 export interface Script { scenario: ScenarioName, cost: number, steps: Step[] }
 
-export const GENERATION_COST = 100
-export const EDIT_COST = 50
+const GENERATION_COST = 100
+const EDIT_COST = 50
 const CLIP_MS = 10000
 
 const TAG = /^\s*\[scenario:([a-z-]+)\]\s*/i
 
-export function stripScenarioTag (text: string): string {
+function stripScenarioTag (text: string): string {
   return text.replace(TAG, '')
 }
 

@@ -21,7 +21,7 @@ export interface SimToken {
 
 interface MintRecord { at: number, clientId: string, ip: string, token: string }
 
-export interface SessionState {
+interface SessionState {
   video_infos: Array<Record<string, unknown>>
   draft: Draft
   canvas_config: { width: number, height: number, aspect_ratio: string }

@@ -18,7 +18,7 @@ interface TestServer {
 let server: Promise<TestServer> | undefined
 
 /** The server the test databases are created on (shared by the whole test file). */
-export function testServer (): Promise<TestServer> {
+function testServer (): Promise<TestServer> {
   server ??= (async () => {
     const url = process.env.DATABASE_URL
     if (url !== undefined && url !== '') {
@@ -36,7 +36,7 @@ export function testServer (): Promise<TestServer> {
   return server
 }
 
-export async function adminQuery (url: string, sql: string): Promise<void> {
+async function adminQuery (url: string, sql: string): Promise<void> {
   const client = new pg.Client({ connectionString: url })
   await client.connect()
   try {

@@ -5,7 +5,7 @@ import { createServer, type IncomingHttpHeaders } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { Webhook } from 'standardwebhooks'
 
-export interface Delivery {
+interface Delivery {
   headers: IncomingHttpHeaders
   body: string
   json: any

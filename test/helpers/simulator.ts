@@ -3,7 +3,7 @@ import type { Test } from 'tap'
 import { request } from 'undici'
 import { buildSimulator } from '../../src/simulator/app.ts'
 
-export interface SimCounters {
+interface SimCounters {
   requests: Record<string, number>
   openStreams: number
   abortedUploads: number

@@ -7,16 +7,16 @@ import { buildSimulator, type SimulatorOptions } from '../../src/simulator/app.t
 
 interface Tap { teardown: (fn: () => unknown) => void }
 
-export const FAST: Partial<SimulatorOptions> = {
+const FAST: Partial<SimulatorOptions> = {
   stepDelayMs: 1,
   heartbeatIntervalMs: 5,
   generationMs: 30,
   renderDurationMs: 200
 }
 
-export interface Res<T = any> { status: number, headers: Record<string, string | string[] | undefined>, body: T, raw: string }
+interface Res<T = any> { status: number, headers: Record<string, string | string[] | undefined>, body: T, raw: string }
 
-export interface Call {
+interface Call {
   token?: string
   body?: unknown
   headers?: Record<string, string>

@@ -20,7 +20,7 @@ const APPEND = `WITH prev AS (SELECT coalesce(max(cursor), 0)::text AS cursor FR
   VALUES ($1::uuid, $2::uuid, $3, $4::jsonb, $5::timestamptz AT TIME ZONE 'UTC')
   RETURNING cursor::text AS cursor, "sessionId", "turnId", type, payload, "createdAt" AT TIME ZONE 'UTC' AS "createdAt", (SELECT cursor FROM prev) AS prev`
 
-export function eventView (row: { cursor: bigint, sessionId: string, turnId: string | null, type: string, payload: unknown, createdAt: Date }): SessionEventView {
+function eventView (row: { cursor: bigint, sessionId: string, turnId: string | null, type: string, payload: unknown, createdAt: Date }): SessionEventView {
   return { cursor: row.cursor.toString(), sessionId: row.sessionId, turnId: row.turnId, type: row.type, payload: row.payload, createdAt: row.createdAt }
 }
 

@@ -268,7 +268,7 @@ export class Exports {
  * A Range header read by RFC 9110 §14.1.1: 'ignore' when it is not a bytes range the gateway
  * understands (the whole file is sent), 'unsatisfiable' when no file could satisfy it.
  */
-export function rangeVerdict (header: string): 'ignore' | 'check' | 'unsatisfiable' {
+function rangeVerdict (header: string): 'ignore' | 'check' | 'unsatisfiable' {
   const m = /^bytes=(.+)$/i.exec(header.trim())
   if (m === null) return 'ignore'
   const specs = m[1]!.split(',').map(part => part.trim())

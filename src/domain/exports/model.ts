@@ -134,7 +134,7 @@ export function authOf (lease: Lease): { token: string, userId?: string } {
   return { token: lease.token, ...(lease.upstreamUserId === null ? {} : { userId: lease.upstreamUserId }) }
 }
 
-export function errorView (stored: unknown): ExportError | null {
+function errorView (stored: unknown): ExportError | null {
   if (stored === null || typeof stored !== 'object') return null
   const e = stored as Partial<ExportError>
   return { reason: e.reason ?? 'unknown', message: e.message ?? '', retryable: e.retryable ?? false }

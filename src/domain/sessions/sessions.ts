@@ -27,7 +27,7 @@ const SESSION_READ = `SELECT id, title, language, "upstreamSessionId", "upstream
   "createdAt" AT TIME ZONE 'UTC' AS "createdAt", "updatedAt" AT TIME ZONE 'UTC' AS "updatedAt"
   FROM "Session" WHERE id = $1::uuid AND "tenantId" = $2::uuid AND "userId" = $3::uuid`
 
-export function sessionView (s: Pick<SessionRow, ViewColumns>): SessionView {
+function sessionView (s: Pick<SessionRow, ViewColumns>): SessionView {
   return {
     id: s.id,
     title: s.title,

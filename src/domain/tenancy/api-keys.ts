@@ -59,7 +59,7 @@ function sameSecret (secretHash: string, secret: string): boolean {
   return expected.length === actual.length && timingSafeEqual(expected, actual)
 }
 
-export function parseApiKey (raw: string): { keyId: string, secret: string } | null {
+function parseApiKey (raw: string): { keyId: string, secret: string } | null {
   const m = KEY_PATTERN.exec(raw)
   return m ? { keyId: m[1]!, secret: m[2]! } : null
 }

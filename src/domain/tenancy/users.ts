@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto'
 import type { Db } from '../shared/index.ts'
 import { TtlCache } from '../shared/index.ts'
 
-export const USER_ID_PATTERN = '^[A-Za-z0-9._:@-]{1,128}$'
+const USER_ID_PATTERN = '^[A-Za-z0-9._:@-]{1,128}$'
 const USER_ID = new RegExp(USER_ID_PATTERN)
 
 export interface UserView {

@@ -6,7 +6,7 @@ import type { Credential as CredentialRow } from '../../generated/prisma/client.
 export type CredentialState = 'active' | 'expiring' | 'expired' | 'exhausted' | 'rate_limited' | 'revoked'
 
 /** A token that will be dead within a day takes no new sessions (a session outlives a call). */
-export const EXPIRING_WINDOW_MS = 24 * 60 * 60 * 1000
+const EXPIRING_WINDOW_MS = 24 * 60 * 60 * 1000
 export const MINT_WINDOW_MS = 7 * 24 * 60 * 60 * 1000
 /** The gateway's one egress address, as the upstream's per-IP mint limit sees it. */
 export const EGRESS = 'default'

@@ -17,7 +17,7 @@ import type { Credits } from '../tokens/index.ts'
 import { INTERRUPTED, NotLogged, ShuttingDown, TurnRunner } from './turn-runner.ts'
 import { inSpan } from '../../observability/tracing.ts'
 
-export type TurnStatus = 'running' | 'completed' | 'silent' | 'timed_out' | 'failed'
+type TurnStatus = 'running' | 'completed' | 'silent' | 'timed_out' | 'failed'
 
 export interface TurnView {
   id: string
@@ -30,7 +30,7 @@ export interface TurnView {
   finishedAt: Date | null
 }
 
-export function turnView (t: TurnRow): TurnView {
+function turnView (t: TurnRow): TurnView {
   return { id: t.id, sessionId: t.sessionId, text: t.text, status: t.status, reply: t.reply, error: t.error, startedAt: t.startedAt, finishedAt: t.finishedAt }
 }
 

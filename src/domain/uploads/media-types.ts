@@ -4,9 +4,8 @@
 // of it goes upstream. Signatures are container-level on purpose: brands and codecs vary too
 // much between encoders to judge from a few bytes.
 import { gwError, type GatewayError } from '../../errors.ts'
-import { ACCEPTED_FILE_TYPES, ACCEPTED_FILE_TYPES_TEXT, type FileType, type MediaKind } from '../../nemo/file-types.ts'
+import { ACCEPTED_FILE_TYPES, ACCEPTED_FILE_TYPES_TEXT, type FileType } from '../../nemo/file-types.ts'
 
-export type { MediaKind }
 export type MediaType = FileType
 
 /** How many leading bytes are read before a file is judged. */

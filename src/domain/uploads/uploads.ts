@@ -47,7 +47,7 @@ export interface UploadResult {
   items: UploadView[]
 }
 
-export function uploadView (u: UploadRow): UploadView {
+function uploadView (u: UploadRow): UploadView {
   return {
     id: u.id,
     sessionId: u.sessionId,

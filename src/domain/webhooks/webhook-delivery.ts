@@ -27,7 +27,7 @@ const USER_AGENT = 'nemo-gateway-webhooks/1'
 type Trigger = 'scheduled' | 'replay'
 
 /** `5s,5m,30m,2h` (or plain milliseconds) -> milliseconds. */
-export function parseSchedule (text: string): number[] {
+function parseSchedule (text: string): number[] {
   const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3600_000, d: 86_400_000 }
   return text.split(',').map(s => s.trim()).filter(s => s !== '').map((part) => {
     const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(part)

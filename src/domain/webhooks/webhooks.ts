@@ -11,7 +11,6 @@ import type { DomainDeps } from '../shared/index.ts'
 import type { EgressGuard } from './egress-guard.ts'
 
 export const WEBHOOK_EVENTS = ['export.completed', 'export.failed', 'export.cancelled'] as const
-export type WebhookEventType = typeof WEBHOOK_EVENTS[number]
 
 interface StoredSecret { secret: string, createdAt: string, expiresAt: string | null }
 

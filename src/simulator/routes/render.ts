@@ -23,7 +23,7 @@ function progressAt (ms: number, duration: number): number {
   return ms < duration * 0.1 ? 5 : Math.min(99, 5 + Math.floor((90 * ms) / duration))
 }
 
-export function viewJob (job: RenderJob, now: number): JobView {
+function viewJob (job: RenderJob, now: number): JobView {
   const elapsed = now - job.createdAt
   const cancelAt = job.cancelledAt === null ? Infinity : job.cancelledAt - job.createdAt
   const failAt = Math.min(job.failAfterMs ?? Infinity, cancelAt)

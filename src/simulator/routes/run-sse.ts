@@ -22,7 +22,7 @@ function field (body: Record<string, unknown>, snake: string): unknown {
   return body[snake] ?? body[camel]
 }
 
-export function parseRunRequest (body: unknown): RunRequest | Detail {
+function parseRunRequest (body: unknown): RunRequest | Detail {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     return [{ type: 'model_attributes_type', loc: ['body'], msg: 'Input should be a valid dictionary or object to extract fields from', input: body ?? null }]
   }

@@ -22,7 +22,7 @@ const KINDS = new Map<string, FileKind>(
   (Object.keys(EXTENSIONS) as FileKind[]).flatMap((kind) => EXTENSIONS[kind].map((ext) => [ext, kind] as const))
 )
 
-export function fileKind (filename: string): FileKind | undefined {
+function fileKind (filename: string): FileKind | undefined {
   const dot = filename.lastIndexOf('.')
   return dot < 0 ? undefined : KINDS.get(filename.slice(dot + 1).toLowerCase())
 }

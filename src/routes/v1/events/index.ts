@@ -8,7 +8,7 @@ import { gwError } from '../../../errors.ts'
 import { DateTime, TenantHeadersSchema, UuidParam, withProblems } from '../../schemas.ts'
 import { resumeCursor, streamEvents, wantsEventStream } from '../../sse.ts'
 
-export const SessionEventSchema = Type.Object({
+const SessionEventSchema = Type.Object({
   cursor: Type.String({ pattern: '^\\d+$', description: 'Monotonic position in the session log' }),
   sessionId: Type.String(),
   turnId: Type.Union([Type.String(), Type.Null()]),

@@ -8,7 +8,7 @@ import { EXPORT_STATUSES } from '../../../domain/exports/index.ts'
 import { PageCursorSchema, PAGE_LIMIT, ResolutionSchema } from '../../../inputs.ts'
 import { DateTime, PageQuerySchema, TenantHeadersSchema, UuidParam, withProblems } from '../../schemas.ts'
 
-export const ExportSchema = Type.Object({
+const ExportSchema = Type.Object({
   id: Type.String({ format: 'uuid' }),
   sessionId: Type.String({ format: 'uuid' }),
   status: Type.Union(EXPORT_STATUSES.map(s => Type.Literal(s))),
@@ -33,7 +33,7 @@ export const ExportSchema = Type.Object({
 
 const ExportPageSchema = Type.Object({ items: Type.Array(ExportSchema), nextCursor: Type.Union([Type.String(), Type.Null()]) })
 
-export const StartExportSchema = Type.Object({
+const StartExportSchema = Type.Object({
   format: Type.Optional(Type.Literal('mp4')),
   quality: Type.Optional(Type.Union([Type.Literal('high'), Type.Literal('medium'), Type.Literal('low')])),
   resolution: Type.Optional(ResolutionSchema)

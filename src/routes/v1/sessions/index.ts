@@ -4,7 +4,7 @@ import { Type } from 'typebox'
 import { LanguageSchema, TitleSchema } from '../../../inputs.ts'
 import { DateTime, PageQuerySchema, TenantHeadersSchema, UuidParam, withProblems } from '../../schemas.ts'
 
-export const SessionSchema = Type.Object({
+const SessionSchema = Type.Object({
   id: Type.String({ format: 'uuid' }),
   title: Type.Union([Type.String(), Type.Null()]),
   language: Type.Union([Type.String(), Type.Null()]),

@@ -13,7 +13,7 @@ const SegmentSchema = Type.Object({
   raw: Type.Record(Type.String(), Type.Unknown())
 })
 
-export const TimelineSchema = Type.Object({
+const TimelineSchema = Type.Object({
   sessionId: Type.String(),
   summary: Type.String({ description: 'e.g. Timeline (3 tracks): 1. Video: clip1 (0-10s) 2. BGM: bgm (0-10s, 35%) 3. Title: "Urban Dreams" (0-3s)' }),
   exportable: Type.Boolean(),

@@ -7,7 +7,7 @@ import { MessageTextSchema } from '../../../inputs.ts'
 import { DateTime, PageQuerySchema, TenantHeadersSchema, UuidParam, withProblems } from '../../schemas.ts'
 import { streamEvents, wantsEventStream } from '../../sse.ts'
 
-export const TurnSchema = Type.Object({
+const TurnSchema = Type.Object({
   id: Type.String({ format: 'uuid' }),
   sessionId: Type.String({ format: 'uuid' }),
   text: Type.String(),

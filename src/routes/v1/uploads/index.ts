@@ -13,7 +13,7 @@ import type { IncomingFile } from '../../../domain/uploads/index.ts'
 import { FILE_URL_PATTERN } from '../../../domain/uploads/index.ts'
 import { DateTime, PageQuerySchema, TenantHeadersSchema, UuidParam, withProblems } from '../../schemas.ts'
 
-export const UploadSchema = Type.Object({
+const UploadSchema = Type.Object({
   id: Type.String({ format: 'uuid' }),
   sessionId: Type.String({ format: 'uuid' }),
   name: Type.String(),

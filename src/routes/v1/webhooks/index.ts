@@ -13,7 +13,7 @@ const HeadersSchema = Type.Object({
 
 const EventTypeSchema = Type.Union(WEBHOOK_EVENTS.map(e => Type.Literal(e)))
 
-export const EndpointSchema = Type.Object({
+const EndpointSchema = Type.Object({
   id: Type.String({ format: 'uuid' }),
   url: Type.String(),
   description: Type.Union([Type.String(), Type.Null()]),
