@@ -44,6 +44,7 @@ const { values: args } = parseArgs({
     'trickle-s': { type: 'string', default: '120' },
     'settle-s': { type: 'string', default: '20' },
     scenarios: { type: 'string', default: 'healthy,slow' },
+    rounds: { type: 'string', default: '1' },
     'gateway-dir': { type: 'string' },
     label: { type: 'string' }
   }
@@ -63,8 +64,11 @@ const TRICKLE_S = Number(args['trickle-s'])
 /** With slow endpoints: how long to go on after the healthy deliveries, so slow attempts end. */
 const SETTLE_MS = Number(args['settle-s']) * 1000
 const SCENARIOS = args.scenarios.split(',').map((s) => s.trim()).filter((s) => s !== '')
+/** Rounds of the scenarios, every other one in reverse order (ABBA: a drift of the machine hits both alike). */
+const ROUNDS = Number(args.rounds)
 if (!Number.isInteger(ENDPOINTS) || ENDPOINTS < 1) throw new Error('--endpoints: a whole number >= 1')
 if (!(SLOW_SHARE >= 0 && SLOW_SHARE < 1)) throw new Error('--slow-share: a fraction in [0, 1)')
+if (!Number.isInteger(ROUNDS) || ROUNDS < 1) throw new Error('--rounds: a whole number >= 1')
 for (const s of SCENARIOS) if (s !== 'healthy' && s !== 'slow') throw new Error(`--scenarios: "${s}" is not healthy or slow`)
 const MiB = 1024 * 1024
 const sleep = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, ms))
@@ -543,6 +547,7 @@ const latencyStats = (xs: number[]): { p50: number, p99: number, max: number } =
 
 interface ScenarioResult {
   scenario: 'healthy' | 'slow'
+  round: number
   endpoints: { healthy: number, trickle: number, hang: number }
   submit: { ok: number, failed: number, totalS: number, p50Ms: number, p99Ms: number }
   exportsCompletedS: number | null
@@ -573,14 +578,14 @@ interface ScenarioResult {
   timeline: Array<{ s: number, healthyDelivered: number, gwRssMiB: number }>
 }
 
-async function runScenario (scenario: 'healthy' | 'slow'): Promise<{ result: ScenarioResult, database: string }> {
+async function runScenario (scenario: 'healthy' | 'slow', round: number): Promise<{ result: ScenarioResult, database: string }> {
   const scope = new Scope()
   try {
     const slowCount = scenario === 'slow' ? Math.max(1, Math.round(ENDPOINTS * SLOW_SHARE)) : 0
     // the slow ones spread over the list (endpoint creation order), trickle and hang in turn
     const step = slowCount > 0 ? ENDPOINTS / slowCount : 0
     const slowAt = new Map<number, Behaviour>(Array.from({ length: slowCount }, (_, k) => [Math.floor(k * step), k % 2 === 0 ? 'trickle' : 'hang']))
-    console.error(`scenario ${scenario}: ${ENDPOINTS} endpoints, ${slowCount} slow (${[...slowAt.values()].join(', ') || 'none'}), gateway from ${GW_DIR}`)
+    console.error(`round ${round}, scenario ${scenario}: ${ENDPOINTS} endpoints, ${slowCount} slow (${[...slowAt.values()].join(', ') || 'none'}), gateway from ${GW_DIR}`)
     const stack = await startStack(scope)
     const { gateway, gwPid } = stack
     const endpoints: Endpoint[] = []
@@ -648,6 +653,7 @@ async function runScenario (scenario: 'healthy' | 'slow'): Promise<{ result: Sce
     const sortedSubmit = [...latencies].sort((a, b) => a - b)
     const result: ScenarioResult = {
       scenario,
+      round,
       endpoints: { healthy: healthy.length, trickle: endpoints.filter((e) => e.behaviour === 'trickle').length, hang: endpoints.filter((e) => e.behaviour === 'hang').length },
       submit: { ok: okExports, failed: failures.length, totalS: +((submitEnd - submitStart) / 1000).toFixed(2), p50Ms: ms(pct(sortedSubmit, 0.5)), p99Ms: ms(pct(sortedSubmit, 0.99)) },
       exportsCompletedS: Number.isNaN(lastCompletion) ? null : +((lastCompletion - firstCompletion) / 1000).toFixed(1),
@@ -680,10 +686,13 @@ async function runScenario (scenario: 'healthy' | 'slow'): Promise<{ result: Sce
 async function runMulti (): Promise<void> {
   const results: ScenarioResult[] = []
   let databaseKind = 'unknown'
-  for (const s of SCENARIOS as Array<'healthy' | 'slow'>) {
-    const { result, database } = await runScenario(s)
-    results.push(result)
-    databaseKind = database
+  for (let round = 1; round <= ROUNDS; round++) {
+    const order = round % 2 === 1 ? SCENARIOS : [...SCENARIOS].reverse()
+    for (const s of order as Array<'healthy' | 'slow'>) {
+      const { result, database } = await runScenario(s, round)
+      results.push(result)
+      databaseKind = database
+    }
   }
   const m = await machine(databaseKind)
   const label = args.label ?? (GW_DIR === ROOT ? 'latest' : `dir-${m.commit.split('+')[0]}`)
@@ -700,6 +709,7 @@ async function runMulti (): Promise<void> {
       pollRateBound: POLL_RATE,
       submitConcurrency: CONCURRENCY,
       timeoutS: TIMEOUT_MS / 1000,
+      rounds: ROUNDS,
       gatewayEnv: Object.fromEntries(['WEBHOOK_TIMEOUT_MS', 'WEBHOOK_CONCURRENCY', 'WEBHOOK_ENDPOINT_CONCURRENCY'].map((k) => [k, process.env[k] ?? 'default']))
     },
     scenarios: results
@@ -713,7 +723,7 @@ async function runMulti (): Promise<void> {
   const rows = results.map((r) => {
     const h = r.healthy
     return [
-      r.scenario === 'healthy' ? 'all healthy' : `${r.endpoints.trickle + r.endpoints.hang} slow (${r.endpoints.trickle} trickle, ${r.endpoints.hang} hang)`,
+      (r.scenario === 'healthy' ? 'all healthy' : `${r.endpoints.trickle + r.endpoints.hang} slow (${r.endpoints.trickle} trickle, ${r.endpoints.hang} hang)`) + (ROUNDS > 1 ? `, round ${r.round}` : ''),
       m.commit,
       `${h.delivered} of ${h.expected}${h.timedOut ? ` (timed out after ${h.waitedS} s)` : ''}`,
       lat(h.latencyMs),
@@ -731,6 +741,14 @@ async function runMulti (): Promise<void> {
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ...rows.map((r) => `| ${r.join(' | ')} |`)
   ].join('\n'))
+  if (ROUNDS > 1) {
+    const median = (xs: number[]): number => { const o = [...xs].sort((a, b) => a - b); const h = o.length / 2; return Math.round(o.length % 2 === 1 ? o[Math.floor(h)]! : (o[h - 1]! + o[h]!) / 2) }
+    console.log('\nmedian over the rounds (healthy endpoints, delivered only):')
+    for (const s of SCENARIOS) {
+      const rs = results.filter((r) => r.scenario === s)
+      console.log(`- ${s}: p50 ${median(rs.map((r) => r.healthy.latencyMs.p50))} ms, p99 ${median(rs.map((r) => r.healthy.latencyMs.p99))} ms, max ${Math.max(...rs.map((r) => r.healthy.latencyMs.max))} ms`)
+    }
+  }
   console.log(`\nwritten to ${file}`)
 }
 
