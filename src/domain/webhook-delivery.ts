@@ -21,7 +21,6 @@ import { webhookId, type AttemptView, type Webhooks } from './webhooks.ts'
 import { domainMetrics } from './metrics.ts'
 import { annotateSpan, inSpan } from './tracing.ts'
 
-const BATCH = 20
 const BODY_PREVIEW = 1024
 const USER_AGENT = 'nemo-gateway-webhooks/1'
 
