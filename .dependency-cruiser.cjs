@@ -65,8 +65,8 @@ module.exports = {
     {
       name: 'leaves-stay-leaves',
       severity: 'error',
-      comment: 'config, errors, inputs and observability import nothing of the app',
-      from: { path: ['^src/(config|errors|inputs|options)\\.ts$', '^src/observability/'] },
+      comment: 'config, errors, inputs, observability and the resource schemas import nothing of the app',
+      from: { path: ['^src/(config|errors|inputs|options)\\.ts$', '^src/observability/', '^src/schemas/'] },
       to: { path: floor('db/', 'nemo/', 'domain/', 'plugins/', 'routes/', 'graphql/', 'app\\.ts', 'server\\.ts', 'cli/') }
     },
     {

@@ -30,5 +30,4 @@ export const PageQuerySchema = Type.Object({
 
 export const UuidParam = Type.String({ format: 'uuid' })
 
-/** Dates leave as ISO 8601 strings; handlers return Date objects. */
-export const DateTime = Type.Unsafe<Date>({ type: 'string', format: 'date-time' })
+export { DateTime } from '../schemas/common.ts'

@@ -5,6 +5,9 @@ import type { Export as ExportRow } from '../../generated/prisma/client.ts'
 import { isGatewayError } from '../../errors.ts'
 import { NemoError } from '../../nemo/errors.ts'
 import type { Lease } from '../tokens/index.ts'
+import type { ExportError, ExportStatus, ExportView } from '../../schemas/export.ts'
+
+export { type ExportError, type ExportStatus, type ExportView } from '../../schemas/export.ts'
 
 export const EXPORT_POLL_QUEUE = 'export-poll'
 /**
@@ -13,8 +16,6 @@ export const EXPORT_POLL_QUEUE = 'export-poll'
  */
 export const EXPORT_POLL_QUEUE_OPTIONS = { name: EXPORT_POLL_QUEUE, policy: 'short', retryLimit: 5, retryDelay: 5, expireInSeconds: 120 } as const
 
-export type ExportStatus = 'queued' | 'rendering' | 'completed' | 'failed' | 'cancelled'
-export const EXPORT_STATUSES: ExportStatus[] = ['queued', 'rendering', 'completed', 'failed', 'cancelled']
 export type ExportQuality = 'high' | 'medium' | 'low'
 
 export interface ExportOptions {
@@ -23,33 +24,6 @@ export interface ExportOptions {
   resolution?: string
   /** A chat turn was running when the timeline was read: its edits are not in the render. */
   runningTurnId?: string
-}
-
-export interface ExportError {
-  /** render_failed, lost, deadline, interrupted, upstream_auth, credits_exhausted, submit_failed */
-  reason: string
-  message: string
-  /** Whether starting the export again may help. */
-  retryable: boolean
-}
-
-export interface ExportView {
-  id: string
-  sessionId: string
-  status: ExportStatus
-  progress: number
-  format: string
-  quality: string
-  resolution: string | null
-  timelineNote: string | null
-  renderId: string | null
-  attempts: number
-  downloadUrl: string | null
-  error: ExportError | null
-  createdAt: Date
-  startedAt: Date | null
-  completedAt: Date | null
-  updatedAt: Date
 }
 
 export const ACTIVE: Array<ExportRow['status']> = ['queued', 'pending', 'processing']

@@ -4,32 +4,9 @@
 // the upstream's file URL.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { EXPORT_STATUSES } from '../../../domain/exports/index.ts'
+import { ExportSchema, ExportStatusSchema } from '../../../schemas/export.ts'
 import { PageCursorSchema, PAGE_LIMIT, ResolutionSchema } from '../../../inputs.ts'
-import { DateTime, PageQuerySchema, TenantHeadersSchema, UuidParam, withProblems } from '../../schemas.ts'
-
-const ExportSchema = Type.Object({
-  id: Type.String({ format: 'uuid' }),
-  sessionId: Type.String({ format: 'uuid' }),
-  status: Type.Union(EXPORT_STATUSES.map(s => Type.Literal(s))),
-  progress: Type.Integer({ minimum: 0, maximum: 100 }),
-  format: Type.String(),
-  quality: Type.String(),
-  resolution: Type.Union([Type.String(), Type.Null()]),
-  timelineNote: Type.Union([Type.String(), Type.Null()], { description: 'Set when the export rendered the timeline as it was while a chat turn was still running: that turn\'s edits are not in this render' }),
-  renderId: Type.Union([Type.String(), Type.Null()]),
-  attempts: Type.Integer({ description: 'Renders submitted: a failed or lost render is retried once with a new render id' }),
-  downloadUrl: Type.Union([Type.String(), Type.Null()], { description: 'The gateway URL of the MP4, once completed' }),
-  error: Type.Union([Type.Object({
-    reason: Type.String({ description: 'render_failed, lost, deadline, upstream_auth, submit_failed, interrupted' }),
-    message: Type.String(),
-    retryable: Type.Boolean({ description: 'Whether starting the export again may help' })
-  }), Type.Null()]),
-  createdAt: DateTime,
-  startedAt: Type.Union([DateTime, Type.Null()]),
-  completedAt: Type.Union([DateTime, Type.Null()]),
-  updatedAt: DateTime
-}, { $id: 'Export' })
+import { PageQuerySchema, TenantHeadersSchema, UuidParam, withProblems } from '../../schemas.ts'
 
 const ExportPageSchema = Type.Object({ items: Type.Array(ExportSchema), nextCursor: Type.Union([Type.String(), Type.Null()]) })
 
@@ -82,7 +59,7 @@ const exportsRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       headers: TenantHeadersSchema,
       querystring: Type.Object({
         sessionId: Type.Optional(UuidParam),
-        status: Type.Optional(Type.Union(EXPORT_STATUSES.map(s => Type.Literal(s)))),
+        status: Type.Optional(ExportStatusSchema),
         cursor: Type.Optional(PageCursorSchema),
         limit: Type.Integer({ minimum: 1, maximum: PAGE_LIMIT.max, default: PAGE_LIMIT.default })
       }),
