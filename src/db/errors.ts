@@ -25,25 +25,28 @@ const DRIVER_UNAVAILABLE = new Set([
 ])
 const RETRY_AFTER = { 'retry-after': '1' }
 
-interface AdapterCause {
-  kind?: string
-  constraint?: { fields?: string[], index?: string }
+// What a unique or foreign key violation means to a caller, in the product's words: a
+// constraint's name (`Tenant_name_key`) or its columns are the schema's words, not the caller's.
+const ALREADY_EXISTS: Record<string, string> = {
+  Tenant: 'A tenant with this name already exists; pick another name',
+  ApiKey: 'An API key with this id already exists; issue the key again',
+  User: 'This end user already exists',
+  Credential: 'This upstream token is registered already',
+  Export: 'An export was already started with this idempotency key',
+  IdempotencyRecord: 'A request with this Idempotency-Key is already being handled; retry later'
+}
+const THING: Record<string, string> = { ApiKey: 'API key', IdempotencyRecord: 'idempotent request', MintLedger: 'token mint' }
+
+/** A model name as a caller would say it: `WebhookEndpoint` -> `webhook endpoint`. */
+function thingOf (meta: Record<string, unknown> | undefined): string {
+  const model = typeof meta?.modelName === 'string' ? meta.modelName : undefined
+  if (model === undefined) return 'record'
+  return THING[model] ?? model.replace(/([a-z0-9])([A-Z])/g, '$1 $2').toLowerCase()
 }
 
-/** The constraint a unique / foreign key violation names, whichever way Prisma reports it. */
-function constraintOf (meta: Record<string, unknown> | undefined): string | undefined {
-  if (meta === undefined) return undefined
-  const target = meta.target
-  if (Array.isArray(target)) return target.join(', ')
-  if (typeof target === 'string') return target
-  if (typeof meta.field_name === 'string') return meta.field_name
-  const cause = (meta.driverAdapterError as { cause?: AdapterCause } | undefined)?.cause
-  if (cause?.constraint?.fields !== undefined) return cause.constraint.fields.join(', ')
-  return cause?.constraint?.index
-}
-
-function modelOf (meta: Record<string, unknown> | undefined): string {
-  return typeof meta?.modelName === 'string' ? meta.modelName : 'record'
+function alreadyExists (meta: Record<string, unknown> | undefined): string {
+  const model = typeof meta?.modelName === 'string' ? meta.modelName : ''
+  return ALREADY_EXISTS[model] ?? `The ${thingOf(meta)} already exists`
 }
 
 /** A GatewayError for a database error; `undefined` when `err` is not one. */
@@ -51,18 +54,15 @@ export function databaseErrorToGatewayError (err: unknown): GatewayError | undef
   if (isGatewayError(err)) return err
   if (err instanceof Prisma.PrismaClientKnownRequestError) {
     const { code, meta } = err
-    if (code === 'P2002') {
-      const fields = constraintOf(meta)
-      return gwError('GW_ERR_CONFLICT', `A ${modelOf(meta)} with the same ${fields ?? 'unique key'} already exists`, { cause: err })
-    }
+    if (code === 'P2002') return gwError('GW_ERR_CONFLICT', alreadyExists(meta), { cause: err })
     if (code === 'P2003') {
-      return gwError('GW_ERR_CONFLICT', `The ${modelOf(meta)} refers to, or is referred to by, another record (${constraintOf(meta) ?? 'foreign key'})`, { cause: err })
+      return gwError('GW_ERR_CONFLICT', `The ${thingOf(meta)} refers to something that no longer exists, or something else still needs it`, { cause: err })
     }
     if (code === 'P2034') {
       return gwError('GW_ERR_CONFLICT', 'A concurrent change got in the way; retry', { cause: err, headers: RETRY_AFTER })
     }
     if (NOT_FOUND_CODES.has(code)) {
-      return gwError('GW_ERR_NOT_FOUND', `The ${modelOf(meta)} was not found`, { cause: err })
+      return gwError('GW_ERR_NOT_FOUND', `The ${thingOf(meta)} was not found`, { cause: err })
     }
     if (code.startsWith('P1') || UNAVAILABLE_CODES.has(code)) {
       return gwError('GW_ERR_UNAVAILABLE', 'The database is not available', { cause: err, headers: RETRY_AFTER })
