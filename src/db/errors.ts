@@ -24,6 +24,16 @@ const DRIVER_UNAVAILABLE = new Set([
   'Connection terminated'
 ])
 const RETRY_AFTER = { 'retry-after': '1' }
+// Postgres SQLSTATE 22008 (a date/time out of range, e.g. year 0) and 22003 (a number out of
+// range): a value the caller sent that passed its schema but not the column. Inputs are
+// validated before they reach the database; this keeps one that slips through a 400, not a 500.
+const PG_OUT_OF_RANGE = new Set(['22008', '22003'])
+
+/** The SQLSTATE behind a Prisma error raised by the driver adapter, if any. */
+function sqlStateOf (meta: Record<string, unknown> | undefined): string | undefined {
+  const cause = (meta?.driverAdapterError as { cause?: { originalCode?: unknown } } | undefined)?.cause
+  return typeof cause?.originalCode === 'string' ? cause.originalCode : undefined
+}
 
 // What a unique or foreign key violation means to a caller, in the product's words: a
 // constraint's name (`Tenant_name_key`) or its columns are the schema's words, not the caller's.
@@ -58,6 +68,9 @@ export function databaseErrorToGatewayError (err: unknown): GatewayError | undef
     if (code === 'P2003') {
       return gwError('GW_ERR_CONFLICT', `The ${thingOf(meta)} refers to something that no longer exists, or something else still needs it`, { cause: err })
     }
+    if (PG_OUT_OF_RANGE.has(sqlStateOf(meta) ?? '')) {
+      return gwError('GW_ERR_VALIDATION', 'A date or number in the request is outside the range the gateway can store', { cause: err })
+    }
     if (code === 'P2034') {
       return gwError('GW_ERR_CONFLICT', 'A concurrent change got in the way; retry', { cause: err, headers: RETRY_AFTER })
     }
@@ -84,6 +97,7 @@ export function databaseErrorToGatewayError (err: unknown): GatewayError | undef
   if (e !== null && typeof e === 'object' && typeof e.code === 'string') {
     if (e.name === 'DatabaseError' || /^[0-9A-Z]{5}$/.test(e.code)) {
       if (e.code === '23505') return gwError('GW_ERR_CONFLICT', 'The record already exists', { cause: err })
+      if (PG_OUT_OF_RANGE.has(e.code)) return gwError('GW_ERR_VALIDATION', 'A date or number in the request is outside the range the gateway can store', { cause: err })
       if (PG_UNAVAILABLE.test(e.code)) return gwError('GW_ERR_UNAVAILABLE', 'The database is not available', { cause: err, headers: RETRY_AFTER })
     }
     if (NODE_UNAVAILABLE.has(e.code)) return gwError('GW_ERR_UNAVAILABLE', 'The database is not available', { cause: err, headers: RETRY_AFTER })

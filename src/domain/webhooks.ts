@@ -258,10 +258,14 @@ export class Webhooks {
   }
 
   /** Sends every failed message of an endpoint since `since` again, on the normal retry schedule. */
-  async recover (tenantId: string, endpointId: string, since: Date, until: Date = new Date()): Promise<number> {
+  async recover (tenantId: string, endpointId: string, since: Date, until?: Date): Promise<number> {
+    const end = until ?? new Date()
+    if (end < since) {
+      throw gwError('GW_ERR_VALIDATION', `${until === undefined ? 'now' : `until (${end.toISOString()})`} is before since (${since.toISOString()}): no message can be in that window`)
+    }
     await this.getRow(tenantId, endpointId)
     const { count } = await this.deps.prisma.webhookMessage.updateMany({
-      where: { tenantId, endpointId, status: 'failed', createdAt: { gte: since, lte: until } },
+      where: { tenantId, endpointId, status: 'failed', createdAt: { gte: since, lte: end } },
       data: { status: 'pending', attemptCount: 0, nextAttemptAt: new Date(), lockedUntil: null }
     })
     if (count > 0) this.nudge()

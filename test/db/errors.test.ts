@@ -49,6 +49,11 @@ t.test('unique and foreign key violations say what the caller did in product wor
   }
 })
 
+t.test('a date Postgres cannot store (year 0) -> GW_ERR_VALIDATION, not a 500', async (t) => {
+  const err = await caught(app.prisma.webhookMessage.findMany({ where: { createdAt: { gte: new Date('0000-01-01T00:00:00Z') } } }))
+  t.match(databaseErrorToGatewayError(err), { code: 'GW_ERR_VALIDATION', statusCode: 400, message: /outside the range/ })
+})
+
 t.test('record not found (P2025) -> GW_ERR_NOT_FOUND', async (t) => {
   const err = await caught(app.prisma.tenant.update({ where: { id: '00000000-0000-0000-0000-000000000000' }, data: { name: 'x' } }))
   t.match(databaseErrorToGatewayError(err), { code: 'GW_ERR_NOT_FOUND', statusCode: 404 })

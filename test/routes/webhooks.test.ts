@@ -137,6 +137,32 @@ t.test('retries run out, the message fails; recover-since sends it again once th
   t.ok(delivered.deliveredAt)
 })
 
+t.test('recover: a date out of range or a window the wrong way round is a 400 problem, never a 500', async (t) => {
+  const gw = await buildGateway(t, { config: { WEBHOOK_ALLOWED_CIDRS: '127.0.0.0/8' } })
+  const acme = await gw.tenant('acme')
+  const created = (await acme.as('alice', { method: 'POST', url: '/v1/webhooks/endpoints', payload: { url: 'http://127.0.0.1:9/hook' } })).json()
+  gw.secret(created.secret)
+  const recover = async (payload: Record<string, unknown>) => await acme.as('alice', { method: 'POST', url: `/v1/webhooks/endpoints/${created.id}/recover`, payload })
+  const cases: Array<[string, Record<string, unknown>]> = [
+    ['since in year 0', { since: '0000-01-01T00:00:00Z' }],
+    ['until in year 0', { since: '2026-01-01T00:00:00Z', until: '0000-12-31T23:59:59Z' }],
+    ['February 30th', { since: '2026-02-30T00:00:00Z' }],
+    ['not a date', { since: 'yesterday' }],
+    ['until before since', { since: '2026-06-01T00:00:00Z', until: '2026-05-01T00:00:00Z' }],
+    ['since in the future, no until', { since: '9999-01-01T00:00:00Z' }]
+  ]
+  for (const [what, payload] of cases) {
+    const res = await recover(payload)
+    t.equal(res.statusCode, 400, `${what}: ${res.body}`)
+    t.match(res.headers['content-type'], /^application\/problem\+json/, what)
+    t.equal(res.json().code, 'GW_ERR_VALIDATION', what)
+  }
+  t.match((await recover({ since: '2026-06-01T00:00:00Z', until: '2026-05-01T00:00:00Z' })).json().detail, /until .*before since/)
+  const fine = await recover({ since: '0001-01-01T00:00:00Z', until: '9999-12-31T23:59:59Z' })
+  t.equal(fine.statusCode, 202, fine.body)
+  t.same(fine.json(), { recovered: 0 })
+})
+
 t.test('an endpoint failing for longer than WEBHOOK_DISABLE_AFTER_MS is disabled, and says why', async (t) => {
   const { acme, session, receiver, endpoint } = await exportSetup(t, { config: { WEBHOOK_DISABLE_AFTER_MS: 1000, WEBHOOK_RETRY_SCHEDULE: '300ms,300ms,300ms,300ms,300ms,300ms,300ms,300ms' } })
   receiver.respond(503)

@@ -3,7 +3,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { WEBHOOK_EVENTS } from '../../../domain/webhooks.ts'
-import { PageCursorSchema, PAGE_LIMIT } from '../../../inputs.ts'
+import { PageCursorSchema, PAGE_LIMIT, TimeInputSchema } from '../../../inputs.ts'
 import { DateTime, PageQuerySchema, UuidParam, withProblems } from '../../schemas.ts'
 
 const HeadersSchema = Type.Object({
@@ -158,12 +158,12 @@ const webhooks: FastifyPluginAsyncTypebox = async (fastify) => {
       summary: 'Send every failed message since a time again, on the normal retry schedule',
       headers: HeadersSchema,
       params: EndpointParams,
-      body: Type.Object({ since: DateTime, until: Type.Optional(DateTime) }, { additionalProperties: false }),
+      body: Type.Object({ since: TimeInputSchema, until: Type.Optional(TimeInputSchema) }, { additionalProperties: false }),
       response: withProblems({ 202: Type.Object({ recovered: Type.Integer() }) })
     }
   }, async (request, reply) => {
-    const since = new Date(request.body.since as unknown as string)
-    const until = request.body.until === undefined ? undefined : new Date(request.body.until as unknown as string)
+    const since = new Date(request.body.since)
+    const until = request.body.until === undefined ? undefined : new Date(request.body.until)
     const recovered = await webhooks.recover(request.actor.tenantId, request.params.endpointId, since, until)
     return await reply.code(202).send({ recovered })
   })
