@@ -3,8 +3,10 @@
 import { randomUUID } from 'node:crypto'
 import { trace } from '@opentelemetry/api'
 import { AjvCompiler, type BuildCompilerFromPool } from '@fastify/ajv-compiler'
-import type { FastifyServerOptions } from 'fastify'
+import type { Server } from 'node:http'
+import type { FastifyHttpOptions } from 'fastify'
 import type { Config } from './config.ts'
+import { clientErrorHandler, frameworkErrors } from './plugins/problems.ts'
 
 /** Every place a secret could be logged from a request or an error object. */
 export const REDACT_PATHS = [
@@ -31,7 +33,9 @@ export function traceIds (): Record<string, string> {
   return { trace_id: context.traceId, span_id: context.spanId }
 }
 
-export function serverOptions (config: Config, overrides: FastifyServerOptions = {}): FastifyServerOptions {
+type ServerOptions = FastifyHttpOptions<Server>
+
+export function serverOptions (config: Config, overrides: ServerOptions = {}): ServerOptions {
   return {
     logger: {
       level: config.LOG_LEVEL,
@@ -48,6 +52,10 @@ export function serverOptions (config: Config, overrides: FastifyServerOptions =
     connectionTimeout: 0,
     keepAliveTimeout: 72_000,
     bodyLimit: 1024 * 1024,
+    // errors that never reach a route still answer problem+json (src/plugins/problems.ts)
+    clientErrorHandler,
+    frameworkErrors,
+    http: { requireHostHeader: false },
     return503OnClosing: true,
     // a first start initialises the embedded database and applies migrations: seconds, not ms
     pluginTimeout: 120_000,
