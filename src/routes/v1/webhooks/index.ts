@@ -2,7 +2,8 @@
 // tenant's own resources: X-User-Id is accepted and ignored.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { WEBHOOK_EVENTS } from '../../../domain/webhooks.ts'
+import { secretDigest, WEBHOOK_EVENTS } from '../../../domain/webhooks.ts'
+import type { IdempotentReplay } from '../../../plugins/idempotency.ts'
 import { PageCursorSchema, PAGE_LIMIT, TimeInputSchema } from '../../../inputs.ts'
 import { DateTime, PageQuerySchema, UuidParam, withProblems } from '../../schemas.ts'
 
@@ -29,6 +30,14 @@ export const EndpointSchema = Type.Object({
 const EndpointWithSecretSchema = Type.Object({
   ...EndpointSchema.properties,
   secret: Type.String({ description: 'whsec_...: shown once; verify signatures with it' })
+})
+
+const CreatedEndpointSchema = Type.Object({
+  ...EndpointSchema.properties,
+  secret: Type.Union([Type.String(), Type.Null()], {
+    description: 'whsec_...: shown once; verify signatures with it. A retry with the same Idempotency-Key (24 h) shows it again while it still signs, else null with secretHint'
+  }),
+  secretHint: Type.Optional(Type.String({ description: 'Only on a retry whose secret no longer signs: how to get a new one' }))
 })
 
 const MessageSchema = Type.Object({
@@ -65,14 +74,26 @@ const config = { tenantOnly: true }
 const webhooks: FastifyPluginAsyncTypebox = async (fastify) => {
   const { webhooks, webhookDelivery } = fastify.domain
 
+  // The answer to a creation holds the endpoint's only plain copy of its secret: the
+  // idempotency record keeps the endpoint and a digest of the secret, and a retry reads the
+  // secret from the endpoint's encrypted secrets (src/plugins/idempotency.ts).
+  const createdReplay: IdempotentReplay = {
+    store: ({ secret, ...endpoint }) => ({ ...endpoint, secretDigest: secretDigest(String(secret)) }),
+    replay: async (request, { secretDigest: digest, ...endpoint }) => {
+      const secret = await webhooks.liveSecretByDigest(request.actor.tenantId, String(endpoint.id), String(digest))
+      if (secret !== null) return { ...endpoint, secret }
+      return { ...endpoint, secret: null, secretHint: `The secret this endpoint was created with no longer signs (rotated, or the endpoint was deleted); POST /v1/webhooks/endpoints/${String(endpoint.id)}/rotate-secret gives a new one` }
+    }
+  }
+
   fastify.post('/endpoints', {
-    config: { ...config, idempotent: true },
+    config: { ...config, idempotent: true, idempotentReplay: createdReplay },
     schema: {
       tags: ['webhooks'],
       summary: 'Add a webhook endpoint (the answer carries its secret, once)',
       headers: HeadersSchema,
       body: Type.Object({ url: UrlSchema, events: Type.Optional(Type.Array(EventTypeSchema, { maxItems: 10 })), description: Type.Optional(DescriptionSchema) }, { additionalProperties: false }),
-      response: withProblems({ 201: EndpointWithSecretSchema, 422: ProblemRef })
+      response: withProblems({ 201: CreatedEndpointSchema, 422: ProblemRef })
     }
   }, async (request, reply) => {
     const created = await webhooks.create(request.actor.tenantId, request.body)
