@@ -60,6 +60,8 @@ export const ConfigSchema = Type.Object({
   GRAPHIQL: Type.Boolean({ default: false }),
   /** GraphQL WebSocket connections get a graphql-transport-ws ping this often. */
   GRAPHQL_KEEPALIVE_MS: Type.Integer({ minimum: 100, default: 15_000 }),
+  /** The longest GraphQL document (query text, UTF-8 bytes) taken, over HTTP and WebSocket; checked before parsing. */
+  GRAPHQL_MAX_DOCUMENT_BYTES: Type.Integer({ minimum: 1024, maximum: 1024 * 1024, default: 64 * 1024 }),
   // The three stream limits nest: silence < heartbeat-only < turn limit (checked at boot).
   /** A chat turn is cut after this long (the upstream's own limit is 15 minutes). */
   TURN_TIMEOUT_MS: Type.Integer({ minimum: 1000, default: STREAM_LIMITS.TURN_TIMEOUT_MS }),

@@ -7,8 +7,10 @@
 // mercurius calls `onConnect` as a method of its connection object, whose `socket` is the only
 // way to choose the close code (its own refusal closes with no code at all). Subscriptions
 // share the app's emitter, so with REDIS_URL events fan out across instances.
-// Depth and cost are checked before anything runs, on both transports (src/graphql/limits.ts).
-// Each connection's messages are read with a plain listener (src/graphql/connection-messages.ts).
+// A document's size is checked before it is parsed, and depth and cost before anything runs,
+// on both transports (src/graphql/limits.ts; over WebSocket through each connection's gate,
+// src/graphql/subscription-gate.ts). Each connection's messages are read with a plain
+// listener (src/graphql/connection-messages.ts).
 import { readFile } from 'node:fs/promises'
 import fp from 'fastify-plugin'
 import fastifyWebsocket from '@fastify/websocket'
@@ -20,7 +22,8 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { isGatewayError } from '../errors.ts'
 import { connectionCredentials } from '../graphql/connection.ts'
 import { errorFormatter, catalogError } from '../graphql/errors.ts'
-import { checkLimits } from '../graphql/limits.ts'
+import { checkDocumentSize, checkLimits } from '../graphql/limits.ts'
+import { gateSubscriptions, SubscriptionGate } from '../graphql/subscription-gate.ts'
 import { buildResolvers } from '../graphql/resolvers.ts'
 import { readConnectionMessagesWithListener } from '../graphql/connection-messages.ts'
 
@@ -45,14 +48,16 @@ function closeReason (text: string): string {
 async function graphql (fastify: FastifyInstance): Promise<void> {
   const schema = await readFile(SCHEMA_FILE, 'utf8')
   const log = fastify.log.child({ component: 'graphql' })
+  const maxDocumentBytes = fastify.config.GRAPHQL_MAX_DOCUMENT_BYTES
+  const refused = (reason: string) => { domainMetrics().graphqlRefusals.add(1, { reason }) }
 
-  async function onConnect (this: unknown, data: { payload: unknown }): Promise<{ actor: unknown } | false> {
+  async function onConnect (this: unknown, data: { payload: unknown }): Promise<{ actor: unknown, gate: SubscriptionGate } | false> {
     const connection = this as { socket?: WebSocket, context?: { address?: string } } | undefined
     const socket = connection?.socket
     const counted = (actor: unknown) => {
       domainMetrics().graphqlConnections.add(1)
       socket?.once('close', () => domainMetrics().graphqlConnections.add(-1))
-      return { actor }
+      return { actor, gate: new SubscriptionGate({ maxDocumentBytes, refused }) }
     }
     const { authorization, userId } = connectionCredentials(data.payload)
     try {
@@ -90,6 +95,7 @@ async function graphql (fastify: FastifyInstance): Promise<void> {
 
   // an idle subscription should cost little: see src/graphql/connection-messages.ts
   readConnectionMessagesWithListener()
+  gateSubscriptions()
   await fastify.register(mercurius, {
     schema,
     resolvers: buildResolvers(fastify.domain, log),
@@ -119,6 +125,15 @@ async function graphql (fastify: FastifyInstance): Promise<void> {
         return { address: request.ip }
       },
       onConnect
+    }
+  })
+
+  // HTTP only (a WebSocket document is parsed before any hook: its gate checks it)
+  fastify.graphql.addHook('preParsing', async (_schema, source) => {
+    const tooLarge = checkDocumentSize(source, maxDocumentBytes)
+    if (tooLarge) {
+      refused('document_size')
+      throw tooLarge
     }
   })
 
