@@ -60,6 +60,10 @@ export const ConfigSchema = Type.Object({
   GRAPHIQL: Type.Boolean({ default: false }),
   /** GraphQL WebSocket connections get a graphql-transport-ws ping this often. */
   GRAPHQL_KEEPALIVE_MS: Type.Integer({ minimum: 100, default: 15_000 }),
+  /** Subscriptions one GraphQL WebSocket connection may run at once; one more is answered with an error for its id. */
+  GRAPHQL_MAX_SUBSCRIPTIONS_PER_CONNECTION: Type.Integer({ minimum: 1, default: 20 }),
+  /** Open GraphQL WebSocket connections per API key, per instance; one more is closed with 4429. */
+  GRAPHQL_MAX_CONNECTIONS_PER_KEY: Type.Integer({ minimum: 1, default: 250 }),
   /** The longest GraphQL document (query text, UTF-8 bytes) taken, over HTTP and WebSocket; checked before parsing. */
   GRAPHQL_MAX_DOCUMENT_BYTES: Type.Integer({ minimum: 1024, maximum: 1024 * 1024, default: 64 * 1024 }),
   // The three stream limits nest: silence < heartbeat-only < turn limit (checked at boot).

@@ -26,6 +26,8 @@ export const catalog = {
   GW_ERR_EXPORT_FINISHED: { status: 409, title: 'The export has already finished' },
   GW_ERR_WEBHOOK_URL_NOT_ALLOWED: { status: 422, title: 'The webhook URL is not allowed' },
   GW_ERR_RATE_LIMITED: { status: 429, title: 'Too many requests' },
+  GW_ERR_TOO_MANY_SUBSCRIPTIONS: { status: 429, title: 'Too many subscriptions on this connection' },
+  GW_ERR_TOO_MANY_CONNECTIONS: { status: 429, title: 'Too many WebSocket connections for this API key' },
   GW_ERR_HEADERS_TOO_LARGE: { status: 431, title: 'The request headers are too large' },
   GW_ERR_MINT_LIMIT: { status: 429, title: 'Upstream token mint budget exhausted' },
   GW_ERR_CREDITS_EXHAUSTED: { status: 402, title: 'Upstream credits exhausted' },

@@ -48,7 +48,7 @@ export function domainMetrics (): DomainMetrics {
   for (const kind of ['turn', 'events']) cached.sseStreams.add(0, { kind })
   cached.graphqlSubscriptions.add(0, { kind: 'session_events' })
   cached.graphqlConnections.add(0)
-  cached.graphqlRefusals.add(0, { reason: 'document_size' })
+  for (const reason of ['document_size', 'subscriptions_per_connection', 'connections_per_key']) cached.graphqlRefusals.add(0, { reason })
   cached.webhookAttempts.add(0, { outcome: 'delivered', trigger: 'scheduled' })
   return cached
 }

@@ -18,6 +18,13 @@ import { catalogError } from './errors.ts'
 
 export const MAX_DEPTH = 10
 export const MAX_COST = 10_000
+/**
+ * A running subscription keeps its parsed document for as long as it runs (its text, and about
+ * 0.3 KB per token without locations), so its document is held to less than a query's: a real
+ * one has 20-60 tokens in a few hundred bytes.
+ */
+export const MAX_SUBSCRIPTION_TOKENS = 300
+export const MAX_SUBSCRIPTION_DOCUMENT_BYTES = 8 * 1024
 const MAX_INTROSPECTION_DEPTH = 20
 /** A page size larger than any field allows counts as this (the resolver refuses it anyway). */
 const MAX_MULTIPLIER = 1000
