@@ -65,6 +65,12 @@ export const ConfigSchema = Type.Object({
   GRAPHIQL: Type.Boolean({ default: false }),
   /** GraphQL WebSocket connections get a graphql-transport-ws ping this often. */
   GRAPHQL_KEEPALIVE_MS: Type.Integer({ minimum: 100, default: 15_000 }),
+  /** Subscriptions one GraphQL WebSocket connection may run at once; one more is answered with an error for its id. */
+  GRAPHQL_MAX_SUBSCRIPTIONS_PER_CONNECTION: Type.Integer({ minimum: 1, default: 20 }),
+  /** Open GraphQL WebSocket connections per API key, per instance; one more is closed with 4429. */
+  GRAPHQL_MAX_CONNECTIONS_PER_KEY: Type.Integer({ minimum: 1, default: 250 }),
+  /** The longest GraphQL document (query text, UTF-8 bytes) taken, over HTTP and WebSocket; checked before parsing. */
+  GRAPHQL_MAX_DOCUMENT_BYTES: Type.Integer({ minimum: 1024, maximum: 1024 * 1024, default: 64 * 1024 }),
   // The three stream limits nest: silence < heartbeat-only < turn limit (checked at boot).
   /** A chat turn is cut after this long (the upstream's own limit is 15 minutes). */
   TURN_TIMEOUT_MS: Type.Integer({ minimum: 1000, default: STREAM_LIMITS.TURN_TIMEOUT_MS }),
@@ -84,7 +90,22 @@ export const ConfigSchema = Type.Object({
   HEARTBEAT_EVENT_INTERVAL_MS: Type.Integer({ minimum: 0, default: 5000 }),
   /** SSE streams of the gateway send a keep-alive comment this often. */
   SSE_KEEPALIVE_MS: Type.Integer({ minimum: 100, default: 15_000 }),
+  /**
+   * The whole request (headers and body) must have arrived by then; 0 = no limit, because a
+   * 500 MB upload on a slow link takes as long as it takes (HTTP_CONNECTION_TIMEOUT_MS still
+   * cuts one that stalls).
+   */
   REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 0, default: 0 }),
+  /** A connection must send a request's complete headers within this (slow-headers clients, sockets that never send). */
+  HTTP_HEADERS_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 10_000 }),
+  /** An idle keep-alive connection is closed after this. Behind a load balancer: above its idle timeout. */
+  HTTP_KEEPALIVE_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 10_000 }),
+  /**
+   * A connection with no bytes either way for this long is closed, mid-request too (0 = never).
+   * Above the longest silent wait of a request (the upstream's timeouts); SSE streams send a
+   * comment every SSE_KEEPALIVE_MS; WebSockets are not affected (they ping).
+   */
+  HTTP_CONNECTION_TIMEOUT_MS: Type.Integer({ minimum: 0, default: 300_000 }),
   /** Answer 503 while the event loop lags more than this (0 = never). */
   MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ minimum: 0, default: 3000 }),
   FIRST_RUN_TENANT: Type.Boolean({ default: true }),
@@ -146,7 +167,7 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
   const data = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''))
   try {
     // env: false: the caller's map is the whole input (tests must not inherit the shell's)
-    return nestStreamLimits(envSchema<Config>({ schema: ConfigSchema, data, env: false, dotenv: false }), data)
+    return checkHttpTimeouts(nestStreamLimits(envSchema<Config>({ schema: ConfigSchema, data, env: false, dotenv: false }), data))
   } catch (err) {
     throw new Error(`Invalid configuration: ${(err as Error).message}`)
   }
@@ -165,6 +186,17 @@ function nestStreamLimits (config: Config, given: Record<string, unknown>): Conf
   }
   if (config.TURN_HEARTBEAT_ONLY_MS >= config.TURN_TIMEOUT_MS) {
     throw new Error(`TURN_HEARTBEAT_ONLY_MS (${config.TURN_HEARTBEAT_ONLY_MS}) must be shorter than TURN_TIMEOUT_MS (${config.TURN_TIMEOUT_MS})`)
+  }
+  return config
+}
+
+/** HTTP timeouts that would cut what another limit allows stop the process at boot. */
+function checkHttpTimeouts (config: Config): Config {
+  if (config.REQUEST_TIMEOUT_MS > 0 && config.HTTP_HEADERS_TIMEOUT_MS > config.REQUEST_TIMEOUT_MS) {
+    throw new Error(`HTTP_HEADERS_TIMEOUT_MS (${config.HTTP_HEADERS_TIMEOUT_MS}) must not be longer than REQUEST_TIMEOUT_MS (${config.REQUEST_TIMEOUT_MS})`)
+  }
+  if (config.HTTP_CONNECTION_TIMEOUT_MS > 0 && config.HTTP_CONNECTION_TIMEOUT_MS <= config.SSE_KEEPALIVE_MS) {
+    throw new Error(`HTTP_CONNECTION_TIMEOUT_MS (${config.HTTP_CONNECTION_TIMEOUT_MS}) must be longer than SSE_KEEPALIVE_MS (${config.SSE_KEEPALIVE_MS}), or SSE streams are cut`)
   }
   return config
 }

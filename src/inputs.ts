@@ -23,4 +23,9 @@ export const IdempotencyKeyHeaderSchema = Type.String({
   pattern: '^(?!""$)(?:[\\x21-\\x7e]{1,255}|"[\\x21-\\x7e]{1,255}")$',
   description: 'Makes a POST safe to retry for 24 h: 1-255 printable ASCII characters (no spaces), optionally in double quotes'
 })
+/**
+ * A point in time a caller sends: RFC 3339 in years 1-9999. Year 0 passes the date-time
+ * format but is no date Postgres knows (it has no year 0), and later years are not RFC 3339.
+ */
+export const TimeInputSchema = Type.String({ format: 'date-time', pattern: '^(?!0000)\\d{4}-', description: 'RFC 3339 date-time, years 0001-9999, e.g. 2026-05-01T00:00:00Z' })
 export const ResolutionSchema = Type.String({ pattern: '^(?:\\d{3,4}p|\\d{3,4}x\\d{3,4}|4k)$', description: 'e.g. 1080p, 720p or 1920x1080' })

@@ -3,8 +3,11 @@
 import { randomUUID } from 'node:crypto'
 import { trace } from '@opentelemetry/api'
 import { AjvCompiler, type BuildCompilerFromPool } from '@fastify/ajv-compiler'
-import type { FastifyServerOptions } from 'fastify'
+import { createServer, type Server } from 'node:http'
+import type { Socket } from 'node:net'
+import type { FastifyHttpOptions } from 'fastify'
 import type { Config } from './config.ts'
+import { clientErrorHandler, frameworkErrors } from './plugins/problems.ts'
 
 /** Every place a secret could be logged from a request or an error object. */
 const REDACT_PATHS = [
@@ -31,7 +34,9 @@ function traceIds (): Record<string, string> {
   return { trace_id: context.traceId, span_id: context.spanId }
 }
 
-export function serverOptions (config: Config, overrides: FastifyServerOptions = {}): FastifyServerOptions {
+type ServerOptions = FastifyHttpOptions<Server>
+
+export function serverOptions (config: Config, overrides: ServerOptions = {}): ServerOptions {
   return {
     logger: {
       level: config.LOG_LEVEL,
@@ -42,12 +47,34 @@ export function serverOptions (config: Config, overrides: FastifyServerOptions =
     // a caller's X-Request-Id is kept (so traces join up), otherwise a UUID
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
-    // uploads of 500 MB and SSE streams are long: no global request timeout, but bounded
-    // header time and idle keep-alive (style.md §9)
+    // style.md §9, every one from the config (README: Configuration): uploads of 500 MB and
+    // SSE streams are long, so no whole-request limit by default; but a request's headers
+    // must arrive within HTTP_HEADERS_TIMEOUT_MS (slowloris, sockets that never send), an idle
+    // keep-alive socket is closed after HTTP_KEEPALIVE_TIMEOUT_MS, and a connection silent
+    // both ways for HTTP_CONNECTION_TIMEOUT_MS is closed even mid-request
     requestTimeout: config.REQUEST_TIMEOUT_MS,
-    connectionTimeout: 0,
-    keepAliveTimeout: 72_000,
+    connectionTimeout: config.HTTP_CONNECTION_TIMEOUT_MS,
+    keepAliveTimeout: config.HTTP_KEEPALIVE_TIMEOUT_MS,
     bodyLimit: 1024 * 1024,
+    // errors that never reach a route still answer problem+json (src/plugins/problems.ts)
+    clientErrorHandler,
+    frameworkErrors,
+    http: {
+      requireHostHeader: false,
+      headersTimeout: config.HTTP_HEADERS_TIMEOUT_MS,
+      // Node checks the headers and request timeouts this often (30 s by default, which would
+      // let a 10 s limit run to 40 s)
+      connectionsCheckingInterval: Math.min(1000, Math.max(50, Math.floor(config.HTTP_HEADERS_TIMEOUT_MS / 4)))
+    },
+    serverFactory: (handler, opts) => {
+      // Fastify's own HTTP/1.1 server, plus one bound Node lacks (below)
+      const server = createServer((opts.http ?? {}) as Parameters<typeof createServer>[0] & object, handler)
+      server.keepAliveTimeout = opts.keepAliveTimeout as number
+      server.requestTimeout = opts.requestTimeout as number
+      server.setTimeout(opts.connectionTimeout as number)
+      server.on('connection', (socket: Socket) => { firstByteWithin(socket, config.HTTP_HEADERS_TIMEOUT_MS) })
+      return server
+    },
     return503OnClosing: true,
     // a first start initialises the embedded database and applies migrations: seconds, not ms
     pluginTimeout: 120_000,
@@ -59,6 +86,17 @@ export function serverOptions (config: Config, overrides: FastifyServerOptions =
     schemaController: { compilersFactory: { buildValidator: noBodyCoercion() } },
     ...overrides
   }
+}
+
+/**
+ * Node's headers timeout starts at a request's first byte: a connection that never sends one
+ * would stay open until HTTP_CONNECTION_TIMEOUT_MS. It gets the headers timeout too, and is
+ * closed without an answer (it asked nothing; a browser's preconnect just opens another).
+ */
+function firstByteWithin (socket: Socket, ms: number): void {
+  const timer = setTimeout(() => { if (socket.bytesRead === 0) socket.destroy() }, ms)
+  timer.unref()
+  socket.once('close', () => clearTimeout(timer))
 }
 
 function noBodyCoercion (): BuildCompilerFromPool {

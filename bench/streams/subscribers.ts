@@ -119,6 +119,8 @@ async function main (): Promise<void> {
       RATE_LIMIT_MAX: '100000000',
       MINT_LIMIT_PER_IP: '100000',
       HEARTBEAT_EVENT_INTERVAL_MS: '0',
+      // every subscriber connects with the one first-run key
+      GRAPHQL_MAX_CONNECTIONS_PER_KEY: String(SUBSCRIBERS + 10),
       DATA_DIR: dataDir,
       PORT: String(gwPort)
     })

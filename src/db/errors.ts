@@ -24,26 +24,39 @@ const DRIVER_UNAVAILABLE = new Set([
   'Connection terminated'
 ])
 const RETRY_AFTER = { 'retry-after': '1' }
+// Postgres SQLSTATE 22008 (a date/time out of range, e.g. year 0) and 22003 (a number out of
+// range): a value the caller sent that passed its schema but not the column. Inputs are
+// validated before they reach the database; this keeps one that slips through a 400, not a 500.
+const PG_OUT_OF_RANGE = new Set(['22008', '22003'])
 
-interface AdapterCause {
-  kind?: string
-  constraint?: { fields?: string[], index?: string }
+/** The SQLSTATE behind a Prisma error raised by the driver adapter, if any. */
+function sqlStateOf (meta: Record<string, unknown> | undefined): string | undefined {
+  const cause = (meta?.driverAdapterError as { cause?: { originalCode?: unknown } } | undefined)?.cause
+  return typeof cause?.originalCode === 'string' ? cause.originalCode : undefined
 }
 
-/** The constraint a unique / foreign key violation names, whichever way Prisma reports it. */
-function constraintOf (meta: Record<string, unknown> | undefined): string | undefined {
-  if (meta === undefined) return undefined
-  const target = meta.target
-  if (Array.isArray(target)) return target.join(', ')
-  if (typeof target === 'string') return target
-  if (typeof meta.field_name === 'string') return meta.field_name
-  const cause = (meta.driverAdapterError as { cause?: AdapterCause } | undefined)?.cause
-  if (cause?.constraint?.fields !== undefined) return cause.constraint.fields.join(', ')
-  return cause?.constraint?.index
+// What a unique or foreign key violation means to a caller, in the product's words: a
+// constraint's name (`Tenant_name_key`) or its columns are the schema's words, not the caller's.
+const ALREADY_EXISTS: Record<string, string> = {
+  Tenant: 'A tenant with this name already exists; pick another name',
+  ApiKey: 'An API key with this id already exists; issue the key again',
+  User: 'This end user already exists',
+  Credential: 'This upstream token is registered already',
+  Export: 'An export was already started with this idempotency key',
+  IdempotencyRecord: 'A request with this Idempotency-Key is already being handled; retry later'
+}
+const THING: Record<string, string> = { ApiKey: 'API key', IdempotencyRecord: 'idempotent request', MintLedger: 'token mint' }
+
+/** A model name as a caller would say it: `WebhookEndpoint` -> `webhook endpoint`. */
+function thingOf (meta: Record<string, unknown> | undefined): string {
+  const model = typeof meta?.modelName === 'string' ? meta.modelName : undefined
+  if (model === undefined) return 'record'
+  return THING[model] ?? model.replace(/([a-z0-9])([A-Z])/g, '$1 $2').toLowerCase()
 }
 
-function modelOf (meta: Record<string, unknown> | undefined): string {
-  return typeof meta?.modelName === 'string' ? meta.modelName : 'record'
+function alreadyExists (meta: Record<string, unknown> | undefined): string {
+  const model = typeof meta?.modelName === 'string' ? meta.modelName : ''
+  return ALREADY_EXISTS[model] ?? `The ${thingOf(meta)} already exists`
 }
 
 /** A GatewayError for a database error; `undefined` when `err` is not one. */
@@ -51,18 +64,18 @@ export function databaseErrorToGatewayError (err: unknown): GatewayError | undef
   if (isGatewayError(err)) return err
   if (err instanceof Prisma.PrismaClientKnownRequestError) {
     const { code, meta } = err
-    if (code === 'P2002') {
-      const fields = constraintOf(meta)
-      return gwError('GW_ERR_CONFLICT', `A ${modelOf(meta)} with the same ${fields ?? 'unique key'} already exists`, { cause: err })
-    }
+    if (code === 'P2002') return gwError('GW_ERR_CONFLICT', alreadyExists(meta), { cause: err })
     if (code === 'P2003') {
-      return gwError('GW_ERR_CONFLICT', `The ${modelOf(meta)} refers to, or is referred to by, another record (${constraintOf(meta) ?? 'foreign key'})`, { cause: err })
+      return gwError('GW_ERR_CONFLICT', `The ${thingOf(meta)} refers to something that no longer exists, or something else still needs it`, { cause: err })
+    }
+    if (PG_OUT_OF_RANGE.has(sqlStateOf(meta) ?? '')) {
+      return gwError('GW_ERR_VALIDATION', 'A date or number in the request is outside the range the gateway can store', { cause: err })
     }
     if (code === 'P2034') {
       return gwError('GW_ERR_CONFLICT', 'A concurrent change got in the way; retry', { cause: err, headers: RETRY_AFTER })
     }
     if (NOT_FOUND_CODES.has(code)) {
-      return gwError('GW_ERR_NOT_FOUND', `The ${modelOf(meta)} was not found`, { cause: err })
+      return gwError('GW_ERR_NOT_FOUND', `The ${thingOf(meta)} was not found`, { cause: err })
     }
     if (code.startsWith('P1') || UNAVAILABLE_CODES.has(code)) {
       return gwError('GW_ERR_UNAVAILABLE', 'The database is not available', { cause: err, headers: RETRY_AFTER })
@@ -84,6 +97,7 @@ export function databaseErrorToGatewayError (err: unknown): GatewayError | undef
   if (e !== null && typeof e === 'object' && typeof e.code === 'string') {
     if (e.name === 'DatabaseError' || /^[0-9A-Z]{5}$/.test(e.code)) {
       if (e.code === '23505') return gwError('GW_ERR_CONFLICT', 'The record already exists', { cause: err })
+      if (PG_OUT_OF_RANGE.has(e.code)) return gwError('GW_ERR_VALIDATION', 'A date or number in the request is outside the range the gateway can store', { cause: err })
       if (PG_UNAVAILABLE.test(e.code)) return gwError('GW_ERR_UNAVAILABLE', 'The database is not available', { cause: err, headers: RETRY_AFTER })
     }
     if (NODE_UNAVAILABLE.has(e.code)) return gwError('GW_ERR_UNAVAILABLE', 'The database is not available', { cause: err, headers: RETRY_AFTER })

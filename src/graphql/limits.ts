@@ -7,6 +7,8 @@
 // see, a variable counts as the page maximum.
 // Introspection (`__schema`, `__type`) is held to its own, larger depth so GraphiQL's
 // introspection query passes; its selections count toward the cost like any other.
+// Before any of that, a document's size is checked, before it is parsed: parsing is the one
+// step whose cost grows with the text alone (four 900 KB documents held the event loop ~0.5 s).
 import {
   getNamedType, isInterfaceType, isObjectType, Kind, SchemaMetaFieldDef, TypeMetaFieldDef, valueFromAST,
   type DocumentNode, type FieldNode, type FragmentDefinitionNode, type GraphQLError, type GraphQLField,
@@ -16,6 +18,13 @@ import { catalogError } from './errors.ts'
 
 export const MAX_DEPTH = 10
 export const MAX_COST = 10_000
+/**
+ * A running subscription keeps its parsed document for as long as it runs (its text, and about
+ * 0.3 KB per token without locations), so its document is held to less than a query's: a real
+ * one has 20-60 tokens in a few hundred bytes.
+ */
+export const MAX_SUBSCRIPTION_TOKENS = 300
+export const MAX_SUBSCRIPTION_DOCUMENT_BYTES = 8 * 1024
 const MAX_INTROSPECTION_DEPTH = 20
 /** A page size larger than any field allows counts as this (the resolver refuses it anyway). */
 const MAX_MULTIPLIER = 1000
@@ -113,6 +122,17 @@ export function measure (schema: GraphQLSchema, document: DocumentNode, variable
     if (root) out.set(d, measureSelections(w, root, d.selectionSet, 0, false, new Set()))
   }
   return out
+}
+
+/** A document longer than `maxBytes` (UTF-8), as the error that says so; checked before parsing. */
+export function checkDocumentSize (source: string, maxBytes: number): GraphQLError | null {
+  // a UTF-8 byte is at least one UTF-16 unit and at most three: count only when it matters
+  if (source.length * 3 <= maxBytes) return null
+  const bytes = Buffer.byteLength(source)
+  if (bytes <= maxBytes) return null
+  return catalogError('GW_ERR_PAYLOAD_TOO_LARGE',
+    `The GraphQL document is ${bytes} bytes; the limit is ${maxBytes}. Send a smaller document (values belong in variables)`,
+    { limit: 'documentSize', bytes, maxBytes })
 }
 
 /** The first limit a document breaks, as an error that says which and by how much. */

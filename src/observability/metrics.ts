@@ -16,6 +16,7 @@ export interface DomainMetrics {
   sseStreams: UpDownCounter
   graphqlSubscriptions: UpDownCounter
   graphqlConnections: UpDownCounter
+  graphqlRefusals: Counter
 }
 
 let cached: DomainMetrics | undefined
@@ -36,6 +37,7 @@ export function domainMetrics (): DomainMetrics {
     sseStreams: meter.createUpDownCounter('gateway.sse.open_streams', { description: 'Open SSE streams, by kind (turn, events)' }),
     graphqlSubscriptions: meter.createUpDownCounter('gateway.graphql.open_subscriptions', { description: 'Open GraphQL subscriptions, by kind' }),
     graphqlConnections: meter.createUpDownCounter('gateway.graphql.open_connections', { description: 'Open GraphQL WebSocket connections (authenticated)' }),
+    graphqlRefusals: meter.createCounter('gateway_graphql_refusals', { description: 'GraphQL operations and WebSocket connections refused by a size or count bound, by reason' }),
     eventAppendSeconds: meter.createHistogram('gateway.event_log.append.duration', {
       description: 'Time to write one event to the session log (lock + insert)',
       unit: 's',
@@ -46,6 +48,7 @@ export function domainMetrics (): DomainMetrics {
   for (const kind of ['turn', 'events']) cached.sseStreams.add(0, { kind })
   cached.graphqlSubscriptions.add(0, { kind: 'session_events' })
   cached.graphqlConnections.add(0)
+  for (const reason of ['document_size', 'subscriptions_per_connection', 'connections_per_key']) cached.graphqlRefusals.add(0, { reason })
   cached.webhookAttempts.add(0, { outcome: 'delivered', trigger: 'scheduled' })
   return cached
 }

@@ -7,8 +7,12 @@
 // mercurius calls `onConnect` as a method of its connection object, whose `socket` is the only
 // way to choose the close code (its own refusal closes with no code at all). Subscriptions
 // share the app's emitter, so with REDIS_URL events fan out across instances.
-// Depth and cost are checked before anything runs, on both transports (src/graphql/limits.ts).
-// Each connection's messages are read with a plain listener (src/graphql/connection-messages.ts).
+// A document's size is checked before it is parsed, and depth and cost before anything runs,
+// on both transports (src/graphql/limits.ts; over WebSocket through each connection's gate,
+// src/graphql/subscription-gate.ts). The gate also bounds the subscriptions of a connection
+// (one more gets an `error` for its id) and onConnect the connections of an API key (one more
+// is closed with 4429). Each connection's messages are read with a plain listener
+// (src/graphql/connection-messages.ts).
 import { readFile } from 'node:fs/promises'
 import fp from 'fastify-plugin'
 import fastifyWebsocket from '@fastify/websocket'
@@ -19,8 +23,10 @@ import type { WebSocket } from 'ws'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { isGatewayError } from '../errors.ts'
 import { connectionCredentials } from '../graphql/connection.ts'
+import type { RequestActor } from '../domain/shared/index.ts'
 import { errorFormatter, catalogError } from '../graphql/errors.ts'
-import { checkLimits } from '../graphql/limits.ts'
+import { checkDocumentSize, checkLimits } from '../graphql/limits.ts'
+import { closeReason, gateSubscriptions, KeyConnections, SubscriptionGate } from '../graphql/subscription-gate.ts'
 import { buildResolvers } from '../graphql/resolvers.ts'
 import { readConnectionMessagesWithListener } from '../graphql/connection-messages.ts'
 
@@ -38,27 +44,21 @@ const CLOSE_TRY_AGAIN_LATER = 1013
 const kInitTimer = Symbol('graphql-init-timer')
 type WithInitTimer = FastifyRequest & { [kInitTimer]?: NodeJS.Timeout }
 
-/** A WebSocket close reason is at most 123 bytes. */
-function closeReason (text: string): string {
-  const bytes = Buffer.from(text)
-  return bytes.length <= 123 ? text : bytes.subarray(0, 120).toString('utf8').replace(/\uFFFD$/, '') + '...'
-}
-
 async function graphql (fastify: FastifyInstance): Promise<void> {
   const schema = await readFile(SCHEMA_FILE, 'utf8')
   const log = fastify.log.child({ component: 'graphql' })
+  const maxDocumentBytes = fastify.config.GRAPHQL_MAX_DOCUMENT_BYTES
+  const maxSubscriptions = fastify.config.GRAPHQL_MAX_SUBSCRIPTIONS_PER_CONNECTION
+  const keyConnections = new KeyConnections(fastify.config.GRAPHQL_MAX_CONNECTIONS_PER_KEY)
+  const refused = (reason: string) => { domainMetrics().graphqlRefusals.add(1, { reason }) }
 
-  async function onConnect (this: unknown, data: { payload: unknown }): Promise<{ actor: unknown } | false> {
-    const connection = this as { socket?: WebSocket, context?: { address?: string } } | undefined
+  async function onConnect (this: unknown, data: { payload: unknown }): Promise<{ actor: RequestActor, gate?: SubscriptionGate } | false> {
+    const connection = this as { socket?: WebSocket, context?: { address?: string, gate?: unknown } } | undefined
     const socket = connection?.socket
-    const counted = (actor: unknown) => {
-      domainMetrics().graphqlConnections.add(1)
-      socket?.once('close', () => domainMetrics().graphqlConnections.add(-1))
-      return { actor }
-    }
     const { authorization, userId } = connectionCredentials(data.payload)
+    let actor: RequestActor
     try {
-      return counted(await fastify.resolveActor(authorization, userId, connection?.context?.address ?? 'unknown'))
+      actor = await fastify.resolveActor(authorization, userId, connection?.context?.address ?? 'unknown')
     } catch (err) {
       const refused = isGatewayError(err) && err.statusCode < 500
       if (refused) {
@@ -74,6 +74,21 @@ async function graphql (fastify: FastifyInstance): Promise<void> {
       }
       return false
     }
+    // mercurius asks again for a subscribe that carries a `connectionInit` extension: the
+    // connection is counted and gated once
+    if (connection?.context?.gate !== undefined) return { actor }
+    if (!keyConnections.take(actor.apiKeyId)) {
+      refused('connections_per_key')
+      log.info({ keyId: actor.keyId }, 'graphql connection refused: too many for the key')
+      socket?.close(CLOSE_TOO_MANY, closeReason(`Too many connections: GW_ERR_TOO_MANY_CONNECTIONS: this API key has ${keyConnections.max} open`))
+      return false
+    }
+    domainMetrics().graphqlConnections.add(1)
+    socket?.once('close', () => {
+      keyConnections.release(actor.apiKeyId)
+      domainMetrics().graphqlConnections.add(-1)
+    })
+    return { actor, gate: new SubscriptionGate({ maxDocumentBytes, maxSubscriptions, refused }) }
   }
 
   // GraphQL describes itself (introspection, GraphiQL): the OpenAPI document stays REST only
@@ -95,6 +110,7 @@ async function graphql (fastify: FastifyInstance): Promise<void> {
 
   // an idle subscription should cost little: see src/graphql/connection-messages.ts
   readConnectionMessagesWithListener()
+  gateSubscriptions()
   await fastify.register(mercurius, {
     schema,
     resolvers: buildResolvers(fastify.domain, log),
@@ -124,6 +140,15 @@ async function graphql (fastify: FastifyInstance): Promise<void> {
         return { address: request.ip }
       },
       onConnect
+    }
+  })
+
+  // HTTP only (a WebSocket document is parsed before any hook: its gate checks it)
+  fastify.graphql.addHook('preParsing', async (_schema, source) => {
+    const tooLarge = checkDocumentSize(source, maxDocumentBytes)
+    if (tooLarge) {
+      refused('document_size')
+      throw tooLarge
     }
   })
 

@@ -2,7 +2,10 @@
 // semantics). Records are keyed by (tenant, key, route) with a fingerprint of the request and
 // kept 24 h. A retry after completion replays the stored response; a retry while the first
 // is running gets 409; the same key with another request gets 422. Responses that say "try
-// again" (429, 5xx) are not stored, so retrying them really retries.
+// again" (429, 5xx) are not stored, so retrying them really retries. An answer that carries a
+// secret is never stored as sent: its route's `idempotentReplay` says what the record keeps
+// instead and how a retry's answer is rebuilt from it (the secret read from where it is kept
+// encrypted).
 import { createHash } from 'node:crypto'
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
@@ -14,6 +17,14 @@ const IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000
 const ABANDONED_MS = 20 * 60 * 1000
 
 interface IdempotencyState { tenantId: string, key: string, route: string }
+
+/** For a route whose success answer holds a secret (a JSON object). */
+interface IdempotentReplay {
+  /** What the record keeps of a success answer: it must hold no secret. */
+  store: (body: Record<string, unknown>) => Record<string, unknown>
+  /** A retry's answer, rebuilt from what `store` kept. */
+  replay: (request: FastifyRequest, stored: Record<string, unknown>) => Promise<Record<string, unknown>>
+}
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -30,6 +41,8 @@ declare module 'fastify' {
      * with the same key is still 422.
      */
     idempotent?: boolean | 'resource'
+    /** Set on idempotent routes whose success answer holds a secret. */
+    idempotentReplay?: IdempotentReplay
   }
 }
 
@@ -58,6 +71,10 @@ function fingerprint (request: FastifyRequest): string {
     hash.update(type).update(String(request.headers['content-length'] ?? ''))
   }
   return hash.digest('hex')
+}
+
+function isSuccess (status: number | null): boolean {
+  return status !== null && status >= 200 && status < 300
 }
 
 async function idempotency (fastify: FastifyInstance): Promise<void> {
@@ -115,6 +132,10 @@ async function idempotency (fastify: FastifyInstance): Promise<void> {
         for (const [name, value] of Object.entries(headers)) reply.header(name, value)
         reply.header('idempotent-replayed', 'true')
         reply.code(existing.responseStatus ?? 200)
+        const replay = request.routeOptions.config.idempotentReplay
+        if (replay !== undefined && isSuccess(existing.responseStatus) && existing.responseBody !== null) {
+          return await reply.send(JSON.stringify(await replay.replay(request, JSON.parse(existing.responseBody))))
+        }
         return await reply.send(existing.responseBody ?? '')
       }
     }
@@ -137,9 +158,11 @@ async function idempotency (fastify: FastifyInstance): Promise<void> {
       const value = reply.getHeader(name)
       if (value !== undefined) headers[name] = String(value)
     }
+    const replay = request.routeOptions.config.idempotentReplay
+    const body = replay !== undefined && isSuccess(status) ? JSON.stringify(replay.store(JSON.parse(payload.toString()))) : payload.toString()
     await prisma.idempotencyRecord.update({
       where,
-      data: { state: 'completed', responseStatus: status, responseHeaders: headers, responseBody: payload.toString() }
+      data: { state: 'completed', responseStatus: status, responseHeaders: headers, responseBody: body }
     })
     return payload
   }

@@ -1,8 +1,14 @@
 // Every error leaves the gateway as RFC 9457 application/problem+json with a stable GW_ERR_*
 // code. Fastify's own errors (validation, body parsing, limits) are mapped here, in one
-// place; anything unknown is a 500 whose detail never reaches the caller.
+// place; anything unknown is a 500 whose detail never reaches the caller. So are the errors
+// that never reach a route: Node's HTTP parser (`clientErrorHandler`: headers too large, not
+// HTTP, a request too slow to arrive) and Fastify's router (`frameworkErrors`: a bad
+// percent-encoding, a path segment too long), both wired into the server options (options.ts).
+import { randomUUID } from 'node:crypto'
+import { maxHeaderSize, STATUS_CODES } from 'node:http'
+import type { Socket } from 'node:net'
 import fp from 'fastify-plugin'
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { toGatewayError } from '../error-map.ts'
 import { catalog, GatewayError, gwError, PROBLEM_CONTENT_TYPE, problemType, toProblem, type GwCode } from '../errors.ts'
 
@@ -12,6 +18,50 @@ function sendProblem (request: FastifyRequest, reply: FastifyReply, error: Gatew
     .code(error.statusCode)
     .type(PROBLEM_CONTENT_TYPE)
     .send(toProblem(error, request.id))
+}
+
+/** The problem for an error of Node's HTTP parser (or its timers) on a connection. */
+function connectionProblem (err: Error & { code?: string }): GatewayError {
+  if (err.code === 'HPE_HEADER_OVERFLOW') {
+    return gwError('GW_ERR_HEADERS_TOO_LARGE', `The request line and headers together exceed ${maxHeaderSize} bytes; send long values in the body`)
+  }
+  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    return gwError('GW_ERR_REQUEST_TIMEOUT', 'The request\'s headers (or its body) did not arrive in time; the connection is closed')
+  }
+  return gwError('GW_ERR_BAD_REQUEST', `The request is not valid HTTP/1.1 (${err.code ?? 'unreadable'})`)
+}
+
+/**
+ * Fastify's `clientErrorHandler`: Node's HTTP parser failed before there was a request, so the
+ * answer is written on the socket by hand, as Node and Fastify do, but as a problem document.
+ */
+export function clientErrorHandler (this: FastifyInstance, err: Error & { code?: string }, socket: Socket): void {
+  // a reset connection has nobody to answer
+  if (err.code === 'ECONNRESET' || socket.destroyed) return
+  const error = connectionProblem(err)
+  this.log.debug({ code: error.code, cause: err.code }, 'connection refused by the HTTP parser')
+  // a response already under way (a body that timed out mid-download) cannot be replaced
+  const pending = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage
+  if (socket.writable && pending?.headersSent !== true) {
+    const body = JSON.stringify(toProblem(error, randomUUID()))
+    socket.write(`HTTP/1.1 ${error.statusCode} ${STATUS_CODES[error.statusCode] ?? ''}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
+  }
+  socket.destroy()
+}
+
+/** Fastify's `frameworkErrors`: the router refused the URL before any route or hook ran. */
+export function frameworkErrors (err: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  let error: GatewayError
+  if (err.code === 'FST_ERR_BAD_URL') {
+    error = gwError('GW_ERR_BAD_REQUEST', 'The URL is not valid: "%" must start an escape of two hex digits, e.g. %2F')
+  } else if (err.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+    error = gwError('GW_ERR_URI_TOO_LONG', 'A part of the URL path is longer than any id the gateway knows')
+  } else {
+    error = toGatewayError(err)
+  }
+  request.log.info({ code: error.code, cause: err.code }, 'request refused by the router')
+  sendProblem(request, reply, error)
 }
 
 /** A route path (`/v1/sessions/:sessionId`, `/docs/*`) as a pattern over decoded request paths. */
@@ -50,6 +100,14 @@ async function problems (fastify: FastifyInstance): Promise<void> {
       return reply
     }
     return sendProblem(request, reply, error)
+  })
+
+  // HTTP/1.1 needs a Host header (RFC 9112 §3.2). Node's own check answers an empty 400, so it
+  // is off (options.ts) and made here, where the answer can be a problem document.
+  fastify.addHook('onRequest', async (request, reply) => {
+    if (request.headers.host === undefined && request.raw.httpVersion === '1.1') {
+      return await sendProblem(request, reply, gwError('GW_ERR_BAD_REQUEST', 'An HTTP/1.1 request needs a Host header'))
+    }
   })
 
   // A known path asked with a method it does not serve is 405 with Allow (RFC 9110 §15.5.6),

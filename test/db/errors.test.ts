@@ -24,14 +24,34 @@ async function caught (p: Promise<unknown>): Promise<unknown> {
   throw new Error('expected a rejection')
 }
 
-t.test('unique violation (P2002) -> GW_ERR_CONFLICT naming the field', async (t) => {
+t.test('unique and foreign key violations say what the caller did in product words, never a constraint', async (t) => {
   await app.prisma.tenant.create({ data: { name: 'dup' } })
   const err = await caught(app.prisma.tenant.create({ data: { name: 'dup' } }))
   t.ok(isUniqueViolation(err))
   const mapped = databaseErrorToGatewayError(err)
   t.match(mapped, { code: 'GW_ERR_CONFLICT', statusCode: 409 })
-  t.match(mapped?.message, /Tenant.*name/)
+  t.equal(mapped?.message, 'A tenant with this name already exists; pick another name')
   t.equal(mapped?.cause, err)
+
+  const tenant = await app.prisma.tenant.create({ data: { name: 'fk' } })
+  const user = { tenantId: tenant.id, externalId: 'alice', clientId: 'client-1' }
+  await app.prisma.user.create({ data: user })
+  const twice = databaseErrorToGatewayError(await caught(app.prisma.user.create({ data: { ...user, clientId: 'client-2' } })))
+  t.equal(twice?.message, 'This end user already exists')
+  const orphan = databaseErrorToGatewayError(await caught(app.prisma.webhookMessage.create({
+    data: { tenantId: tenant.id, endpointId: '00000000-0000-0000-0000-000000000000', eventType: 'export.completed', payload: {}, body: '{}', nextAttemptAt: new Date() }
+  })))
+  t.match(orphan, { code: 'GW_ERR_CONFLICT', message: /^The webhook message refers to something that no longer exists/ })
+
+  for (const detail of [mapped?.message, twice?.message, orphan?.message]) {
+    // the schema's words: constraint and index names, column lists, Prisma's own sentence
+    t.notMatch(detail, /_key|_fkey|_pkey|constraint|fields|tenantId|externalId|Unique/, String(detail))
+  }
+})
+
+t.test('a date Postgres cannot store (year 0) -> GW_ERR_VALIDATION, not a 500', async (t) => {
+  const err = await caught(app.prisma.webhookMessage.findMany({ where: { createdAt: { gte: new Date('0000-01-01T00:00:00Z') } } }))
+  t.match(databaseErrorToGatewayError(err), { code: 'GW_ERR_VALIDATION', statusCode: 400, message: /outside the range/ })
 })
 
 t.test('record not found (P2025) -> GW_ERR_NOT_FOUND', async (t) => {

@@ -2,7 +2,7 @@
 // standardwebhooks library, told to fail in the ways receivers fail.
 import t from 'tap'
 import { Webhook } from 'standardwebhooks'
-import { buildGateway } from '../helpers/app.ts'
+import { buildGateway, type TestGateway } from '../helpers/app.ts'
 import { exportSetup, settled } from '../helpers/exports.ts'
 import { waitFor } from '../helpers/sse.ts'
 import { encrypt } from '../../src/db/crypto.ts'
@@ -42,6 +42,54 @@ t.test('endpoints: create (secret once, encrypted at rest), list, get, update, d
   const deleted = await noUser({ method: 'DELETE', url: `/v1/webhooks/endpoints/${ep.id}` })
   t.equal(deleted.statusCode, 204)
   t.equal((await noUser({ method: 'GET', url: `/v1/webhooks/endpoints/${ep.id}` })).statusCode, 404)
+})
+
+/** Every column of every table holding `needle` (cast to text: text, json, arrays, anything). */
+async function columnsHolding (gw: TestGateway, needle: string): Promise<string[]> {
+  const columns = await gw.app.prisma.$queryRawUnsafe<Array<{ schema: string, table: string, column: string }>>(`
+    SELECT c.table_schema AS schema, c.table_name AS table, c.column_name AS column
+    FROM information_schema.columns c JOIN information_schema.tables t USING (table_schema, table_name)
+    WHERE t.table_type = 'BASE TABLE' AND c.table_schema NOT IN ('pg_catalog', 'information_schema')`)
+  const found: string[] = []
+  for (const { schema, table, column } of columns) {
+    const rows = await gw.app.prisma.$queryRawUnsafe<Array<{ n: bigint }>>(
+      `SELECT count(*) AS n FROM "${schema}"."${table}" WHERE strpos("${column}"::text, $1) > 0`, needle)
+    if (Number(rows[0]!.n) > 0) found.push(`${schema}.${table}.${column}`)
+  }
+  if (columns.length < 20) throw new Error(`only ${columns.length} columns scanned`)
+  return found
+}
+
+t.test('an idempotent endpoint creation stores its secret nowhere in plain; a retry reads it from the encrypted column', async (t) => {
+  const gw = await buildGateway(t, { config: { WEBHOOK_ALLOWED_CIDRS: '127.0.0.0/8' } })
+  const acme = await gw.tenant('acme')
+  const create = async () => await acme.as('alice', {
+    method: 'POST', url: '/v1/webhooks/endpoints', headers: { 'idempotency-key': 'endpoint-1' }, payload: { url: 'http://127.0.0.1:9/hook', description: 'one' }
+  })
+  const first = await create()
+  t.equal(first.statusCode, 201)
+  const { secret, ...endpoint } = first.json()
+  gw.secret(secret)
+  t.match(secret, /^whsec_/)
+  t.equal(await gw.app.prisma.idempotencyRecord.count({ where: { state: 'completed' } }), 1, 'the answer was recorded')
+  t.same(await columnsHolding(gw, secret), [], 'the secret is in no column of any table')
+  t.same(await columnsHolding(gw, secret.slice('whsec_'.length)), [], 'nor its key material without the prefix')
+
+  const retry = await create()
+  t.equal(retry.statusCode, 201)
+  t.equal(retry.headers['idempotent-replayed'], 'true')
+  t.same(retry.json(), first.json(), 'a retry answers what the first call did, secret included')
+  t.equal(await gw.app.prisma.webhookEndpoint.count(), 1, 'one endpoint')
+  t.same(await columnsHolding(gw, secret), [], 'the retry stored no secret either')
+
+  // the retry's secret comes from the endpoint's encrypted secrets: once rotated away, it is gone
+  const rotated = await acme.as('alice', { method: 'POST', url: `/v1/webhooks/endpoints/${endpoint.id as string}/rotate-secret`, payload: { overlapSeconds: 0 } })
+  t.equal(rotated.statusCode, 200)
+  gw.secret(rotated.json().secret)
+  const afterRotation = await create()
+  t.equal(afterRotation.statusCode, 201)
+  t.match(afterRotation.json(), { ...endpoint, secret: null, secretHint: /rotate-secret/ })
+  t.notMatch(afterRotation.body, /whsec_/, 'no secret at all: neither the old one nor the new one')
 })
 
 t.test('receivers on private, loopback or link-local addresses are refused unless allowed', async (t) => {
@@ -151,6 +199,32 @@ t.test('retries run out, the message fails; recover-since sends it again once th
   await receiver.waitFor(5)
   const delivered = await waitFor(async () => (await acme.as('alice', { method: 'GET', url: `/v1/webhooks/messages/${failed[0].id}` })).json(), (m: any) => m.status === 'delivered')
   t.ok(delivered.deliveredAt)
+})
+
+t.test('recover: a date out of range or a window the wrong way round is a 400 problem, never a 500', async (t) => {
+  const gw = await buildGateway(t, { config: { WEBHOOK_ALLOWED_CIDRS: '127.0.0.0/8' } })
+  const acme = await gw.tenant('acme')
+  const created = (await acme.as('alice', { method: 'POST', url: '/v1/webhooks/endpoints', payload: { url: 'http://127.0.0.1:9/hook' } })).json()
+  gw.secret(created.secret)
+  const recover = async (payload: Record<string, unknown>) => await acme.as('alice', { method: 'POST', url: `/v1/webhooks/endpoints/${created.id}/recover`, payload })
+  const cases: Array<[string, Record<string, unknown>]> = [
+    ['since in year 0', { since: '0000-01-01T00:00:00Z' }],
+    ['until in year 0', { since: '2026-01-01T00:00:00Z', until: '0000-12-31T23:59:59Z' }],
+    ['February 30th', { since: '2026-02-30T00:00:00Z' }],
+    ['not a date', { since: 'yesterday' }],
+    ['until before since', { since: '2026-06-01T00:00:00Z', until: '2026-05-01T00:00:00Z' }],
+    ['since in the future, no until', { since: '9999-01-01T00:00:00Z' }]
+  ]
+  for (const [what, payload] of cases) {
+    const res = await recover(payload)
+    t.equal(res.statusCode, 400, `${what}: ${res.body}`)
+    t.match(res.headers['content-type'], /^application\/problem\+json/, what)
+    t.equal(res.json().code, 'GW_ERR_VALIDATION', what)
+  }
+  t.match((await recover({ since: '2026-06-01T00:00:00Z', until: '2026-05-01T00:00:00Z' })).json().detail, /until .*before since/)
+  const fine = await recover({ since: '0001-01-01T00:00:00Z', until: '9999-12-31T23:59:59Z' })
+  t.equal(fine.statusCode, 202, fine.body)
+  t.same(fine.json(), { recovered: 0 })
 })
 
 t.test('an endpoint failing for longer than WEBHOOK_DISABLE_AFTER_MS is disabled, and says why', async (t) => {

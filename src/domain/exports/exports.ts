@@ -36,6 +36,8 @@ class KeyTaken extends Error {
 export class Exports {
   private readonly jobs: RenderJobs
   readonly poller: ExportPoller
+  /** Starts with an idempotency key running on this instance, by tenant, user and key. */
+  private readonly starting = new Map<string, Promise<ExportView>>()
 
   constructor (
     private readonly deps: DomainDeps,
@@ -77,14 +79,34 @@ export class Exports {
     return await inSpan('export.start', { 'nemo.tenant.id': actor.tenantId, 'nemo.session.id': sessionId }, async () => await this.startTraced(actor, sessionId, input, idempotencyKey))
   }
 
+  /**
+   * Calls with one key on this instance share the first call's start and so its outcome, its
+   * error included (across instances, the export row carries the key: see startKeyed).
+   */
   private async startTraced (actor: Actor, sessionId: string, input: Partial<ExportOptions>, idempotencyKey?: string): Promise<ExportView> {
+    if (idempotencyKey === undefined) return await this.startNew(actor, sessionId, input)
+    const slot = `${actor.tenantId}\n${actor.userId}\n${idempotencyKey}`
+    const first = this.starting.get(slot)
+    if (first !== undefined) {
+      const view = await first
+      if (view.sessionId !== sessionId) throw gwError('GW_ERR_IDEMPOTENCY_MISMATCH', 'This idempotency key started an export of another session; use a new key')
+      return view
+    }
+    const started = this.startKeyed(actor, sessionId, input, idempotencyKey)
+    this.starting.set(slot, started)
+    try {
+      return await started
+    } finally {
+      this.starting.delete(slot)
+    }
+  }
+
+  private async startKeyed (actor: Actor, sessionId: string, input: Partial<ExportOptions>, idempotencyKey: string): Promise<ExportView> {
     // a key names one export: a retry gets it (or waits out its submit); a key whose first
-    // submit was refused names nothing, and the retry starts afresh
+    // submit was refused names nothing, and a later retry starts afresh
     for (let tries = 0; ; tries++) {
-      if (idempotencyKey !== undefined) {
-        const existing = await this.settledByKey(actor, idempotencyKey, sessionId)
-        if (existing) return this.view(existing)
-      }
+      const existing = await this.settledByKey(actor, idempotencyKey, sessionId)
+      if (existing) return this.view(existing)
       try {
         return await this.startNew(actor, sessionId, input, idempotencyKey)
       } catch (err) {

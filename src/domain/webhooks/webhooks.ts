@@ -2,7 +2,7 @@
 // tenant resources, not an end user's. Secrets are `whsec_` + 32 random bytes, shown once and
 // stored encrypted; a rotation keeps the old secret signing for an overlap window. Messages are
 // written in the caller's transaction (the outbox) and sent by the delivery worker.
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import type { Prisma, WebhookAttempt as AttemptRow, WebhookEndpoint as EndpointRow, WebhookMessage as MessageRow } from '../../generated/prisma/client.ts'
 import { decrypt, encrypt } from '../../db/crypto.ts'
 import { gwError } from '../../errors.ts'
@@ -57,6 +57,14 @@ export interface EndpointInput {
   url: string
   events?: string[]
   description?: string
+}
+
+/**
+ * A one-way digest of a secret: lets a stored answer point at the secret it showed without
+ * holding it (a digest of 32 random bytes gives nothing away).
+ */
+export function secretDigest (plain: string): string {
+  return createHash('sha256').update(plain).digest('base64url')
 }
 
 export function webhookId (messageId: string): string {
@@ -209,6 +217,16 @@ export class Webhooks {
     return { ...this.endpointView(updated), secret: plain, previousSecretExpiresAt: until }
   }
 
+  /**
+   * The endpoint's secret with this digest (see `secretDigest`), decrypted, while it still
+   * signs; null once it has been rotated away, or the endpoint is gone.
+   */
+  async liveSecretByDigest (tenantId: string, id: string, digest: string): Promise<string | null> {
+    const row = await this.deps.prisma.webhookEndpoint.findFirst({ where: { id, tenantId } })
+    if (!row) return null
+    return this.signingSecrets(row).find(secret => secretDigest(secret) === digest) ?? null
+  }
+
   private liveSecrets (row: EndpointRow): StoredSecret[] {
     const now = Date.now()
     return (row.secrets as unknown as StoredSecret[]).filter(s => s.expiresAt === null || new Date(s.expiresAt).getTime() > now)
@@ -261,10 +279,14 @@ export class Webhooks {
    * Sends every failed message of an endpoint since `since` again, on the normal retry
    * schedule (and any pending one that lost its next attempt).
    */
-  async recover (tenantId: string, endpointId: string, since: Date, until: Date = new Date()): Promise<number> {
+  async recover (tenantId: string, endpointId: string, since: Date, until?: Date): Promise<number> {
+    const end = until ?? new Date()
+    if (end < since) {
+      throw gwError('GW_ERR_VALIDATION', `${until === undefined ? 'now' : `until (${end.toISOString()})`} is before since (${since.toISOString()}): no message can be in that window`)
+    }
     await this.getRow(tenantId, endpointId)
     const { count } = await this.deps.prisma.webhookMessage.updateMany({
-      where: { tenantId, endpointId, OR: [{ status: 'failed' }, { status: 'pending', nextAttemptAt: null }], createdAt: { gte: since, lte: until } },
+      where: { tenantId, endpointId, OR: [{ status: 'failed' }, { status: 'pending', nextAttemptAt: null }], createdAt: { gte: since, lte: end } },
       data: { status: 'pending', attemptCount: 0, nextAttemptAt: new Date(), lockedUntil: null }
     })
     if (count > 0) this.wakeDelivery()

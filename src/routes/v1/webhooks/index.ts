@@ -1,9 +1,10 @@
 // The tenant's webhook endpoints, their messages and every delivery attempt. These are the
 // tenant's own resources: X-User-Id is accepted and ignored.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyContextConfig } from 'fastify'
 import { Type } from 'typebox'
-import { WEBHOOK_EVENTS } from '../../../domain/webhooks/index.ts'
-import { PageCursorSchema, PAGE_LIMIT } from '../../../inputs.ts'
+import { secretDigest, WEBHOOK_EVENTS } from '../../../domain/webhooks/index.ts'
+import { PageCursorSchema, PAGE_LIMIT, TimeInputSchema } from '../../../inputs.ts'
 import { DateTime, PageQuerySchema, UuidParam, withProblems } from '../../schemas.ts'
 
 const HeadersSchema = Type.Object({
@@ -29,6 +30,14 @@ const EndpointSchema = Type.Object({
 const EndpointWithSecretSchema = Type.Object({
   ...EndpointSchema.properties,
   secret: Type.String({ description: 'whsec_...: shown once; verify signatures with it' })
+})
+
+const CreatedEndpointSchema = Type.Object({
+  ...EndpointSchema.properties,
+  secret: Type.Union([Type.String(), Type.Null()], {
+    description: 'whsec_...: shown once; verify signatures with it. A retry with the same Idempotency-Key (24 h) shows it again while it still signs, else null with secretHint'
+  }),
+  secretHint: Type.Optional(Type.String({ description: 'Only on a retry whose secret no longer signs: how to get a new one' }))
 })
 
 const MessageSchema = Type.Object({
@@ -65,14 +74,27 @@ const config = { tenantOnly: true }
 const webhooks: FastifyPluginAsyncTypebox = async (fastify) => {
   const { webhooks, webhookDelivery } = fastify.domain
 
+  // The answer to a creation holds the endpoint's only plain copy of its secret: the
+  // idempotency record keeps the endpoint and a digest of the secret, and a retry reads the
+  // secret from the endpoint's encrypted secrets (src/plugins/idempotency.ts).
+  // the plugin's own contract for a route whose answer holds a secret (plugins/idempotency.ts)
+  const createdReplay: NonNullable<FastifyContextConfig['idempotentReplay']> = {
+    store: ({ secret, ...endpoint }) => ({ ...endpoint, secretDigest: secretDigest(String(secret)) }),
+    replay: async (request, { secretDigest: digest, ...endpoint }) => {
+      const secret = await webhooks.liveSecretByDigest(request.actor.tenantId, String(endpoint.id), String(digest))
+      if (secret !== null) return { ...endpoint, secret }
+      return { ...endpoint, secret: null, secretHint: `The secret this endpoint was created with no longer signs (rotated, or the endpoint was deleted); POST /v1/webhooks/endpoints/${String(endpoint.id)}/rotate-secret gives a new one` }
+    }
+  }
+
   fastify.post('/endpoints', {
-    config: { ...config, idempotent: true },
+    config: { ...config, idempotent: true, idempotentReplay: createdReplay },
     schema: {
       tags: ['webhooks'],
       summary: 'Add a webhook endpoint (the answer carries its secret, once)',
       headers: HeadersSchema,
       body: Type.Object({ url: UrlSchema, events: Type.Optional(Type.Array(EventTypeSchema, { maxItems: 10 })), description: Type.Optional(DescriptionSchema) }, { additionalProperties: false }),
-      response: withProblems({ 201: EndpointWithSecretSchema, 422: ProblemRef })
+      response: withProblems({ 201: CreatedEndpointSchema, 422: ProblemRef })
     }
   }, async (request, reply) => {
     const created = await webhooks.create(request.actor.tenantId, request.body)
@@ -158,12 +180,12 @@ const webhooks: FastifyPluginAsyncTypebox = async (fastify) => {
       summary: 'Send every failed message since a time again, on the normal retry schedule',
       headers: HeadersSchema,
       params: EndpointParams,
-      body: Type.Object({ since: DateTime, until: Type.Optional(DateTime) }, { additionalProperties: false }),
+      body: Type.Object({ since: TimeInputSchema, until: Type.Optional(TimeInputSchema) }, { additionalProperties: false }),
       response: withProblems({ 202: Type.Object({ recovered: Type.Integer() }) })
     }
   }, async (request, reply) => {
-    const since = new Date(request.body.since as unknown as string)
-    const until = request.body.until === undefined ? undefined : new Date(request.body.until as unknown as string)
+    const since = new Date(request.body.since)
+    const until = request.body.until === undefined ? undefined : new Date(request.body.until)
     const recovered = await webhooks.recover(request.actor.tenantId, request.params.endpointId, since, until)
     return await reply.code(202).send({ recovered })
   })
