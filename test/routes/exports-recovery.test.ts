@@ -121,7 +121,8 @@ t.test('download: every unsatisfiable range form answers 416 with Content-Range 
 
 t.test('an export started while a turn runs says its render has the timeline from before the turn', async (t) => {
   const { gw, acme, session } = await exportSetup(t, { endpoint: false })
-  await gw.sim.configure({ generationMs: 8000 }) // long enough to still run under a loaded machine
+  // the upstream holds the turn's stream for 6 s before it answers: the turn is running meanwhile
+  await gw.sim.fault({ endpoint: 'run-sse', delayMs: 6000 })
   const turn = (await acme.as('alice', { method: 'POST', url: `/v1/sessions/${session.id}/turns`, payload: { text: '[scenario:generation] add a title' } })).json()
   const during = (await acme.as('alice', { method: 'POST', url: `/v1/sessions/${session.id}/exports` })).json()
   t.match(during.timelineNote, new RegExp(`turn ${turn.id} was still running: its edits are not in this render`))
