@@ -66,7 +66,7 @@ module.exports = {
       name: 'leaves-stay-leaves',
       severity: 'error',
       comment: 'config, errors, inputs, observability and the resource schemas import nothing of the app',
-      from: { path: ['^src/(config|errors|inputs)\\.ts$', '^src/observability/', '^src/schemas/'] },
+      from: { path: ['^src/(config|errors|inputs)\\.ts$', '^src/observability/', '^src/schemas/', '^src/http/'] },
       to: { path: floor('db/', 'nemo/', 'domain/', 'plugins/', 'routes/', 'graphql/', 'app\\.ts', 'server\\.ts', 'cli/') }
     },
     {

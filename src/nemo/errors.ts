@@ -3,6 +3,7 @@
 // (401/402/404/429/5xx), FastAPI `detail` strings and undici `UND_ERR_*` transport errors.
 // Callers branch on `kind`; the GW_ERR_* code is what the HTTP caller sees. Upstream wording
 // is kept on `upstreamMessage` for logs, never in the detail, because 5xx details must not leak.
+import { parseRetryAfter, RETRY_AFTER_MAX_SEC } from '../http/retry-after.ts'
 import { GatewayError, type GwCode } from '../errors.ts'
 import { ACCEPTED_FILE_TYPES_TEXT } from './file-types.ts'
 
@@ -85,11 +86,6 @@ const AUTH_FAIL_PATTERNS = [
 ]
 
 const DEFAULT_RETRY_AFTER_SEC = 30 // the skill's advice: "retry in 30s once"
-/**
- * The longest upstream Retry-After the gateway believes (NEMO_RETRY_AFTER_MAX_SEC): the header
- * is the upstream's number, not ours, and one bad value must not park a token for a week.
- */
-export const RETRY_AFTER_MAX_SEC = 3600
 export const NEMO_WEB_URL = 'https://nemovideo.com'
 
 export interface UpstreamFailure {
@@ -148,21 +144,6 @@ export function creditsHint (userId?: string | null, webUrl: string = NEMO_WEB_U
     return `${webUrl}/register?bind=${encodeURIComponent(userId)}`
   }
   return `The upstream account has no credits left: top up at ${webUrl}, or register a token that has credits left`
-}
-
-/**
- * Retry-After as delay-seconds or an HTTP-date (RFC 9110 §10.2.3), clamped to `max` seconds;
- * undefined when unreadable.
- */
-export function parseRetryAfter (value: string | null | undefined, now: number = Date.now(), max: number = RETRY_AFTER_MAX_SEC): number | undefined {
-  if (value === null || value === undefined) return undefined
-  const v = value.trim()
-  // a digit string of any length: Number() of 20 digits is 1e20, still clamped below
-  if (/^\d+$/.test(v)) return Math.min(max, Number(v))
-  if (/^-/.test(v)) return undefined
-  const at = Date.parse(v)
-  if (Number.isNaN(at)) return undefined
-  return Math.min(max, Math.max(0, Math.ceil((at - now) / 1000)))
 }
 
 const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT'])

@@ -1,6 +1,7 @@
 import t from 'tap'
 import { decodeEnvelope } from '../../src/nemo/envelope.ts'
-import { classifyFailure, fromStreamError, fromTransportError, NemoError, parseRetryAfter, type NemoErrorKind } from '../../src/nemo/errors.ts'
+import { classifyFailure, fromStreamError, fromTransportError, NemoError, type NemoErrorKind } from '../../src/nemo/errors.ts'
+import { parseRetryAfter } from '../../src/http/retry-after.ts'
 
 function failure (fn: () => unknown): NemoError {
   try {

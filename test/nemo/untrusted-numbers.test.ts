@@ -2,7 +2,8 @@
 // a balance must be a non-negative integer (anything else is a bad upstream answer, 502, never
 // counted as spend), and progress or media numbers are kept in a range a column can hold.
 import t from 'tap'
-import { classifyFailure, NemoError, parseRetryAfter, RETRY_AFTER_MAX_SEC } from '../../src/nemo/errors.ts'
+import { classifyFailure, NemoError } from '../../src/nemo/errors.ts'
+import { parseRetryAfter, RETRY_AFTER_MAX_SEC } from '../../src/http/retry-after.ts'
 import { readAnonymousToken, readClaimToken, readCredits, readRender, readUploadedFiles } from '../../src/nemo/wire.ts'
 import { buildGateway } from '../helpers/app.ts'
 

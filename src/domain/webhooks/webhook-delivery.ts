@@ -14,7 +14,7 @@
 import { Webhook } from 'standardwebhooks'
 import { Agent, type Dispatcher } from 'undici'
 import { gwError } from '../../errors.ts'
-import { parseRetryAfter } from '../../nemo/errors.ts'
+import { parseRetryAfter } from '../../http/retry-after.ts'
 import type { DomainDeps } from '../shared/index.ts'
 import type { EgressGuard } from './egress-guard.ts'
 import { webhookId, type AttemptView, type Webhooks } from './webhooks.ts'
