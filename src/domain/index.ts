@@ -1,5 +1,5 @@
 // Builds every domain service from its dependencies, once per app.
-import { ApiKeys } from './tenancy/index.ts'
+import { ApiKeys, Deletions } from './tenancy/index.ts'
 import { Credentials, Credits, TokenRegistry } from './tokens/index.ts'
 import type { DomainDeps } from './shared/index.ts'
 import { SessionEvents } from './events/index.ts'
@@ -35,6 +35,8 @@ export interface Domain {
   webhookDelivery: WebhookDelivery
   /** The hot path's caches, kept in step across instances. */
   caches: CacheSync
+  /** Erasing a user's or a tenant's data. */
+  deletions: Deletions
 }
 
 export function buildDomain (deps: DomainDeps): Domain {
@@ -42,6 +44,7 @@ export function buildDomain (deps: DomainDeps): Domain {
   const apiKeys = new ApiKeys(deps.prisma)
   const users = new Users(deps.prisma)
   const caches = new CacheSync()
+  caches.onChange((change) => { if (change.kind === 'users') users.forget(change.tenantId, change.externalId) })
   const credentials = new Credentials(deps, caches)
   const events = new SessionEvents(deps.prisma, deps.bus, deps.sql)
   const sessions = new Sessions(deps, credentials, events)
@@ -56,5 +59,6 @@ export function buildDomain (deps: DomainDeps): Domain {
   const exports = new Exports(deps, sessions, credentials, events, timelines, webhooks)
   const say = new Say(sessions, turns, timelines, credits, exports, deps.config.UPLOAD_MAX_BYTES)
   const uploads = new Uploads(deps, sessions, events)
-  return { tenants, apiKeys, users, credentials, tokenRegistry, events, sessions, credits, timelines, turns, say, uploads, exports, webhooks, webhookDelivery, caches }
+  const deletions = new Deletions(deps, exports, turns, caches)
+  return { tenants, apiKeys, users, credentials, tokenRegistry, events, sessions, credits, timelines, turns, say, uploads, exports, webhooks, webhookDelivery, caches, deletions }
 }

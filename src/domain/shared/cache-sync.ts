@@ -10,6 +10,8 @@ export type CacheChange =
   | { kind: 'tokens' }
   /** An API key was revoked, rotated or created: every cached key verdict. */
   | { kind: 'keys' }
+  /** A user was deleted (or all of a tenant's, without `externalId`): their cached user rows. */
+  | { kind: 'users', tenantId: string, externalId?: string }
 
 type Apply = (change: CacheChange) => void
 

@@ -45,6 +45,12 @@ export class Users {
     }
   }
 
+  /** Drops a deleted user's cached row (every cached row, without `externalId`). */
+  forget (tenantId: string, externalId?: string): void {
+    if (externalId === undefined) this.cache.clear()
+    else this.cache.delete(`${tenantId}\0${externalId}`)
+  }
+
   async get (tenantId: string, id: string): Promise<UserView | null> {
     return await this.prisma.user.findFirst({ where: { tenantId, id } })
   }

@@ -43,7 +43,7 @@ export interface StartedTurn {
 class LeaseLost extends Error {}
 
 export class Turns {
-  private readonly running = new Map<string, { controller: AbortController, done: Promise<void> }>()
+  private readonly running = new Map<string, { sessionId: string, controller: AbortController, done: Promise<void> }>()
   private readonly runner: TurnRunner
   /** This instance, as the owner of the turns it runs. */
   readonly instanceId = randomUUID()
@@ -104,7 +104,7 @@ export class Turns {
         this.running.delete(turn.id)
         if (this.running.size === 0) this.stopRenewing()
       })
-    this.running.set(turn.id, { controller, done })
+    this.running.set(turn.id, { sessionId: session.id, controller, done })
     this.startRenewing()
     let first: SessionEventView
     try {
@@ -198,6 +198,20 @@ export class Turns {
     for (const id of ids) {
       if (!keep.has(id)) this.running.get(id)?.controller.abort(new LeaseLost('the turn was closed as interrupted by another instance'))
     }
+  }
+
+  /**
+   * Stops this instance's running turns in these sessions (their data is about to be deleted)
+   * and waits up to `graceMs` for them to end; they end failed, as interrupted.
+   */
+  async stopIn (sessionIds: string[], graceMs: number): Promise<void> {
+    const ids = new Set(sessionIds)
+    const stopping = [...this.running.values()].filter((r) => ids.has(r.sessionId))
+    for (const r of stopping) r.controller.abort(new ShuttingDown())
+    let timer: NodeJS.Timeout | undefined
+    const waited = new Promise<void>((resolve) => { timer = setTimeout(resolve, graceMs) })
+    await Promise.race([Promise.allSettled(stopping.map(async (r) => await r.done)), waited])
+    clearTimeout(timer)
   }
 
   /** Turns running in this process (for tests and graceful close). */
