@@ -19,6 +19,8 @@ const USAGE = `Usage: npm run admin -- <command>
   tenants create <name> [--mode anonymous|registered] [--budget N]
   tenants list
   tenants mode <tenant> anonymous|registered
+  tenants delete <tenant>                 (everything of the tenant; prints counts)
+  users delete <tenant> <userId>          (the user's data; <userId> is the tenant's own id)
   keys issue <tenant> [--name NAME]
   keys list <tenant>
   keys revoke <key>
@@ -85,6 +87,11 @@ export async function runAdmin (argv: string[], domain: Domain): Promise<unknown
       return await domain.tenants.list()
     case 'tenants mode':
       return await domain.tenants.update(await tenantId(domain, a), { tokenMode: mode(b) })
+    case 'tenants delete':
+      return await domain.deletions.deleteTenant(await tenantId(domain, a))
+    case 'users delete':
+      if (!b) throw invalid('missing <userId>')
+      return await domain.deletions.deleteUser(await tenantId(domain, a), b)
     case 'keys issue':
       return await domain.apiKeys.issue(await tenantId(domain, a), { name: values.name })
     case 'keys list':

@@ -9,6 +9,7 @@ import say from './say/index.ts'
 import uploads from './uploads/index.ts'
 import exports from './exports/index.ts'
 import webhooks from './webhooks/index.ts'
+import users from './users/index.ts'
 
 const v1: FastifyPluginAsync = async (fastify) => {
   fastify.addHook('onRequest', fastify.authenticateTenant)
@@ -26,6 +27,7 @@ const v1: FastifyPluginAsync = async (fastify) => {
   await fastify.register(uploads, { prefix: '/sessions/:sessionId/uploads' })
   await fastify.register(exports)
   await fastify.register(webhooks, { prefix: '/webhooks' })
+  await fastify.register(users, { prefix: '/users' })
 }
 
 export default v1

@@ -2,13 +2,14 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { withProblems } from '../../../schemas.ts'
+import { TenantDeletionSchema } from '../../../deletions.ts'
 import { ApiKeySchema, CredentialSchema, IssuedKeySchema, TenantSchema } from '../schemas.ts'
 
 const TenantParams = Type.Object({ tenantId: Type.String({ format: 'uuid' }) })
 const TokenMode = Type.Union([Type.Literal('anonymous'), Type.Literal('registered')])
 
 const tenants: FastifyPluginAsyncTypebox = async (fastify) => {
-  const { tenants, apiKeys, tokenRegistry } = fastify.domain
+  const { tenants, apiKeys, tokenRegistry, deletions } = fastify.domain
   const tags = ['admin']
 
   fastify.post('/', {
@@ -44,6 +45,16 @@ const tenants: FastifyPluginAsyncTypebox = async (fastify) => {
       response: withProblems({ 200: TenantSchema })
     }
   }, async (request) => await tenants.update(request.params.tenantId, request.body))
+
+  fastify.delete('/:tenantId', {
+    schema: {
+      tags,
+      summary: 'Delete a tenant and everything of it (idempotent: an unknown or already deleted tenant answers 200 with zero counts)',
+      description: 'Cancels the tenant\'s active exports and running turns first, then removes its users\' data, its upstream tokens, webhook endpoints and messages, API keys, stored idempotent responses and mint ledger entries, then the tenant.',
+      params: TenantParams,
+      response: withProblems({ 200: TenantDeletionSchema })
+    }
+  }, async (request) => ({ deleted: await deletions.deleteTenant(request.params.tenantId) }))
 
   fastify.post('/:tenantId/keys', {
     schema: {
