@@ -5,6 +5,7 @@ import t from 'tap'
 import type { Test } from 'tap'
 import { runAdmin } from '../../src/cli/admin.ts'
 import type { TestGateway, TestTenant } from '../helpers/app.ts'
+import { buildGateway } from '../helpers/app.ts'
 import { exportSetup, renderableSession, settled } from '../helpers/exports.ts'
 import { waitFor } from '../helpers/sse.ts'
 
@@ -163,6 +164,27 @@ t.test('a user\'s export still rendering is cancelled first; nothing about it ar
   t.equal(await p.webhookMessage.count(), 0)
   t.equal(await p.sessionEvent.count(), 0)
   t.equal(await p.session.count(), 0)
+})
+
+t.test('a user\'s running turn is stopped before their rows go; nothing is written for them afterwards', async (t) => {
+  const gw = await buildGateway(t, { sim: { stepDelayMs: 2, generationMs: 30_000, heartbeatIntervalMs: 10 } })
+  const acme = await gw.tenant('acme')
+  const session = (await acme.as('alice', { method: 'POST', url: '/v1/sessions', payload: {} })).json()
+  const started = await acme.as('alice', { method: 'POST', url: `/v1/sessions/${session.id}/turns`, payload: { text: '[scenario:generation] make a video' } })
+  t.equal(started.statusCode, 202, started.body)
+  t.equal(gw.app.domain.turns.active, 1, 'the turn runs')
+  const t0 = Date.now()
+  const res = await acme.as('alice', { method: 'DELETE', url: '/v1/users/alice' })
+  t.equal(res.statusCode, 200, res.body)
+  t.match(res.json().deleted, { users: 1, sessions: 1, turns: 1 })
+  t.ok(Date.now() - t0 < 10_000, 'the turn was cut, not waited out')
+  t.equal(gw.app.domain.turns.active, 0, 'no turn runs for the deleted user')
+  await new Promise((resolve) => setTimeout(resolve, 500))
+  const p = gw.app.prisma
+  t.equal(await p.turn.count(), 0)
+  t.equal(await p.sessionEvent.count(), 0)
+  t.equal(await p.session.count(), 0)
+  t.equal(await p.user.count(), 0)
 })
 
 t.test('DELETE /admin/v1/tenants/:id and the CLI remove a tenant or a user with counts; the other tenant is untouched', async (t) => {
