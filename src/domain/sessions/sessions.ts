@@ -8,17 +8,8 @@ import type { Credentials, Lease } from '../tokens/index.ts'
 import { after, pageOf, type Page } from '../shared/index.ts'
 import type { Actor, DomainDeps } from '../shared/index.ts'
 import type { SessionEvents } from '../events/index.ts'
-
-export interface SessionView {
-  id: string
-  title: string | null
-  language: string | null
-  upstreamSessionId: string
-  upstreamTaskId: string | null
-  resetCount: number
-  createdAt: Date
-  updatedAt: Date
-}
+import type { SessionView, WebLinkView } from '../../schemas/session.ts'
+export type { SessionView, WebLinkView } from '../../schemas/session.ts'
 
 type ViewColumns = 'id' | 'title' | 'language' | 'upstreamSessionId' | 'upstreamTaskId' | 'resetCount' | 'createdAt' | 'updatedAt'
 
@@ -41,7 +32,6 @@ function sessionView (s: Pick<SessionRow, ViewColumns>): SessionView {
 }
 
 /** The link that opens the session in Nemo's web editor (contract §3.2, v1.9 claim link). */
-export interface WebLinkView { url: string, expiresAt: Date }
 
 /** A cached link is handed out only while it has at least this long left. */
 const WEB_LINK_MIN_LEFT_MS = 60 * 60 * 1000

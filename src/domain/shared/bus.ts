@@ -1,15 +1,8 @@
+import type { SessionEventView } from '../../schemas/event.ts'
+export type { SessionEventView } from '../../schemas/event.ts'
 // The shapes every context shares about the event log: a stored event as clients see it, and
 // the bus that wakes its followers. They live below the contexts so that `deps.ts` (which every
 // service takes) can name the bus without importing the event log itself.
-
-export interface SessionEventView {
-  cursor: string
-  sessionId: string
-  turnId: string | null
-  type: string
-  payload: unknown
-  createdAt: Date
-}
 
 /**
  * `prev`: the cursor of the session's event right before this one (as a string, "0" for the

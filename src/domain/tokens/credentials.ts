@@ -13,7 +13,7 @@ import { Minter } from './mint.ts'
 import { TtlCache } from '../shared/index.ts'
 import type { CacheSync } from '../shared/index.ts'
 
-export type { CredentialState, Lease } from './credential-state.ts'
+export type { Lease } from './credential-state.ts'
 
 type Current = { lease: Lease, state: CredentialState, retryAfter: Date | null }
 

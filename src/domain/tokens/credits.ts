@@ -1,26 +1,15 @@
 // A user's upstream balance plus the tenant's budget. Balances are cached briefly per token,
 // and concurrent reads of one token share one upstream call, so a burst of dashboard
 // refreshes costs the upstream one call.
-import type { CredentialState, Credentials, Lease } from './credentials.ts'
+import type { Credentials, Lease } from './credentials.ts'
 import { gwError } from '../../errors.ts'
 import { creditsHint, NemoError } from '../../nemo/errors.ts'
 import { ANONYMOUS_MINT_CREDITS } from '../../nemo/wire.ts'
 import type { Actor, DomainDeps } from '../shared/index.ts'
 import { TtlCache } from '../shared/index.ts'
 import type { CacheSync } from '../shared/index.ts'
-
-export interface CreditsView {
-  available: number
-  frozen: number
-  total: number
-  tokenMode: 'anonymous' | 'registered'
-  /** The state of the user's upstream token; 'none yet' until an action mints one. */
-  token: CredentialState | 'none yet'
-  /** With nothing available: the registration (anonymous) or top-up link. */
-  hint: string | null
-  budget: { limit: number | null, spent: number, remaining: number | null, exceeded: boolean }
-  cachedAt: Date
-}
+import type { CreditsView } from '../../schemas/credits.ts'
+export type { CreditsView } from '../../schemas/credits.ts'
 
 interface TenantSettings { tokenMode: 'anonymous' | 'registered', creditBudget: number | null, creditsSpent: number }
 

@@ -16,19 +16,8 @@ import type { Timelines } from '../sessions/index.ts'
 import type { Credits } from '../tokens/index.ts'
 import { INTERRUPTED, NotLogged, ShuttingDown, TurnRunner } from './turn-runner.ts'
 import { inSpan } from '../../observability/tracing.ts'
-
-type TurnStatus = 'running' | 'completed' | 'silent' | 'timed_out' | 'failed'
-
-export interface TurnView {
-  id: string
-  sessionId: string
-  text: string
-  status: TurnStatus
-  reply: string | null
-  error: unknown
-  startedAt: Date
-  finishedAt: Date | null
-}
+import type { TurnView } from '../../schemas/turn.ts'
+export type { TurnView } from '../../schemas/turn.ts'
 
 function turnView (t: TurnRow): TurnView {
   return { id: t.id, sessionId: t.sessionId, text: t.text, status: t.status, reply: t.reply, error: t.error, startedAt: t.startedAt, finishedAt: t.finishedAt }

@@ -17,28 +17,13 @@ import type { SessionEvents } from '../events/index.ts'
 import { mediaTypeOf, type MediaType } from './media-types.ts'
 import type { Sessions } from '../sessions/index.ts'
 import { chunksOf, UploadMeter } from './upload-meter.ts'
+import type { UploadView } from '../../schemas/upload.ts'
+export type { UploadView } from '../../schemas/upload.ts'
 
 /** One file of the caller's request, as it arrives. */
 export interface IncomingFile {
   filename: string
   stream: Readable
-}
-
-export interface UploadView {
-  id: string
-  sessionId: string
-  name: string
-  kind: string
-  mimeType: string | null
-  size: number | null
-  sha256: string | null
-  sourceUrl: string | null
-  cdnUrl: string | null
-  duration: number | null
-  width: number | null
-  height: number | null
-  fps: number | null
-  createdAt: Date
 }
 
 export interface UploadResult {

@@ -9,49 +9,12 @@ import { gwError } from '../../errors.ts'
 import { after, pageOf, type Page } from '../shared/index.ts'
 import type { DomainDeps } from '../shared/index.ts'
 import type { EgressGuard } from './egress-guard.ts'
+import type { EndpointView, MessageView, AttemptView } from '../../schemas/webhook.ts'
+export type { EndpointView, MessageView, AttemptView } from '../../schemas/webhook.ts'
 
 export const WEBHOOK_EVENTS = ['export.completed', 'export.failed', 'export.cancelled'] as const
 
 interface StoredSecret { secret: string, createdAt: string, expiresAt: string | null }
-
-export interface EndpointView {
-  id: string
-  url: string
-  description: string | null
-  /** Event types sent to this endpoint; empty means all of them. */
-  events: string[]
-  enabled: boolean
-  disabledReason: string | null
-  disabledAt: Date | null
-  failingSince: Date | null
-  createdAt: Date
-  updatedAt: Date
-}
-
-export interface MessageView {
-  id: string
-  /** The `webhook-id` header: stable across retries, the receiver's idempotency key. */
-  webhookId: string
-  endpointId: string
-  eventType: string
-  payload: unknown
-  status: string
-  attempts: number
-  nextAttemptAt: Date | null
-  deliveredAt: Date | null
-  createdAt: Date
-}
-
-export interface AttemptView {
-  id: string
-  trigger: string
-  statusCode: number | null
-  responseBody: string | null
-  latencyMs: number | null
-  error: string | null
-  nextAttemptAt: Date | null
-  createdAt: Date
-}
 
 export interface EndpointInput {
   url: string
@@ -98,7 +61,7 @@ export class Webhooks {
       endpointId: row.endpointId,
       eventType: row.eventType,
       payload: row.payload,
-      status: row.status,
+      status: row.status as MessageView['status'],
       attempts: row.attemptCount,
       nextAttemptAt: row.nextAttemptAt,
       deliveredAt: row.deliveredAt,

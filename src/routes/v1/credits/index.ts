@@ -1,25 +1,7 @@
 // The end user's upstream credit balance and the tenant's budget.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { Type } from 'typebox'
-import { DateTime, TenantHeadersSchema, withProblems } from '../../schemas.ts'
-
-const CreditsSchema = Type.Object({
-  available: Type.Number(),
-  frozen: Type.Number(),
-  total: Type.Number(),
-  tokenMode: Type.Union([Type.Literal('anonymous'), Type.Literal('registered')]),
-  token: Type.Union(['none yet', 'active', 'expiring', 'expired', 'exhausted', 'rate_limited', 'revoked'].map((s) => Type.Literal(s)), {
-    description: 'The user\'s upstream token. "none yet": reads never mint one; the first action does, and the balance shown is what that mint grants'
-  }),
-  hint: Type.Union([Type.String(), Type.Null()], { description: 'With nothing available: the registration link (anonymous users) or top-up advice' }),
-  budget: Type.Object({
-    limit: Type.Union([Type.Integer(), Type.Null()]),
-    spent: Type.Integer(),
-    remaining: Type.Union([Type.Integer(), Type.Null()]),
-    exceeded: Type.Boolean()
-  }),
-  cachedAt: DateTime
-})
+import { TenantHeadersSchema, withProblems } from '../../schemas.ts'
+import { CreditsSchema } from '../../../schemas/credits.ts'
 
 const credits: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get('/', {

@@ -5,17 +5,9 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { EVENT_PAGE_LIMIT, EventCursorSchema } from '../../../inputs.ts'
 import { gwError } from '../../../errors.ts'
-import { DateTime, TenantHeadersSchema, UuidParam, withProblems } from '../../schemas.ts'
+import { TenantHeadersSchema, UuidParam, withProblems } from '../../schemas.ts'
+import { SessionEventSchema } from '../../../schemas/event.ts'
 import { resumeCursor, streamEvents, wantsEventStream } from '../../sse.ts'
-
-const SessionEventSchema = Type.Object({
-  cursor: Type.String({ pattern: '^\\d+$', description: 'Monotonic position in the session log' }),
-  sessionId: Type.String(),
-  turnId: Type.Union([Type.String(), Type.Null()]),
-  type: Type.String({ description: 'turn.started, text, tool.started, tool.finished, heartbeat, question, notice, state.changed, session.reset, turn.recovering, turn.completed, turn.failed, upload.progress, upload.completed, ...' }),
-  payload: Type.Unknown(),
-  createdAt: DateTime
-}, { $id: 'SessionEvent' })
 
 const events: FastifyPluginAsyncTypebox = async (fastify) => {
   const { sessions, events } = fastify.domain

@@ -2,28 +2,13 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { LanguageSchema, TitleSchema } from '../../../inputs.ts'
-import { DateTime, PageQuerySchema, TenantHeadersSchema, UuidParam, withProblems } from '../../schemas.ts'
-
-const SessionSchema = Type.Object({
-  id: Type.String({ format: 'uuid' }),
-  title: Type.Union([Type.String(), Type.Null()]),
-  language: Type.Union([Type.String(), Type.Null()]),
-  upstreamSessionId: Type.String(),
-  upstreamTaskId: Type.Union([Type.String(), Type.Null()]),
-  resetCount: Type.Integer(),
-  createdAt: DateTime,
-  updatedAt: DateTime
-}, { $id: 'Session' })
+import { PageQuerySchema, TenantHeadersSchema, UuidParam, withProblems } from '../../schemas.ts'
+import { SessionSchema, WebLinkSchema } from '../../../schemas/session.ts'
 
 const CreateSessionSchema = Type.Object({
   language: Type.Optional(LanguageSchema),
   title: Type.Optional(TitleSchema)
 }, { additionalProperties: false })
-
-const WebLinkSchema = Type.Object({
-  url: Type.String({ format: 'uri', description: 'https://nemovideo.com/workspace/claim?ct=<claim token>' }),
-  expiresAt: DateTime
-})
 
 const sessions: FastifyPluginAsyncTypebox = async (fastify) => {
   const { sessions } = fastify.domain

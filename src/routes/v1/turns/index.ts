@@ -4,19 +4,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { MessageTextSchema } from '../../../inputs.ts'
-import { DateTime, PageQuerySchema, TenantHeadersSchema, UuidParam, withProblems } from '../../schemas.ts'
+import { PageQuerySchema, TenantHeadersSchema, UuidParam, withProblems } from '../../schemas.ts'
+import { TurnSchema } from '../../../schemas/turn.ts'
 import { streamEvents, wantsEventStream } from '../../sse.ts'
-
-const TurnSchema = Type.Object({
-  id: Type.String({ format: 'uuid' }),
-  sessionId: Type.String({ format: 'uuid' }),
-  text: Type.String(),
-  status: Type.Union(['running', 'completed', 'silent', 'timed_out', 'failed'].map(s => Type.Literal(s))),
-  reply: Type.Union([Type.String(), Type.Null()]),
-  error: Type.Unknown(),
-  startedAt: DateTime,
-  finishedAt: Type.Union([DateTime, Type.Null()])
-}, { $id: 'Turn' })
 
 const Params = Type.Object({ sessionId: UuidParam })
 

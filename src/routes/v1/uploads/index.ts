@@ -11,24 +11,8 @@ import { gwError } from '../../../errors.ts'
 import { ACCEPTED_FILE_TYPES_TEXT } from '../../../nemo/file-types.ts'
 import type { IncomingFile } from '../../../domain/uploads/index.ts'
 import { FILE_URL_PATTERN } from '../../../domain/uploads/index.ts'
-import { DateTime, PageQuerySchema, TenantHeadersSchema, UuidParam, withProblems } from '../../schemas.ts'
-
-const UploadSchema = Type.Object({
-  id: Type.String({ format: 'uuid' }),
-  sessionId: Type.String({ format: 'uuid' }),
-  name: Type.String(),
-  kind: Type.String({ description: 'video, image or audio' }),
-  mimeType: Type.Union([Type.String(), Type.Null()]),
-  size: Type.Union([Type.Integer(), Type.Null()], { description: 'Bytes received; null for URL uploads' }),
-  sha256: Type.Union([Type.String(), Type.Null()], { description: 'Hex digest computed while streaming; null for URL uploads' }),
-  sourceUrl: Type.Union([Type.String(), Type.Null()]),
-  cdnUrl: Type.Union([Type.String(), Type.Null()]),
-  duration: Type.Union([Type.Number(), Type.Null()]),
-  width: Type.Union([Type.Integer(), Type.Null()]),
-  height: Type.Union([Type.Integer(), Type.Null()]),
-  fps: Type.Union([Type.Number(), Type.Null()]),
-  createdAt: DateTime
-}, { $id: 'Upload' })
+import { PageQuerySchema, TenantHeadersSchema, UuidParam, withProblems } from '../../schemas.ts'
+import { UploadSchema } from '../../../schemas/upload.ts'
 
 const UrlUploadSchema = Type.Object({
   urls: Type.Array(Type.String({

@@ -6,6 +6,7 @@ import { Type } from 'typebox'
 import { secretDigest, WEBHOOK_EVENTS } from '../../../domain/webhooks/index.ts'
 import { PageCursorSchema, PAGE_LIMIT, TimeInputSchema } from '../../../inputs.ts'
 import { DateTime, PageQuerySchema, UuidParam, withProblems } from '../../schemas.ts'
+import { EndpointSchema, MessageSchema, AttemptSchema } from '../../../schemas/webhook.ts'
 
 const HeadersSchema = Type.Object({
   'x-user-id': Type.Optional(Type.String({ description: 'Ignored: webhook endpoints belong to the tenant' })),
@@ -13,19 +14,6 @@ const HeadersSchema = Type.Object({
 })
 
 const EventTypeSchema = Type.Union(WEBHOOK_EVENTS.map(e => Type.Literal(e)))
-
-const EndpointSchema = Type.Object({
-  id: Type.String({ format: 'uuid' }),
-  url: Type.String(),
-  description: Type.Union([Type.String(), Type.Null()]),
-  events: Type.Array(Type.String(), { description: 'Event types sent here; empty means all' }),
-  enabled: Type.Boolean(),
-  disabledReason: Type.Union([Type.String(), Type.Null()]),
-  disabledAt: Type.Union([DateTime, Type.Null()]),
-  failingSince: Type.Union([DateTime, Type.Null()]),
-  createdAt: DateTime,
-  updatedAt: DateTime
-}, { $id: 'WebhookEndpoint' })
 
 const EndpointWithSecretSchema = Type.Object({
   ...EndpointSchema.properties,
@@ -39,30 +27,6 @@ const CreatedEndpointSchema = Type.Object({
   }),
   secretHint: Type.Optional(Type.String({ description: 'Only on a retry whose secret no longer signs: how to get a new one' }))
 })
-
-const MessageSchema = Type.Object({
-  id: Type.String({ format: 'uuid' }),
-  webhookId: Type.String({ description: 'The webhook-id header: stable across retries' }),
-  endpointId: Type.String({ format: 'uuid' }),
-  eventType: Type.String(),
-  payload: Type.Unknown(),
-  status: Type.Union([Type.Literal('pending'), Type.Literal('delivered'), Type.Literal('failed')]),
-  attempts: Type.Integer(),
-  nextAttemptAt: Type.Union([DateTime, Type.Null()]),
-  deliveredAt: Type.Union([DateTime, Type.Null()]),
-  createdAt: DateTime
-}, { $id: 'WebhookMessage' })
-
-const AttemptSchema = Type.Object({
-  id: Type.String(),
-  trigger: Type.String({ description: 'scheduled or replay' }),
-  statusCode: Type.Union([Type.Integer(), Type.Null()]),
-  responseBody: Type.Union([Type.String(), Type.Null()], { description: 'The first 1 KiB of the answer' }),
-  latencyMs: Type.Union([Type.Integer(), Type.Null()]),
-  error: Type.Union([Type.String(), Type.Null()]),
-  nextAttemptAt: Type.Union([DateTime, Type.Null()]),
-  createdAt: DateTime
-}, { $id: 'WebhookAttempt' })
 
 const UrlSchema = Type.String({ minLength: 8, maxLength: 2048, description: 'http(s) URL of the receiver' })
 const DescriptionSchema = Type.String({ maxLength: 500 })
