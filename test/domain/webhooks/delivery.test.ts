@@ -45,8 +45,8 @@ t.test('a 429 with a Retry-After longer than the schedule waits the Retry-After'
 t.test('a 3xx is a failure (never followed); the last failure of the schedule fails the message', async (t) => {
   const { gw, receiver, send } = await setup(t, '50ms')
   receiver.respond(302, { location: 'http://127.0.0.1:1/elsewhere' })
+  // (the first failure waits 50 ms for its retry: too short to look at reliably, so only the end is checked)
   const m = await send()
-  t.equal(m.status, 'pending', 'the first failure waits for its retry')
   const failed = await waitFor(async () => await gw.app.prisma.webhookMessage.findUniqueOrThrow({ where: { id: m.id } }), (x) => x.status === 'failed')
   t.equal(failed.attemptCount, 2, 'the first try and the one of the schedule')
   t.equal(failed.nextAttemptAt, null)
