@@ -1,6 +1,6 @@
 // `prisma generate` without Prisma's native engine download: the CLI insists that a
 // schema-engine binary exists before `generate`, but never runs it for generate, so any
-// existing file satisfies the check (toolchain.md). The client it writes is WebAssembly-only.
+// existing file satisfies the check. The client it writes is WebAssembly-only.
 import { spawnSync } from 'node:child_process'
 import { createRequire } from 'node:module'
 

@@ -1,5 +1,5 @@
 // Prisma's schema engine (the part behind `prisma migrate`) compiled to WebAssembly, so the
-// gateway never needs Prisma's native engine binary (toolchain.md). The package's entry
+// gateway never needs Prisma's native engine binary. The package's entry
 // imports its .wasm as an ES module, which Node 20 cannot do, so the wasm-bindgen glue
 // (`schema_engine_bg.js`) is loaded on its own and the module is instantiated by hand. The
 // database side (the driver adapter the engine expects) is in schema-engine-adapter.ts.

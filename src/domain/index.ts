@@ -1,7 +1,7 @@
 // Builds every domain service from its dependencies, once per app.
 import { ApiKeys, Deletions } from './tenancy/index.ts'
 import { Credentials, Credits, TokenRegistry } from './tokens/index.ts'
-import type { DomainDeps } from './shared/index.ts'
+import type { DomainDeps } from './common/index.ts'
 import { SessionEvents } from './events/index.ts'
 import { Sessions } from './sessions/index.ts'
 import { Tenants } from './tenancy/index.ts'
@@ -14,7 +14,7 @@ import { Exports } from './exports/index.ts'
 import { Webhooks } from './webhooks/index.ts'
 import { WebhookDelivery } from './webhooks/index.ts'
 import { EgressGuard } from './webhooks/index.ts'
-import { CacheSync } from './shared/index.ts'
+import { CacheSync } from './common/index.ts'
 
 export interface Domain {
   tenants: Tenants

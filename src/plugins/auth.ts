@@ -9,8 +9,8 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { gwError } from '../errors.ts'
 import type { VerifiedKey } from '../domain/tenancy/index.ts'
 import { isValidExternalUserId } from '../domain/tenancy/index.ts'
-import { TtlCache } from '../domain/shared/index.ts'
-import type { RequestActor } from '../domain/shared/index.ts'
+import { TtlCache } from '../domain/common/index.ts'
+import type { RequestActor } from '../domain/common/index.ts'
 
 declare module 'fastify' {
   interface FastifyRequest {

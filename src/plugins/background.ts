@@ -7,7 +7,7 @@ import fp from 'fastify-plugin'
 import { randomUUID } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import { EXPORT_POLL_QUEUE } from '../domain/exports/index.ts'
-import type { CacheChange } from '../domain/shared/index.ts'
+import type { CacheChange } from '../domain/common/index.ts'
 import { registerGauges } from '../domain/tokens/index.ts'
 import { closeEventStreams } from '../routes/sse.ts'
 

@@ -9,7 +9,7 @@ import fp from 'fastify-plugin'
 import PgBoss from 'pg-boss'
 import type { FastifyInstance } from 'fastify'
 import { EXPORT_POLL_QUEUE_OPTIONS } from '../domain/exports/index.ts'
-import type { JobQueue } from '../domain/shared/index.ts'
+import type { JobQueue } from '../domain/common/index.ts'
 
 interface Jobs extends JobQueue {
   boss: PgBoss

@@ -2,14 +2,14 @@
 // bigserial cursor), then published; streams and subscriptions replay from a cursor and
 // follow live, so nothing is pushed that cannot be resumed.
 import type { Prisma } from '../../generated/prisma/client.ts'
-import type { Db } from '../shared/index.ts'
+import type { Db } from '../common/index.ts'
 import type { Sql } from '../../db/client.ts'
 import { domainMetrics } from '../../observability/metrics.ts'
 import { Follower, SessionTail, TAIL_PAGE } from './session-tail.ts'
-import type { EventBus, SessionEventView } from '../shared/index.ts'
+import type { EventBus, SessionEventView } from '../common/index.ts'
 
-export type { EventBus, EventListener, SessionEventView } from '../shared/index.ts'
-export { localBus } from '../shared/index.ts'
+export type { EventBus, EventListener, SessionEventView } from '../common/index.ts'
+export { localBus } from '../common/index.ts'
 
 type AppendedRow = SessionEventView & { prev: string }
 

@@ -9,7 +9,7 @@
 // awaited. Its queue is bounded (FOLLOWER_QUEUE_LIMIT events); past that it leaves the tail,
 // drops its queue and reads the log itself from the last event it consumed, as a late joiner.
 // A failed tail read does the same to every member, so each retries (or fails) on its own.
-import type { EventBus, SessionEventView } from '../shared/index.ts'
+import type { EventBus, SessionEventView } from '../common/index.ts'
 
 export const TAIL_PAGE = 500
 /** Events a member may have queued and not consumed before it leaves the tail. */

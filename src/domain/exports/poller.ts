@@ -6,7 +6,7 @@
 import type { Export as ExportRow } from '../../generated/prisma/client.ts'
 import { isNemoError, type NemoError } from '../../nemo/errors.ts'
 import type { Credentials, Lease } from '../tokens/index.ts'
-import { RateLimiter, type DomainDeps } from '../shared/index.ts'
+import { RateLimiter, type DomainDeps } from '../common/index.ts'
 import { domainMetrics } from '../../observability/metrics.ts'
 import { annotateSpan, inSpan } from '../../observability/tracing.ts'
 import { ACTIVE, authOf, POLL_CALL_MS, POLL_LEASE_MS } from './model.ts'

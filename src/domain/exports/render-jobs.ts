@@ -7,7 +7,7 @@ import type { Export as ExportRow, Prisma } from '../../generated/prisma/client.
 import { isGatewayError } from '../../errors.ts'
 import { NemoError } from '../../nemo/errors.ts'
 import type { Credentials, Lease } from '../tokens/index.ts'
-import type { DomainDeps } from '../shared/index.ts'
+import type { DomainDeps } from '../common/index.ts'
 import type { SessionEvents } from '../events/index.ts'
 import type { Sessions } from '../sessions/index.ts'
 import type { Webhooks } from '../webhooks/index.ts'

@@ -3,7 +3,7 @@
 // state as the session's snapshot, the "before" of the next silent edit's diff.
 import { diffTimelines, isExportable, parseTimeline, summarize, type Timeline, type TimelineDiff } from '../../nemo/draft.ts'
 import type { SessionState } from '../../nemo/wire.ts'
-import type { Actor } from '../shared/index.ts'
+import type { Actor } from '../common/index.ts'
 import type { SessionContext, Sessions } from './sessions.ts'
 import type { NemoClient } from '../../nemo/client.ts'
 

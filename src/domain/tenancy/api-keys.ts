@@ -4,7 +4,7 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto'
 import { sha256Hex } from '../../db/crypto.ts'
 import { gwError } from '../../errors.ts'
-import type { Db } from '../shared/index.ts'
+import type { Db } from '../common/index.ts'
 
 const KEY_PATTERN = /^ngw_([a-z0-9]{16})_([A-Za-z0-9_-]{43})$/
 

@@ -6,7 +6,7 @@
 // Turns another instance runs stop on their own: their lease renewal finds the rows gone.
 import type { Prisma } from '../../generated/prisma/client.ts'
 import { isGatewayError } from '../../errors.ts'
-import type { Actor, CacheSync, DomainDeps } from '../shared/index.ts'
+import type { Actor, CacheSync, DomainDeps } from '../common/index.ts'
 import type { Exports } from '../exports/index.ts'
 import type { Turns } from '../turns/index.ts'
 

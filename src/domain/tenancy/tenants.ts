@@ -1,7 +1,7 @@
 // Tenants are the teams that use the gateway. Their settings decide how upstream tokens are
 // handed out (one per end user, or a shared registered pool) and their credit budget.
 import { gwError } from '../../errors.ts'
-import type { Db } from '../shared/index.ts'
+import type { Db } from '../common/index.ts'
 
 export type TokenMode = 'anonymous' | 'registered'
 

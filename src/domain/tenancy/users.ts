@@ -1,8 +1,8 @@
 // End users are known by the tenant's own id (X-User-Id) and created on first sight. Each
 // gets a stable X-Client-Id for the upstream's anonymous-token endpoint.
 import { randomUUID } from 'node:crypto'
-import type { Db } from '../shared/index.ts'
-import { TtlCache } from '../shared/index.ts'
+import type { Db } from '../common/index.ts'
+import { TtlCache } from '../common/index.ts'
 
 const USER_ID_PATTERN = '^[A-Za-z0-9._:@-]{1,128}$'
 const USER_ID = new RegExp(USER_ID_PATTERN)

@@ -4,7 +4,7 @@
 // GAUGE_TTL_MS however often it is scraped, so every instance reports the shared truth.
 import { metrics, type BatchObservableCallback, type ObservableGauge } from '@opentelemetry/api'
 import { EGRESS, MINT_WINDOW_MS } from './credential-state.ts'
-import type { Db } from '../shared/index.ts'
+import type { Db } from '../common/index.ts'
 import { $Enums } from '../../generated/prisma/client.ts'
 
 const GAUGE_TTL_MS = 5000

@@ -7,7 +7,7 @@ import { gwError } from '../../errors.ts'
 import type { Credential as CredentialRow } from '../../generated/prisma/client.ts'
 import { creditsHint, NemoError } from '../../nemo/errors.ts'
 import { EGRESS, effectiveState, MINT_WINDOW_MS, usable, type Lease } from './credential-state.ts'
-import type { Actor, DomainDeps } from '../shared/index.ts'
+import type { Actor, DomainDeps } from '../common/index.ts'
 import { domainMetrics } from '../../observability/metrics.ts'
 
 export class Minter {

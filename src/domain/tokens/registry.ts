@@ -5,7 +5,7 @@ import { encrypt, sha256Hex } from '../../db/crypto.ts'
 import { gwError } from '../../errors.ts'
 import { NemoError } from '../../nemo/errors.ts'
 import type { Credential as CredentialRow } from '../../generated/prisma/client.ts'
-import type { DomainDeps } from '../shared/index.ts'
+import type { DomainDeps } from '../common/index.ts'
 import { effectiveState, type CredentialState } from './credential-state.ts'
 import type { Credentials } from './credentials.ts'
 

@@ -4,7 +4,7 @@
 import { ACCEPTED_FILE_TYPES_TEXT } from '../../nemo/file-types.ts'
 import { routeSay, type SayIntent } from '../../nemo/intents.ts'
 import type { Credits, CreditsView } from '../tokens/index.ts'
-import type { Actor } from '../shared/index.ts'
+import type { Actor } from '../common/index.ts'
 import type { Sessions } from '../sessions/index.ts'
 import type { TimelineView, Timelines } from '../sessions/index.ts'
 import type { StartedTurn, Turns } from './turns.ts'

@@ -1,7 +1,7 @@
 // The hot path's cache: concurrent misses share one load, and a change made while a load is
 // in flight is never overwritten by what that load read before it.
 import t from 'tap'
-import { TtlCache } from '../../../src/domain/shared/ttl-cache.ts'
+import { TtlCache } from '../../../src/domain/common/ttl-cache.ts'
 
 function gate<V> (): { promise: Promise<V>, open: (v: V) => void } {
   let open!: (v: V) => void
