@@ -9,7 +9,7 @@ import { request } from 'undici'
 import { FAST_EXPORTS, renderableSession } from './helpers/exports.ts'
 import { startReceiver } from './helpers/receiver.ts'
 import { startSimulator } from './helpers/simulator.ts'
-import { gatewayEnv, startGateway, type RunningGateway } from './helpers/process.ts'
+import { adminTenant, gatewayEnv, jsonClient, startGateway, type RunningGateway } from './helpers/process.ts'
 import { waitFor } from './helpers/sse.ts'
 
 const KILLS = 10
@@ -23,15 +23,8 @@ t.test(`${KILLS} gateways killed inside the render submit window: every export c
   let gw = startGateway(env)
   t.teardown(async () => { await kill(gw) })
   let base = await gw.url
-  const call = async (method: 'GET' | 'POST', path: string, body?: unknown, headers: Record<string, string> = {}) => {
-    const res = await request(`${base}${path}`, { method, headers: { 'content-type': 'application/json', ...headers }, body: body === undefined ? undefined : JSON.stringify(body) })
-    const text = await res.body.text()
-    return { status: res.statusCode, json: text === '' ? null : JSON.parse(text) }
-  }
-  const admin = { authorization: `Bearer ${adminToken}` }
-  const tenant = (await call('POST', '/admin/v1/tenants', { name: 'acme' }, admin)).json
-  const key = (await call('POST', `/admin/v1/tenants/${tenant.id}/keys`, { name: 'k' }, admin)).json.key
-  const as = { authorization: `Bearer ${key}`, 'x-user-id': 'alice' }
+  const call = jsonClient(() => base)
+  const { as } = await adminTenant(call, adminToken)
   const endpoint = (await call('POST', '/v1/webhooks/endpoints', { url: receiver.url }, as)).json
   receiver.secrets.push(endpoint.secret)
   const tenantApi = {
