@@ -97,8 +97,15 @@ export class OutputArchive {
         const { count } = await tx.export.updateMany({
           where: { id, archiveState: 'pending' },
           data: {
-            archiveState: 'archived', archiveStore: store.kind, archiveKey: key, archiveSize: BigInt(stored.size), archiveSha256: stored.sha256,
-            archivedAt: new Date(), archiveLockedUntil: null, archiveNextAt: null, archiveError: null
+            archiveState: 'archived',
+            archiveStore: store.kind,
+            archiveKey: key,
+            archiveSize: BigInt(stored.size),
+            archiveSha256: stored.sha256,
+            archivedAt: new Date(),
+            archiveLockedUntil: null,
+            archiveNextAt: null,
+            archiveError: null
           }
         })
         if (count === 0) return null

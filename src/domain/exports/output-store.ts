@@ -34,7 +34,7 @@ export interface OutputStore {
 }
 
 /** The file did not arrive as the upstream announced it. */
-export class CopyMismatch extends Error {}
+class CopyMismatch extends Error {}
 
 /** A pass-through that hashes and counts, and fails at the end when the count is not `expected`. */
 export class Measure extends Transform {
