@@ -4,7 +4,7 @@
 // their files; with archiving off, downloads stream from the upstream as before.
 import t from 'tap'
 import { createHash } from 'node:crypto'
-import { readdir, stat } from 'node:fs/promises'
+import { readdir, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { request } from 'undici'
 import { exportSetup, settled } from '../helpers/exports.ts'
@@ -120,6 +120,12 @@ t.test('retention: archived files older than OUTPUT_RETENTION_DAYS are deleted, 
   const kept = await acme.as('alice', { method: 'GET', url: `/v1/exports/${ids[2]}/download` })
   t.equal(kept.statusCode, 200)
   t.equal(kept.headers.etag, `"${(await gw.app.prisma.export.findUniqueOrThrow({ where: { id: ids[2] } })).archiveSha256}"`)
+
+  // an operator removed the file by hand: the caller gets a 404 that says so, not a 500
+  await rm(join(dir, acme.id, `${ids[2]}.mp4`))
+  const lost = await acme.as('alice', { method: 'GET', url: `/v1/exports/${ids[2]}/download` })
+  t.equal(lost.statusCode, 404)
+  t.match(lost.json().detail, /archived file .* is missing/)
 })
 
 t.test('deleting a user deletes their archived files; another user\'s stay', async (t) => {

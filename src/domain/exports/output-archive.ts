@@ -174,7 +174,16 @@ export class OutputArchive {
   async open (row: ExportRow, range?: ByteRange): Promise<ArchivedFile> {
     const store = this.storeOf(row)
     const size = Number(row.archiveSize)
-    const stream = await store.open(row.archiveKey!, range)
+    let stream: NodeJS.ReadableStream
+    try {
+      stream = await store.open(row.archiveKey!, range)
+    } catch (err) {
+      // the row says archived but the store has no such file: removed by hand, or a store
+      // pointed elsewhere. The caller is told the file is gone; the operator is told why.
+      if (!isMissing(err)) throw err
+      this.deps.log.error({ err, exportId: row.id, storage: row.archiveStore, key: row.archiveKey }, 'an archived export file is missing from its store')
+      throw gwError('GW_ERR_NOT_FOUND', `The archived file of export ${row.id} is missing`)
+    }
     const etag = `"${row.archiveSha256!}"`
     if (range === undefined) return { stream, status: 200, size, contentLength: size, etag }
     return { stream, status: 206, size, contentLength: range.end - range.start + 1, contentRange: `bytes ${range.start}-${range.end}/${size}`, etag }
@@ -246,4 +255,10 @@ export class OutputArchive {
     }
     return this.store
   }
+}
+
+/** A store's answer for an object that is not there (a local ENOENT, an S3 404). */
+function isMissing (err: unknown): boolean {
+  const e = err as { code?: string, name?: string, $metadata?: { httpStatusCode?: number } }
+  return e?.code === 'ENOENT' || e?.name === 'NoSuchKey' || e?.$metadata?.httpStatusCode === 404
 }
