@@ -127,6 +127,34 @@ export const ConfigSchema = Type.Object({
   EXPORT_POLL_RECHECKS: Type.Integer({ minimum: 1, default: 5 }),
   /** Upstream render polls per second at most, per instance, however many exports are in flight. */
   EXPORT_POLL_RATE: Type.Number({ minimum: 0.1, default: 20 }),
+  /**
+   * Where a completed export's MP4 is copied, so it outlives the upstream's output URL: `local`
+   * (under OUTPUT_DIR), `s3` (an S3-compatible bucket, S3_*), or `off` (downloads stream from
+   * the upstream for as long as it keeps the file).
+   */
+  OUTPUT_STORAGE: Type.Union([Type.Literal('local'), Type.Literal('s3'), Type.Literal('off')], { default: 'local' }),
+  /** The local store's folder. Unset: `outputs` under DATA_DIR. */
+  OUTPUT_DIR: Type.Optional(Type.String({ minLength: 1 })),
+  /** Archived files older than this many days are deleted (the export says `expired`). 0 = kept until the export or its user is deleted. */
+  OUTPUT_RETENTION_DAYS: Type.Number({ minimum: 0, default: 0 }),
+  /** How often the retention sweep looks for archived files past OUTPUT_RETENTION_DAYS. */
+  OUTPUT_SWEEP_INTERVAL_MS: Type.Integer({ minimum: 100, default: 3600_000 }),
+  /** A copy is leased to its instance this long, renewed as it goes; a copy whose instance died starts again once it lapses. */
+  OUTPUT_COPY_LEASE_MS: Type.Integer({ minimum: 500, default: 30_000 }),
+  /** Copies tried before the archive of an export is given up as `failed` (downloads then stream from the upstream). */
+  OUTPUT_COPY_ATTEMPTS: Type.Integer({ minimum: 1, default: 5 }),
+  /** The S3-compatible endpoint (MinIO, R2, Ceph...). Unset: AWS S3 of S3_REGION. */
+  S3_ENDPOINT: Type.Optional(Type.String({ pattern: '^https?://' })),
+  S3_BUCKET: Type.Optional(Type.String({ minLength: 3, maxLength: 63 })),
+  S3_REGION: Type.String({ minLength: 1, default: 'us-east-1' }),
+  /** Unset (with the secret): the AWS SDK's own chain (environment, profile, instance role). */
+  S3_ACCESS_KEY_ID: Type.Optional(Type.String({ minLength: 1 })),
+  S3_SECRET_ACCESS_KEY: Type.Optional(Type.String({ minLength: 1 })),
+  /** Path-style URLs (endpoint/bucket/key), which most S3-compatible servers need. */
+  S3_FORCE_PATH_STYLE: Type.Boolean({ default: true }),
+  /** Prepended to every object key, e.g. `gateway/`. */
+  S3_PREFIX: Type.String({ default: '' }),
+
   /** How often the job workers look for due jobs (pg-boss polling; at least 500). */
   JOBS_POLL_INTERVAL_MS: Type.Integer({ minimum: 500, default: 1000 }),
 
@@ -167,7 +195,7 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
   const data = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''))
   try {
     // env: false: the caller's map is the whole input (tests must not inherit the shell's)
-    return checkHttpTimeouts(nestStreamLimits(envSchema<Config>({ schema: ConfigSchema, data, env: false, dotenv: false }), data))
+    return checkOutputStorage(checkHttpTimeouts(nestStreamLimits(envSchema<Config>({ schema: ConfigSchema, data, env: false, dotenv: false }), data)))
   } catch (err) {
     throw new Error(`Invalid configuration: ${(err as Error).message}`)
   }
@@ -197,6 +225,15 @@ function checkHttpTimeouts (config: Config): Config {
   }
   if (config.HTTP_CONNECTION_TIMEOUT_MS > 0 && config.HTTP_CONNECTION_TIMEOUT_MS <= config.SSE_KEEPALIVE_MS) {
     throw new Error(`HTTP_CONNECTION_TIMEOUT_MS (${config.HTTP_CONNECTION_TIMEOUT_MS}) must be longer than SSE_KEEPALIVE_MS (${config.SSE_KEEPALIVE_MS}), or SSE streams are cut`)
+  }
+  return config
+}
+
+/** S3 storage needs a bucket, and keys come in pairs. */
+function checkOutputStorage (config: Config): Config {
+  if (config.OUTPUT_STORAGE === 's3' && config.S3_BUCKET === undefined) throw new Error('OUTPUT_STORAGE=s3 needs S3_BUCKET')
+  if ((config.S3_ACCESS_KEY_ID === undefined) !== (config.S3_SECRET_ACCESS_KEY === undefined)) {
+    throw new Error('S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY are set together, or neither (the AWS SDK\'s own credential chain)')
   }
   return config
 }

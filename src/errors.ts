@@ -25,6 +25,7 @@ export const catalog = {
   GW_ERR_NOTHING_TO_EXPORT: { status: 422, title: 'The timeline has nothing to render yet' },
   GW_ERR_EXPORT_NOT_READY: { status: 409, title: 'The export has not completed' },
   GW_ERR_EXPORT_FINISHED: { status: 409, title: 'The export has already finished' },
+  GW_ERR_EXPORT_EXPIRED: { status: 410, title: 'The export\'s file has been deleted (retention)' },
   GW_ERR_WEBHOOK_URL_NOT_ALLOWED: { status: 422, title: 'The webhook URL is not allowed' },
   GW_ERR_RATE_LIMITED: { status: 429, title: 'Too many requests' },
   GW_ERR_TOO_MANY_SUBSCRIPTIONS: { status: 429, title: 'Too many subscriptions on this connection' },

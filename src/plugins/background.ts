@@ -1,12 +1,13 @@
 // Everything that runs beside the requests, started by name once the app is ready and stopped
-// in order when it closes: the export poll worker (pg-boss) and its reconciler, webhook
+// in order when it closes: the export poll and archive-copy workers (pg-boss), their
+// reconciler, the retention sweep of archived files, webhook
 // delivery, the sweep of turns abandoned by a dead instance, the drain of running turns, the
 // end of open SSE streams, the relay of cache changes between instances and the /metrics
 // gauges. Registered after the surfaces, so a reader of app.ts sees where it all starts.
 import fp from 'fastify-plugin'
 import { randomUUID } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
-import { EXPORT_POLL_QUEUE } from '../domain/exports/index.ts'
+import { EXPORT_ARCHIVE_QUEUE, EXPORT_POLL_QUEUE } from '../domain/exports/index.ts'
 import type { CacheChange } from '../domain/common/index.ts'
 import { registerGauges } from '../domain/tokens/index.ts'
 import { closeEventStreams } from '../routes/sse.ts'
@@ -56,6 +57,17 @@ async function background (fastify: FastifyInstance): Promise<void> {
       await built.exports.reconcile()
         .then((n) => { if (n > 0) log.info({ exports: n }, 'export polls re-armed') })
         .catch((err: unknown) => log.warn({ err }, 'could not re-arm export polls'))
+      await built.exports.reconcileArchive()
+        .then((n) => { if (n > 0) log.info({ exports: n }, 'export archive copies re-armed') })
+        .catch((err: unknown) => log.warn({ err }, 'could not re-arm export archive copies'))
+    })
+  }
+  // archived files past OUTPUT_RETENTION_DAYS are deleted at start and then every interval
+  const sweepOutputs = () => {
+    inBackground(async () => {
+      await built.exports.sweepArchive()
+        .then((n) => { if (n > 0) log.info({ files: n }, 'archived export files past their retention deleted') })
+        .catch((err: unknown) => log.warn({ err }, 'could not delete archived export files past their retention'))
     })
   }
   // turns orphaned by an instance that died are closed at start and then as soon as their
@@ -75,14 +87,23 @@ async function background (fastify: FastifyInstance): Promise<void> {
       const next = await built.exports.poll(exportId)
       if (next !== null) await fastify.jobs.schedule(EXPORT_POLL_QUEUE, { exportId }, { delayMs: next, key: exportId })
     })
+    // copies are long (a file of hundreds of MB): a few at a time per instance
+    await fastify.jobs.work(EXPORT_ARCHIVE_QUEUE, { batchSize: 4 }, async (data) => {
+      const exportId = String(data.exportId)
+      const next = await built.exports.copyFile(exportId)
+      if (next !== null) await fastify.jobs.schedule(EXPORT_ARCHIVE_QUEUE, { exportId }, { delayMs: next, key: exportId })
+    })
     built.webhookDelivery.start()
     reconcile()
     sweep()
+    sweepOutputs()
   })
   const reconciler = setInterval(reconcile, RECONCILE_EVERY_MS)
   reconciler.unref()
   const sweeper = setInterval(sweep, Math.max(100, Math.floor(config.TURN_LEASE_MS / 4)))
   sweeper.unref()
+  const outputSweeper = setInterval(sweepOutputs, config.OUTPUT_SWEEP_INTERVAL_MS)
+  outputSweeper.unref()
 
   // closing, in this order: no new deliveries; running turns get a moment to finish (bounded
   // so the rest of the drain fits in SHUTDOWN_TIMEOUT_MS); open SSE streams see how the turns
@@ -97,6 +118,7 @@ async function background (fastify: FastifyInstance): Promise<void> {
   fastify.addHook('preClose', async () => {
     clearInterval(reconciler)
     clearInterval(sweeper)
+    clearInterval(outputSweeper)
     await Promise.allSettled([...running])
   })
 }

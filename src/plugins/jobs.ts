@@ -8,7 +8,7 @@
 import fp from 'fastify-plugin'
 import PgBoss from 'pg-boss'
 import type { FastifyInstance } from 'fastify'
-import { EXPORT_POLL_QUEUE_OPTIONS } from '../domain/exports/index.ts'
+import { EXPORT_ARCHIVE_QUEUE_OPTIONS, EXPORT_POLL_QUEUE_OPTIONS } from '../domain/exports/index.ts'
 import type { JobQueue } from '../domain/common/index.ts'
 
 interface Jobs extends JobQueue {
@@ -24,7 +24,7 @@ declare module 'fastify' {
 }
 
 // the queues are declared by the contexts that own them
-const QUEUES = [EXPORT_POLL_QUEUE_OPTIONS] as const satisfies PgBoss.Queue[]
+const QUEUES = [EXPORT_POLL_QUEUE_OPTIONS, EXPORT_ARCHIVE_QUEUE_OPTIONS] as const satisfies PgBoss.Queue[]
 
 async function jobs (fastify: FastifyInstance): Promise<void> {
   const { config, log } = fastify

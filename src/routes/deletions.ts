@@ -10,6 +10,7 @@ const userCounts = {
   turns: count('chat turns'),
   uploads: count('uploads\' metadata'),
   exports: count('exports'),
+  archivedFiles: count('the exports\' archived MP4 files (local disk or S3)'),
   webhookMessages: count('webhook messages (with their delivery attempts)'),
   credentials: count('upstream tokens retired (the user\'s own; for a tenant, all of its tokens)')
 }

@@ -17,6 +17,18 @@ const ExportErrorSchema = Type.Object({
 })
 export type ExportError = Static<typeof ExportErrorSchema>
 
+const ExportArchiveSchema = Type.Object({
+  state: Type.Union([Type.Literal('pending'), Type.Literal('archived'), Type.Literal('failed'), Type.Literal('expired'), Type.Literal('off')], {
+    description: 'pending: the gateway is copying the file (downloads stream from the upstream meanwhile); archived: downloads are served from the gateway\'s copy; failed: the copy could not be made (downloads stream from the upstream while it keeps the file); expired: deleted after OUTPUT_RETENTION_DAYS; off: archiving was off when the export completed'
+  }),
+  storage: Type.Union([Type.Literal('local'), Type.Literal('s3'), Type.Null()], { description: 'Where the archived copy lives' }),
+  size: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()], { description: 'Bytes of the archived copy' }),
+  sha256: Type.Union([Type.String({ pattern: '^[0-9a-f]{64}$' }), Type.Null()], { description: 'SHA-256 of the archived copy, hex; also its download ETag' }),
+  archivedAt: Type.Union([DateTime, Type.Null()]),
+  error: Type.Union([Type.String(), Type.Null()], { description: 'Why the copy failed' })
+})
+export type ExportArchive = Static<typeof ExportArchiveSchema>
+
 export const ExportSchema = Type.Object({
   id: Type.String({ format: 'uuid' }),
   sessionId: Type.String({ format: 'uuid' }),
@@ -29,6 +41,7 @@ export const ExportSchema = Type.Object({
   renderId: Type.Union([Type.String(), Type.Null()]),
   attempts: Type.Integer({ description: 'Renders submitted: a failed or lost render is retried once with a new render id' }),
   downloadUrl: Type.Union([Type.String(), Type.Null()], { description: 'The gateway URL of the MP4, once completed' }),
+  archive: Type.Union([ExportArchiveSchema, Type.Null()], { description: 'The gateway\'s own copy of the MP4, once completed' }),
   error: Type.Union([ExportErrorSchema, Type.Null()]),
   createdAt: DateTime,
   startedAt: Type.Union([DateTime, Type.Null()]),

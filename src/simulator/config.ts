@@ -34,6 +34,16 @@ const SimulatorOptionsSchema = Type.Object({
    */
   renderAcceptDelayMs: Type.Integer({ minimum: 0 }),
   pollShape: literals(['A', 'B', 'both']),
+  /** A rendered file is padded (an MP4 `free` box) to this many bytes; 0 = its natural size. */
+  outputBytes: Type.Integer({ minimum: 0, maximum: 2 ** 31 - 1 }),
+  /**
+   * A rendered file stays downloadable (render proxy and output URL alike) this long after the
+   * render completed, then both answer 404, as expiring CDN URLs do; null = forever. Set 0 at
+   * run time to expire every finished render's file at once.
+   */
+  outputTtlMs: Type.Union([Type.Null(), Type.Integer({ minimum: 0 })]),
+  /** Rendered files are sent at this many bytes per second (a slow CDN); 0 = as fast as possible. */
+  outputBytesPerSec: Type.Integer({ minimum: 0 }),
   uploadMaxBytes: Type.Integer({ minimum: 1 }),
   uploadThrottleBytesPerSec: Type.Integer({ minimum: 0 }),
   latencyMs: Type.Integer({ minimum: 0 }),
@@ -76,6 +86,9 @@ export const DEFAULT_OPTIONS: SimulatorOptions = {
   renderFailureRate: 0,
   renderAcceptDelayMs: 0,
   pollShape: 'A',
+  outputBytes: 0,
+  outputTtlMs: null,
+  outputBytesPerSec: 0,
   uploadMaxBytes: 500 * 1024 * 1024,
   uploadThrottleBytesPerSec: 0,
   latencyMs: 0,
@@ -127,6 +140,7 @@ export function loadSimulatorConfig (env: Record<string, string | undefined> = p
   }
   if (raw.scenario === 'none') raw.scenario = null
   if (raw.devToken === 'none') raw.devToken = null
+  if (raw.outputTtlMs === 'none') raw.outputTtlMs = null
   const options = resolveOptions(Convert(SimulatorOptionsPatchSchema, raw) as Partial<SimulatorOptions>)
   const port = Number(env.SIM_PORT ?? 4010)
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`Invalid SIM_PORT: ${env.SIM_PORT}`)

@@ -4,6 +4,9 @@
 import type { Test } from 'tap'
 import { randomBytes } from 'node:crypto'
 import { Writable } from 'node:stream'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import Fastify, { type FastifyInstance, type InjectOptions, type LightMyRequestResponse } from 'fastify'
 import app from '../../src/app.ts'
 import { buildConfig, type Config } from '../../src/config.ts'
@@ -41,6 +44,9 @@ export interface GatewayOptions {
 
 export async function buildGateway (t: Test, opts: GatewayOptions = {}): Promise<TestGateway> {
   const databaseUrl = opts.databaseUrl ?? await testDatabase(t)
+  // archived export files land in a folder of the test's own, removed with it
+  const dataDir = opts.config?.DATA_DIR === undefined ? await mkdtemp(join(tmpdir(), 'gw-test-data-')) : undefined
+  if (dataDir !== undefined) t.teardown(async () => { await rm(dataDir, { recursive: true, force: true }) })
   const sim = await startSimulator(t, { mintLimitPerIp: 1000, ...opts.sim })
   const encryptionKey = String(opts.config?.ENCRYPTION_KEY ?? randomBytes(32).toString('hex'))
   const config = buildConfig({
@@ -53,6 +59,7 @@ export async function buildGateway (t: Test, opts: GatewayOptions = {}): Promise
     FIRST_RUN_TENANT: false,
     // a test machine running two suites at once lags; load shedding is not under test here
     MAX_EVENT_LOOP_DELAY_MS: 0,
+    ...(dataDir === undefined ? {} : { DATA_DIR: dataDir }),
     ...opts.config
   })
   const logs: string[] = []

@@ -2,6 +2,9 @@
 // address read from the "Server listening at" line.
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import type { Test } from 'tap'
 import { request } from 'undici'
 import { testDatabase } from './database.ts'
@@ -46,7 +49,11 @@ export function startGateway (env: Record<string, string>, how: 'tsx' | 'npm sta
  */
 export async function gatewayEnv (t: Test, upstreamUrl: string, extra: Record<string, string> = {}): Promise<{ env: Record<string, string>, adminToken: string }> {
   const adminToken = 'admin-' + randomBytes(12).toString('hex')
+  // archived export files land in a folder of the test's own, removed with it
+  const dataDir = await mkdtemp(join(tmpdir(), 'gw-test-data-'))
+  t.teardown(async () => { await rm(dataDir, { recursive: true, force: true }) })
   const env = {
+    DATA_DIR: dataDir,
     DATABASE_URL: await testDatabase(t),
     NEMO_BASE_URL: upstreamUrl,
     ENCRYPTION_KEY: randomBytes(32).toString('hex'),

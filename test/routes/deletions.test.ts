@@ -100,6 +100,8 @@ async function populated (t: Test) {
   // every webhook delivered, so nothing changes underneath the snapshots
   await receiver.waitFor(3)
   await waitFor(async () => await gw.app.prisma.webhookMessage.count({ where: { status: 'pending' } }), (n) => n === 0)
+  // and every file archived
+  await waitFor(async () => await gw.app.prisma.export.count({ where: { archiveState: 'pending' } }), (n) => n === 0)
   return { ...ctx, globex }
 }
 
@@ -115,7 +117,7 @@ t.test('DELETE /v1/users/:userId removes all of the user\'s rows, counts them, a
   // tenant walls: globex's key names only globex's users; acme's bob is not among them
   const walled = await globex.as('x', { method: 'DELETE', url: '/v1/users/bob' })
   t.equal(walled.statusCode, 200)
-  t.same(Object.values(walled.json().deleted), [0, 0, 0, 0, 0, 0, 0, 0], 'nothing of acme is reachable with globex\'s key')
+  t.same(Object.values(walled.json().deleted), [0, 0, 0, 0, 0, 0, 0, 0, 0], 'nothing of acme is reachable with globex\'s key')
   t.equal(checksum(await snapshot(gw)), checksum(before), 'not a row changed')
 
   const res = await acme.as('someone-else', { method: 'DELETE', url: '/v1/users/alice' })
@@ -127,6 +129,7 @@ t.test('DELETE /v1/users/:userId removes all of the user\'s rows, counts them, a
     turns: theirs.turn!.length,
     uploads: 1,
     exports: 2,
+    archivedFiles: 2,
     webhookMessages: 2,
     credentials: theirs.credential!.length
   })
@@ -138,7 +141,7 @@ t.test('DELETE /v1/users/:userId removes all of the user\'s rows, counts them, a
 
   const again = await acme.as('alice', { method: 'DELETE', url: '/v1/users/alice' })
   t.equal(again.statusCode, 200)
-  t.same(again.json().deleted, { users: 0, sessions: 0, sessionEvents: 0, turns: 0, uploads: 0, exports: 0, webhookMessages: 0, credentials: 0 }, 'idempotent: a second delete removes nothing')
+  t.same(again.json().deleted, { users: 0, sessions: 0, sessionEvents: 0, turns: 0, uploads: 0, exports: 0, archivedFiles: 0, webhookMessages: 0, credentials: 0 }, 'idempotent: a second delete removes nothing')
   t.equal(checksum(await snapshot(gw)), checksum(after))
 
   // alice may come back: a new user, with nothing of the old one
@@ -210,6 +213,7 @@ t.test('DELETE /admin/v1/tenants/:id and the CLI remove a tenant or a user with 
     turns: acmeCount('turn'),
     uploads: 1,
     exports: 3,
+    archivedFiles: 3,
     webhookMessages: 3,
     credentials: acmeCount('credential'),
     tenants: 1,
@@ -234,7 +238,7 @@ t.test('DELETE /admin/v1/tenants/:id and the CLI remove a tenant or a user with 
 
   // the CLI: a user, then a whole tenant, by name
   const user = await runAdmin(['users', 'delete', 'globex', 'alice'], gw.app.domain) as Record<string, number>
-  t.match(user, { users: 1, sessions: 1, exports: 1, credentials: 1 })
+  t.match(user, { users: 1, sessions: 1, exports: 1, archivedFiles: 1, credentials: 1 })
   t.equal(await gw.app.prisma.session.count({ where: { tenantId: globex.id } }), 0)
   const tenant = await runAdmin(['tenants', 'delete', 'initech'], gw.app.domain) as Record<string, number>
   t.match(tenant, { tenants: 1, apiKeys: 1, users: 0 })

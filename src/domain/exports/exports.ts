@@ -14,7 +14,6 @@ import { randomUUID } from 'node:crypto'
 import type { Export as ExportRow, Prisma } from '../../generated/prisma/client.ts'
 import { gwError } from '../../errors.ts'
 import { isExportable } from '../../nemo/draft.ts'
-import { isNemoError } from '../../nemo/errors.ts'
 import type { RenderDownload } from '../../nemo/client.ts'
 import type { Credentials } from '../tokens/index.ts'
 import { after, pageOf, type Actor, type DomainDeps, type Page } from '../common/index.ts'
@@ -24,6 +23,8 @@ import type { Webhooks } from '../webhooks/index.ts'
 import { inSpan } from '../../observability/tracing.ts'
 import { ACTIVE, dbStatuses, downloadUrlOf, exportView, isAmbiguous, renderIdFor, SETTLE_WAIT_MS, statusOf, type ExportOptions, type ExportStatus, type ExportView } from './model.ts'
 import { ExportPoller } from './poller.ts'
+import { OutputArchive } from './output-archive.ts'
+import { createOutputStore } from './stores.ts'
 import { RenderJobs } from './render-jobs.ts'
 
 /** An idempotency key already taken by a concurrent call: its outcome is the answer. */
@@ -36,6 +37,8 @@ class KeyTaken extends Error {
 export class Exports {
   private readonly jobs: RenderJobs
   readonly poller: ExportPoller
+  /** The gateway's own copies of the rendered files. */
+  readonly archive: OutputArchive
   /** Starts with an idempotency key running on this instance, by tenant, user and key. */
   private readonly starting = new Map<string, Promise<ExportView>>()
 
@@ -47,7 +50,8 @@ export class Exports {
     private readonly timelines: Timelines,
     webhooks: Webhooks
   ) {
-    this.jobs = new RenderJobs(deps, sessions, credentials, events, webhooks)
+    this.archive = new OutputArchive(deps, credentials, events, createOutputStore(deps.config))
+    this.jobs = new RenderJobs(deps, sessions, credentials, events, webhooks, this.archive)
     this.poller = new ExportPoller(deps, this.jobs, credentials, events)
   }
 
@@ -63,6 +67,21 @@ export class Exports {
   /** One poll of one export (the job handler); see ExportPoller. */
   async poll (id: string): Promise<number | null> {
     return await this.poller.poll(id)
+  }
+
+  /** One archive copy of one export's file (the job handler); see OutputArchive. */
+  async copyFile (id: string): Promise<number | null> {
+    return await this.archive.copy(id)
+  }
+
+  /** Re-arms the archive copies that have no waiting job; see OutputArchive. */
+  async reconcileArchive (): Promise<number> {
+    return await this.archive.reconcile()
+  }
+
+  /** Deletes the archived files past OUTPUT_RETENTION_DAYS; see OutputArchive. */
+  async sweepArchive (): Promise<number> {
+    return await this.archive.sweep()
   }
 
   /** Re-arms the polls of exports that have no waiting job; see ExportPoller. */
@@ -235,46 +254,64 @@ export class Exports {
   }
 
   /**
-   * The rendered file, streamed from the upstream with the submitting token. A range that
-   * cannot be satisfied (RFC 9110 §14.1.1: `bytes=-0`, `bytes=5-1`, a start past the end) is
-   * the caller's mistake: 416 with `Content-Range: bytes *<size>`, whatever the file's host
-   * would have made of it.
+   * The rendered file: the gateway's archived copy once it is made (Range, ETag = its sha256),
+   * until then streamed from the upstream with the submitting token. A range that cannot be
+   * satisfied (RFC 9110 §14.1.1: `bytes=-0`, `bytes=5-1`, a start past the end) is the caller's
+   * mistake: 416 with `Content-Range: bytes *<size>` (a slash after the star), whichever copy would have served it.
    */
-  async download (actor: Actor, id: string, opts: { range?: string, signal?: AbortSignal }): Promise<RenderDownload> {
+  async download (actor: Actor, id: string, opts: { range?: string, signal?: AbortSignal }): Promise<ExportFile> {
     const row = await this.completedRow(actor, id)
-    if (row.renderId === null) throw gwError('GW_ERR_NOT_FOUND', `The file of export ${id} is no longer available`)
-    const lease = await this.credentials.leaseInAnyState(row.credentialId)
-    if (!lease) throw gwError('GW_ERR_NOT_FOUND', `The file of export ${id} is no longer available`)
-    const fetchFile = async (range: string | undefined): Promise<RenderDownload> => {
-      const o = { ...(opts.signal === undefined ? {} : { signal: opts.signal }), ...(range === undefined ? {} : { range }) }
-      try {
-        return await this.deps.nemo.downloadRender(lease.token, row.renderId!, o)
-      } catch (err) {
-        // the render proxy forgot it: the CDN URL it gave may still serve the file
-        if (row.outputUrl === null || !(isNemoError(err) && err.httpStatus === 404)) throw err
-        return await this.deps.nemo.downloadRender(lease.token, row.renderId!, { ...o, url: row.outputUrl })
-      }
+    if (row.archiveState === 'expired') {
+      throw gwError('GW_ERR_EXPORT_EXPIRED', `The file of export ${id} was deleted after the retention period; export the session again for a new one`)
     }
-    const unsatisfiable = async (upstreamRange?: string): Promise<never> => {
+    if (row.archiveState === 'archived') return await this.fromArchive(row, opts.range)
+    return await this.fromUpstream(row, opts)
+  }
+
+  private async fromArchive (row: ExportRow, rangeHeader: string | undefined): Promise<ExportFile> {
+    const size = Number(row.archiveSize)
+    const range = rangeHeader === undefined ? undefined : byteRange(rangeHeader, size)
+    if (range === 'unsatisfiable') throw unsatisfiable(rangeHeader!, String(size))
+    const file = await this.archive.open(row, range)
+    return {
+      stream: file.stream as ExportFile['stream'],
+      status: file.status,
+      contentType: 'video/mp4',
+      contentLength: file.contentLength,
+      ...(file.contentRange === undefined ? {} : { contentRange: file.contentRange }),
+      acceptRanges: 'bytes',
+      etag: file.etag
+    }
+  }
+
+  private async fromUpstream (row: ExportRow, opts: { range?: string, signal?: AbortSignal }): Promise<ExportFile> {
+    const fetchFile = async (range: string | undefined): Promise<RenderDownload> =>
+      await this.archive.openUpstream(row, { ...(opts.signal === undefined ? {} : { signal: opts.signal }), ...(range === undefined ? {} : { range }) })
+    const refuse = async (upstreamRange?: string): Promise<never> => {
       let size = /^bytes \*\/(\d+)$/.exec(upstreamRange ?? '')?.[1]
       if (size === undefined) {
         const whole = await fetchFile(undefined)
         whole.stream.destroy()
         size = whole.contentLength === undefined ? '*' : String(whole.contentLength)
       }
-      throw gwError('GW_ERR_RANGE_NOT_SATISFIABLE', `The range ${opts.range ?? ''} lies outside the file (${size} bytes); ask for bytes=0-${size === '*' ? '' : Number(size) - 1} or part of it`, {
-        headers: { 'content-range': `bytes */${size}` }
-      })
+      throw unsatisfiable(opts.range ?? '', size)
     }
-    if (opts.range !== undefined && rangeVerdict(opts.range) === 'unsatisfiable') return await unsatisfiable()
+    if (opts.range !== undefined && rangeVerdict(opts.range) === 'unsatisfiable') return await refuse()
     const file = await fetchFile(opts.range)
-    if (file.status === 416) return await unsatisfiable(file.contentRange)
+    if (file.status === 416) return await refuse(file.contentRange)
     return file
+  }
+
+  /** Deletes the archived files of these exports (a user's or tenant's deletion); see OutputArchive. */
+  async removeArchivedFiles (exportIds: string[]): Promise<number> {
+    return await this.archive.removeFiles(exportIds)
   }
 
   /** The upstream URL of a completed export, for callers that prefer a redirect. */
   async outputUrl (actor: Actor, id: string): Promise<string | null> {
-    return (await this.completedRow(actor, id)).outputUrl
+    const row = await this.completedRow(actor, id)
+    // the gateway's copy outlives the upstream's URL: it is served instead
+    return row.archiveState === 'archived' || row.archiveState === 'expired' ? null : row.outputUrl
   }
 
   private async completedRow (actor: Actor, id: string): Promise<ExportRow> {
@@ -284,6 +321,39 @@ export class Exports {
     }
     return row
   }
+}
+
+/** A completed export's file as the download route sends it. */
+export interface ExportFile extends RenderDownload {
+  /** The archived copy's sha256, quoted (served from the archive only). */
+  etag?: string
+}
+
+function unsatisfiable (range: string, size: string): Error {
+  return gwError('GW_ERR_RANGE_NOT_SATISFIABLE', `The range ${range} lies outside the file (${size} bytes); ask for bytes=0-${size === '*' ? '' : Number(size) - 1} or part of it`, {
+    headers: { 'content-range': `bytes */${size}` }
+  })
+}
+
+/**
+ * The part of a file of `size` bytes a Range header asks for: undefined for the whole file (no
+ * bytes range, or several ranges, which the gateway answers with the whole file as RFC 9110
+ * allows), 'unsatisfiable' when no byte of the file is in it.
+ */
+function byteRange (header: string, size: number): { start: number, end: number } | 'unsatisfiable' | undefined {
+  const verdict = rangeVerdict(header)
+  if (verdict === 'ignore') return undefined
+  if (verdict === 'unsatisfiable') return 'unsatisfiable'
+  const specs = /^bytes=(.+)$/i.exec(header.trim())![1]!.split(',')
+  if (specs.length > 1) return undefined
+  const [, from, to] = /^(\d*)-(\d*)$/.exec(specs[0]!.trim())!
+  if (from === '') {
+    const n = Math.min(Number(to), size)
+    return n === 0 ? 'unsatisfiable' : { start: size - n, end: size - 1 }
+  }
+  const start = Number(from)
+  if (start >= size) return 'unsatisfiable'
+  return { start, end: to === '' ? size - 1 : Math.min(Number(to), size - 1) }
 }
 
 /**

@@ -5,7 +5,7 @@ import type { Export as ExportRow } from '../../generated/prisma/client.ts'
 import { isGatewayError } from '../../errors.ts'
 import { NemoError } from '../../nemo/errors.ts'
 import type { Lease } from '../tokens/index.ts'
-import type { ExportError, ExportStatus, ExportView } from '../../schemas/export.ts'
+import type { ExportArchive, ExportError, ExportStatus, ExportView } from '../../schemas/export.ts'
 
 export { type ExportError, type ExportStatus, type ExportView } from '../../schemas/export.ts'
 
@@ -15,6 +15,10 @@ export const EXPORT_POLL_QUEUE = 'export-poll'
  * and a worker that dies mid-poll leaves its job to expire and retry.
  */
 export const EXPORT_POLL_QUEUE_OPTIONS = { name: EXPORT_POLL_QUEUE, policy: 'short', retryLimit: 5, retryDelay: 5, expireInSeconds: 120 } as const
+
+export const EXPORT_ARCHIVE_QUEUE = 'export-archive'
+/** The archive copy's queue: one waiting job per export, like the polls. */
+export const EXPORT_ARCHIVE_QUEUE_OPTIONS = { name: EXPORT_ARCHIVE_QUEUE, policy: 'short', retryLimit: 5, retryDelay: 5, expireInSeconds: 3600 } as const
 
 export type ExportQuality = 'high' | 'medium' | 'low'
 
@@ -96,6 +100,7 @@ export function exportView (row: ExportRow, publicBaseUrl: string): ExportView {
     renderId: row.renderId,
     attempts: row.attempts,
     downloadUrl: status === 'completed' ? downloadUrlOf(publicBaseUrl, row.id) : null,
+    archive: status === 'completed' ? archiveView(row) : null,
     error: errorView(row.error),
     createdAt: row.createdAt,
     startedAt: row.startedAt,
@@ -106,6 +111,18 @@ export function exportView (row: ExportRow, publicBaseUrl: string): ExportView {
 
 export function authOf (lease: Lease): { token: string, userId?: string } {
   return { token: lease.token, ...(lease.upstreamUserId === null ? {} : { userId: lease.upstreamUserId }) }
+}
+
+function archiveView (row: ExportRow): ExportArchive {
+  const archived = row.archiveState === 'archived'
+  return {
+    state: row.archiveState ?? 'off',
+    storage: archived ? row.archiveStore as ExportArchive['storage'] : null,
+    size: archived && row.archiveSize !== null ? Number(row.archiveSize) : null,
+    sha256: archived ? row.archiveSha256 : null,
+    archivedAt: row.archiveState === 'archived' || row.archiveState === 'expired' ? row.archivedAt : null,
+    error: row.archiveState === 'failed' ? row.archiveError : null
+  }
 }
 
 function errorView (stored: unknown): ExportError | null {

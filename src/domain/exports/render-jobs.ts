@@ -11,6 +11,7 @@ import type { DomainDeps } from '../common/index.ts'
 import type { SessionEvents } from '../events/index.ts'
 import type { Sessions } from '../sessions/index.ts'
 import type { Webhooks } from '../webhooks/index.ts'
+import type { OutputArchive } from './output-archive.ts'
 import { domainMetrics } from '../../observability/metrics.ts'
 import {
   ACTIVE, authOf, EXPORT_POLL_QUEUE, exportView, isAmbiguous, isDuplicateId, MAX_ATTEMPTS, MAX_TOKEN_RESUBMITS, POLL_CALL_MS,
@@ -23,7 +24,8 @@ export class RenderJobs {
     private readonly sessions: Sessions,
     private readonly credentials: Credentials,
     private readonly events: SessionEvents,
-    private readonly webhooks: Webhooks
+    private readonly webhooks: Webhooks,
+    private readonly archive: OutputArchive
   ) {}
 
   view (row: ExportRow): ExportView {
@@ -238,7 +240,8 @@ export class RenderJobs {
           completedAt: new Date(),
           pollLockedUntil: null,
           nextPollAt: null,
-          ...(final.status === 'completed' ? { progress: 100, outputUrl: final.outputUrl } : {}),
+          // the file is copied into the gateway's store after this commits (a durable job)
+          ...(final.status === 'completed' ? { progress: 100, outputUrl: final.outputUrl, archiveState: this.archive.enabled ? 'pending' : null } : {}),
           ...(final.status === 'failed' ? { error: final.error as unknown as Prisma.InputJsonValue } : {})
         }
       })
@@ -267,6 +270,10 @@ export class RenderJobs {
     domainMetrics().exports.add(1, { status: statusOf(result.done) })
     this.events.publish(result.event)
     this.webhooks.wakeDelivery()
+    if (result.done.archiveState === 'pending') {
+      // a crash before this lands is made good by the archive's reconciler
+      await this.archive.schedule(result.done.id).catch((err: unknown) => this.deps.log.warn({ err, exportId: result.done.id }, 'could not queue the archive copy; the reconciler will'))
+    }
     return result.done
   }
 }

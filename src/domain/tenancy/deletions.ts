@@ -1,6 +1,7 @@
 // Erasing an end user's data, or a whole tenant's. First whatever still runs for them stops
 // (active exports are cancelled through the export service, this instance's running turns are
-// cut), so no background job writes for them afterwards; then one transaction deletes their rows
+// cut), so no background job writes for them afterwards; their exports' archived files are
+// deleted from the output store; then one transaction deletes their rows
 // in dependency order, children first, and the answer counts what each kind lost. Deleting what
 // is not there (an unknown or already deleted user or tenant) deletes nothing: zero counts.
 // Turns another instance runs stop on their own: their lease renewal finds the rows gone.
@@ -17,6 +18,8 @@ export interface UserDeletion {
   turns: number
   uploads: number
   exports: number
+  /** the exports' archived MP4 files (local disk or S3) */
+  archivedFiles: number
   webhookMessages: number
   /** the user's own (anonymous) upstream tokens; a tenant's shared registered tokens are kept */
   credentials: number
@@ -36,7 +39,7 @@ const ACTIVE = ['queued', 'pending', 'processing'] as const
 const TURN_STOP_MS = 5_000
 
 function noUser (): UserDeletion {
-  return { users: 0, sessions: 0, sessionEvents: 0, turns: 0, uploads: 0, exports: 0, webhookMessages: 0, credentials: 0 }
+  return { users: 0, sessions: 0, sessionEvents: 0, turns: 0, uploads: 0, exports: 0, archivedFiles: 0, webhookMessages: 0, credentials: 0 }
 }
 
 export class Deletions {
@@ -53,6 +56,7 @@ export class Deletions {
     const user = await prisma.user.findUnique({ where: { tenantId_externalId: { tenantId, externalId } } })
     if (!user) return noUser()
     await this.stopRunning({ tenantId, userId: user.id })
+    const archivedFiles = await this.removeFiles({ tenantId, userId: user.id })
     const counts = await prisma.$transaction(async (tx) => {
       const exportIds = (await tx.export.findMany({ where: { tenantId, userId: user.id }, select: { id: true } })).map((e) => e.id)
       const webhookMessages = await this.deleteMessages(tx, tenantId, externalId, exportIds)
@@ -66,7 +70,7 @@ export class Deletions {
       await tx.credential.updateMany({ where: { userId: user.id, kind: 'registered' }, data: { userId: null } })
       const credentials = (await tx.credential.deleteMany({ where: { tenantId, userId: user.id } })).count
       const users = (await tx.user.deleteMany({ where: { id: user.id } })).count
-      return { users, sessions: sessionCount, sessionEvents, turns, uploads, exports, webhookMessages, credentials }
+      return { users, sessions: sessionCount, sessionEvents, turns, uploads, exports, archivedFiles, webhookMessages, credentials }
     }, { timeout: 60_000 })
     this.caches.changed({ kind: 'users', tenantId, externalId })
     return counts
@@ -78,6 +82,7 @@ export class Deletions {
     const tenant = await prisma.tenant.findUnique({ where: { id: tenantId }, select: { id: true } })
     if (!tenant) return { ...noUser(), tenants: 0, apiKeys: 0, webhookEndpoints: 0, idempotencyRecords: 0, mintLedger: 0 }
     await this.stopRunning({ tenantId })
+    const archivedFiles = await this.removeFiles({ tenantId })
     const counts = await prisma.$transaction(async (tx) => {
       const where = { tenantId }
       const webhookMessages = (await tx.webhookMessage.deleteMany({ where })).count
@@ -93,7 +98,7 @@ export class Deletions {
       const idempotencyRecords = (await tx.idempotencyRecord.deleteMany({ where })).count
       const mintLedger = (await tx.mintLedger.deleteMany({ where })).count
       const tenants = (await tx.tenant.deleteMany({ where: { id: tenantId } })).count
-      return { users, sessions, sessionEvents, turns, uploads, exports, webhookMessages, credentials, tenants, apiKeys, webhookEndpoints, idempotencyRecords, mintLedger }
+      return { users, sessions, sessionEvents, turns, uploads, exports, archivedFiles, webhookMessages, credentials, tenants, apiKeys, webhookEndpoints, idempotencyRecords, mintLedger }
     }, { timeout: 120_000 })
     this.caches.changed({ kind: 'users', tenantId })
     this.caches.changed({ kind: 'tenant', tenantId })
@@ -117,6 +122,16 @@ export class Deletions {
     }
     const sessions = await prisma.session.findMany({ where: scope, select: { id: true } })
     await this.turns.stopIn(sessions.map((s) => s.id), TURN_STOP_MS)
+  }
+
+  /**
+   * The archived files of the exports in scope go before their rows: a file must not outlive
+   * the deletion, and a deletion that fails half-way is finished by calling it again. A copy
+   * still running for one of them deletes its own file when it finds the row gone.
+   */
+  private async removeFiles (scope: { tenantId: string, userId?: string }): Promise<number> {
+    const rows = await this.deps.prisma.export.findMany({ where: { ...scope, archiveKey: { not: null } }, select: { id: true } })
+    return await this.exports.removeArchivedFiles(rows.map((r) => r.id))
   }
 
   /** The webhook messages about the user or their exports (their payload's `data` names them). */

@@ -1,6 +1,7 @@
 // The render proxy (contract §3.8-3.11). Unlike the rest of the API it answers in
 // {success,data,error}. A job's status is a pure function of elapsed time, so polls need no
 // timers; its fate (fail or not, and when) is fixed at submit time from the seed and the id.
+import { Readable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import type { SimContext } from '../context.ts'
@@ -47,7 +48,7 @@ function pollBody (ctx: SimContext, request: FastifyRequest, job: RenderJob): un
     taskId: job.id,
     status: v.status,
     progress: v.progress,
-    output: url === undefined ? undefined : { url, duration: job.output.durationMs / 1000, size: renderMp4(job.output).length },
+    output: url === undefined ? undefined : { url, duration: job.output.durationMs / 1000, size: outputFile(ctx, job).length },
     error: v.error
   }
   if (ctx.options.pollShape === 'A') return { success: true, data: a }
@@ -55,18 +56,69 @@ function pollBody (ctx: SimContext, request: FastifyRequest, job: RenderJob): un
   return { success: true, ...b, data: a }
 }
 
-/** The fixture MP4, honouring a single `Range: bytes=a-b` as a CDN would (206 + Content-Range). */
-function sendMp4 (request: FastifyRequest, reply: FastifyReply, job: RenderJob): FastifyReply {
-  const { id } = job
+let padded: { key: string, file: Buffer } | undefined
+
+/** The job's MP4, padded to `outputBytes` with a trailing `free` box (kept for the last shape). */
+function outputFile (ctx: SimContext, job: RenderJob): Buffer {
   const file = renderMp4(job.output)
+  const want = ctx.options.outputBytes
+  if (want <= file.length + 8) return file
+  const key = `${file.length}:${want}:${job.output.width}x${job.output.height}x${job.output.durationMs}`
+  if (padded?.key !== key) {
+    const out = Buffer.allocUnsafe(want)
+    file.copy(out, 0)
+    out.writeUInt32BE(want - file.length, file.length)
+    out.write('free', file.length + 4, 'latin1')
+    // not zeros: a byte served from the wrong offset shows in a checksum
+    for (let i = file.length + 8; i < want; i++) out[i] = (i * 31) & 0xff
+    padded = { key, file: out }
+  }
+  return padded.file
+}
+
+/** Whether the job's file has outlived `outputTtlMs` (the upstream's URLs for it are dead). */
+function outputExpired (ctx: SimContext, job: RenderJob, completedAt: number | undefined): boolean {
+  const ttl = ctx.options.outputTtlMs
+  return ttl !== null && completedAt !== undefined && Date.now() >= completedAt + ttl
+}
+
+/** `bytes` sent at `perSec` bytes per second, in 20 slices a second. */
+function trickle (bytes: Buffer, perSec: number): Readable {
+  const slice = Math.max(1024, Math.floor(perSec / 20))
+  let at = 0
+  let timer: NodeJS.Timeout | undefined
+  return new Readable({
+    read () {
+      if (timer !== undefined) return
+      timer = setTimeout(() => {
+        timer = undefined
+        const next = bytes.subarray(at, at + slice)
+        at += next.length
+        this.push(next.length > 0 ? next : null)
+      }, Math.round(1000 * slice / perSec))
+    },
+    destroy (err, done) {
+      clearTimeout(timer)
+      done(err)
+    }
+  })
+}
+
+/** The job's MP4, honouring a single `Range: bytes=a-b` as a CDN would (206 + Content-Range). */
+function sendMp4 (ctx: SimContext, request: FastifyRequest, reply: FastifyReply, job: RenderJob): FastifyReply {
+  const { id } = job
+  const file = outputFile(ctx, job)
+  const perSec = ctx.options.outputBytesPerSec
+  const send = (bytes: Buffer) => reply.header('content-length', bytes.length).send(perSec > 0 ? trickle(bytes, perSec) : bytes)
   reply.type('video/mp4').header('accept-ranges', 'bytes')
     .header('content-disposition', `attachment; filename="${id.replace(/[^\w.-]/g, '_')}.mp4"`)
   const m = /^bytes=(\d*)-(\d*)$/.exec(String(request.headers.range ?? ''))
-  if (m === null || (m[1] === '' && m[2] === '')) return reply.send(file)
+  if (m === null || (m[1] === '' && m[2] === '')) return send(file)
   const start = m[1] === '' ? Math.max(0, file.length - Number(m[2])) : Number(m[1])
   const end = m[1] === '' || m[2] === '' ? file.length - 1 : Math.min(Number(m[2]), file.length - 1)
   if (start > end || start >= file.length) return reply.code(416).header('content-range', `bytes */${file.length}`).send()
-  return reply.code(206).header('content-range', `bytes ${start}-${end}/${file.length}`).send(file.subarray(start, end + 1))
+  reply.code(206).header('content-range', `bytes ${start}-${end}/${file.length}`)
+  return send(file.subarray(start, end + 1))
 }
 
 const renderRoutes: FastifyPluginAsync<{ ctx: SimContext }> = async (app, { ctx }) => {
@@ -127,16 +179,19 @@ const renderRoutes: FastifyPluginAsync<{ ctx: SimContext }> = async (app, { ctx 
   app.get<{ Params: { id: string } }>('/api/render/proxy/:id/download', { onRequest: guard(ctx, 'download', { auth: true }) }, async (request, reply) => {
     const job = jobOf(request)
     if (job === undefined) return reply.code(404).send({ success: false, error: 'render not found' })
-    if (viewJob(job, Date.now()).status !== 'completed') return reply.code(409).send({ success: false, error: 'render not completed' })
-    return sendMp4(request, reply, job)
+    const view = viewJob(job, Date.now())
+    if (view.status !== 'completed') return reply.code(409).send({ success: false, error: 'render not completed' })
+    if (outputExpired(ctx, job, view.completedAt)) return reply.code(404).send({ success: false, error: 'render output expired' })
+    return sendMp4(ctx, request, reply, job)
   })
 
   // Stands in for the public CDN (static1.nemovideo.ai) that outputUrl points to: no auth.
   app.get<{ Params: { file: string } }>('/render-result/:file', { onRequest: guard(ctx, 'render-result', { auth: false }) }, async (request, reply) => {
     const id = request.params.file.replace(/\.mp4$/, '')
     const job = ctx.state.renders.get(id)
-    if (job === undefined || viewJob(job, Date.now()).status !== 'completed') return reply.code(404).send('Not Found')
-    return sendMp4(request, reply, job)
+    const view = job === undefined ? undefined : viewJob(job, Date.now())
+    if (job === undefined || view?.status !== 'completed' || outputExpired(ctx, job, view.completedAt)) return reply.code(404).send('Not Found')
+    return sendMp4(ctx, request, reply, job)
   })
 }
 

@@ -1,7 +1,7 @@
 // Exports (render jobs): started on a session, then read, listed, cancelled and downloaded by
-// their own id. The download URL is the gateway's, stable for as long as the upstream keeps
-// the file: it streams the MP4 (Range passes through) or, with ?redirect=true, redirects to
-// the upstream's file URL.
+// their own id. The download URL is the gateway's and stable: once the gateway has archived
+// the MP4 it serves its own copy (Range, ETag); until then it streams the upstream's file
+// (Range passes through) or, with ?redirect=true, redirects to the upstream's file URL.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { ExportSchema, ExportStatusSchema } from '../../../schemas/export.ts'
@@ -92,7 +92,7 @@ const exportsRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     schema: {
       tags: ['exports'],
       summary: 'The rendered MP4',
-      description: 'Streams the file (Range requests pass through: 206 with Content-Range), or with ?redirect=true answers 302 to the upstream\'s file URL. 409 GW_ERR_EXPORT_NOT_READY until the export has completed.',
+      description: 'Streams the file: the gateway\'s archived copy once it is made (`archive.state` archived; Range requests answer 206 with Content-Range, ETag is the sha256), until then the upstream\'s file (Range passes through), or with ?redirect=true a 302 to the upstream\'s file URL while there is no archived copy. 409 GW_ERR_EXPORT_NOT_READY until the export has completed; 410 GW_ERR_EXPORT_EXPIRED once its archived file was deleted after OUTPUT_RETENTION_DAYS.',
       headers: Type.Object({ 'x-user-id': Type.String(), range: Type.Optional(Type.String()) }),
       params: ExportParams,
       querystring: Type.Object({ redirect: Type.Optional(Type.Boolean()) }),
@@ -101,6 +101,7 @@ const exportsRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
         206: Type.Unsafe({ type: 'string', format: 'binary', description: 'part of the video/mp4' }),
         302: Type.Null(),
         409: ProblemRef,
+        410: ProblemRef,
         416: ProblemRef
       })
     }
@@ -120,6 +121,7 @@ const exportsRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     if (file.contentLength !== undefined) reply.header('content-length', file.contentLength)
     if (file.contentRange !== undefined) reply.header('content-range', file.contentRange)
     if (file.acceptRanges !== undefined) reply.header('accept-ranges', file.acceptRanges)
+    if (file.etag !== undefined) reply.header('etag', file.etag)
     return await reply.send(file.stream)
   })
 }
