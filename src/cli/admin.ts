@@ -28,6 +28,9 @@ const USAGE = `Usage: npm run admin -- <command>
   tokens register <tenant> <upstream token> [--label L] [--expires ISO-DATE]
   tokens list <tenant>
   tokens remove <tenant> <credentialId>
+  prune [--dry-run]                       (one retention pass now: deletes what is past its
+                                           RETENTION_* age and prints the counts; --dry-run
+                                           only counts)
 
 <tenant> is a tenant id or name; <key> is a key's id, its keyId (ngw_<keyId>_...) or the
 whole key. Output is JSON; an error is one line: GW_ERR_...: what went wrong.`
@@ -60,7 +63,8 @@ function parseCommand (argv: string[]) {
         name: { type: 'string' },
         overlap: { type: 'string' },
         label: { type: 'string' },
-        expires: { type: 'string' }
+        expires: { type: 'string' },
+        'dry-run': { type: 'boolean' }
       }
     })
   } catch (err) {
@@ -111,6 +115,8 @@ export async function runAdmin (argv: string[], domain: Domain): Promise<unknown
       if (!b) throw invalid('missing <credentialId>')
       if (!UUID.test(b)) throw gwError('GW_ERR_NOT_FOUND', `no upstream token ${b} (tokens list shows the ids)`)
       return await domain.tokenRegistry.remove(await tenantId(domain, a), b)
+    case 'prune ':
+      return await domain.retention.prune({ dryRun: values['dry-run'] === true })
     default:
       if (group === undefined || group === 'help') return USAGE
       throw invalid(`unknown command "${[group, action].filter(Boolean).join(' ')}"; npm run admin -- help lists them`)
