@@ -9,7 +9,7 @@ import type { DomainDeps } from '../common/index.ts'
 import { domainMetrics } from '../../observability/metrics.ts'
 
 /** The tables a pass prunes (the names of the data model). */
-export const PRUNED_TABLES = ['SessionEvent', 'Turn', 'Export', 'WebhookMessage', 'WebhookAttempt', 'IdempotencyRecord', 'MintLedger'] as const
+const PRUNED_TABLES = ['SessionEvent', 'Turn', 'Export', 'WebhookMessage', 'WebhookAttempt', 'IdempotencyRecord', 'MintLedger'] as const
 export type PrunedTable = typeof PRUNED_TABLES[number]
 
 export interface PruneReport {
