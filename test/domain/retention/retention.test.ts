@@ -29,7 +29,17 @@ async function world (gw: TestGateway) {
     for (const d of days) await prisma.sessionEvent.create({ data: { sessionId, type: 'text', payload: {}, createdAt: ago(d) } })
   }
   const turn = async (sessionId: string, status: 'running' | 'completed' | 'failed', days: number) =>
-    await prisma.turn.create({ data: { sessionId, text: 'hi', status, startedAt: ago(days + 0.01), finishedAt: status === 'running' ? null : ago(days) } })
+    await prisma.turn.create({
+      data: {
+        sessionId,
+        text: 'hi',
+        status,
+        startedAt: ago(days + 0.01),
+        finishedAt: status === 'running' ? null : ago(days),
+        // a running turn holds a live lease (its instance is alive), or the gateway's sweep closes it
+        ...(status === 'running' ? { instanceId: randomUUID(), leaseUntil: ago(-1) } : {})
+      }
+    })
   const exp = async (sessionId: string, status: 'queued' | 'pending' | 'completed' | 'failed' | 'canceled', days: number) =>
     await prisma.export.create({
       data: {
