@@ -175,6 +175,24 @@ export const ConfigSchema = Type.Object({
   /** After a secret rotation the old secret still signs for this long. */
   WEBHOOK_ROTATION_OVERLAP_MS: Type.Integer({ minimum: 0, default: 24 * 3600_000 }),
 
+  /** Idempotency records (a retry's stored answer) live this long; expired ones are pruned. */
+  IDEMPOTENCY_TTL_HOURS: Type.Number({ exclusiveMinimum: 0, maximum: 24 * 30, default: 24 }),
+  // Retention (domain/retention): what the pruning job deletes, by age; 0 keeps forever.
+  /** The event log of a session idle this long (no event, no running turn, no active export) is deleted. */
+  RETENTION_EVENTS_DAYS: Type.Number({ minimum: 0, default: 30 }),
+  /** Finished turns (not running) this long after they ended. */
+  RETENTION_TURNS_DAYS: Type.Number({ minimum: 0, default: 90 }),
+  /** Finished exports (completed, failed, cancelled) this long after they ended. */
+  RETENTION_EXPORTS_DAYS: Type.Number({ minimum: 0, default: 90 }),
+  /** Webhook messages no longer pending (delivered, failed), with their attempts, this long after they were created. */
+  RETENTION_WEBHOOK_MESSAGES_DAYS: Type.Number({ minimum: 0, default: 30 }),
+  /** Mint ledger rows this old; the mint limits read the last 7 days, so 0 (keep) or at least 7. */
+  RETENTION_MINT_LEDGER_DAYS: Type.Number({ minimum: 0, default: 30 }),
+  /** When the pruning job runs (cron, 5 fields; one instance runs each pass); `off` = never (the admin CLI still prunes). */
+  RETENTION_SCHEDULE: Type.String({ minLength: 3, default: '17 * * * *' }),
+  /** Rows one pruning statement deletes at most: short statements, short locks. */
+  RETENTION_BATCH_SIZE: Type.Integer({ minimum: 1, maximum: 100_000, default: 1000 }),
+
   /**
    * The hot path reuses a tenant's settings and a user's current upstream token this long
    * without a database read (changes made on this instance apply at once; other instances
@@ -195,7 +213,7 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
   const data = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''))
   try {
     // env: false: the caller's map is the whole input (tests must not inherit the shell's)
-    return checkOutputStorage(checkHttpTimeouts(nestStreamLimits(envSchema<Config>({ schema: ConfigSchema, data, env: false, dotenv: false }), data)))
+    return checkRetention(checkOutputStorage(checkHttpTimeouts(nestStreamLimits(envSchema<Config>({ schema: ConfigSchema, data, env: false, dotenv: false }), data))))
   } catch (err) {
     throw new Error(`Invalid configuration: ${(err as Error).message}`)
   }
@@ -235,6 +253,15 @@ function checkOutputStorage (config: Config): Config {
   if ((config.S3_ACCESS_KEY_ID === undefined) !== (config.S3_SECRET_ACCESS_KEY === undefined)) {
     throw new Error('S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY are set together, or neither (the AWS SDK\'s own credential chain)')
   }
+  return config
+}
+
+/** Ages the pruning job could not honour stop the process at boot. */
+function checkRetention (config: Config): Config {
+  const mint = config.RETENTION_MINT_LEDGER_DAYS
+  if (mint > 0 && mint < 7) throw new Error(`RETENTION_MINT_LEDGER_DAYS (${mint}) must be 0 (keep) or at least 7: the mint limits count the last 7 days`)
+  const schedule = config.RETENTION_SCHEDULE.trim()
+  if (schedule !== 'off' && schedule.split(/\s+/).length !== 5) throw new Error(`RETENTION_SCHEDULE (${schedule}) must be a cron expression of 5 fields, e.g. "17 * * * *", or "off"`)
   return config
 }
 

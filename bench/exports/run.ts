@@ -5,7 +5,9 @@
 // export must end in exactly one verified webhook, and the gateway's memory must not climb.
 // The simulator and the gateway are child processes (pinned to different cores with taskset
 // when it exists); their memory is read from /proc/<pid>/status. The poll rate comes from the
-// simulator's own counters (GET /__sim/counters), sampled every second. Not part of `npm test`.
+// simulator's own counters (GET /__sim/counters), sampled every second. Then, on the data the
+// exports left: `admin backup`, `admin restore` into an empty database and one `admin prune`
+// pass with every age at about a second, timed. Not part of `npm test`.
 // DATABASE_URL, when set, is used as is; else a throwaway database on the local Postgres, else
 // the gateway's embedded Postgres in a temporary directory.
 //
@@ -193,6 +195,10 @@ interface Stack {
   auth: Record<string, string>
   sessionId: string
   database: string
+  /** The environment an admin CLI process needs to work on this gateway's database. */
+  adminEnv: Record<string, string>
+  /** A temporary directory of the run's own (removed at the end). */
+  work: string
 }
 
 async function startStack (scope: Scope): Promise<Stack> {
@@ -203,6 +209,7 @@ async function startStack (scope: Scope): Promise<Stack> {
   const simUrl = `http://127.0.0.1:${simPort}`
   const gwUrl = `http://127.0.0.1:${gwPort}`
   const db = await database()
+  const encryptionKey = process.env.ENCRYPTION_KEY ?? randomBytes(32).toString('hex')
   if (db.drop !== undefined) scope.defer(async () => await db.drop!().catch((err: unknown) => console.error(`could not drop the bench database: ${(err as Error).message}`)))
   // written as in a shell: KEY=value, no spaces in the values
   const env = (text: string): Record<string, string> => Object.fromEntries(text.trim().split(/\s+/).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]))
@@ -212,7 +219,7 @@ async function startStack (scope: Scope): Promise<Stack> {
   scope.defer(async () => await stop(sim))
   const gateway = start('gateway', 1, ['--import=tsx', '--import=./src/telemetry.ts', 'src/server.ts'], env(`
     PORT=${gwPort} HOST=127.0.0.1 LOG_LEVEL=warn NEMO_BASE_URL=${simUrl} ADMIN_TOKEN=${adminToken}
-    ENCRYPTION_KEY=${process.env.ENCRYPTION_KEY ?? randomBytes(32).toString('hex')} FIRST_RUN_TENANT=false DATA_DIR=${work}
+    ENCRYPTION_KEY=${encryptionKey} FIRST_RUN_TENANT=false DATA_DIR=${work}
     RATE_LIMIT_MAX=1000000 EXPORT_POLL_INITIAL_MS=2000 EXPORT_POLL_MAX_MS=4000 EXPORT_POLL_RATE=${POLL_RATE}
     JOBS_POLL_INTERVAL_MS=500 WEBHOOK_ALLOWED_CIDRS=127.0.0.0/8 WEBHOOK_POLL_MS=100 MAX_EVENT_LOOP_DELAY_MS=0
     ${db.url === undefined ? '' : `DATABASE_URL=${db.url}`}`))
@@ -240,7 +247,58 @@ async function startStack (scope: Scope): Promise<Stack> {
     simPid: sim.proc.pid!,
     auth,
     sessionId: session.id,
-    database: db.url === undefined ? 'embedded' : db.drop === undefined ? 'DATABASE_URL' : 'throwaway on 127.0.0.1:5432'
+    database: db.url === undefined ? 'embedded' : db.drop === undefined ? 'DATABASE_URL' : 'throwaway on 127.0.0.1:5432',
+    adminEnv: { LOG_LEVEL: 'warn', ENCRYPTION_KEY: encryptionKey, DATA_DIR: work, ...(db.url === undefined ? {} : { DATABASE_URL: db.url }) },
+    work
+  }
+}
+
+// ---- after the exports: backup, restore, one pruning pass (the admin CLI, as an operator runs it) ----
+
+interface DataLife {
+  backup: { wallS: number, ms: number, bytes: number, rows: number }
+  restore: { wallS: number, ms: number, into: string }
+  prune: { wallS: number, ms: number, batches: number, deleted: Record<string, number> }
+}
+
+async function admin (args: string[], env: Record<string, string>): Promise<{ wallS: number, out: any }> {
+  const started = performance.now()
+  const out = await new Promise<string>((resolve, reject) => {
+    // a fresh environment of the bench's own: no DATABASE_URL or DATA_DIR of the shell leaks in
+    const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'DATABASE_URL' && k !== 'DATA_DIR' && !k.startsWith('RETENTION_')))
+    const proc = spawn(process.execPath, ['--import=tsx', 'src/cli/admin.ts', ...args], { cwd: GW_DIR, env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    proc.stdout.on('data', (c: Buffer) => { stdout += c.toString() })
+    proc.stderr.on('data', (c: Buffer) => { stderr += c.toString() })
+    proc.on('exit', (code) => { if (code === 0) resolve(stdout); else reject(new Error(`admin ${args.join(' ')}: ${stderr.trim()}`)) })
+  })
+  return { wallS: +((performance.now() - started) / 1000).toFixed(2), out: JSON.parse(out) }
+}
+
+async function dataLife (stack: Stack, scope: Scope): Promise<DataLife> {
+  const file = join(stack.work, 'bench.backup')
+  const backup = await admin(['backup', file], stack.adminEnv)
+  const rows = Object.values(backup.out.rows as Record<string, number>).reduce((a, b) => a + b, 0)
+  // into an empty database of the same kind: a throwaway on the local server, or an embedded one
+  let target: Record<string, string>
+  if (stack.database.startsWith('throwaway')) {
+    const db = await database()
+    scope.defer(async () => await db.drop?.())
+    target = { DATABASE_URL: db.url! }
+  } else {
+    const dir = await mkdtemp(join(tmpdir(), 'ngw-bench-restore-'))
+    scope.defer(async () => await rm(dir, { recursive: true, force: true }))
+    target = { DATA_DIR: dir }
+  }
+  const restore = await admin(['restore', file], { LOG_LEVEL: 'warn', ENCRYPTION_KEY: stack.adminEnv.ENCRYPTION_KEY!, ...target })
+  // every finished thing counts as old (about a second): the pass deletes the whole run
+  const old = '0.00001'
+  const prune = await admin(['prune'], { ...stack.adminEnv, RETENTION_EVENTS_DAYS: old, RETENTION_TURNS_DAYS: old, RETENTION_EXPORTS_DAYS: old, RETENTION_WEBHOOK_MESSAGES_DAYS: old })
+  return {
+    backup: { wallS: backup.wallS, ms: backup.out.ms, bytes: backup.out.bytes, rows },
+    restore: { wallS: restore.wallS, ms: restore.out.ms, into: target.DATABASE_URL === undefined ? 'embedded' : 'throwaway on 127.0.0.1:5432' },
+    prune: { wallS: prune.wallS, ms: prune.out.ms, batches: prune.out.batches, deleted: prune.out.deleted }
   }
 }
 
@@ -387,6 +445,7 @@ async function runSingle (): Promise<void> {
     const deliverySpan = arrivals.length > 1 ? (arrivals.at(-1)! - arrivals[0]!) / 1000 : 0
     const sorted = [...latencies].sort((a, b) => a - b)
     const errorLines = gateway.stderr.join('').split('\n').filter((l) => l.trim() !== '')
+    const life = await dataLife(stack, scope)
 
     const result = {
       machine: await machine(stack.database),
@@ -421,6 +480,7 @@ async function runSingle (): Promise<void> {
         lastSubmitToLastDeliveryS: arrivals.length > 0 ? +((arrivals.at(-1)! - submitEnd) / 1000).toFixed(1) : null,
         timedOut
       },
+      dataLife: life,
       memoryMiB: { gatewayIdle: mib(rssIdle), gatewayPeak: mib(rssPeak), gatewayAfter: mib(rssAfter), simulatorPeak: mib(Math.max(...samples.map((s) => s.simRss))) },
       gatewayStderr: { lines: errorLines.length, first: errorLines.slice(0, 5).map((l) => l.slice(0, 400)) },
       timeline: samples.map((s, i) => ({ s: Math.round((s.t - samples[0]!.t) / 1000), polls: i === 0 ? 0 : s.polls - samples[i - 1]!.polls, delivered: s.delivered, gwRssMiB: mib(s.gwRss) }))
@@ -440,7 +500,11 @@ async function runSingle (): Promise<void> {
       ['last submit → last delivery', `${w.lastSubmitToLastDeliveryS} s`],
       ['gateway RSS idle / peak / after', `${result.memoryMiB.gatewayIdle} / ${result.memoryMiB.gatewayPeak} / ${result.memoryMiB.gatewayAfter} MiB`],
       ['simulator RSS peak', `${result.memoryMiB.simulatorPeak} MiB`],
-      ['gateway stderr lines (LOG_LEVEL=warn)', String(errorLines.length)]
+      ['gateway stderr lines (LOG_LEVEL=warn)', String(errorLines.length)],
+      ['backup (admin CLI, gateway running): in command / wall / file / rows', `${life.backup.ms} ms / ${life.backup.wallS} s / ${(life.backup.bytes / 1024).toFixed(0)} KiB / ${life.backup.rows}`],
+      [`restore into an empty ${life.restore.into} database: in command / wall`, `${life.restore.ms} ms / ${life.restore.wallS} s`],
+      ['pruning pass (every finished row old): pass / wall / statements', `${life.prune.ms} ms / ${life.prune.wallS} s / ${life.prune.batches}`],
+      ['pruning pass: rows deleted', Object.entries(life.prune.deleted).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ')]
     ]
     const m = result.machine
     console.log(`\n${m.cores} x ${m.cpu}, Node ${m.node}, commit ${m.commit}, ${m.date}, load ${m.loadavg.join(' ')}, database: ${m.database}\n`)

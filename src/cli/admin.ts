@@ -13,6 +13,7 @@ import { openDatabase } from '../db/client.ts'
 import { NemoClient } from '../nemo/client.ts'
 import { consoleLog } from '../db/log.ts'
 import { withCliDatabase } from './database.ts'
+import { backupCommand } from './backup.ts'
 
 const USAGE = `Usage: npm run admin -- <command>
 
@@ -28,6 +29,13 @@ const USAGE = `Usage: npm run admin -- <command>
   tokens register <tenant> <upstream token> [--label L] [--expires ISO-DATE]
   tokens list <tenant>
   tokens remove <tenant> <credentialId>
+  backup <file>                           (the whole database, one snapshot, into a new file)
+  restore <file> [--force] [--ignore-key-mismatch]
+                                          (into an empty database; --force replaces one that
+                                           holds data; stop the gateway first)
+  prune [--dry-run]                       (one retention pass now: deletes what is past its
+                                           RETENTION_* age and prints the counts; --dry-run
+                                           only counts)
 
 <tenant> is a tenant id or name; <key> is a key's id, its keyId (ngw_<keyId>_...) or the
 whole key. Output is JSON; an error is one line: GW_ERR_...: what went wrong.`
@@ -60,7 +68,10 @@ function parseCommand (argv: string[]) {
         name: { type: 'string' },
         overlap: { type: 'string' },
         label: { type: 'string' },
-        expires: { type: 'string' }
+        expires: { type: 'string' },
+        'dry-run': { type: 'boolean' },
+        force: { type: 'boolean' },
+        'ignore-key-mismatch': { type: 'boolean' }
       }
     })
   } catch (err) {
@@ -111,6 +122,8 @@ export async function runAdmin (argv: string[], domain: Domain): Promise<unknown
       if (!b) throw invalid('missing <credentialId>')
       if (!UUID.test(b)) throw gwError('GW_ERR_NOT_FOUND', `no upstream token ${b} (tokens list shows the ids)`)
       return await domain.tokenRegistry.remove(await tenantId(domain, a), b)
+    case 'prune ':
+      return await domain.retention.prune({ dryRun: values['dry-run'] === true })
     default:
       if (group === undefined || group === 'help') return USAGE
       throw invalid(`unknown command "${[group, action].filter(Boolean).join(' ')}"; npm run admin -- help lists them`)
@@ -120,6 +133,15 @@ export async function runAdmin (argv: string[], domain: Domain): Promise<unknown
 async function main (config: Config): Promise<number> {
   const log = consoleLog(config.LOG_LEVEL === 'info' ? 'warn' : config.LOG_LEVEL)
   try {
+    const argv = process.argv.slice(2)
+    // backup and restore work on the database as it is: no migration first, no services
+    const { positionals, values } = parseCommand(argv)
+    const [command, file] = positionals
+    if (command === 'backup' || command === 'restore') {
+      const flags = { force: values.force === true, ignoreKeyMismatch: values['ignore-key-mismatch'] === true }
+      console.log(JSON.stringify(await backupCommand(config, command, file, flags, log), null, 2))
+      return 0
+    }
     return await withCliDatabase(config, log, async (url) => {
       const { prisma, sql, close } = openDatabase(url)
       const nemo = NemoClient.fromConfig(config)
@@ -129,7 +151,7 @@ async function main (config: Config): Promise<number> {
         const say = (write: (msg: string) => void) => (obj: object, msg?: string) => write(msg ?? JSON.stringify(obj))
         const domainLog = { info: say(log.info), warn: say(log.warn), error: say(log.warn), debug: say(log.debug) }
         const domain = buildDomain({ prisma, sql, nemo, config, encryptionKey, log: domainLog, bus: localBus(), publicBaseUrl: () => publicBaseUrl(config) })
-        const result = await runAdmin(process.argv.slice(2), domain)
+        const result = await runAdmin(argv, domain)
         console.log(typeof result === 'string' ? result : JSON.stringify(result, null, 2))
         return 0
       } finally {

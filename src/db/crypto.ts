@@ -1,7 +1,7 @@
 // Secrets at rest (upstream tokens, webhook secrets): AES-256-GCM with a random 96-bit IV per
 // message, stored as base64 of iv | tag | ciphertext. GCM's tag makes any change to the
 // stored value (or a wrong key) fail loudly instead of decrypting to garbage.
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto'
+import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes } from 'node:crypto'
 
 const ALGORITHM = 'aes-256-gcm'
 const IV_BYTES = 12
@@ -36,4 +36,13 @@ export function decrypt (key: Buffer, encrypted: string): string {
 
 export function sha256Hex (s: string | Buffer): string {
   return createHash('sha256').update(s).digest('hex')
+}
+
+/**
+ * A name for a key that reveals nothing of it: an HMAC of a fixed text under the key. Backups
+ * record it, so a restore under another key is refused before anything is written.
+ */
+export function keyId (key: Buffer): string {
+  checkKey(key)
+  return createHmac('sha256', key).update('nemo-gateway encryption key id').digest('hex').slice(0, 16)
 }

@@ -43,6 +43,12 @@ export async function loadEncryptionKey (options: EncryptionKeyOptions): Promise
   return key
 }
 
+/** The key as loadEncryptionKey would find it, without ever creating one (undefined: none yet). */
+export async function findEncryptionKey (options: EncryptionKeyOptions): Promise<Buffer | undefined> {
+  if (options.configured !== undefined) return parseEncryptionKey(options.configured)
+  return await readKeyFile(join(resolve(options.dataDir), KEY_FILE))
+}
+
 async function readKeyFile (file: string): Promise<Buffer | undefined> {
   let text: string
   try {

@@ -15,6 +15,7 @@ import { Webhooks } from './webhooks/index.ts'
 import { WebhookDelivery } from './webhooks/index.ts'
 import { EgressGuard } from './webhooks/index.ts'
 import { CacheSync } from './common/index.ts'
+import { Retention } from './retention/index.ts'
 
 export interface Domain {
   tenants: Tenants
@@ -37,6 +38,8 @@ export interface Domain {
   caches: CacheSync
   /** Erasing a user's or a tenant's data. */
   deletions: Deletions
+  /** Pruning what is older than its retention age. */
+  retention: Retention
 }
 
 export function buildDomain (deps: DomainDeps): Domain {
@@ -60,5 +63,6 @@ export function buildDomain (deps: DomainDeps): Domain {
   const say = new Say(sessions, turns, timelines, credits, exports, deps.config.UPLOAD_MAX_BYTES)
   const uploads = new Uploads(deps, sessions, events)
   const deletions = new Deletions(deps, exports, turns, caches)
-  return { tenants, apiKeys, users, credentials, tokenRegistry, events, sessions, credits, timelines, turns, say, uploads, exports, webhooks, webhookDelivery, caches, deletions }
+  const retention = new Retention(deps, exports)
+  return { tenants, apiKeys, users, credentials, tokenRegistry, events, sessions, credits, timelines, turns, say, uploads, exports, webhooks, webhookDelivery, caches, deletions, retention }
 }

@@ -17,6 +17,7 @@ export interface DomainMetrics {
   graphqlSubscriptions: UpDownCounter
   graphqlConnections: UpDownCounter
   graphqlRefusals: Counter
+  retentionDeleted: Counter
 }
 
 let cached: DomainMetrics | undefined
@@ -38,6 +39,7 @@ export function domainMetrics (): DomainMetrics {
     graphqlSubscriptions: meter.createUpDownCounter('gateway.graphql.open_subscriptions', { description: 'Open GraphQL subscriptions, by kind' }),
     graphqlConnections: meter.createUpDownCounter('gateway.graphql.open_connections', { description: 'Open GraphQL WebSocket connections (authenticated)' }),
     graphqlRefusals: meter.createCounter('gateway_graphql_refusals', { description: 'GraphQL operations and WebSocket connections refused by a size or count bound, by reason' }),
+    retentionDeleted: meter.createCounter('gateway_retention_deleted_rows', { description: 'Rows deleted by the retention job (pruning), by table' }),
     eventAppendSeconds: meter.createHistogram('gateway.event_log.append.duration', {
       description: 'Time to write one event to the session log (lock + insert)',
       unit: 's',

@@ -1,13 +1,14 @@
 // Everything that runs beside the requests, started by name once the app is ready and stopped
 // in order when it closes: the export poll and archive-copy workers (pg-boss), their
 // reconciler, the retention sweep of archived files, webhook
-// delivery, the sweep of turns abandoned by a dead instance, the drain of running turns, the
-// end of open SSE streams, the relay of cache changes between instances and the /metrics
+// delivery, the sweep of turns abandoned by a dead instance, the retention job (pruning), the
+// drain of running turns, the end of open SSE streams, the relay of cache changes between instances and the /metrics
 // gauges. Registered after the surfaces, so a reader of app.ts sees where it all starts.
 import fp from 'fastify-plugin'
 import { randomUUID } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import { EXPORT_ARCHIVE_QUEUE, EXPORT_POLL_QUEUE } from '../domain/exports/index.ts'
+import { RETENTION_QUEUE } from '../domain/retention/index.ts'
 import type { CacheChange } from '../domain/common/index.ts'
 import { registerGauges } from '../domain/tokens/index.ts'
 import { closeEventStreams } from '../routes/sse.ts'
@@ -93,6 +94,13 @@ async function background (fastify: FastifyInstance): Promise<void> {
       const next = await built.exports.copyFile(exportId)
       if (next !== null) await fastify.jobs.schedule(EXPORT_ARCHIVE_QUEUE, { exportId }, { delayMs: next, key: exportId })
     })
+    // pruning: a pass on the schedule, run by one instance at a time (the queue's policy)
+    await fastify.jobs.work(RETENTION_QUEUE, { batchSize: 1 }, async () => {
+      const report = await built.retention.prune()
+      const deleted = Object.fromEntries(Object.entries(report.deleted).filter(([, n]) => n > 0))
+      if (Object.keys(deleted).length > 0) log.info({ deleted, batches: report.batches, ms: report.ms }, 'retention: pruned old rows')
+    })
+    await fastify.jobs.every(RETENTION_QUEUE, config.RETENTION_SCHEDULE)
     built.webhookDelivery.start()
     reconcile()
     sweep()

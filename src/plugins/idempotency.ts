@@ -1,6 +1,6 @@
 // Idempotency-Key on POST routes (draft-ietf-httpapi-idempotency-key-header + Stripe's
 // semantics). Records are keyed by (tenant, key, route) with a fingerprint of the request and
-// kept 24 h. A retry after completion replays the stored response; a retry while the first
+// kept IDEMPOTENCY_TTL_HOURS (24 h; the retention job deletes expired ones). A retry after completion replays the stored response; a retry while the first
 // is running gets 409; the same key with another request gets 422. Responses that say "try
 // again" (429, 5xx) are not stored, so retrying them really retries. An answer that carries a
 // secret is never stored as sent: its route's `idempotentReplay` says what the record keeps
@@ -12,7 +12,6 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { gwError } from '../errors.ts'
 import { IDEMPOTENCY_KEY } from '../inputs.ts'
 
-const IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000
 /** A record still in flight after this long belongs to a request that died with its process. */
 const ABANDONED_MS = 20 * 60 * 1000
 
@@ -79,6 +78,7 @@ function isSuccess (status: number | null): boolean {
 
 async function idempotency (fastify: FastifyInstance): Promise<void> {
   const prisma = fastify.prisma
+  const ttlMs = Math.round(fastify.config.IDEMPOTENCY_TTL_HOURS * 3600_000)
   fastify.decorateRequest('idempotency', null)
   fastify.decorateRequest('idempotencyKey', null)
 
@@ -103,7 +103,7 @@ async function idempotency (fastify: FastifyInstance): Promise<void> {
     const id = { tenantId_key_route: { tenantId, key, route } }
 
     const created = await prisma.idempotencyRecord.createMany({
-      data: [{ tenantId, key, route, fingerprint: print, state: 'in_flight', expiresAt: new Date(now.getTime() + IDEMPOTENCY_TTL_MS) }],
+      data: [{ tenantId, key, route, fingerprint: print, state: 'in_flight', expiresAt: new Date(now.getTime() + ttlMs) }],
       skipDuplicates: true
     })
     if (created.count === 0) {
@@ -114,7 +114,7 @@ async function idempotency (fastify: FastifyInstance): Promise<void> {
         // take the stale record over, atomically, so only one retry wins it
         const taken = await prisma.idempotencyRecord.updateMany({
           where: { tenantId, key, route, createdAt: existing?.createdAt },
-          data: { fingerprint: print, state: 'in_flight', createdAt: now, expiresAt: new Date(now.getTime() + IDEMPOTENCY_TTL_MS), responseStatus: null, responseBody: null, responseHeaders: undefined }
+          data: { fingerprint: print, state: 'in_flight', createdAt: now, expiresAt: new Date(now.getTime() + ttlMs), responseStatus: null, responseBody: null, responseHeaders: undefined }
         })
         if (taken.count === 0) throw gwError('GW_ERR_IDEMPOTENCY_IN_FLIGHT', 'A request with this Idempotency-Key is still being processed; retry later')
       } else if (existing.fingerprint !== print) {

@@ -9,12 +9,18 @@ import fp from 'fastify-plugin'
 import PgBoss from 'pg-boss'
 import type { FastifyInstance } from 'fastify'
 import { EXPORT_ARCHIVE_QUEUE_OPTIONS, EXPORT_POLL_QUEUE_OPTIONS } from '../domain/exports/index.ts'
+import { RETENTION_QUEUE_OPTIONS } from '../domain/retention/index.ts'
 import type { JobQueue } from '../domain/common/index.ts'
 
 interface Jobs extends JobQueue {
   boss: PgBoss
   /** Starts a worker; `handler` runs for each job of a fetched batch, concurrently. */
   work: (queue: string, opts: { batchSize: number }, handler: (data: Record<string, unknown>) => Promise<void>) => Promise<void>
+  /**
+   * Sends a job to `queue` on a cron schedule, from whichever instance's clock fires first
+   * (pg-boss keeps one job per minute per schedule); `off` removes the schedule.
+   */
+  every: (queue: string, cron: string) => Promise<void>
 }
 
 declare module 'fastify' {
@@ -24,7 +30,7 @@ declare module 'fastify' {
 }
 
 // the queues are declared by the contexts that own them
-const QUEUES = [EXPORT_POLL_QUEUE_OPTIONS, EXPORT_ARCHIVE_QUEUE_OPTIONS] as const satisfies PgBoss.Queue[]
+const QUEUES = [EXPORT_POLL_QUEUE_OPTIONS, EXPORT_ARCHIVE_QUEUE_OPTIONS, RETENTION_QUEUE_OPTIONS] as const satisfies PgBoss.Queue[]
 
 async function jobs (fastify: FastifyInstance): Promise<void> {
   const { config, log } = fastify
@@ -59,6 +65,10 @@ async function jobs (fastify: FastifyInstance): Promise<void> {
         for (const r of results) if (r.status === 'rejected') log.warn({ err: r.reason, queue: name }, 'job failed')
       })
       workers.add(id)
+    },
+    async every (name, cron) {
+      if (cron.trim() === 'off') await boss.unschedule(name)
+      else await boss.schedule(name, cron.trim())
     }
   }
   fastify.decorate('jobs', queue)

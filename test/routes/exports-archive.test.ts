@@ -165,3 +165,19 @@ t.test('archive off: no copy is made and downloads stream from the upstream as b
   t.equal(gone.statusCode, 404)
   t.match(gone.json().detail, /no longer has the file/)
 })
+
+t.test('retention of export rows: a pruned export takes its archived file with it', async (t) => {
+  const { gw, acme, session } = await exportSetup(t, { endpoint: false, config: { RETENTION_EXPORTS_DAYS: 30 } })
+  const ids: string[] = []
+  for (let i = 0; i < 2; i++) ids.push((await acme.as('alice', { method: 'POST', url: `/v1/sessions/${session.id}/exports` })).json().id)
+  for (const id of ids) t.equal((await archived(acme, 'alice', id)).archive.state, 'archived')
+  const dir = join(gw.config.DATA_DIR, 'outputs')
+  // the first export finished 40 days ago, the second just now
+  const old = new Date(Date.now() - 40 * 24 * 3600_000)
+  await gw.app.prisma.$executeRaw`UPDATE "Export" SET "completedAt" = ${old}, "updatedAt" = ${old}, "createdAt" = ${old} WHERE id = ${ids[0]}::uuid`
+  const pass = await gw.app.domain.retention.prune()
+  t.equal(pass.deleted.Export, 1, 'one export row pruned')
+  t.same(await filesUnder(dir), [`${acme.id}/${ids[1]}.mp4`], 'its file went with it; the recent one stays')
+  t.equal((await acme.as('alice', { method: 'GET', url: `/v1/exports/${ids[0]}` })).statusCode, 404)
+  t.equal((await acme.as('alice', { method: 'GET', url: `/v1/exports/${ids[1]}/download` })).statusCode, 200)
+})
