@@ -84,6 +84,9 @@ async function main (): Promise<void> {
     const as = { authorization: `Bearer ${key}`, 'x-user-id': 'bench' }
     const session = await json(`${gwUrl}/v1/sessions`, { method: 'POST', headers: as, body: {} })
     await json(`${gwUrl}/v1/credits`, { headers: as })
+    // the same user through a client token, as a browser would call
+    const clientToken = (await json(`${gwUrl}/v1/client-tokens`, { method: 'POST', headers: as, body: { ttlSeconds: 86400 } })).token as string
+    const asClient = { authorization: `Bearer ${clientToken}` }
 
     // a second gateway on the same database with the balance cache off
     const pgPort = (await readFile(join(dataDir, 'pg', 'postmaster.pid'), 'utf8')).split('\n')[3]!.trim()
@@ -111,6 +114,7 @@ async function main (): Promise<void> {
     type Target = [url: string, headers: Record<string, string>, pid: number]
     const cases: Array<{ name: string, direct?: Target, gateway: Target, rate?: number }> = [
       { name: 'GET /v1/credits, balance cached, saturation', direct: [simCredits, direct, simPid], gateway: [`${gwUrl}/v1/credits`, as, gwPid] },
+      { name: 'GET /v1/credits, balance cached, client token, saturation', direct: [simCredits, direct, simPid], gateway: [`${gwUrl}/v1/credits`, asClient, gwPid] },
       { name: `GET /v1/credits, balance cached, offered ${OFFERED_RATE} req/s`, direct: [simCredits, direct, simPid], gateway: [`${gwUrl}/v1/credits`, as, gwPid], rate: OFFERED_RATE },
       { name: 'GET /v1/credits, not cached (CREDITS_CACHE_TTL_MS=0), saturation', direct: [simCredits, direct, simPid], gateway: [`${uncachedUrl}/v1/credits`, as, uncachedPid] },
       { name: 'GET /v1/sessions/:id, saturation', gateway: [`${gwUrl}/v1/sessions/${session.id}`, as, gwPid] },
@@ -168,10 +172,13 @@ async function main (): Promise<void> {
       settings: { durationS: DURATION, rounds: ROUNDS, connections: CONNECTIONS, offeredRate: OFFERED_RATE },
       cases: summary,
       db,
-      creditsCachedVsHealth: (summary.find((s) => s.case.includes('cached, saturation'))?.gateway.rps.median ?? 0) / health
+      creditsCachedVsHealth: (summary.find((s) => s.case.includes('cached, saturation'))?.gateway.rps.median ?? 0) / health,
+      clientTokenVsApiKey: (summary.find((s) => s.case.includes('client token'))?.gateway.rps.median ?? 0) /
+        (summary.find((s) => s.case === 'GET /v1/credits, balance cached, saturation')?.gateway.rps.median ?? 1)
     }
     if (args.only !== undefined) {
       if (db !== null) console.log(JSON.stringify(db, null, 1))
+      console.log(`cached credits, client token vs API key: ${report.clientTokenVsApiKey.toFixed(2)}x`)
       for (const s of summary) console.log(`${s.case}: gateway ${s.gateway.rps.median.toFixed(0)} req/s p50 ${s.gateway.p50.median} p99 ${s.gateway.p99.median} ms, ${s.gateway.cpuUs.median.toFixed(0)} µs CPU/req${s.direct ? `; direct ${s.direct.rps.median.toFixed(0)} req/s p50 ${s.direct.p50.median} p99 ${s.direct.p99.median} ms, ${s.direct.cpuUs.median.toFixed(0)} µs CPU/req` : ''}`)
       const metrics = await (await request(`${gwUrl}/metrics`)).body.text()
       console.log(metrics.split('\n').filter((l) => /event_loop|http_server_request_duration_count.*credits|upstream_request_duration_count/.test(l)).join('\n'))
@@ -188,7 +195,7 @@ async function main (): Promise<void> {
       '| --- | --- | --- | --- | --- | --- |',
       ...rows,
       '',
-      `Cached credits vs \`/health/live\` of the same gateway: ${report.creditsCachedVsHealth.toFixed(2)}x.`,
+      `Cached credits vs \`/health/live\` of the same gateway: ${report.creditsCachedVsHealth.toFixed(2)}x. Cached credits with a client token vs with an API key: ${report.clientTokenVsApiKey.toFixed(2)}x.`,
       ...(db === null
         ? []
         : [

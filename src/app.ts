@@ -22,6 +22,8 @@ import openapi from './plugins/openapi.ts'
 import firstRun from './plugins/first-run.ts'
 import v1 from './routes/v1/index.ts'
 import admin from './routes/admin/v1/index.ts'
+import wellKnown from './routes/well-known.ts'
+import cors from './plugins/cors.ts'
 import background from './plugins/background.ts'
 
 interface AppOptions {
@@ -50,12 +52,14 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   await fastify.register(domain)
   await fastify.register(authThrottle)
   await fastify.register(auth)
+  await fastify.register(cors)
   await fastify.register(rateLimit)
   await fastify.register(idempotency)
   await fastify.register(graphql)
   await fastify.register(firstRun, { announce: opts.announce })
   await fastify.register(v1, { prefix: '/v1' })
   await fastify.register(admin, { prefix: '/admin/v1' })
+  await fastify.register(wellKnown)
   // pollers, delivery, sweeps and the drain: started once the app is ready
   await fastify.register(background)
 }

@@ -26,6 +26,10 @@ export const ConfigSchema = Type.Object({
   /** 32 bytes as 64 hex chars or base64. Unset with the embedded default: generated into DATA_DIR. */
   ENCRYPTION_KEY: Type.Optional(Type.String({ minLength: 32 })),
   ADMIN_TOKEN: Type.Optional(Type.String({ minLength: 16 })),
+  /** The private Ed25519 JWK that signs client tokens. Unset: generated into DATA_DIR (signing-keys.json). */
+  TOKEN_SIGNING_KEY: Type.Optional(Type.String({ minLength: 32 })),
+  /** Public JWKs (JSON array) of earlier TOKEN_SIGNING_KEYs, still accepted and published until their tokens expire. */
+  TOKEN_SIGNING_KEYS_RETIRED: Type.Optional(Type.String({ minLength: 2 })),
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
   /**
    * While Redis (REDIS_URL) is unreachable, rate limits and failed authentications are counted

@@ -8,6 +8,8 @@ export const catalog = {
   GW_ERR_BAD_REQUEST: { status: 400, title: 'Bad request' },
   GW_ERR_UNAUTHORIZED: { status: 401, title: 'Authentication required' },
   GW_ERR_FORBIDDEN: { status: 403, title: 'Not allowed' },
+  GW_ERR_SCOPE_REQUIRED: { status: 403, title: 'The credential lacks a scope this needs' },
+  GW_ERR_ORIGIN_NOT_ALLOWED: { status: 403, title: 'The tenant does not allow this origin' },
   GW_ERR_NOT_FOUND: { status: 404, title: 'Not found' },
   GW_ERR_ROUTE_NOT_FOUND: { status: 404, title: 'No such route' },
   GW_ERR_METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed' },

@@ -8,6 +8,7 @@ import type { Socket } from 'node:net'
 import type { FastifyHttpOptions } from 'fastify'
 import type { Config } from './config.ts'
 import { clientErrorHandler, frameworkErrors } from './plugins/problems.ts'
+import { takeAccessToken } from './http/access-token.ts'
 
 /** Every place a secret could be logged from a request or an error object. */
 const REDACT_PATHS = [
@@ -47,6 +48,8 @@ export function serverOptions (config: Config, overrides: ServerOptions = {}): S
     // a caller's X-Request-Id is kept (so traces join up), otherwise a UUID
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
+    // an EventSource's ?access_token= leaves the URL before anything can log or trace it
+    rewriteUrl: takeAccessToken,
     // style.md §9, every one from the config (README: Configuration): uploads of 500 MB and
     // SSE streams are long, so no whole-request limit by default; but a request's headers
     // must arrive within HTTP_HEADERS_TIMEOUT_MS (slowloris, sockets that never send), an idle

@@ -7,6 +7,7 @@ import { loadEncryptionKey } from '../db/encryption-key.ts'
 import { applyMigrations } from '../db/migrate.ts'
 import { localBus } from '../domain/events/index.ts'
 import { buildDomain, type Domain } from '../domain/index.ts'
+import { SigningKeys } from '../domain/tenancy/index.ts'
 import { gwError } from '../errors.ts'
 import { databaseErrorToGatewayError } from '../db/errors.ts'
 import { openDatabase } from '../db/client.ts'
@@ -20,9 +21,14 @@ const USAGE = `Usage: npm run admin -- <command>
   tenants create <name> [--mode anonymous|registered] [--budget N]
   tenants list
   tenants mode <tenant> anonymous|registered
+  tenants origins <tenant> [ORIGIN ...]   (browser origins allowed; none given: none allowed)
+  issuers add <tenant> <issuer> <jwksUrl> <audience> [--user-claim C] [--scope-claim C]
+  issuers list <tenant>
+  issuers remove <tenant> <issuerId>
+  signing-keys rotate                     (a new client-token signing key; old tokens stay valid)
   tenants delete <tenant>                 (everything of the tenant; prints counts)
   users delete <tenant> <userId>          (the user's data; <userId> is the tenant's own id)
-  keys issue <tenant> [--name NAME]
+  keys issue <tenant> [--name NAME] [--scopes a,b,...]   (default *; e.g. sessions:read,events:read)
   keys list <tenant>
   keys revoke <key>
   keys rotate <key> [--overlap SECONDS]   (default 86400)
@@ -71,7 +77,10 @@ function parseCommand (argv: string[]) {
         expires: { type: 'string' },
         'dry-run': { type: 'boolean' },
         force: { type: 'boolean' },
-        'ignore-key-mismatch': { type: 'boolean' }
+        'ignore-key-mismatch': { type: 'boolean' },
+        scopes: { type: 'string' },
+        'user-claim': { type: 'string' },
+        'scope-claim': { type: 'string' }
       }
     })
   } catch (err) {
@@ -89,7 +98,7 @@ export function cliErrorLine (err: unknown): string {
 
 export async function runAdmin (argv: string[], domain: Domain): Promise<unknown> {
   const { positionals, values } = parseCommand(argv)
-  const [group, action, a, b] = positionals
+  const [group, action, a, b, c, d] = positionals
   switch (`${group ?? ''} ${action ?? ''}`) {
     case 'tenants create':
       if (!a) throw invalid('missing <name>')
@@ -98,13 +107,26 @@ export async function runAdmin (argv: string[], domain: Domain): Promise<unknown
       return await domain.tenants.list()
     case 'tenants mode':
       return await domain.tenants.update(await tenantId(domain, a), { tokenMode: mode(b) })
+    case 'tenants origins':
+      return await domain.tenants.update(await tenantId(domain, a), { allowedOrigins: positionals.slice(3) })
+    case 'issuers add':
+      if (!b || !c || !d) throw invalid('usage: issuers add <tenant> <issuer> <jwksUrl> <audience>')
+      return await domain.tokenIssuers.create(await tenantId(domain, a), { issuer: b, jwksUrl: c, audience: d, userClaim: values['user-claim'], scopeClaim: values['scope-claim'] })
+    case 'issuers list':
+      return await domain.tokenIssuers.list(await tenantId(domain, a))
+    case 'issuers remove':
+      if (!b || !UUID.test(b)) throw invalid('missing <issuerId> (issuers list shows the ids)')
+      await domain.tokenIssuers.remove(await tenantId(domain, a), b)
+      return { removed: b }
+    case 'signing-keys rotate':
+      return { kid: await domain.signingKeys.rotate() }
     case 'tenants delete':
       return await domain.deletions.deleteTenant(await tenantId(domain, a))
     case 'users delete':
       if (!b) throw invalid('missing <userId>')
       return await domain.deletions.deleteUser(await tenantId(domain, a), b)
     case 'keys issue':
-      return await domain.apiKeys.issue(await tenantId(domain, a), { name: values.name })
+      return await domain.apiKeys.issue(await tenantId(domain, a), { name: values.name, scopes: values.scopes?.split(',').map(s => s.trim()).filter(s => s !== '') })
     case 'keys list':
       return await domain.apiKeys.list(await tenantId(domain, a))
     case 'keys revoke':
@@ -150,7 +172,8 @@ async function main (config: Config): Promise<number> {
         const encryptionKey = await loadEncryptionKey({ configured: config.ENCRYPTION_KEY, dataDir: config.DATA_DIR, log })
         const say = (write: (msg: string) => void) => (obj: object, msg?: string) => write(msg ?? JSON.stringify(obj))
         const domainLog = { info: say(log.info), warn: say(log.warn), error: say(log.warn), debug: say(log.debug) }
-        const domain = buildDomain({ prisma, sql, nemo, config, encryptionKey, log: domainLog, bus: localBus(), publicBaseUrl: () => publicBaseUrl(config) })
+        const signingKeys = await SigningKeys.load({ configured: config.TOKEN_SIGNING_KEY, retired: config.TOKEN_SIGNING_KEYS_RETIRED, dataDir: config.DATA_DIR, log: domainLog })
+        const domain = buildDomain({ prisma, sql, nemo, config, encryptionKey, log: domainLog, bus: localBus(), publicBaseUrl: () => publicBaseUrl(config) }, signingKeys)
         const result = await runAdmin(argv, domain)
         console.log(typeof result === 'string' ? result : JSON.stringify(result, null, 2))
         return 0

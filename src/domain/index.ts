@@ -1,5 +1,5 @@
 // Builds every domain service from its dependencies, once per app.
-import { ApiKeys, Deletions } from './tenancy/index.ts'
+import { ApiKeys, ClientTokens, Deletions, Origins, TokenIssuers, type SigningKeys } from './tenancy/index.ts'
 import { Credentials, Credits, TokenRegistry } from './tokens/index.ts'
 import type { DomainDeps } from './common/index.ts'
 import { SessionEvents } from './events/index.ts'
@@ -40,9 +40,15 @@ export interface Domain {
   deletions: Deletions
   /** Pruning what is older than its retention age. */
   retention: Retention
+  /** Tokens for a tenant's web and mobile apps, and the tenants' own token issuers. */
+  clientTokens: ClientTokens
+  tokenIssuers: TokenIssuers
+  signingKeys: SigningKeys
+  /** Browser origins each tenant allows. */
+  origins: Origins
 }
 
-export function buildDomain (deps: DomainDeps): Domain {
+export function buildDomain (deps: DomainDeps, signingKeys: SigningKeys): Domain {
   const tenants = new Tenants(deps.prisma)
   const apiKeys = new ApiKeys(deps.prisma)
   const users = new Users(deps.prisma)
@@ -54,6 +60,8 @@ export function buildDomain (deps: DomainDeps): Domain {
   const tokenRegistry = new TokenRegistry(deps, credentials)
   const credits = new Credits(deps, credentials, caches)
   tenants.onChange((tenantId) => { caches.changed({ kind: 'tenant', tenantId }) })
+  const origins = new Origins(deps.prisma, deps.config.HOT_CACHE_TTL_MS)
+  caches.onChange((change) => { if (change.kind === 'tenant') origins.forget(change.tenantId) })
   const timelines = new Timelines(deps.nemo, sessions)
   const turns = new Turns(deps, sessions, events, timelines, credits)
   const guard = new EgressGuard(deps.config.WEBHOOK_ALLOWED_CIDRS)
@@ -64,5 +72,8 @@ export function buildDomain (deps: DomainDeps): Domain {
   const uploads = new Uploads(deps, sessions, events)
   const deletions = new Deletions(deps, exports, turns, caches)
   const retention = new Retention(deps, exports)
-  return { tenants, apiKeys, users, credentials, tokenRegistry, events, sessions, credits, timelines, turns, say, uploads, exports, webhooks, webhookDelivery, caches, deletions, retention }
+  const tokenIssuers = new TokenIssuers(deps.prisma, guard)
+  caches.onChange((change) => { if (change.kind === 'issuers') tokenIssuers.forget() })
+  const clientTokens = new ClientTokens(deps.prisma, signingKeys, tokenIssuers)
+  return { tenants, apiKeys, users, credentials, tokenRegistry, events, sessions, credits, timelines, turns, say, uploads, exports, webhooks, webhookDelivery, caches, deletions, retention, clientTokens, tokenIssuers, signingKeys, origins }
 }

@@ -1,16 +1,24 @@
 // Who is calling. Tenants: `Authorization: Bearer ngw_<keyId>_<secret>` plus `X-User-Id`
-// (the tenant's own user id; the user is created on first sight). Operators: the admin
-// token. Verified keys and known users are cached for AUTH_CACHE_TTL_MS so the hot path does
-// not touch the database; a revoked key therefore stops working within that many ms.
+// (the tenant's own user id; the user is created on first sight), or `Authorization: Bearer
+// <client token>` alone (a JWT naming the tenant and the user; domain/tenancy/client-tokens.ts).
+// An SSE stream (GET with Accept: text/event-stream) also takes a client token as
+// `?access_token=`, for EventSource, which cannot send headers; options.ts takes it out of
+// the URL before anything logs or traces it. Operators: the admin token.
+// Verified keys and tokens, known users and users' token revocations are cached for
+// AUTH_CACHE_TTL_MS so the hot path does not touch the database; a revoked key or user
+// therefore stops working within that many ms. What each route may do is checked against the
+// credential's scopes in one place: `checkScope` (REST: the route's `config.scope`; GraphQL
+// asks the same rule for each field, src/graphql/scopes.ts).
 // Every failed authentication goes through the auth-throttle plugin (429 past a per-address limit).
 import { createHash, hash, timingSafeEqual } from 'node:crypto'
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { gwError } from '../errors.ts'
-import type { VerifiedKey } from '../domain/tenancy/index.ts'
-import { isValidExternalUserId } from '../domain/tenancy/index.ts'
+import { gwError, isGatewayError, type GatewayError } from '../errors.ts'
+import type { ClientGrant, Scope, VerifiedKey } from '../domain/tenancy/index.ts'
+import { grantOf, isValidExternalUserId, looksLikeJwt, requireScope } from '../domain/tenancy/index.ts'
 import { TtlCache } from '../domain/common/index.ts'
 import type { RequestActor } from '../domain/common/index.ts'
+import { accessTokenOf } from '../http/access-token.ts'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -19,6 +27,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** A route on the tenant's own resources: the end user (X-User-Id) is not needed. */
     tenantOnly?: boolean
+    /** The scope a credential needs for this route (every /v1 route names one). */
+    scope?: Scope
   }
   interface FastifyInstance {
     authenticateTenant: (request: FastifyRequest) => Promise<void>
@@ -27,6 +37,8 @@ declare module 'fastify' {
     resolveActor: (authorization: string | undefined, userId: string | undefined, address: string) => Promise<RequestActor>
     /** Drops cached key verdicts, on every instance (after a revoke/rotate). */
     forgetKeys: () => void
+    /** 403 unless the request's credential holds the route's scope. */
+    checkScope: (request: FastifyRequest) => Promise<void>
   }
 }
 
@@ -43,11 +55,70 @@ function digest (s: string): Buffer {
   return createHash('sha256').update(s).digest()
 }
 
+interface CachedGrant {
+  grant: ClientGrant
+  scopes: ReadonlySet<string>
+}
+
 async function auth (fastify: FastifyInstance): Promise<void> {
-  const { apiKeys, users } = fastify.domain
+  const { apiKeys, users, clientTokens } = fastify.domain
   const ttl = fastify.config.AUTH_CACHE_TTL_MS
   const keyCache = new TtlCache<VerifiedKey | null>(ttl, MAX_CACHE)
+  const keyScopes = new WeakMap<VerifiedKey, RequestActor['scopes']>()
+  const tokenCache = new TtlCache<CachedGrant>(ttl, MAX_CACHE)
+  const revocations = new TtlCache<number>(ttl, MAX_CACHE)
   const touched = new Map<string, number>()
+
+  const invalidToken = (detail: string): GatewayError => gwError('GW_ERR_UNAUTHORIZED', detail, {
+    headers: { 'www-authenticate': 'Bearer realm="nemo-gateway", error="invalid_token"' }
+  })
+
+  /** The actor of a client token: its tenant and user, never one the holder names. */
+  async function resolveClient (raw: string, userId: string | undefined, address: string): Promise<RequestActor> {
+    const cacheKey = hash('sha256', raw, 'base64')
+    let cached = tokenCache.get(cacheKey)
+    if (cached === undefined) {
+      try {
+        const grant = await clientTokens.verify(raw)
+        cached = { grant, scopes: new Set(grant.scopes) }
+      } catch (err) {
+        if (isGatewayError(err, 'GW_ERR_UNAUTHORIZED')) throw await fastify.authFailure(address, err)
+        throw err
+      }
+      tokenCache.set(cacheKey, cached)
+    }
+    const { grant } = cached
+    if (grant.expiresAt <= Date.now()) {
+      tokenCache.delete(cacheKey)
+      throw await fastify.authFailure(address, invalidToken('The client token has expired; ask your backend for a new one'))
+    }
+    const userKey = `${grant.tenantId}\0${grant.externalUserId}`
+    const revokedAt = await revocations.load(userKey, async () => await clientTokens.revokedAt(grant.tenantId, grant.externalUserId))
+    if (grant.issuedAt <= revokedAt) throw await fastify.authFailure(address, invalidToken('The client token was revoked'))
+    if (userId !== undefined && userId !== '' && userId !== grant.externalUserId) {
+      throw gwError('GW_ERR_FORBIDDEN', 'A client token acts for its own user: send no X-User-Id with it')
+    }
+    const user = await users.ensure(grant.tenantId, grant.externalUserId)
+    return {
+      tenantId: grant.tenantId,
+      userId: user.id,
+      apiKeyId: `client:${user.id}`,
+      keyId: 'client-token',
+      externalUserId: grant.externalUserId,
+      scopes: cached.scopes,
+      via: 'client-token',
+      ...(grant.sessionIds === undefined ? {} : { sessionIds: grant.sessionIds })
+    }
+  }
+
+  function scopesOf (key: VerifiedKey): RequestActor['scopes'] {
+    let scopes = keyScopes.get(key)
+    if (scopes === undefined) {
+      scopes = grantOf(key.scopes)
+      keyScopes.set(key, scopes)
+    }
+    return scopes
+  }
 
   async function verify (raw: string): Promise<VerifiedKey | null> {
     // the cache holds digests, never a key itself (one-shot hash: the hot path's cheapest)
@@ -86,6 +157,8 @@ async function auth (fastify: FastifyInstance): Promise<void> {
   }
 
   async function resolveActor (authorization: string | undefined, userId: string | undefined, address: string): Promise<RequestActor> {
+    const raw = bearer(authorization)
+    if (raw !== null && looksLikeJwt(raw)) return await resolveClient(raw, userId, address)
     const key = await resolveKey(authorization, address)
     if (userId === undefined || userId === '') {
       throw gwError('GW_ERR_VALIDATION', 'Send the end user\'s id in the X-User-Id header', {
@@ -99,24 +172,44 @@ async function auth (fastify: FastifyInstance): Promise<void> {
     }
     // known users come from Users' own cache (created on first sight)
     const internalUserId = (await users.ensure(key.tenantId, userId)).id
-    return { tenantId: key.tenantId, userId: internalUserId, apiKeyId: key.apiKeyId, keyId: key.keyId, externalUserId: userId }
+    return { tenantId: key.tenantId, userId: internalUserId, apiKeyId: key.apiKeyId, keyId: key.keyId, externalUserId: userId, scopes: scopesOf(key), via: 'api-key' }
   }
 
   fastify.decorateRequest('actor', null as unknown as RequestActor)
   fastify.decorate('resolveActor', resolveActor)
   // a revoke or rotate through any instance empties every instance's verdicts (src/domain/cache-sync.ts)
-  fastify.domain.caches.onChange((change) => { if (change.kind === 'keys') keyCache.clear() })
+  fastify.domain.caches.onChange((change) => {
+    if (change.kind === 'keys') keyCache.clear()
+    if (change.kind === 'client-tokens') revocations.delete(`${change.tenantId}\0${change.externalId}`)
+    if (change.kind === 'issuers') tokenCache.clear()
+  })
   fastify.decorate('forgetKeys', () => { fastify.domain.caches.changed({ kind: 'keys' }) })
 
   fastify.decorate('authenticateTenant', async (request: FastifyRequest) => {
-    if (request.routeOptions.config.tenantOnly === true) {
+    let authorization = request.headers.authorization
+    const accessToken = accessTokenOf(request.raw)
+    if (accessToken !== undefined && authorization === undefined) {
+      // EventSource cannot send headers: a client token in the query, on event streams only
+      if (!looksLikeJwt(accessToken)) throw await fastify.authFailure(request.ip, invalidToken('access_token takes a client token, never an API key'))
+      if (request.method !== 'GET' || !(request.headers.accept ?? '').includes('text/event-stream')) {
+        throw gwError('GW_ERR_BAD_REQUEST', 'access_token is accepted on event streams only (GET with Accept: text/event-stream); send "Authorization: Bearer <client token>" elsewhere')
+      }
+      authorization = `Bearer ${accessToken}`
+    }
+    const raw = bearer(authorization)
+    if (request.routeOptions.config.tenantOnly === true && (raw === null || !looksLikeJwt(raw))) {
       // a tenant resource (webhook endpoints): X-User-Id is accepted and ignored
-      const key = await resolveKey(request.headers.authorization, request.ip)
-      request.actor = { tenantId: key.tenantId, userId: '', apiKeyId: key.apiKeyId, keyId: key.keyId, externalUserId: '' }
+      const key = await resolveKey(authorization, request.ip)
+      request.actor = { tenantId: key.tenantId, userId: '', apiKeyId: key.apiKeyId, keyId: key.keyId, externalUserId: '', scopes: scopesOf(key), via: 'api-key' }
       return
     }
     const userId = request.headers['x-user-id']
-    request.actor = await resolveActor(request.headers.authorization, Array.isArray(userId) ? userId[0] : userId, request.ip)
+    request.actor = await resolveActor(authorization, Array.isArray(userId) ? userId[0] : userId, request.ip)
+  })
+
+  fastify.decorate('checkScope', async (request: FastifyRequest) => {
+    const scope = request.routeOptions.config.scope
+    if (scope !== undefined) requireScope(request.actor.scopes, scope)
   })
 
   const adminToken = fastify.config.ADMIN_TOKEN

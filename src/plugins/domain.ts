@@ -4,6 +4,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import { buildDomain, type Domain } from '../domain/index.ts'
+import { SigningKeys } from '../domain/tenancy/index.ts'
 import { publicBaseUrl } from '../config.ts'
 
 declare module 'fastify' {
@@ -19,6 +20,12 @@ async function domain (fastify: FastifyInstance): Promise<void> {
     const address = fastify.server.address()
     if (typeof address === 'object' && address) baseUrl = publicBaseUrl(fastify.config, address.port)
   })
+  const signingKeys = await SigningKeys.load({
+    configured: fastify.config.TOKEN_SIGNING_KEY,
+    retired: fastify.config.TOKEN_SIGNING_KEYS_RETIRED,
+    dataDir: fastify.config.DATA_DIR,
+    log: fastify.log.child({ component: 'signing-keys' })
+  })
   fastify.decorate('domain', buildDomain({
     prisma: fastify.prisma,
     sql: fastify.sql,
@@ -29,7 +36,7 @@ async function domain (fastify: FastifyInstance): Promise<void> {
     bus: fastify.eventBus,
     jobs: fastify.jobs,
     publicBaseUrl: () => baseUrl
-  }))
+  }, signingKeys))
 }
 
 export default fp(domain, { name: 'domain', dependencies: ['db', 'nemo', 'pubsub', 'jobs'] })

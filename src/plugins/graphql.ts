@@ -21,13 +21,14 @@ import mercurius from 'mercurius'
 import { getOperationAST, specifiedRules, validate } from 'graphql'
 import type { WebSocket } from 'ws'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { isGatewayError } from '../errors.ts'
+import { gwError, isGatewayError } from '../errors.ts'
 import { connectionCredentials } from '../graphql/connection.ts'
 import type { RequestActor } from '../domain/common/index.ts'
 import { errorFormatter, catalogError } from '../graphql/errors.ts'
 import { checkDocumentSize, checkLimits } from '../graphql/limits.ts'
 import { closeReason, gateSubscriptions, KeyConnections, SubscriptionGate } from '../graphql/subscription-gate.ts'
 import { buildResolvers } from '../graphql/resolvers.ts'
+import { checkScopes } from '../graphql/scopes.ts'
 import { readConnectionMessagesWithListener } from '../graphql/connection-messages.ts'
 
 const SCHEMA_FILE = new URL('../../schema/schema.graphql', import.meta.url)
@@ -53,12 +54,17 @@ async function graphql (fastify: FastifyInstance): Promise<void> {
   const refused = (reason: string) => { domainMetrics().graphqlRefusals.add(1, { reason }) }
 
   async function onConnect (this: unknown, data: { payload: unknown }): Promise<{ actor: RequestActor, gate?: SubscriptionGate } | false> {
-    const connection = this as { socket?: WebSocket, context?: { address?: string, gate?: unknown } } | undefined
+    const connection = this as { socket?: WebSocket, context?: { address?: string, origin?: string, gate?: unknown } } | undefined
     const socket = connection?.socket
     const { authorization, userId } = connectionCredentials(data.payload)
     let actor: RequestActor
     try {
       actor = await fastify.resolveActor(authorization, userId, connection?.context?.address ?? 'unknown')
+      // a browser page: its origin must be one the caller's own tenant allows
+      const origin = connection?.context?.origin
+      if (origin !== undefined && !await fastify.domain.origins.allowedFor(actor.tenantId, origin)) {
+        throw gwError('GW_ERR_ORIGIN_NOT_ALLOWED', `The tenant does not allow the origin ${origin.slice(0, 60)}`)
+      }
     } catch (err) {
       const refused = isGatewayError(err) && err.statusCode < 500
       if (refused) {
@@ -120,6 +126,11 @@ async function graphql (fastify: FastifyInstance): Promise<void> {
     additionalRouteOptions: {
       preValidation: async (request: WithInitTimer) => {
         if ((request as { ws?: boolean }).ws === true) {
+          // no credentials yet: an upgrade from a page is let through for an origin some tenant allows
+          const origin = request.headers.origin
+          if (origin !== undefined && !await fastify.domain.origins.allowedByAny(origin)) {
+            throw gwError('GW_ERR_ORIGIN_NOT_ALLOWED', 'No tenant allows this origin')
+          }
           const socket = request.raw.socket
           const timer = setTimeout(() => socket.destroy(), CONNECTION_INIT_TIMEOUT_MS)
           timer.unref()
@@ -136,8 +147,9 @@ async function graphql (fastify: FastifyInstance): Promise<void> {
       // runs when connection_init arrives, just before onConnect
       context: (_socket, request: WithInitTimer) => {
         clearTimeout(request[kInitTimer])
-        // read by onConnect: failed connection_inits count against the client's address
-        return { address: request.ip }
+        // read by onConnect: failed connection_inits count against the client's address; a
+        // page's origin must be allowed by the tenant it authenticates as
+        return { address: request.ip, ...(request.headers.origin === undefined ? {} : { origin: request.headers.origin }) }
       },
       onConnect
     }
@@ -164,15 +176,27 @@ async function graphql (fastify: FastifyInstance): Promise<void> {
     }
     const exceeded = checkLimits(schema, document, variables as Record<string, unknown> | undefined)
     if (exceeded) throw exceeded
+    scoped(schema, document, context.actor)
   })
 
   // mercurius runs subscription documents without validating them: do it here
-  fastify.graphql.addHook('preSubscriptionExecution', async (schema, document) => {
+  fastify.graphql.addHook('preSubscriptionExecution', async (schema, document, context) => {
     const [invalid] = validate(schema, document, specifiedRules)
     if (invalid) throw catalogError('GW_ERR_VALIDATION', invalid.message)
     const exceeded = checkLimits(schema, document)
     if (exceeded) throw exceeded
+    scoped(schema, document, context.actor)
   })
+
+  /** The credential's scopes against the document's fields: the REST rule, per field. */
+  function scoped (schema: Parameters<typeof checkScopes>[0], document: Parameters<typeof checkScopes>[1], actor: RequestActor | undefined): void {
+    try {
+      checkScopes(schema, document, actor)
+    } catch (err) {
+      if (isGatewayError(err)) throw catalogError(err.code, err.message, err.extensions)
+      throw err
+    }
+  }
 }
 
 export default fp(graphql, { name: 'graphql', dependencies: ['auth', 'domain', 'pubsub'] })

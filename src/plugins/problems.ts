@@ -115,6 +115,8 @@ async function problems (fastify: FastifyInstance): Promise<void> {
   const paths: Array<{ pattern: RegExp, methods: Set<string> }> = []
   fastify.addHook('onRoute', (route) => {
     const methods = Array.isArray(route.method) ? route.method : [route.method]
+    // CORS preflights (plugins/cors.ts) answer OPTIONS on every path: that makes no path known
+    if (methods.every(m => m === 'OPTIONS')) return
     const pattern = pathPattern(route.url ?? route.path)
     const known = paths.find((p) => p.pattern.source === pattern.source)
     if (known) for (const m of methods) known.methods.add(m)

@@ -19,7 +19,7 @@ export function withProblems<T extends Record<number, TSchema>> (ok: T): T & Rec
 }
 
 export const TenantHeadersSchema = Type.Object({
-  'x-user-id': Type.String({ description: 'Your own id for the end user (1-128 of A-Za-z0-9._:@-)' }),
+  'x-user-id': Type.Optional(Type.String({ description: 'Your own id for the end user (1-128 of A-Za-z0-9._:@-); required with an API key, absent with a client token (the user is the token\'s)' })),
   'idempotency-key': Type.Optional(IdempotencyKeyHeaderSchema)
 })
 

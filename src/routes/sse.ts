@@ -1,6 +1,7 @@
 // Server-sent events for the gateway's own streams: `id:` lines carry the log cursor (so
 // EventSource's Last-Event-ID resumes exactly), a keep-alive comment flows while nothing
 // happens, and the follower is stopped the moment the client goes away.
+import type { OutgoingHttpHeaders } from 'node:http'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { SessionEventView } from '../domain/events/index.ts'
 import { domainMetrics } from '../observability/metrics.ts'
@@ -69,6 +70,8 @@ export async function streamEvents (
   request.server.leaveInFlight(request)
   domainMetrics().sseStreams.add(1, kind)
   res.writeHead(200, {
+    // what the hooks set before the stream took over (CORS, rate limit headers)
+    ...reply.getHeaders() as OutgoingHttpHeaders,
     'content-type': 'text/event-stream; charset=utf-8',
     'cache-control': 'no-cache, no-transform',
     connection: 'keep-alive',

@@ -12,6 +12,10 @@ export type CacheChange =
   | { kind: 'keys' }
   /** A user was deleted (or all of a tenant's, without `externalId`): their cached user rows. */
   | { kind: 'users', tenantId: string, externalId?: string }
+  /** A user's client tokens were revoked: the cached revocation time. */
+  | { kind: 'client-tokens', tenantId: string, externalId: string }
+  /** A tenant's token issuers changed: the cached issuer rows. */
+  | { kind: 'issuers' }
 
 type Apply = (change: CacheChange) => void
 

@@ -39,11 +39,17 @@ export interface DomainDeps {
 export interface Actor {
   tenantId: string
   userId: string
+  /** A client token bound to some sessions: every other session is unknown to it. */
+  sessionIds?: readonly string[]
 }
 
 /** The actor of an authenticated request: which key spoke, and the end user's own id. */
 export interface RequestActor extends Actor {
+  /** Who spoke, for per-caller limits: the API key's id, or `client:<user id>` for a client token. */
   apiKeyId: string
   keyId: string
   externalUserId: string
+  /** What the credential may do: `*` or a set of scopes (domain/tenancy/scopes.ts). */
+  scopes: '*' | ReadonlySet<string>
+  via: 'api-key' | 'client-token'
 }

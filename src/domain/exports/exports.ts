@@ -18,7 +18,7 @@ import type { RenderDownload } from '../../nemo/client.ts'
 import type { Credentials } from '../tokens/index.ts'
 import { after, pageOf, type Actor, type DomainDeps, type Page } from '../common/index.ts'
 import type { SessionEvents } from '../events/index.ts'
-import type { Sessions, Timelines } from '../sessions/index.ts'
+import { outOfBounds, type Sessions, type Timelines } from '../sessions/index.ts'
 import type { Webhooks } from '../webhooks/index.ts'
 import { inSpan } from '../../observability/tracing.ts'
 import { ACTIVE, dbStatuses, downloadUrlOf, exportView, isAmbiguous, renderIdFor, SETTLE_WAIT_MS, statusOf, type ExportOptions, type ExportStatus, type ExportView } from './model.ts'
@@ -219,7 +219,7 @@ export class Exports {
 
   async getRow (actor: Actor, id: string): Promise<ExportRow> {
     const row = await this.deps.prisma.export.findFirst({ where: { id, tenantId: actor.tenantId, userId: actor.userId } })
-    if (!row) throw gwError('GW_ERR_NOT_FOUND', `Export ${id} not found`)
+    if (!row || outOfBounds(actor, row.sessionId)) throw gwError('GW_ERR_NOT_FOUND', `Export ${id} not found`)
     return row
   }
 
@@ -230,6 +230,7 @@ export class Exports {
         tenantId: actor.tenantId,
         userId: actor.userId,
         ...(opts.sessionId === undefined ? {} : { sessionId: opts.sessionId }),
+        ...(opts.sessionId === undefined && actor.sessionIds !== undefined ? { sessionId: { in: [...actor.sessionIds] } } : {}),
         ...(opts.status === undefined ? {} : { status: { in: dbStatuses(opts.status) } }),
         OR: after(opts.cursor, 'createdAt')
       },

@@ -43,6 +43,11 @@ export interface SessionContext {
   upstreamSessionId: string
 }
 
+/** A client token bound to some sessions does not see the others: they are as unknown as none. */
+export function outOfBounds (actor: Actor, sessionId: string): boolean {
+  return actor.sessionIds !== undefined && !actor.sessionIds.includes(sessionId)
+}
+
 export class Sessions {
   /** Claim links by session and upstream session: a claim token is reusable for its lifetime. */
   private readonly webLinks = new Map<string, WebLinkView>()
@@ -88,7 +93,7 @@ export class Sessions {
 
   /** The actor's session, or 404: another tenant's or user's id is indistinguishable from none. */
   async getRow (actor: Actor, id: string): Promise<SessionRow> {
-    const row = await this.deps.prisma.session.findFirst({ where: { id, tenantId: actor.tenantId, userId: actor.userId } })
+    const row = outOfBounds(actor, id) ? null : await this.deps.prisma.session.findFirst({ where: { id, tenantId: actor.tenantId, userId: actor.userId } })
     if (!row) throw gwError('GW_ERR_NOT_FOUND', `Session ${id} not found`)
     return row
   }
@@ -96,14 +101,14 @@ export class Sessions {
   /** One indexed query for the columns the view shows (not the timeline snapshots). */
   async get (actor: Actor, id: string): Promise<SessionView> {
     // plain SQL: this read is on every poll of a session (bench/README.md has what Prisma costs)
-    const [row] = await this.deps.sql.rows<SessionView>(SESSION_READ, [id, actor.tenantId, actor.userId])
+    const [row] = outOfBounds(actor, id) ? [] : await this.deps.sql.rows<SessionView>(SESSION_READ, [id, actor.tenantId, actor.userId])
     if (!row) throw gwError('GW_ERR_NOT_FOUND', `Session ${id} not found`)
     return sessionView(row)
   }
 
   async list (actor: Actor, opts: { cursor?: string, limit: number }): Promise<Page<SessionView>> {
     const rows = await this.deps.prisma.session.findMany({
-      where: { tenantId: actor.tenantId, userId: actor.userId, OR: after(opts.cursor, 'createdAt') },
+      where: { tenantId: actor.tenantId, userId: actor.userId, ...(actor.sessionIds === undefined ? {} : { id: { in: [...actor.sessionIds] } }), OR: after(opts.cursor, 'createdAt') },
       orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
       take: opts.limit + 1
     })

@@ -5,6 +5,7 @@ import { randomBytes, timingSafeEqual } from 'node:crypto'
 import { sha256Hex } from '../../db/crypto.ts'
 import { gwError } from '../../errors.ts'
 import type { Db } from '../common/index.ts'
+import { apiKeyScopes } from './scopes.ts'
 
 const KEY_PATTERN = /^ngw_([a-z0-9]{16})_([A-Za-z0-9_-]{43})$/
 
@@ -13,6 +14,7 @@ export interface IssuedKey {
   keyId: string
   tenantId: string
   name: string | null
+  scopes: string[]
   /** The full key. Never stored, never shown again. */
   key: string
   expiresAt: Date | null
@@ -72,15 +74,16 @@ function view (row: ApiKeyView): ApiKeyView {
 export class ApiKeys {
   constructor (private readonly prisma: Db) {}
 
-  async issue (tenantId: string, opts: { name?: string, expiresAt?: Date | null } = {}): Promise<IssuedKey> {
+  async issue (tenantId: string, opts: { name?: string, expiresAt?: Date | null, scopes?: string[] } = {}): Promise<IssuedKey> {
+    const scopes = apiKeyScopes(opts.scopes)
     const tenant = await this.prisma.tenant.findUnique({ where: { id: tenantId }, select: { id: true } })
     if (!tenant) throw gwError('GW_ERR_NOT_FOUND', `Tenant ${tenantId} not found`)
     const keyId = newKeyId()
     const secret = randomBytes(32).toString('base64url')
     const row = await this.prisma.apiKey.create({
-      data: { tenantId, keyId, secretHash: sha256Hex(secret), name: opts.name ?? null, expiresAt: opts.expiresAt ?? null }
+      data: { tenantId, keyId, secretHash: sha256Hex(secret), name: opts.name ?? null, expiresAt: opts.expiresAt ?? null, scopes }
     })
-    return { id: row.id, keyId, tenantId, name: row.name, key: `ngw_${keyId}_${secret}`, expiresAt: row.expiresAt, createdAt: row.createdAt }
+    return { id: row.id, keyId, tenantId, name: row.name, scopes: row.scopes, key: `ngw_${keyId}_${secret}`, expiresAt: row.expiresAt, createdAt: row.createdAt }
   }
 
   async list (tenantId: string): Promise<ApiKeyView[]> {
@@ -122,7 +125,7 @@ export class ApiKeys {
     const old = await this.find(ref)
     const id = old.id
     if (old.revokedAt) throw gwError('GW_ERR_CONFLICT', `API key ${old.keyId} is revoked and cannot be rotated`)
-    const key = await this.issue(old.tenantId, { name: old.name ?? undefined, expiresAt: old.expiresAt })
+    const key = await this.issue(old.tenantId, { name: old.name ?? undefined, expiresAt: old.expiresAt, scopes: old.scopes })
     const overlapEnd = new Date(Date.now() + overlapSeconds * 1000)
     const expiresAt = old.expiresAt && old.expiresAt < overlapEnd ? old.expiresAt : overlapEnd
     const previous = await this.prisma.apiKey.update({ where: { id }, data: { expiresAt, rotatedToId: key.id } })

@@ -1,5 +1,10 @@
 // The only door into this context: other contexts and the app's faces import from here.
 export * from './api-keys.ts'
+export * from './client-tokens.ts'
 export * from './deletions.ts'
 export * from './tenants.ts'
 export * from './users.ts'
+export * from './origins.ts'
+export * from './scopes.ts'
+export * from './signing-keys.ts'
+export * from './token-issuers.ts'

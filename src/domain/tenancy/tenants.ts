@@ -2,8 +2,9 @@
 // handed out (one per end user, or a shared registered pool) and their credit budget.
 import { gwError } from '../../errors.ts'
 import type { Db } from '../common/index.ts'
+import { normalizeOrigins } from './origins.ts'
 
-export type TokenMode = 'anonymous' | 'registered'
+type TokenMode = 'anonymous' | 'registered'
 
 export interface TenantView {
   id: string
@@ -11,13 +12,21 @@ export interface TenantView {
   tokenMode: TokenMode
   creditBudget: number | null
   creditsSpent: number
+  /** Browser origins whose pages may call the gateway with this tenant's client tokens. */
+  allowedOrigins: string[]
   createdAt: Date
 }
 
 const NAME = /^[a-z0-9][a-z0-9._-]{0,62}$/
 
-function view (t: TenantView): TenantView {
-  return { id: t.id, name: t.name, tokenMode: t.tokenMode, creditBudget: t.creditBudget, creditsSpent: t.creditsSpent, createdAt: t.createdAt }
+function view (t: Omit<TenantView, 'allowedOrigins'> & { allowedOrigins: string[] | null }): TenantView {
+  return { id: t.id, name: t.name, tokenMode: t.tokenMode, creditBudget: t.creditBudget, creditsSpent: t.creditsSpent, allowedOrigins: t.allowedOrigins ?? [], createdAt: t.createdAt }
+}
+
+export interface TenantSettings {
+  tokenMode?: TokenMode
+  creditBudget?: number | null
+  allowedOrigins?: string[]
 }
 
 export class Tenants {
@@ -25,14 +34,14 @@ export class Tenants {
 
   constructor (private readonly prisma: Db) {}
 
-  async create (input: { name: string, tokenMode?: TokenMode, creditBudget?: number | null }): Promise<TenantView> {
+  async create (input: { name: string } & TenantSettings): Promise<TenantView> {
     if (!NAME.test(input.name)) {
       throw gwError('GW_ERR_VALIDATION', 'A tenant name is 1-63 chars of a-z, 0-9, ".", "_" or "-", starting with a letter or digit')
     }
     const existing = await this.prisma.tenant.findUnique({ where: { name: input.name } })
     if (existing) throw gwError('GW_ERR_CONFLICT', `A tenant named ${input.name} exists already`)
     const row = await this.prisma.tenant.create({
-      data: { name: input.name, tokenMode: input.tokenMode ?? 'anonymous', creditBudget: input.creditBudget ?? null }
+      data: { name: input.name, tokenMode: input.tokenMode ?? 'anonymous', creditBudget: input.creditBudget ?? null, allowedOrigins: normalizeOrigins(input.allowedOrigins ?? []) }
     })
     return view(row)
   }
@@ -53,9 +62,10 @@ export class Tenants {
     return row ? view(row) : null
   }
 
-  async update (id: string, patch: { tokenMode?: TokenMode, creditBudget?: number | null }): Promise<TenantView> {
+  async update (id: string, patch: TenantSettings): Promise<TenantView> {
     await this.get(id)
-    const row = await this.prisma.tenant.update({ where: { id }, data: patch })
+    const data = patch.allowedOrigins === undefined ? patch : { ...patch, allowedOrigins: normalizeOrigins(patch.allowedOrigins) }
+    const row = await this.prisma.tenant.update({ where: { id }, data })
     for (const listener of this.changed) listener(id)
     return view(row)
   }

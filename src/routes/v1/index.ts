@@ -10,9 +10,15 @@ import uploads from './uploads/index.ts'
 import exports from './exports/index.ts'
 import webhooks from './webhooks/index.ts'
 import users from './users/index.ts'
+import clientTokens from './client-tokens/index.ts'
 
 const v1: FastifyPluginAsync = async (fastify) => {
+  // every route names the scope it needs: one forgotten would be open to every credential
+  fastify.addHook('onRoute', (route) => {
+    if (route.method !== 'HEAD' && route.config?.scope === undefined) throw new Error(`${String(route.method)} ${route.url} names no scope (config.scope)`)
+  })
   fastify.addHook('onRequest', fastify.authenticateTenant)
+  fastify.addHook('onRequest', fastify.checkScope)
   // `curl -X POST .../sessions` with no body at all means "no options", not a bad request
   fastify.addHook('preValidation', (request, _reply, done) => {
     if (request.method === 'POST' && request.body == null && request.headers['content-type'] === undefined) request.body = {}
@@ -28,6 +34,7 @@ const v1: FastifyPluginAsync = async (fastify) => {
   await fastify.register(exports)
   await fastify.register(webhooks, { prefix: '/webhooks' })
   await fastify.register(users, { prefix: '/users' })
+  await fastify.register(clientTokens, { prefix: '/client-tokens' })
 }
 
 export default v1

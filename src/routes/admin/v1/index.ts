@@ -2,11 +2,13 @@
 import type { FastifyPluginAsync } from 'fastify'
 import tenants from './tenants/index.ts'
 import keys from './keys/index.ts'
+import signingKeys from './signing-keys/index.ts'
 
 const admin: FastifyPluginAsync = async (fastify) => {
   fastify.addHook('onRequest', fastify.authenticateAdmin)
   await fastify.register(tenants, { prefix: '/tenants' })
   await fastify.register(keys, { prefix: '/keys' })
+  await fastify.register(signingKeys, { prefix: '/signing-keys' })
 }
 
 export default admin

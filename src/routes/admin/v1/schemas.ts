@@ -9,8 +9,20 @@ export const TenantSchema = Type.Object({
   tokenMode: Type.Union([Type.Literal('anonymous'), Type.Literal('registered')]),
   creditBudget: Type.Union([Type.Integer(), Type.Null()]),
   creditsSpent: Type.Integer(),
+  allowedOrigins: Type.Array(Type.String(), { description: 'Browser origins whose pages may call the gateway with this tenant\'s client tokens' }),
   createdAt: DateTime
 }, { $id: 'Tenant' })
+
+export const TokenIssuerSchema = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  tenantId: Type.String({ format: 'uuid' }),
+  issuer: Type.String(),
+  jwksUrl: Type.String(),
+  audience: Type.String(),
+  userClaim: Type.String(),
+  scopeClaim: Nullable(Type.String()),
+  createdAt: DateTime
+}, { $id: 'TokenIssuer' })
 
 export const ApiKeySchema = Type.Object({
   id: Type.String({ format: 'uuid' }),
@@ -30,6 +42,7 @@ export const IssuedKeySchema = Type.Object({
   keyId: Type.String(),
   tenantId: Type.String({ format: 'uuid' }),
   name: Nullable(Type.String()),
+  scopes: Type.Array(Type.String()),
   key: Type.String({ description: 'The full API key. Shown once: store it now.' }),
   expiresAt: Nullable(DateTime),
   createdAt: DateTime

@@ -5,6 +5,7 @@ import { CreditsSchema } from '../../../schemas/credits.ts'
 
 const credits: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get('/', {
+    config: { scope: 'credits:read' },
     schema: {
       tags: ['credits'],
       summary: 'Credits left for the end user, and the tenant\'s budget (a read: never mints a token, a zero balance is a 200)',

@@ -13,6 +13,7 @@ const events: FastifyPluginAsyncTypebox = async (fastify) => {
   const { sessions, events } = fastify.domain
 
   fastify.get('/', {
+    config: { scope: 'events:read' },
     schema: {
       tags: ['events'],
       summary: 'The session\'s event log after a cursor (JSON), or live as text/event-stream',

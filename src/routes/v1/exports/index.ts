@@ -25,7 +25,7 @@ const exportsRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.post('/sessions/:sessionId/exports', {
     // the export keeps its key: a retry while the first call runs, or after its process died,
     // gets that export (202, as it is now) instead of 409
-    config: { idempotent: 'resource' },
+    config: { scope: 'exports:write', idempotent: 'resource' },
     schema: {
       tags: ['exports'],
       summary: 'Export the session\'s timeline to an MP4 (a render job)',
@@ -42,6 +42,7 @@ const exportsRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   })
 
   fastify.get('/sessions/:sessionId/exports', {
+    config: { scope: 'exports:read' },
     schema: {
       tags: ['exports'],
       summary: 'The session\'s exports, newest first',
@@ -53,6 +54,7 @@ const exportsRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async (request) => await exports.list(request.actor, { ...request.query, sessionId: request.params.sessionId }))
 
   fastify.get('/exports', {
+    config: { scope: 'exports:read' },
     schema: {
       tags: ['exports'],
       summary: 'The user\'s exports, newest first',
@@ -68,6 +70,7 @@ const exportsRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async (request) => await exports.list(request.actor, request.query))
 
   fastify.get('/exports/:exportId', {
+    config: { scope: 'exports:read' },
     schema: {
       tags: ['exports'],
       summary: 'One export',
@@ -78,7 +81,7 @@ const exportsRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async (request) => await exports.get(request.actor, request.params.exportId))
 
   fastify.post('/exports/:exportId/cancel', {
-    config: { idempotent: true },
+    config: { scope: 'exports:write', idempotent: true },
     schema: {
       tags: ['exports'],
       summary: 'Cancel an export that has not finished',
@@ -89,6 +92,7 @@ const exportsRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async (request) => await exports.cancel(request.actor, request.params.exportId))
 
   fastify.get('/exports/:exportId/download', {
+    config: { scope: 'exports:read' },
     schema: {
       tags: ['exports'],
       summary: 'The rendered MP4',

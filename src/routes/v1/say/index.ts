@@ -18,7 +18,7 @@ const SayResultSchema = Type.Object({
 
 const say: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.post('/', {
-    config: { idempotent: true },
+    config: { scope: 'turns:write', idempotent: true },
     schema: {
       tags: ['sessions'],
       summary: 'Say something: routed to export, credits, state, upload help or a chat turn',

@@ -14,7 +14,7 @@ const sessions: FastifyPluginAsyncTypebox = async (fastify) => {
   const { sessions } = fastify.domain
 
   fastify.post('/', {
-    config: { idempotent: true },
+    config: { scope: 'sessions:write', idempotent: true },
     schema: {
       tags: ['sessions'],
       summary: 'Open an editing session',
@@ -28,6 +28,7 @@ const sessions: FastifyPluginAsyncTypebox = async (fastify) => {
   })
 
   fastify.get('/', {
+    config: { scope: 'sessions:read' },
     schema: {
       tags: ['sessions'],
       summary: 'List the user\'s sessions, newest first',
@@ -40,6 +41,7 @@ const sessions: FastifyPluginAsyncTypebox = async (fastify) => {
   })
 
   fastify.get('/:sessionId', {
+    config: { scope: 'sessions:read' },
     schema: {
       tags: ['sessions'],
       summary: 'One session',
@@ -52,6 +54,7 @@ const sessions: FastifyPluginAsyncTypebox = async (fastify) => {
   })
 
   fastify.get('/:sessionId/web-link', {
+    config: { scope: 'sessions:write' },
     schema: {
       tags: ['sessions'],
       summary: 'The link that opens the session in Nemo\'s web editor',

@@ -35,6 +35,7 @@ const TimelineSchema = Type.Object({
 
 const state: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get('/', {
+    config: { scope: 'sessions:read' },
     schema: {
       tags: ['sessions'],
       summary: 'The session\'s timeline (tracks, canvas, assets) and a one-line summary',

@@ -14,7 +14,7 @@ const turns: FastifyPluginAsyncTypebox = async (fastify) => {
   const { turns, events } = fastify.domain
 
   fastify.post('/', {
-    config: { idempotent: true },
+    config: { scope: 'turns:write', idempotent: true },
     schema: {
       tags: ['turns'],
       summary: 'Send a chat message to the editing agent',
@@ -39,6 +39,7 @@ const turns: FastifyPluginAsyncTypebox = async (fastify) => {
   })
 
   fastify.get('/', {
+    config: { scope: 'sessions:read' },
     schema: {
       tags: ['turns'],
       summary: 'The session\'s turns, newest first',
@@ -50,6 +51,7 @@ const turns: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async (request) => await turns.list(request.actor, request.params.sessionId, request.query))
 
   fastify.get('/:turnId', {
+    config: { scope: 'sessions:read' },
     schema: {
       tags: ['turns'],
       summary: 'One turn',

@@ -74,7 +74,7 @@ const uploads: FastifyPluginAsyncTypebox = async (fastify) => {
   })
 
   fastify.post('/', {
-    config: { idempotent: true },
+    config: { scope: 'uploads:write', idempotent: true },
     schema: {
       tags: ['uploads'],
       summary: 'Upload files to the session',
@@ -118,6 +118,7 @@ const uploads: FastifyPluginAsyncTypebox = async (fastify) => {
   })
 
   fastify.get('/', {
+    config: { scope: 'sessions:read' },
     schema: {
       tags: ['uploads'],
       summary: 'The session\'s uploads, newest first',

@@ -33,7 +33,7 @@ const DescriptionSchema = Type.String({ maxLength: 500 })
 const EndpointParams = Type.Object({ endpointId: UuidParam })
 const MessageParams = Type.Object({ messageId: UuidParam })
 const ProblemRef = { $ref: 'Problem#' }
-const config = { tenantOnly: true }
+const config = { tenantOnly: true, scope: 'webhooks:manage' as const }
 
 const webhooks: FastifyPluginAsyncTypebox = async (fastify) => {
   const { webhooks, webhookDelivery } = fastify.domain

@@ -3,10 +3,13 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { withProblems } from '../../../schemas.ts'
 import { TenantDeletionSchema } from '../../../deletions.ts'
-import { ApiKeySchema, CredentialSchema, IssuedKeySchema, TenantSchema } from '../schemas.ts'
+import { ApiKeySchema, CredentialSchema, IssuedKeySchema, TenantSchema, TokenIssuerSchema } from '../schemas.ts'
+import { SCOPES } from '../../../../domain/tenancy/index.ts'
 
 const TenantParams = Type.Object({ tenantId: Type.String({ format: 'uuid' }) })
 const TokenMode = Type.Union([Type.Literal('anonymous'), Type.Literal('registered')])
+const AllowedOrigins = Type.Array(Type.String({ maxLength: 300 }), { maxItems: 50, description: 'Origins (scheme://host[:port]) whose browser pages may call the gateway with this tenant\'s client tokens' })
+const KeyScopes = Type.Array(Type.Union([Type.Literal('*'), ...SCOPES.map(s => Type.Literal(s))]), { minItems: 1, description: 'What the key may do; default ["*"] (everything)' })
 
 const tenants: FastifyPluginAsyncTypebox = async (fastify) => {
   const { tenants, apiKeys, tokenRegistry, deletions } = fastify.domain
@@ -19,7 +22,8 @@ const tenants: FastifyPluginAsyncTypebox = async (fastify) => {
       body: Type.Object({
         name: Type.String({ minLength: 1, maxLength: 63 }),
         tokenMode: Type.Optional(TokenMode),
-        creditBudget: Type.Optional(Type.Union([Type.Integer({ minimum: 0 }), Type.Null()]))
+        creditBudget: Type.Optional(Type.Union([Type.Integer({ minimum: 0 }), Type.Null()])),
+        allowedOrigins: Type.Optional(AllowedOrigins)
       }, { additionalProperties: false }),
       response: withProblems({ 201: TenantSchema })
     }
@@ -36,11 +40,12 @@ const tenants: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.patch('/:tenantId', {
     schema: {
       tags,
-      summary: 'Change a tenant\'s token mode or credit budget',
+      summary: 'Change a tenant\'s token mode, credit budget or allowed browser origins',
       params: TenantParams,
       body: Type.Object({
         tokenMode: Type.Optional(TokenMode),
-        creditBudget: Type.Optional(Type.Union([Type.Integer({ minimum: 0 }), Type.Null()]))
+        creditBudget: Type.Optional(Type.Union([Type.Integer({ minimum: 0 }), Type.Null()])),
+        allowedOrigins: Type.Optional(AllowedOrigins)
       }, { additionalProperties: false, minProperties: 1 }),
       response: withProblems({ 200: TenantSchema })
     }
@@ -63,13 +68,14 @@ const tenants: FastifyPluginAsyncTypebox = async (fastify) => {
       params: TenantParams,
       body: Type.Optional(Type.Object({
         name: Type.Optional(Type.String({ maxLength: 100 })),
-        expiresAt: Type.Optional(Type.String({ format: 'date-time' }))
+        expiresAt: Type.Optional(Type.String({ format: 'date-time' })),
+        scopes: Type.Optional(KeyScopes)
       }, { additionalProperties: false })),
       response: withProblems({ 201: IssuedKeySchema })
     }
   }, async (request, reply) => {
     const body = request.body ?? {}
-    const key = await apiKeys.issue(request.params.tenantId, { name: body.name, expiresAt: body.expiresAt ? new Date(body.expiresAt) : null })
+    const key = await apiKeys.issue(request.params.tenantId, { name: body.name, expiresAt: body.expiresAt ? new Date(body.expiresAt) : null, scopes: body.scopes })
     return await reply.code(201).header('cache-control', 'no-store').send(key)
   })
 
@@ -78,6 +84,47 @@ const tenants: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async (request) => {
     await tenants.get(request.params.tenantId)
     return { items: await apiKeys.list(request.params.tenantId) }
+  })
+
+  fastify.post('/:tenantId/issuers', {
+    schema: {
+      tags,
+      summary: 'Accept tokens of the tenant\'s own identity provider as client tokens',
+      description: 'The JWKS is fetched through the webhook egress rule (WEBHOOK_ALLOWED_CIDRS opens private addresses), cached per its Cache-Control, fetched again for an unknown kid at most once a minute.',
+      params: TenantParams,
+      body: Type.Object({
+        issuer: Type.String({ minLength: 1, maxLength: 500, description: 'The tokens\' iss' }),
+        jwksUrl: Type.String({ format: 'uri', maxLength: 2000 }),
+        audience: Type.String({ minLength: 1, maxLength: 500, description: 'The aud the tokens must carry' }),
+        userClaim: Type.Optional(Type.String({ minLength: 1, maxLength: 100, description: 'The claim naming the user (default sub)' })),
+        scopeClaim: Type.Optional(Type.String({ minLength: 1, maxLength: 100, description: 'A claim with the token\'s scopes; absent: the client token default' }))
+      }, { additionalProperties: false }),
+      response: withProblems({ 201: TokenIssuerSchema })
+    }
+  }, async (request, reply) => {
+    const issuer = await fastify.domain.tokenIssuers.create(request.params.tenantId, request.body)
+    fastify.domain.caches.changed({ kind: 'issuers' })
+    return await reply.code(201).send(issuer)
+  })
+
+  fastify.get('/:tenantId/issuers', {
+    schema: { tags, summary: 'The tenant\'s token issuers', params: TenantParams, response: withProblems({ 200: Type.Object({ items: Type.Array(TokenIssuerSchema) }) }) }
+  }, async (request) => {
+    await tenants.get(request.params.tenantId)
+    return { items: await fastify.domain.tokenIssuers.list(request.params.tenantId) }
+  })
+
+  fastify.delete('/:tenantId/issuers/:issuerId', {
+    schema: {
+      tags,
+      summary: 'Stop accepting an issuer\'s tokens',
+      params: Type.Object({ tenantId: Type.String({ format: 'uuid' }), issuerId: Type.String({ format: 'uuid' }) }),
+      response: withProblems({ 204: Type.Null() })
+    }
+  }, async (request, reply) => {
+    await fastify.domain.tokenIssuers.remove(request.params.tenantId, request.params.issuerId)
+    fastify.domain.caches.changed({ kind: 'issuers' })
+    return await reply.code(204).send(null)
   })
 
   fastify.post('/:tenantId/credentials', {
