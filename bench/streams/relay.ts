@@ -11,8 +11,9 @@ import { setMaxListeners } from 'node:events'
 import { parseArgs } from 'node:util'
 import { request } from 'undici'
 import {
-  buildDist, json, machine, pinSelf, range, rssKiB, runLine, sseFrames, startGateway, startSimulator, stat, stop, stopGateway, wallNow, writeResults, type Child, type Gateway
+  buildDist, collectGarbage, json, machine, pinSelf, range, rssKiB, runLine, sseFrames, startGateway, startSimulator, stat, stop, stopGateway, wallNow, writeResults, type Child, type Gateway
 } from '../lib.ts'
+import { freePort } from '../free-port.ts'
 
 const { values: args } = parseArgs({
   options: {
@@ -88,10 +89,19 @@ function cellOf (turns: Turn[]): CellView {
   }
 }
 
-/** Opens `count` event streams on idle sessions, reads the gateway's RSS, closes them. */
-async function memoryPerStream (gw: Gateway, as: Record<string, string>, sessionIds: string[]): Promise<{ beforeKiB: number, afterKiB: number, perStreamKiB: number }> {
+interface StreamMemory { beforeKiB: number, afterKiB: number, afterGcKiB: number, perStreamKiB: number, perStreamAfterGcKiB: number }
+
+/**
+ * Opens `count` event streams on idle sessions and reads the gateway's RSS both ways: as it is
+ * a second after they opened (what the process really takes on: garbage not yet collected
+ * included), and after a full garbage collection (what they keep). Before: after a full
+ * collection. Then closes them.
+ */
+async function memoryPerStream (gw: Gateway, inspectorPort: number, as: Record<string, string>, sessionIds: string[]): Promise<StreamMemory> {
   const pid = gw.child.proc.pid!
-  await new Promise((resolve) => setTimeout(resolve, 1000))
+  const pause = async () => await new Promise((resolve) => setTimeout(resolve, 1000))
+  await collectGarbage(inspectorPort)
+  await pause()
   const beforeKiB = (await rssKiB(pid)) ?? NaN
   const controller = new AbortController()
   setMaxListeners(0, controller.signal)
@@ -102,12 +112,15 @@ async function memoryPerStream (gw: Gateway, as: Record<string, string>, session
     await it.next() // ': connected'
     return res
   }))
-  await new Promise((resolve) => setTimeout(resolve, 1000))
+  await pause()
   const afterKiB = (await rssKiB(pid)) ?? NaN
+  await collectGarbage(inspectorPort)
+  await pause()
+  const afterGcKiB = (await rssKiB(pid)) ?? NaN
   controller.abort()
   for (const res of open) res.body.destroy()
-  await new Promise((resolve) => setTimeout(resolve, 1000))
-  return { beforeKiB, afterKiB, perStreamKiB: (afterKiB - beforeKiB) / sessionIds.length }
+  await pause()
+  return { beforeKiB, afterKiB, afterGcKiB, perStreamKiB: (afterKiB - beforeKiB) / sessionIds.length, perStreamAfterGcKiB: (afterGcKiB - beforeKiB) / sessionIds.length }
 }
 
 async function main (): Promise<void> {
@@ -120,7 +133,9 @@ async function main (): Promise<void> {
     children.push(sim.child)
     const gwNodeArgs = args['gateway-node-args'].split(' ').filter((a) => a !== '')
     const as = (gw: Gateway) => ({ authorization: `Bearer ${gw.key}`, 'x-user-id': 'bench' })
-    const gw = await startGateway(sim.url, { HEARTBEAT_EVENT_INTERVAL_MS: '0' }, gwNodeArgs)
+    // the inspector only answers the memory measure's garbage collections
+    const inspectorPort = await freePort()
+    const gw = await startGateway(sim.url, { HEARTBEAT_EVENT_INTERVAL_MS: '0' }, [...gwNodeArgs, `--inspect=127.0.0.1:${inspectorPort}`])
     gateways.push(gw)
     const gwSession = (await json(`${gw.url}/v1/sessions`, { method: 'POST', headers: as(gw), body: {} })).id as string
     const base = args.baseline === undefined ? undefined : await startGateway(sim.url, { HEARTBEAT_EVENT_INTERVAL_MS: '0' }, [], args.baseline)
@@ -150,7 +165,7 @@ async function main (): Promise<void> {
     const sessionIds: string[] = []
     for (let i = 0; i < STREAMS; i++) sessionIds.push((await json(`${gw.url}/v1/sessions`, { method: 'POST', headers: as(gw), body: {} })).id)
     const memory = []
-    for (let i = 0; i < MEMORY_ROUNDS; i++) memory.push(await memoryPerStream(gw, as(gw), sessionIds))
+    for (let i = 0; i < MEMORY_ROUNDS; i++) memory.push(await memoryPerStream(gw, inspectorPort, as(gw), sessionIds))
 
     const view = (cells: CellView[]) => ({
       firstMs: stat(cells.map((c) => c.firstMs)),
@@ -164,6 +179,7 @@ async function main (): Promise<void> {
     const added = addedTo(g)
     const baseAdded = b === undefined ? undefined : addedTo(b)
     const perStream = stat(memory.map((m) => m.perStreamKiB))
+    const perStreamAfterGc = stat(memory.map((m) => m.perStreamAfterGcKiB))
     const date = new Date().toISOString()
     const report = {
       date,
@@ -174,7 +190,7 @@ async function main (): Promise<void> {
       added,
       ...(b === undefined ? {} : { baseline: b, baselineAdded: baseAdded }),
       goals: { perEventP50Ms: 1, firstMs: 3, endMs: 5 },
-      memory: { rounds: memory, perStreamKiB: perStream }
+      memory: { rounds: memory, perStreamKiB: perStream, perStreamAfterGcKiB: perStreamAfterGc }
     }
     const ms = (x: number) => `${x >= 0 ? '+' : ''}${x.toFixed(1)} ms`
     const rows: Array<[string, (v: ReturnType<typeof view>) => string, keyof typeof added, string]> = [
@@ -191,7 +207,7 @@ async function main (): Promise<void> {
       b === undefined ? '| --- | --- | --- | --- | --- |' : '| --- | --- | --- | --- | --- | --- | --- |',
       ...rows.map(([name, cell, key, goal]) => `| ${name} | ${cell(d)} | ${cell(g)} | ${ms(added[key])} | ${b === undefined ? '' : `${cell(b)} | ${ms(baseAdded![key])} | `}${goal} |`),
       '',
-      `Memory: ${STREAMS} open \`GET /v1/sessions/:id/events\` streams on idle sessions: ${range(perStream)} KiB of gateway RSS per stream (${MEMORY_ROUNDS} rounds; RSS ${(memory[0]!.beforeKiB / 1024).toFixed(0)} MiB before the first).`
+      `Memory: ${STREAMS} open \`GET /v1/sessions/:id/events\` streams on idle sessions, gateway RSS per stream: **${range(perStream)} KiB as it grew** (no forced GC; goal < 30 KiB), ${range(perStreamAfterGc)} KiB after a full GC (${MEMORY_ROUNDS} rounds; RSS ${(memory[0]!.beforeKiB / 1024).toFixed(0)} MiB before the first, after a full GC).`
     ].join('\n')
     await writeResults('relay', report, table)
   } finally {
