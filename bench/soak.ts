@@ -26,6 +26,8 @@ const { values: args } = parseArgs({
     /** Turns before the first sample that counts as "after warm-up". */
     warmup: { type: 'string', default: '200' },
     snapshots: { type: 'string' },
+    /** The gateway of another checkout with a built dist/ (e.g. the commit before a change). */
+    gateway: { type: 'string' },
     'no-write': { type: 'boolean', default: false }
   }
 })
@@ -65,7 +67,7 @@ async function main (): Promise<void> {
     const sim = await startSimulator()
     children.push(sim.child)
     const inspectorPort = await freePort()
-    gw = await startGateway(sim.url, { HEARTBEAT_EVENT_INTERVAL_MS: '0' }, [`--inspect=127.0.0.1:${inspectorPort}`])
+    gw = await startGateway(sim.url, { HEARTBEAT_EVENT_INTERVAL_MS: '0' }, [`--inspect=127.0.0.1:${inspectorPort}`], args.gateway)
     const pid = gw.child.proc.pid!
     const as = { authorization: `Bearer ${gw.key}`, 'x-user-id': 'soak' }
     const sessions: string[] = []
