@@ -170,3 +170,36 @@ export async function * sseFrames (body: AsyncIterable<Buffer | string>): AsyncG
     }
   }
 }
+
+/** Sends one DevTools protocol command to a process started with `--inspect=127.0.0.1:<port>`; its result. */
+export async function inspectorCall (inspectorPort: number, method: string, params: Record<string, unknown> = {}): Promise<any> {
+  const { default: WebSocket } = await import('ws')
+  const targets = await (await request(`http://127.0.0.1:${inspectorPort}/json/list`)).body.json() as Array<{ webSocketDebuggerUrl: string }>
+  const socket = new WebSocket(targets[0]!.webSocketDebuggerUrl)
+  await new Promise((resolve, reject) => { socket.once('open', resolve); socket.once('error', reject) })
+  try {
+    return await new Promise((resolve, reject) => {
+      socket.on('message', (data) => {
+        const message = JSON.parse(String(data)) as { id?: number, result?: unknown, error?: unknown }
+        if (message.id !== 1) return
+        if (message.error !== undefined) reject(new Error(JSON.stringify(message.error)))
+        else resolve(message.result)
+      })
+      socket.send(JSON.stringify({ id: 1, method, params }))
+    })
+  } finally {
+    socket.close()
+  }
+}
+
+/** A full garbage collection in the process behind the inspector (twice: what the first frees may free more). */
+export async function collectGarbage (inspectorPort: number): Promise<void> {
+  await inspectorCall(inspectorPort, 'HeapProfiler.collectGarbage')
+  await inspectorCall(inspectorPort, 'HeapProfiler.collectGarbage')
+}
+
+/** V8's heap in use and its size, KiB. */
+export async function heapKiB (inspectorPort: number): Promise<{ usedKiB: number, totalKiB: number }> {
+  const r = await inspectorCall(inspectorPort, 'Runtime.getHeapUsage') as { usedSize: number, totalSize: number }
+  return { usedKiB: Math.round(r.usedSize / 1024), totalKiB: Math.round(r.totalSize / 1024) }
+}

@@ -28,7 +28,9 @@ const { values: args } = parseArgs({
     /** The hot path only: not the streams, start, upload and export benchmarks after it. */
     hot: { type: 'boolean', default: false },
     /** Only the cases whose name contains this (a quick look at one case; no files written). */
-    only: { type: 'string' }
+    only: { type: 'string' },
+    /** Only the soak: 2,000 turns across 20 sessions, memory every 100 turns (bench/soak.ts). */
+    soak: { type: 'boolean', default: false }
   }
 })
 const QUICK = args.quick === true
@@ -234,6 +236,7 @@ const SUITE: Array<{ name: string, argv: string[], quick: string[] }> = [
   { name: '1,000 GraphQL subscribers', argv: ['bench/streams/subscribers.ts'], quick: ['--quick'] },
   { name: 'start', argv: ['bench/start.ts'], quick: ['--quick'] },
   { name: 'uploads', argv: ['bench/upload/run.ts', '--sizes', '50,500', '--runs', '1'], quick: ['bench/upload/run.ts', '--sizes', '5', '--throttled-size', '5'] },
+  { name: 'soak', argv: ['bench/soak.ts'], quick: ['bench/soak.ts', '--turns', '200', '--sessions', '10', '--every', '50', '--warmup', '50'] },
   { name: 'exports with webhooks', argv: ['bench/exports/run.ts', '--exports', '200', '--render-ms', '5000'], quick: ['bench/exports/run.ts', '--exports', '20', '--render-ms', '1000'] }
 ]
 
@@ -248,5 +251,10 @@ async function suite (): Promise<void> {
   if (failed.length > 0) throw new Error(`these benchmarks failed: ${failed.join(', ')}`)
 }
 
-await main()
-if (args.only === undefined && args.hot !== true) await suite()
+if (args.soak === true) {
+  const run = spawnSync(process.execPath, ['--import=tsx', 'bench/soak.ts'], { cwd: root, stdio: 'inherit', env: process.env })
+  process.exitCode = run.status ?? 1
+} else {
+  await main()
+  if (args.only === undefined && args.hot !== true) await suite()
+}

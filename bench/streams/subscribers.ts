@@ -27,6 +27,8 @@ const { values: args } = parseArgs({
     subscribers: { type: 'string' },
     /** A label stored with the result (e.g. "before", "after"). */
     label: { type: 'string', default: '' },
+    /** The gateway of another checkout with a built dist/ (e.g. the commit before a change). */
+    gateway: { type: 'string' },
     /** The simulator's heartbeat interval during the generation: one event each. */
     'heartbeat-ms': { type: 'string', default: '50' },
     'no-write': { type: 'boolean', default: false },
@@ -123,7 +125,7 @@ async function main (): Promise<void> {
       GRAPHQL_MAX_CONNECTIONS_PER_KEY: String(SUBSCRIBERS + 10),
       DATA_DIR: dataDir,
       PORT: String(gwPort)
-    })
+    }, args.gateway ?? root)
     children.push(gw)
     const gwUrl = `http://127.0.0.1:${gwPort}`
     const wsUrl = `ws://127.0.0.1:${gwPort}/graphql`
@@ -173,10 +175,14 @@ async function main (): Promise<void> {
       await until('subscriptions', gw, async () => await openSubscriptions(gwUrl) >= want ? true : undefined, 60_000)
     }
     const openMs = performance.now() - opened
+    // as it grew (garbage not yet collected included: what the process really takes on), then kept
+    await sleep(1000)
+    const rssGrown = await rssKb(gw.proc.pid!)
     const rssAfter = await settledRss(gw.proc.pid!, inspectorPort)
     if (args['heap-snapshots']) { gw.proc.kill('SIGWINCH'); await sleep(20_000) }
     const kbPerSubscription = (rssAfter - rssBefore) / SUBSCRIBERS
-    process.stderr.write(`${SUBSCRIBERS} subscriptions open in ${openMs.toFixed(0)} ms; RSS ${rssBefore} -> ${rssAfter} kB (${kbPerSubscription.toFixed(1)} kB each)\n`)
+    const kbGrownPerSubscription = (rssGrown - rssBefore) / SUBSCRIBERS
+    process.stderr.write(`${SUBSCRIBERS} subscriptions open in ${openMs.toFixed(0)} ms; RSS ${rssBefore} -> ${rssGrown} kB as it grew (${kbGrownPerSubscription.toFixed(1)} kB each), ${rssAfter} kB after a full GC (${kbPerSubscription.toFixed(1)} kB each)\n`)
 
     const turnStarted = performance.now()
     await gql(`${gwUrl}/graphql`, as, 'mutation ($id: ID!, $text: String!) { sendMessage(sessionId: $id, text: $text) { id } }', { id: session.id, text: '[scenario:generation] make a video of the sea' })
@@ -206,7 +212,7 @@ async function main (): Promise<void> {
     }
     spreads.sort((a, b) => a - b)
     delays.sort((a, b) => a - b)
-    const commit = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).stdout.trim()
+    const commit = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).stdout.trim() + (args.gateway === undefined ? '' : ' (gateway: another build)')
     const report = {
       date: new Date().toISOString(),
       commit,
@@ -217,7 +223,7 @@ async function main (): Promise<void> {
       events: reference.length,
       eventTypes: Object.fromEntries([...new Set(served[0]!.types)].map((type) => [type, served[0]!.types.filter((x) => x === type).length])),
       turnMs: Math.round(turnMs),
-      rssKb: { before: rssBefore, after: rssAfter, perSubscription: Number(kbPerSubscription.toFixed(1)) },
+      rssKb: { before: rssBefore, grown: rssGrown, after: rssAfter, perSubscriptionGrown: Number(kbGrownPerSubscription.toFixed(1)), perSubscription: Number(kbPerSubscription.toFixed(1)) },
       delivery: { p50: round(quantile(delays, 0.5)), p99: round(quantile(delays, 0.99)), max: round(delays[delays.length - 1]!) },
       spread: { p50: round(quantile(spreads, 0.5)), p99: round(quantile(spreads, 0.99)), max: round(spreads[spreads.length - 1]!) },
       widestSpreads: byEvent.sort((a, b) => b.spread - a.spread).slice(0, 5)
@@ -227,14 +233,14 @@ async function main (): Promise<void> {
     await mkdir(join(root, 'bench', 'results'), { recursive: true })
     await writeFile(join(root, 'bench', 'results', 'subscribers-latest.json'), JSON.stringify(report, null, 2) + '\n')
     const ending = served[0]!.types.at(-1)
-    const row = `| ${report.label || '-'} | ${commit} | ${SUBSCRIBERS} | ${report.events}${ending === 'turn.completed' ? '' : ` (${ending})`}, heartbeat ${args['heartbeat-ms']} ms | ${report.delivery.p50} / ${report.delivery.p99} ms | ${report.spread.p50} / ${report.spread.p99} / ${report.spread.max} ms | ${report.rssKb.perSubscription} KB (${rssBefore} -> ${rssAfter} kB) | ${failed.length} |`
+    const row = `| ${report.label || '-'} | ${commit} | ${SUBSCRIBERS} | ${report.events}${ending === 'turn.completed' ? '' : ` (${ending})`}, heartbeat ${args['heartbeat-ms']} ms | ${report.delivery.p50} / ${report.delivery.p99} ms | ${report.spread.p50} / ${report.spread.p99} / ${report.spread.max} ms | ${report.rssKb.perSubscriptionGrown} / ${report.rssKb.perSubscription} KB (${rssBefore} -> ${rssGrown} / ${rssAfter} kB) | ${failed.length} |`
     const readmePath = join(root, 'bench', 'README.md')
     const readme = await readFile(readmePath, 'utf8')
     const marked = /<!-- bench:subscribers:start -->\n([\s\S]*?)<!-- bench:subscribers:end -->/
     const match = marked.exec(readme)
     if (match) {
       // one row per label: a new run replaces the row of the same label
-      const header = '| run | commit | subscribers | events, event rate | delivery p50 / p99 | spread p50 / p99 / max | RSS per idle subscription | failed subscriptions |\n| --- | --- | --- | --- | --- | --- | --- | --- |'
+      const header = '| run | commit | subscribers | events, event rate | delivery p50 / p99 | spread p50 / p99 / max | RSS per idle subscription, as it grew / after a full GC | failed subscriptions |\n| --- | --- | --- | --- | --- | --- | --- | --- |'
       const rows = match[1]!.split('\n').filter((l) => l.startsWith('| ') && !l.startsWith('| run ') && !l.startsWith('| ---') && !l.startsWith(`| ${report.label || '-'} |`))
       const note = `Last run ${report.date}: ${report.machine.cores} cores (${report.machine.cpu}), Node ${process.version}, taskset ${taskset ? 'yes' : 'no'}.`
       await writeFile(readmePath, readme.replace(marked, `<!-- bench:subscribers:start -->\n${header}\n${[...rows, row].join('\n')}\n\n${note}\n<!-- bench:subscribers:end -->`))

@@ -14,6 +14,14 @@ export interface Sql {
   rows: Rows
   /** Statements on one connection between BEGIN and COMMIT (ROLLBACK when `work` throws). */
   transaction: <T>(work: (rows: Rows) => Promise<T>) => Promise<T>
+  /**
+   * Several statements in one round trip: Postgres runs them as one implicit transaction (all
+   * or nothing; locks held to its end), each statement seeing what committed before it began.
+   * The rows of each statement, in order. No parameters: values go in through `literal`.
+   */
+  script: (text: string) => Promise<unknown[][]>
+  /** A value as an SQL literal (quoted and escaped), or NULL. */
+  literal: (value: string | null) => string
 }
 
 export interface Database {
@@ -48,6 +56,11 @@ export function openDatabase (url: string, opts: DatabaseOptions = {}): Database
   return {
     prisma,
     sql: {
+      script: async (text: string) => {
+        const results = await pool.query(text) as unknown as pg.QueryResult | pg.QueryResult[]
+        return (Array.isArray(results) ? results : [results]).map((r) => r.rows)
+      },
+      literal: (value: string | null) => value === null ? 'NULL' : pg.escapeLiteral(value),
       rows: async <T>(text: string, values: unknown[]) => (await pool.query(text, values)).rows as T[],
       transaction: async <T>(work: (rows: Rows) => Promise<T>): Promise<T> => {
         const client = await pool.connect()

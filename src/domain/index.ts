@@ -56,7 +56,7 @@ export function buildDomain (deps: DomainDeps, signingKeys: SigningKeys): Domain
   caches.onChange((change) => { if (change.kind === 'users') users.forget(change.tenantId, change.externalId) })
   const credentials = new Credentials(deps, caches)
   const events = new SessionEvents(deps.prisma, deps.bus, deps.sql)
-  const sessions = new Sessions(deps, credentials, events)
+  const sessions = new Sessions(deps, credentials, events, caches)
   const tokenRegistry = new TokenRegistry(deps, credentials)
   const credits = new Credits(deps, credentials, caches)
   tenants.onChange((tenantId) => { caches.changed({ kind: 'tenant', tenantId }) })

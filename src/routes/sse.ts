@@ -3,7 +3,7 @@
 // happens, and the follower is stopped the moment the client goes away.
 import type { OutgoingHttpHeaders } from 'node:http'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import type { SessionEventView } from '../domain/events/index.ts'
+import { eventData, type SessionEventView } from '../domain/events/index.ts'
 import { domainMetrics } from '../observability/metrics.ts'
 
 /** What a stream follows: one turn (POST .../turns) or a session's log (GET .../events). */
@@ -43,8 +43,7 @@ export function wantsEventStream (request: FastifyRequest): boolean {
 }
 
 function frame (event: SessionEventView): string {
-  const data = JSON.stringify({ cursor: event.cursor, type: event.type, turnId: event.turnId, payload: event.payload, createdAt: event.createdAt })
-  return `id: ${event.cursor}\nevent: ${event.type}\ndata: ${data}\n\n`
+  return `id: ${event.cursor}\nevent: ${event.type}\ndata: ${eventData(event)}\n\n`
 }
 
 /**
@@ -80,8 +79,16 @@ export async function streamEvents (
   })
   res.write(': connected\n\n')
   const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), keepAliveMs)
+  // the frames of events that arrive together (a page of the log, a burst) leave in one write
+  let corked = false
+  const uncork = () => { corked = false; res.uncork() }
   try {
     for await (const event of source(controller.signal)) {
+      if (!corked) {
+        corked = true
+        res.cork()
+        process.nextTick(uncork)
+      }
       if (!res.write(frame(event))) {
         await new Promise<void>(resolve => {
           const done = () => { res.off('drain', done); controller.signal.removeEventListener('abort', done); resolve() }

@@ -1,5 +1,5 @@
-// The hot path's caches (tenant settings, users' current tokens, verified API keys) hold what
-// an operator can change. A change made on one instance is applied there at once and sent to
+// The hot path's caches (tenant settings, users' current tokens, verified API keys, session
+// rows) hold what an operator or a turn can change. A change made on one instance is applied there at once and sent to
 // every other instance over the pub/sub (Redis with REDIS_URL), which applies it too; the
 // caches' TTLs (HOT_CACHE_TTL_MS, AUTH_CACHE_TTL_MS) stay the backstop for a lost message.
 
@@ -16,6 +16,8 @@ export type CacheChange =
   | { kind: 'client-tokens', tenantId: string, externalId: string }
   /** A tenant's token issuers changed: the cached issuer rows. */
   | { kind: 'issuers' }
+  /** A session's row was written (reset, token re-pinned, state snapshot saved): its cached view. */
+  | { kind: 'session', sessionId: string }
 
 type Apply = (change: CacheChange) => void
 

@@ -11,14 +11,46 @@ import type { EventBus, SessionEventView } from '../common/index.ts'
 export type { EventBus, EventListener, SessionEventView } from '../common/index.ts'
 export { localBus } from '../common/index.ts'
 
-type AppendedRow = SessionEventView & { prev: string }
+/**
+ * One round trip per event: the session's event lock, then the insert, which reads the
+ * session's cursor before it (`prev`) under that lock (its statement begins after the lock is
+ * held, so it sees every event committed before). The lock is held until the two statements
+ * commit together. Cursors come back as text; the payload and the instant are not read back.
+ * `onlyIf`: a condition the insert needs (a script that appends only when its turn was written).
+ */
+export function appendScript (sql: Sql, sessionId: string, turnId: string | null, type: string, payloadJson: string, createdAt: string, onlyIf = 'true'): string {
+  const session = sql.literal(sessionId)
+  return `SELECT pg_advisory_xact_lock(hashtext('events'), hashtext(${session}));
+WITH prev AS (SELECT coalesce(max(cursor), 0) AS cursor FROM "SessionEvent" WHERE "sessionId" = ${session}::uuid)
+INSERT INTO "SessionEvent" ("sessionId", "turnId", type, payload, "createdAt")
+  SELECT ${session}::uuid, ${sql.literal(turnId)}::uuid, ${sql.literal(type)}, ${sql.literal(payloadJson)}::jsonb, ${sql.literal(createdAt)}::timestamptz AT TIME ZONE 'UTC' FROM prev WHERE ${onlyIf}
+  RETURNING cursor::text AS cursor, (SELECT cursor FROM prev)::text AS prev`
+}
 
-// the row as the view shows it, and the session's cursor before it (see append); createdAt is
-// written and read as the UTC instant Prisma writes and reads
-const APPEND = `WITH prev AS (SELECT coalesce(max(cursor), 0)::text AS cursor FROM "SessionEvent" WHERE "sessionId" = $1::uuid)
-  INSERT INTO "SessionEvent" ("sessionId", "turnId", type, payload, "createdAt")
-  VALUES ($1::uuid, $2::uuid, $3, $4::jsonb, $5::timestamptz AT TIME ZONE 'UTC')
-  RETURNING cursor::text AS cursor, "sessionId", "turnId", type, payload, "createdAt" AT TIME ZONE 'UTC' AS "createdAt", (SELECT cursor FROM prev) AS prev`
+/** The answer of an append script's insert. */
+export interface AppendedRow { cursor: string, prev: string }
+
+/**
+ * The stored view of an event appended with `payloadJson` (the payload as written): the
+ * payload object itself, and its text kept for the streams (`eventData`), so it is serialized once.
+ */
+export function appendedView (sessionId: string, turnId: string | null, type: string, payload: Record<string, unknown>, payloadJson: string, createdAt: Date, cursor: string): SessionEventView {
+  serialized.set(payload, payloadJson)
+  return { cursor, sessionId, turnId, type, payload, createdAt }
+}
+
+/** Payload objects appended here, with the JSON they were written as. */
+const serialized = new WeakMap<object, string>()
+
+/**
+ * The event as the streams send it (SSE `data:`), built around the payload's JSON as it was
+ * written when this instance appended the event (else serialized now).
+ */
+export function eventData (event: SessionEventView): string {
+  const payload = (typeof event.payload === 'object' && event.payload !== null ? serialized.get(event.payload) : undefined) ?? JSON.stringify(event.payload)
+  const createdAt = event.createdAt instanceof Date ? event.createdAt.toISOString() : String(event.createdAt)
+  return `{"cursor":${JSON.stringify(event.cursor)},"type":${JSON.stringify(event.type)},"turnId":${JSON.stringify(event.turnId)},"payload":${payload},"createdAt":${JSON.stringify(createdAt)}}`
+}
 
 function eventView (row: { cursor: bigint, sessionId: string, turnId: string | null, type: string, payload: unknown, createdAt: Date }): SessionEventView {
   return { cursor: row.cursor.toString(), sessionId: row.sessionId, turnId: row.turnId, type: row.type, payload: row.payload, createdAt: row.createdAt }
@@ -37,16 +69,15 @@ export class SessionEvents {
     const next = previous.catch(() => {}).then(async () => {
       const started = performance.now()
       // Across instances, the lock makes cursors of one session commit in the order they are
-      // drawn, so a follower never sees N+1 before N; the insert's statement starts after the
-      // lock is taken, so the cursor before it (`prev`) is the session's last committed one.
-      // Plain SQL on Prisma's pool: this runs for every event of every turn.
-      const [row] = await this.sql.transaction(async (rows) => {
-        await rows('SELECT pg_advisory_xact_lock(hashtext(\'events\'), hashtext($1))', [sessionId])
-        return await rows<AppendedRow>(APPEND, [sessionId, turnId, type, JSON.stringify(payload), new Date().toISOString()])
-      })
+      // drawn, so a follower never sees N+1 before N; the cursor before (`prev`) is read under
+      // it, so it is the session's last committed one. Plain SQL, one round trip: this runs
+      // for every event of every turn.
+      const createdAt = new Date()
+      const payloadJson = JSON.stringify(payload)
+      const results = await this.sql.script(appendScript(this.sql, sessionId, turnId, type, payloadJson, createdAt.toISOString()))
+      const row = results[1]![0] as AppendedRow
       domainMetrics().eventAppendSeconds.record((performance.now() - started) / 1000)
-      const { prev, ...event } = row!
-      return { event, prev }
+      return { event: appendedView(sessionId, turnId, type, payload, payloadJson, createdAt, row.cursor), prev: row.prev }
     })
     this.tails.set(sessionId, next)
     try {

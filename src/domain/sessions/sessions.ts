@@ -5,8 +5,8 @@ import type { Prisma, Session as SessionRow } from '../../generated/prisma/clien
 import { gwError } from '../../errors.ts'
 import { NemoError } from '../../nemo/errors.ts'
 import type { Credentials, Lease } from '../tokens/index.ts'
-import { after, pageOf, type Page } from '../common/index.ts'
-import type { Actor, DomainDeps } from '../common/index.ts'
+import { after, pageOf, TtlCache, type Page } from '../common/index.ts'
+import type { Actor, CacheSync, DomainDeps } from '../common/index.ts'
 import type { SessionEvents } from '../events/index.ts'
 import type { SessionView, WebLinkView } from '../../schemas/session.ts'
 export type { SessionView, WebLinkView } from '../../schemas/session.ts'
@@ -14,9 +14,9 @@ export type { SessionView, WebLinkView } from '../../schemas/session.ts'
 type ViewColumns = 'id' | 'title' | 'language' | 'upstreamSessionId' | 'upstreamTaskId' | 'resetCount' | 'createdAt' | 'updatedAt'
 
 // the view's columns, timestamps read as the UTC instants Prisma writes
-const SESSION_READ = `SELECT id, title, language, "upstreamSessionId", "upstreamTaskId", "resetCount",
+const SESSION_READ = `SELECT id, "tenantId", "userId", title, language, "upstreamSessionId", "upstreamTaskId", "resetCount",
   "createdAt" AT TIME ZONE 'UTC' AS "createdAt", "updatedAt" AT TIME ZONE 'UTC' AS "updatedAt"
-  FROM "Session" WHERE id = $1::uuid AND "tenantId" = $2::uuid AND "userId" = $3::uuid`
+  FROM "Session" WHERE id = $1::uuid`
 
 function sessionView (s: Pick<SessionRow, ViewColumns>): SessionView {
   return {
@@ -48,15 +48,37 @@ export function outOfBounds (actor: Actor, sessionId: string): boolean {
   return actor.sessionIds !== undefined && !actor.sessionIds.includes(sessionId)
 }
 
+/** A cached session view and whose it is (the read answers 404 to anyone else). */
+interface CachedView { tenantId: string, userId: string, view: SessionView }
+
 export class Sessions {
   /** Claim links by session and upstream session: a claim token is reusable for its lifetime. */
   private readonly webLinks = new Map<string, WebLinkView>()
+  /**
+   * Session views by id, for the read on every poll of a session. Every write of a session row
+   * goes through this class and deletes its entry here and on every other instance
+   * (`CacheSync`); a deleted user's or tenant's sessions go with the `users` change;
+   * HOT_CACHE_TTL_MS bounds a lost message. A miss (an unknown id) is never cached.
+   */
+  private readonly views: TtlCache<CachedView | null>
 
   constructor (
     private readonly deps: DomainDeps,
     private readonly credentials: Credentials,
-    private readonly events: SessionEvents
-  ) {}
+    private readonly events: SessionEvents,
+    private readonly caches: CacheSync
+  ) {
+    this.views = new TtlCache(deps.config.HOT_CACHE_TTL_MS)
+    caches.onChange((change) => {
+      if (change.kind === 'session') this.views.delete(change.sessionId)
+      else if (change.kind === 'users') this.views.clear()
+    })
+  }
+
+  /** A session row was written: its cached view goes, here and on every instance. */
+  private changed (sessionId: string): void {
+    this.caches.changed({ kind: 'session', sessionId })
+  }
 
   async create (actor: Actor, input: { language?: string, title?: string }): Promise<SessionView> {
     const lease = await this.credentials.acquire(actor, { forNewSession: true })
@@ -98,12 +120,20 @@ export class Sessions {
     return row
   }
 
-  /** One indexed query for the columns the view shows (not the timeline snapshots). */
+  /**
+   * The session's view: cached (see `views`), else one indexed query for the columns the view
+   * shows (not the timeline snapshots).
+   */
   async get (actor: Actor, id: string): Promise<SessionView> {
-    // plain SQL: this read is on every poll of a session (bench/README.md has what Prisma costs)
-    const [row] = outOfBounds(actor, id) ? [] : await this.deps.sql.rows<SessionView>(SESSION_READ, [id, actor.tenantId, actor.userId])
-    if (!row) throw gwError('GW_ERR_NOT_FOUND', `Session ${id} not found`)
-    return sessionView(row)
+    if (outOfBounds(actor, id)) throw gwError('GW_ERR_NOT_FOUND', `Session ${id} not found`)
+    const key = id.toLowerCase()
+    const cached = await this.views.load(key, async () => {
+      // plain SQL: this read is on every poll of a session (bench/README.md has what Prisma costs)
+      const [row] = await this.deps.sql.rows<SessionView & { tenantId: string, userId: string }>(SESSION_READ, [key])
+      return row === undefined ? null : { tenantId: row.tenantId, userId: row.userId, view: sessionView(row) }
+    }, (found) => found !== null)
+    if (cached === null || cached.tenantId !== actor.tenantId || cached.userId !== actor.userId) throw gwError('GW_ERR_NOT_FOUND', `Session ${id} not found`)
+    return cached.view
   }
 
   async list (actor: Actor, opts: { cursor?: string, limit: number }): Promise<Page<SessionView>> {
@@ -136,6 +166,7 @@ export class Sessions {
   /** Saves the latest upstream state so later silent edits can be diffed against it. */
   async saveSnapshot (id: string, snapshot: unknown): Promise<void> {
     await this.deps.prisma.session.update({ where: { id }, data: { snapshot: snapshot as Prisma.InputJsonValue } })
+    this.changed(id)
   }
 
   /**
@@ -153,6 +184,7 @@ export class Sessions {
     const run = async (l: Lease): Promise<T> => {
       if (l.credentialId !== session.credentialId) {
         session = await this.deps.prisma.session.update({ where: { id: session.id }, data: { credentialId: l.credentialId } })
+        this.changed(session.id)
       }
       lease = l
       return await call({ session, lease: l, upstreamSessionId: session.upstreamSessionId })
@@ -177,6 +209,7 @@ export class Sessions {
     }
     if (current.lease.credentialId !== session.credentialId) {
       await this.deps.prisma.session.update({ where: { id: session.id }, data: { credentialId: current.lease.credentialId } })
+      this.changed(session.id)
     }
     return current.lease
   }
@@ -184,6 +217,7 @@ export class Sessions {
   private async repin (actor: Actor, session: SessionRow): Promise<Lease> {
     const lease = await this.credentials.acquire(actor, { forNewSession: false })
     await this.deps.prisma.session.update({ where: { id: session.id }, data: { credentialId: lease.credentialId } })
+    this.changed(session.id)
     return lease
   }
 
@@ -206,6 +240,7 @@ export class Sessions {
         resetCount: { increment: 1 }
       }
     })
+    this.changed(session.id)
     await this.events.append(session.id, 'session.reset', {
       reason: 'The upstream no longer knew the session (code 1002); a new upstream session replaces it',
       previousUpstreamSessionId: session.upstreamSessionId,

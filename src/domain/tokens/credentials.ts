@@ -28,7 +28,7 @@ export class Credentials {
     this.currents = new TtlCache(deps.config.HOT_CACHE_TTL_MS)
     this.leases = new TtlCache(deps.config.HOT_CACHE_TTL_MS)
     caches.onChange((change) => {
-      if (change.kind === 'keys' || change.kind === 'client-tokens' || change.kind === 'issuers') return
+      if (change.kind === 'keys' || change.kind === 'client-tokens' || change.kind === 'issuers' || change.kind === 'session') return
       this.currents.clear()
       this.leases.clear()
     })

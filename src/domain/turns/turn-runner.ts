@@ -6,7 +6,7 @@
 // answer is a notice, not a failure; an ask_question is a question the caller answers with
 // the next turn; GUI instructions are annotated with the API action to take instead. The
 // upstream stream is always released when the run ends.
-import type { Prisma, Session as SessionRow, Turn as TurnRow } from '../../generated/prisma/client.ts'
+import type { Session as SessionRow, Turn as TurnRow } from '../../generated/prisma/client.ts'
 import { isGatewayError } from '../../errors.ts'
 import { annotateGuiText } from '../../nemo/intents.ts'
 import { isNemoError } from '../../nemo/errors.ts'
@@ -27,14 +27,6 @@ export class ShuttingDown extends Error {
   }
 }
 
-/** Why a turn is stopped when its turn.started could not be written: the caller got an error. */
-export class NotLogged extends Error {
-  constructor () {
-    super('the turn could not be written to the session log')
-    this.name = 'NotLogged'
-  }
-}
-
 export const INTERRUPTED = {
   code: 'GW_ERR_UNAVAILABLE',
   message: 'The gateway instance running this turn stopped before the turn ended; send the message again',
@@ -52,6 +44,9 @@ interface Outcome {
 
 class Stalled extends Error {}
 
+const CLOSE_TURN = `UPDATE "Turn" SET status = $3::"TurnStatus", reply = $4, error = $5::jsonb, "finishedAt" = $6::timestamp, "leaseUntil" = NULL
+  WHERE id = $1::uuid AND status = 'running' AND "instanceId" = $2::uuid RETURNING id`
+
 /** Keeps tool args/results in the log readable: big payloads are cut, not dropped. */
 function clip (value: unknown): unknown {
   const text = JSON.stringify(value ?? null)
@@ -67,13 +62,9 @@ export class TurnRunner {
     private readonly credits: Credits
   ) {}
 
-  /**
-   * `logged`: the turn's turn.started is stored; the run may start before, its events may not.
-   * `session`: the row the turn's start read, so the run does not read it again.
-   */
-  async run (actor: Actor, turn: TurnRow, signal: AbortSignal, logged: Promise<unknown> = Promise.resolve(), session?: SessionRow): Promise<void> {
+  /** `session`: the row the turn's start read, so the run does not read it again. */
+  async run (actor: Actor, turn: TurnRow, signal: AbortSignal, session?: SessionRow): Promise<void> {
     const emit = async (type: string, payload: Record<string, unknown>) => {
-      await logged
       return await this.events.append(turn.sessionId, type, { turnId: turn.id, ...payload }, turn.id)
     }
     let outcome: Outcome
@@ -83,20 +74,20 @@ export class TurnRunner {
     } catch (err) {
       outcome = signal.reason instanceof ShuttingDown
         ? { status: 'failed', reply: null, error: INTERRUPTED }
-        : signal.reason instanceof NotLogged
-          ? { status: 'failed', reply: null, error: { code: 'GW_ERR_INTERNAL', message: 'The turn failed inside the gateway' } }
-          : { status: signal.aborted ? 'timed_out' : 'failed', reply: null, error: this.describe(err, signal) }
+        : { status: signal.aborted ? 'timed_out' : 'failed', reply: null, error: this.describe(err, signal) }
     }
-    if (lease) await this.charge(actor, lease, turn.id)
     const metrics = domainMetrics()
     metrics.turns.add(1, { status: outcome.status })
     metrics.turnSeconds.record((Date.now() - turn.startedAt.getTime()) / 1000, { status: outcome.status })
-    // only a turn still running and still ours: one whose lease lapsed (this instance lost
-    // the database for a while) was closed as interrupted and its followers were told so
-    const { count } = await this.deps.prisma.turn.updateMany({
-      where: { id: turn.id, status: 'running', instanceId: turn.instanceId },
-      data: { status: outcome.status, reply: outcome.reply, error: (outcome.error ?? undefined) as Prisma.InputJsonValue | undefined, finishedAt: new Date(), leaseUntil: null }
-    })
+    // What the turn cost is counted before its end is told (a caller may read its budget next),
+    // in parallel with closing its row: only a turn still running and still ours (one whose
+    // lease lapsed, its instance having lost the database for a while, was closed as
+    // interrupted and its followers were told so). Plain SQL, one round trip.
+    const [, closed] = await Promise.all([
+      lease === undefined ? undefined : this.charge(actor, lease, turn.id),
+      this.deps.sql.rows<{ id: string }>(CLOSE_TURN, [turn.id, turn.instanceId, outcome.status, outcome.reply, outcome.error === null ? null : JSON.stringify(outcome.error), new Date().toISOString()])
+    ])
+    const count = closed.length
     if (count === 0) {
       this.deps.log.warn({ turnId: turn.id }, 'a turn ended after another instance closed it as interrupted')
       return

@@ -10,11 +10,12 @@ import type { Prisma, Session as SessionRow, Turn as TurnRow } from '../../gener
 import { gwError } from '../../errors.ts'
 import { after, pageOf, type Page } from '../common/index.ts'
 import type { Actor, DomainDeps } from '../common/index.ts'
-import type { SessionEvents, SessionEventView } from '../events/index.ts'
+import { appendedView, appendScript, type AppendedRow, type SessionEvents, type SessionEventView } from '../events/index.ts'
+import type { Sql } from '../../db/client.ts'
 import type { Sessions } from '../sessions/index.ts'
 import type { Timelines } from '../sessions/index.ts'
 import type { Credits } from '../tokens/index.ts'
-import { INTERRUPTED, NotLogged, ShuttingDown, TurnRunner } from './turn-runner.ts'
+import { INTERRUPTED, ShuttingDown, TurnRunner } from './turn-runner.ts'
 import { inSpan } from '../../observability/tracing.ts'
 import type { TurnView } from '../../schemas/turn.ts'
 export type { TurnView } from '../../schemas/turn.ts'
@@ -30,6 +31,33 @@ export interface StartedTurn {
 }
 
 class LeaseLost extends Error {}
+
+/**
+ * A turn's start in one round trip (one implicit transaction): under the session's turn lock,
+ * the session (if it is this tenant's user's) and its running turn if any; the turn's row only
+ * if the session is theirs and none runs; its turn.started only if the row was written.
+ */
+function startScript (sql: Sql, actor: Actor, sessionId: string, turn: { id: string, text: string, instanceId: string, startedAt: string, leaseUntil: string }, payloadJson: string): string {
+  const session = `${sql.literal(sessionId)}::uuid`
+  const owned = `SELECT 1 FROM "Session" WHERE id = ${session} AND "tenantId" = ${sql.literal(actor.tenantId)}::uuid AND "userId" = ${sql.literal(actor.userId)}::uuid`
+  const busy = `SELECT id FROM "Turn" WHERE "sessionId" = ${session} AND status = 'running' LIMIT 1`
+  return `SELECT pg_advisory_xact_lock(hashtext('turn'), hashtext(${sql.literal(sessionId)}));
+SELECT to_jsonb(s) AS session, (${busy}) AS busy FROM "Session" s WHERE s.id = ${session} AND s."tenantId" = ${sql.literal(actor.tenantId)}::uuid AND s."userId" = ${sql.literal(actor.userId)}::uuid;
+INSERT INTO "Turn" (id, "sessionId", text, status, "startedAt", "instanceId", "leaseUntil")
+  SELECT ${sql.literal(turn.id)}::uuid, ${session}, ${sql.literal(turn.text)}, 'running', ${sql.literal(turn.startedAt)}::timestamptz AT TIME ZONE 'UTC', ${sql.literal(turn.instanceId)}::uuid, ${sql.literal(turn.leaseUntil)}::timestamptz AT TIME ZONE 'UTC'
+  WHERE EXISTS (${owned}) AND NOT EXISTS (${busy});
+${appendScript(sql, sessionId, turn.id, 'turn.started', payloadJson, turn.startedAt, `EXISTS (SELECT 1 FROM "Turn" WHERE id = ${sql.literal(turn.id)}::uuid)`)}`
+}
+
+type StartRow =
+  | { outcome: 'not_found' }
+  | { outcome: 'busy', busyTurn: string | null }
+  | { outcome: 'started', session: Record<string, unknown>, appended: AppendedRow }
+
+/** The session row as `to_jsonb` gives it: its instants are UTC without a zone, as Prisma writes them. */
+function sessionRowOf (json: Record<string, unknown>): SessionRow {
+  return { ...json, createdAt: new Date(`${String(json.createdAt)}Z`), updatedAt: new Date(`${String(json.updatedAt)}Z`) } as unknown as SessionRow
+}
 
 export class Turns {
   private readonly running = new Map<string, { sessionId: string, controller: AbortController, done: Promise<void> }>()
@@ -49,44 +77,53 @@ export class Turns {
   }
 
   async start (actor: Actor, sessionId: string, text: string): Promise<StartedTurn> {
-    // the session and budget reads run while the transaction takes the session's lock; nothing
-    // is written, nor a busy turn named, before both passed (a 404 wins over the budget's 402)
-    const checks = Promise.allSettled([this.sessions.getRow(actor, sessionId), this.credits.assertWithinBudget(actor.tenantId)])
-    const passed = async (): Promise<SessionRow> => {
-      const [found, budget] = await checks
-      if (found.status === 'rejected') throw found.reason
-      if (budget.status === 'rejected') throw budget.reason
-      return found.value
+    // the budget (cached) passes before anything is written; a 404 wins over its 402
+    try {
+      await this.credits.assertWithinBudget(actor.tenantId)
+    } catch (err) {
+      await this.sessions.getRow(actor, sessionId)
+      throw err
     }
-    const { prisma } = this.deps
     // the lock's key is the id as stored (lowercase), however the caller spelled it
     const id = sessionId.toLowerCase()
-    const { session, turn, closed } = await prisma.$transaction(async (tx) => {
-      await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext('turn'), hashtext(${id}))`
-      // the usual case (no turn running) is one read; a running turn whose lease lapsed is closed first
-      let busy = await this.runningTurn(tx, id)
-      const session = await passed()
-      let closed: SessionEventView[] = []
-      if (busy) {
-        closed = await this.closeLapsedIn(tx, { sessionId: session.id })
-        if (closed.length > 0) busy = await this.runningTurn(tx, session.id)
-      }
-      if (busy) {
-        throw gwError('GW_ERR_TURN_IN_PROGRESS', `Turn ${busy.id} is still running in this session; wait for it to finish (sending again would make the upstream do and charge the work twice)`, {
-          extensions: { turnId: busy.id }
-        })
-      }
-      const turn = await tx.turn.create({ data: { sessionId: session.id, text, instanceId: this.instanceId, leaseUntil: this.leaseEnd() } })
-      return { session, turn, closed }
-    })
-    for (const event of closed) this.events.publish(event)
-    // The run starts while turn.started is written, so the upstream is asked that much sooner;
-    // the run's own events wait for it, so turn.started is still the turn's first event.
-    const started = this.events.append(session.id, 'turn.started', { turnId: turn.id, text }, turn.id)
+    const turnId = randomUUID()
+    const startedAt = new Date()
+    const leaseUntil = this.leaseEnd()
+    const payload = { turnId, text }
+    const payloadJson = JSON.stringify(payload)
+    const script = startScript(this.deps.sql, actor, id, { id: turnId, text, instanceId: this.instanceId, startedAt: startedAt.toISOString(), leaseUntil: leaseUntil.toISOString() }, payloadJson)
+    const attempt = async (): Promise<StartRow> => {
+      const results = await this.deps.sql.script(script)
+      const found = results[1]![0] as { session: Record<string, unknown>, busy: string | null } | undefined
+      const appended = results[4]![0] as AppendedRow | undefined
+      if (found === undefined) return { outcome: 'not_found' }
+      if (appended === undefined) return { outcome: 'busy', busyTurn: found.busy }
+      return { outcome: 'started', session: found.session, appended }
+    }
+    let row = await attempt()
+    if (row.outcome === 'busy') {
+      // a running turn whose lease lapsed (its instance died) is closed first, then once more
+      const closed = await this.deps.prisma.$transaction(async (tx) => {
+        await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext('turn'), hashtext(${id}))`
+        return await this.closeLapsedIn(tx, { sessionId: id })
+      })
+      for (const event of closed) this.events.publish(event)
+      if (closed.length > 0) row = await attempt()
+    }
+    if (row.outcome === 'not_found') throw gwError('GW_ERR_NOT_FOUND', `Session ${sessionId} not found`)
+    if (row.outcome === 'busy') {
+      throw gwError('GW_ERR_TURN_IN_PROGRESS', `Turn ${row.busyTurn} is still running in this session; wait for it to finish (sending again would make the upstream do and charge the work twice)`, {
+        extensions: { turnId: row.busyTurn }
+      })
+    }
+    const session = sessionRowOf(row.session)
+    const turn: TurnRow = { id: turnId, sessionId: session.id, text, status: 'running', reply: null, error: null, startedAt, finishedAt: null, instanceId: this.instanceId, leaseUntil }
+    const first = appendedView(session.id, turnId, 'turn.started', payload, payloadJson, startedAt, row.appended.cursor)
+    this.events.publish(first, row.appended.prev)
 
     const controller = new AbortController()
     const timer = setTimeout(() => controller.abort(new Error('turn timeout')), this.deps.config.TURN_TIMEOUT_MS)
-    const done = inSpan('turn', { 'nemo.tenant.id': actor.tenantId, 'nemo.session.id': session.id, 'nemo.turn.id': turn.id }, async () => await this.runner.run(actor, turn, controller.signal, started, session))
+    const done = inSpan('turn', { 'nemo.tenant.id': actor.tenantId, 'nemo.session.id': session.id, 'nemo.turn.id': turn.id }, async () => await this.runner.run(actor, turn, controller.signal, session))
       .catch((err: unknown) => this.deps.log.error({ err, turnId: turn.id }, 'turn runner crashed'))
       .finally(() => {
         clearTimeout(timer)
@@ -95,13 +132,6 @@ export class Turns {
       })
     this.running.set(turn.id, { sessionId: session.id, controller, done })
     this.startRenewing()
-    let first: SessionEventView
-    try {
-      first = await started
-    } catch (err) {
-      controller.abort(new NotLogged())
-      throw err
-    }
     // the turn's events all come after its turn.started
     return { turn: turnView(turn), cursorBefore: BigInt(first.cursor) - 1n }
   }
