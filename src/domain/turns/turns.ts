@@ -6,7 +6,7 @@
 // instance dies, its turns' leases lapse and any instance closes them as interrupted, so a
 // crash blocks a session for seconds, not for the turn's time limit.
 import { randomUUID } from 'node:crypto'
-import type { Prisma, Session as SessionRow, Turn as TurnRow } from '../../generated/prisma/client.ts'
+import type { Prisma, Turn as TurnRow } from '../../generated/prisma/client.ts'
 import { gwError } from '../../errors.ts'
 import { after, pageOf, type Page } from '../common/index.ts'
 import type { Actor, DomainDeps } from '../common/index.ts'
@@ -16,6 +16,9 @@ import type { Timelines } from '../sessions/index.ts'
 import type { Credits } from '../tokens/index.ts'
 import { INTERRUPTED, NotLogged, ShuttingDown, TurnRunner } from './turn-runner.ts'
 import { inSpan } from '../../observability/tracing.ts'
+import { domainMetrics } from '../../observability/metrics.ts'
+import type { ObservableResult } from '@opentelemetry/api'
+import { TurnAdmission } from './admission.ts'
 import type { TurnView } from '../../schemas/turn.ts'
 export type { TurnView } from '../../schemas/turn.ts'
 
@@ -37,6 +40,8 @@ export class Turns {
   /** This instance, as the owner of the turns it runs. */
   readonly instanceId = randomUUID()
   private renewer: NodeJS.Timeout | undefined
+  private readonly admission: TurnAdmission
+  private readonly observeInFlight: (result: ObservableResult) => void
 
   constructor (
     private readonly deps: DomainDeps,
@@ -46,26 +51,49 @@ export class Turns {
     private readonly credits: Credits
   ) {
     this.runner = new TurnRunner(deps, sessions, events, timelines, credits)
+    const metrics = domainMetrics()
+    this.admission = new TurnAdmission(
+      { instance: deps.config.TURNS_MAX_IN_FLIGHT, perTenant: deps.config.TURNS_MAX_IN_FLIGHT_PER_TENANT },
+      (reason) => metrics.turnRefusals.add(1, { reason })
+    )
+    // every tenant that ran a turn here keeps its series (at 0 when idle): a graph drops to 0, not to nothing
+    const seen = new Set<string>()
+    this.observeInFlight = (result) => {
+      const now = this.admission.inFlight()
+      for (const tenant of now.keys()) seen.add(tenant)
+      for (const tenant of seen) result.observe(now.get(tenant) ?? 0, { tenant })
+    }
+    metrics.turnsInFlight.addCallback(this.observeInFlight)
   }
 
+  /**
+   * Admits the turn (or refuses it with 503/429 before anything is written), then writes it
+   * and starts its run. The admission's slot is held until the run ends.
+   */
   async start (actor: Actor, sessionId: string, text: string): Promise<StartedTurn> {
-    // the session and budget reads run while the transaction takes the session's lock; nothing
-    // is written, nor a busy turn named, before both passed (a 404 wins over the budget's 402)
-    const checks = Promise.allSettled([this.sessions.getRow(actor, sessionId), this.credits.assertWithinBudget(actor.tenantId)])
-    const passed = async (): Promise<SessionRow> => {
-      const [found, budget] = await checks
-      if (found.status === 'rejected') throw found.reason
-      if (budget.status === 'rejected') throw budget.reason
-      return found.value
+    const release = this.admission.admit(actor.tenantId)
+    try {
+      return await this.startAdmitted(actor, sessionId, text, release)
+    } catch (err) {
+      release()
+      throw err
     }
+  }
+
+  private async startAdmitted (actor: Actor, sessionId: string, text: string, release: () => void): Promise<StartedTurn> {
+    // Both reads pass before the transaction takes a connection and the session's lock: nothing
+    // is written, nor a busy turn named, before they did (a 404 wins over the budget's 402).
+    // Read inside the transaction they would wait for a second connection while holding one:
+    // a burst of turns larger than the pool would hold every connection and wait for ever.
+    const [found, budget] = await Promise.allSettled([this.sessions.getRow(actor, sessionId), this.credits.assertWithinBudget(actor.tenantId)])
+    if (found.status === 'rejected') throw found.reason
+    if (budget.status === 'rejected') throw budget.reason
+    const session = found.value
     const { prisma } = this.deps
-    // the lock's key is the id as stored (lowercase), however the caller spelled it
-    const id = sessionId.toLowerCase()
-    const { session, turn, closed } = await prisma.$transaction(async (tx) => {
-      await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext('turn'), hashtext(${id}))`
+    const { turn, closed } = await prisma.$transaction(async (tx) => {
+      await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext('turn'), hashtext(${session.id}))`
       // the usual case (no turn running) is one read; a running turn whose lease lapsed is closed first
-      let busy = await this.runningTurn(tx, id)
-      const session = await passed()
+      let busy = await this.runningTurn(tx, session.id)
       let closed: SessionEventView[] = []
       if (busy) {
         closed = await this.closeLapsedIn(tx, { sessionId: session.id })
@@ -77,8 +105,8 @@ export class Turns {
         })
       }
       const turn = await tx.turn.create({ data: { sessionId: session.id, text, instanceId: this.instanceId, leaseUntil: this.leaseEnd() } })
-      return { session, turn, closed }
-    })
+      return { turn, closed }
+    }, { maxWait: this.deps.config.DB_POOL_TIMEOUT_MS })
     for (const event of closed) this.events.publish(event)
     // The run starts while turn.started is written, so the upstream is asked that much sooner;
     // the run's own events wait for it, so turn.started is still the turn's first event.
@@ -90,6 +118,7 @@ export class Turns {
       .catch((err: unknown) => this.deps.log.error({ err, turnId: turn.id }, 'turn runner crashed'))
       .finally(() => {
         clearTimeout(timer)
+        release()
         this.running.delete(turn.id)
         if (this.running.size === 0) this.stopRenewing()
       })
@@ -215,5 +244,6 @@ export class Turns {
     await Promise.allSettled(all.map(async r => await r.done))
     clearTimeout(timer)
     this.stopRenewing()
+    domainMetrics().turnsInFlight.removeCallback(this.observeInFlight)
   }
 }
