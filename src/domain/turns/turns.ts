@@ -42,6 +42,7 @@ export class Turns {
   private renewer: NodeJS.Timeout | undefined
   private readonly admission: TurnAdmission
   private readonly observeInFlight: (result: ObservableResult) => void
+  private readonly tenantsSeen = new Set<string>()
 
   constructor (
     private readonly deps: DomainDeps,
@@ -56,12 +57,10 @@ export class Turns {
       { instance: deps.config.TURNS_MAX_IN_FLIGHT, perTenant: deps.config.TURNS_MAX_IN_FLIGHT_PER_TENANT },
       (reason) => metrics.turnRefusals.add(1, { reason })
     )
-    // every tenant that ran a turn here keeps its series (at 0 when idle): a graph drops to 0, not to nothing
-    const seen = new Set<string>()
+    // every tenant that asked for a turn here keeps its series (at 0 when idle): a graph drops to 0, not to nothing
     this.observeInFlight = (result) => {
       const now = this.admission.inFlight()
-      for (const tenant of now.keys()) seen.add(tenant)
-      for (const tenant of seen) result.observe(now.get(tenant) ?? 0, { tenant })
+      for (const tenant of this.tenantsSeen) result.observe(now.get(tenant) ?? 0, { tenant })
     }
     metrics.turnsInFlight.addCallback(this.observeInFlight)
   }
@@ -71,6 +70,7 @@ export class Turns {
    * and starts its run. The admission's slot is held until the run ends.
    */
   async start (actor: Actor, sessionId: string, text: string): Promise<StartedTurn> {
+    this.tenantsSeen.add(actor.tenantId)
     const release = this.admission.admit(actor.tenantId)
     try {
       return await this.startAdmitted(actor, sessionId, text, release)
