@@ -30,7 +30,11 @@ const { values: args } = parseArgs({
     /** Only the cases whose name contains this (a quick look at one case; no files written). */
     only: { type: 'string' },
     /** Only the soak: 2,000 turns across 20 sessions, memory every 100 turns (bench/soak.ts). */
-    soak: { type: 'boolean', default: false }
+    soak: { type: 'boolean', default: false },
+    /** Only the concurrency curve of chat turns (bench/streams/turns.ts); --sizes and --baseline go to it. */
+    'turns-curve': { type: 'boolean', default: false },
+    sizes: { type: 'string' },
+    baseline: { type: 'string' }
   }
 })
 const QUICK = args.quick === true
@@ -234,6 +238,7 @@ const SUITE: Array<{ name: string, argv: string[], quick: string[] }> = [
   { name: 'SSE relay', argv: ['bench/streams/relay.ts'], quick: ['--quick'] },
   { name: 'replay from cursor 0', argv: ['bench/streams/replay.ts'], quick: ['--quick'] },
   { name: '1,000 GraphQL subscribers', argv: ['bench/streams/subscribers.ts'], quick: ['--quick'] },
+  { name: 'chat turns at once, N = 10 to 1,000', argv: ['bench/streams/turns.ts'], quick: ['--quick'] },
   { name: 'start', argv: ['bench/start.ts'], quick: ['--quick'] },
   { name: 'uploads', argv: ['bench/upload/run.ts', '--sizes', '50,500', '--runs', '1'], quick: ['bench/upload/run.ts', '--sizes', '5', '--throttled-size', '5'] },
   { name: 'soak', argv: ['bench/soak.ts'], quick: ['bench/soak.ts', '--turns', '200', '--sessions', '10', '--every', '50', '--warmup', '50'] },
@@ -251,6 +256,11 @@ async function suite (): Promise<void> {
   if (failed.length > 0) throw new Error(`these benchmarks failed: ${failed.join(', ')}`)
 }
 
+if (args['turns-curve']) {
+  const passed = [...(args.sizes === undefined ? [] : ['--sizes', args.sizes]), ...(args.baseline === undefined ? [] : ['--baseline', args.baseline]), ...(QUICK ? ['--quick'] : [])]
+  const run = spawnSync(process.execPath, ['--import=tsx', 'bench/streams/turns.ts', ...passed], { cwd: root, stdio: 'inherit', env: process.env })
+  process.exit(run.status ?? 1)
+}
 if (args.soak === true) {
   const run = spawnSync(process.execPath, ['--import=tsx', 'bench/soak.ts'], { cwd: root, stdio: 'inherit', env: process.env })
   process.exitCode = run.status ?? 1

@@ -83,6 +83,18 @@ export const ConfigSchema = Type.Object({
    * turn whose lease lapsed (its instance died) is closed as interrupted by any instance.
    */
   TURN_LEASE_MS: Type.Integer({ minimum: 400, default: 8000 }),
+  /**
+   * Chat turns running on this instance at most; one more is refused at once with 503
+   * GW_ERR_AT_CAPACITY and Retry-After (never accepted and left waiting). The upstream pool
+   * keeps one connection per turn on top of NEMO_POOL_CONNECTIONS.
+   */
+  TURNS_MAX_IN_FLIGHT: Type.Integer({ minimum: 1, maximum: 100_000, default: 1000 }),
+  /**
+   * Chat turns one tenant may run on this instance at once; one more is refused with 429
+   * GW_ERR_TOO_MANY_TURNS and Retry-After. Once the instance is three quarters full, a tenant
+   * holding its fair share of it (TURNS_MAX_IN_FLIGHT over the tenants running turns) is refused too.
+   */
+  TURNS_MAX_IN_FLIGHT_PER_TENANT: Type.Integer({ minimum: 1, maximum: 100_000, default: 50 }),
   /** Only heartbeats for this long means the upstream is stuck: recover by polling state. */
   TURN_HEARTBEAT_ONLY_MS: Type.Integer({ minimum: 100, default: STREAM_LIMITS.TURN_HEARTBEAT_ONLY_MS }),
   /** Not one byte (not even a heartbeat) for this long: the same recovery as heartbeat-only. */

@@ -32,6 +32,7 @@ export const catalog = {
   GW_ERR_RATE_LIMITED: { status: 429, title: 'Too many requests' },
   GW_ERR_TOO_MANY_SUBSCRIPTIONS: { status: 429, title: 'Too many subscriptions on this connection' },
   GW_ERR_TOO_MANY_CONNECTIONS: { status: 429, title: 'Too many WebSocket connections for this API key' },
+  GW_ERR_TOO_MANY_TURNS: { status: 429, title: 'This tenant has too many turns running' },
   GW_ERR_HEADERS_TOO_LARGE: { status: 431, title: 'The request headers are too large' },
   GW_ERR_MINT_LIMIT: { status: 429, title: 'Upstream token mint budget exhausted' },
   GW_ERR_CREDITS_EXHAUSTED: { status: 402, title: 'Upstream credits exhausted' },
@@ -45,6 +46,7 @@ export const catalog = {
   GW_ERR_UPSTREAM_TIMEOUT: { status: 504, title: 'The upstream timed out' },
   GW_ERR_UPSTREAM_BAD_RESPONSE: { status: 502, title: 'The upstream answered with something the gateway cannot read' },
   GW_ERR_NO_CREDENTIAL: { status: 503, title: 'No upstream token is available' },
+  GW_ERR_AT_CAPACITY: { status: 503, title: 'The gateway instance is running all the turns it can' },
   GW_ERR_UNAVAILABLE: { status: 503, title: 'Service unavailable' },
   GW_ERR_INTERNAL: { status: 500, title: 'Internal error' }
 } as const satisfies Record<string, { status: number, title: string }>

@@ -7,6 +7,7 @@ import { PrometheusExporter } from '@opentelemetry/exporter-prometheus'
 import { UndiciInstrumentation } from '@opentelemetry/instrumentation-undici'
 import { FastifyOtelInstrumentation } from '@fastify/otel'
 import { PrismaInstrumentation } from '@prisma/instrumentation'
+import { RuntimeNodeInstrumentation } from '@opentelemetry/instrumentation-runtime-node'
 
 import { TELEMETRY_KEY, type Telemetry } from './plugins/telemetry.ts'
 
@@ -34,7 +35,8 @@ async function start (): Promise<Telemetry> {
     // undici: outgoing calls to the upstream carry the W3C traceparent; Prisma: every query a
     // child span. The sampler comes from OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG (the SDK
     // reads them; e.g. parentbased_traceidratio with 0.1).
-    instrumentations: [new UndiciInstrumentation(), fastifyOtel, new PrismaInstrumentation()]
+    // runtime: heap used and total, event loop utilization, GC time (v8js_*, nodejs_* on /metrics)
+    instrumentations: [new UndiciInstrumentation(), fastifyOtel, new PrismaInstrumentation(), new RuntimeNodeInstrumentation()]
   })
   sdk.start()
   return { prometheus, fastifyOtel, spans: !('spanProcessors' in spans), shutdown: async () => await sdk.shutdown() }

@@ -121,7 +121,8 @@ export class NemoClient {
       connectTimeoutMs: config.NEMO_CONNECT_TIMEOUT_MS,
       headersTimeoutMs: config.NEMO_HEADERS_TIMEOUT_MS,
       bodyTimeoutMs: config.NEMO_BODY_TIMEOUT_MS,
-      connections: config.NEMO_POOL_CONNECTIONS,
+      // every admitted turn holds one stream for its whole run: it never waits for a connection
+      connections: config.NEMO_POOL_CONNECTIONS + config.TURNS_MAX_IN_FLIGHT,
       retryAfterMaxSec: config.NEMO_RETRY_AFTER_MAX_SEC,
       sseBodyTimeoutMs: config.TURN_SILENCE_MS,
       ...extra

@@ -1,6 +1,6 @@
 // The gateway's own metrics (OpenTelemetry API; exported at /metrics). Built when the domain
 // is, after the app has installed a meter provider.
-import { metrics, type Counter, type Histogram, type UpDownCounter } from '@opentelemetry/api'
+import { metrics, type Counter, type Histogram, type ObservableGauge, type UpDownCounter } from '@opentelemetry/api'
 
 export interface DomainMetrics {
   turns: Counter
@@ -18,6 +18,9 @@ export interface DomainMetrics {
   graphqlConnections: UpDownCounter
   graphqlRefusals: Counter
   retentionDeleted: Counter
+  turnRefusals: Counter
+  /** Read at scrape time: each Turns service adds a callback for its own counts. */
+  turnsInFlight: ObservableGauge
 }
 
 let cached: DomainMetrics | undefined
@@ -40,6 +43,8 @@ export function domainMetrics (): DomainMetrics {
     graphqlConnections: meter.createUpDownCounter('gateway.graphql.open_connections', { description: 'Open GraphQL WebSocket connections (authenticated)' }),
     graphqlRefusals: meter.createCounter('gateway_graphql_refusals', { description: 'GraphQL operations and WebSocket connections refused by a size or count bound, by reason' }),
     retentionDeleted: meter.createCounter('gateway_retention_deleted_rows', { description: 'Rows deleted by the retention job (pruning), by table' }),
+    turnsInFlight: meter.createObservableGauge('gateway.turns.in_flight', { description: 'Chat turns running on this instance, by tenant' }),
+    turnRefusals: meter.createCounter('gateway_turn_refusals', { description: 'Chat turns refused at admission, by reason (instance_full: 503; tenant_limit, tenant_share: 429)' }),
     eventAppendSeconds: meter.createHistogram('gateway.event_log.append.duration', {
       description: 'Time to write one event to the session log (lock + insert)',
       unit: 's',
@@ -51,6 +56,7 @@ export function domainMetrics (): DomainMetrics {
   cached.graphqlSubscriptions.add(0, { kind: 'session_events' })
   cached.graphqlConnections.add(0)
   for (const reason of ['document_size', 'subscriptions_per_connection', 'connections_per_key']) cached.graphqlRefusals.add(0, { reason })
+  for (const reason of ['instance_full', 'tenant_limit', 'tenant_share']) cached.turnRefusals.add(0, { reason })
   cached.webhookAttempts.add(0, { outcome: 'delivered', trigger: 'scheduled' })
   return cached
 }

@@ -8,7 +8,7 @@ import type { PrismaClient } from '../generated/prisma/client.ts'
 import { openDatabase, type Database, type Sql } from '../db/client.ts'
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../db/embedded.ts'
 import { loadEncryptionKey } from '../db/encryption-key.ts'
-import { applyMigrations, defaultMigrationsDir } from '../db/migrate.ts'
+import { applyMigrationsApart, defaultMigrationsDir } from '../db/migrate.ts'
 import type { Log } from '../db/log.ts'
 
 interface DatabaseInfo {
@@ -65,7 +65,7 @@ async function db (fastify: FastifyInstance, opts: DbPluginOptions): Promise<voi
     await embedded?.stop()
   })
   try {
-    await applyMigrations(url, opts.migrationsDir ?? defaultMigrationsDir, log)
+    await applyMigrationsApart(url, opts.migrationsDir ?? defaultMigrationsDir, log)
     database = openDatabase(url, {
       max: config.DB_POOL_MAX,
       connectionTimeoutMs: config.DB_POOL_TIMEOUT_MS,

@@ -8,6 +8,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { context, metrics, propagation, ROOT_CONTEXT, type ObservableResult } from '@opentelemetry/api'
 import { MeterProvider } from '@opentelemetry/sdk-metrics'
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus'
+import { RuntimeNodeInstrumentation } from '@opentelemetry/instrumentation-runtime-node'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { FastifyOtelInstrumentation } from '@fastify/otel'
 
@@ -47,7 +48,12 @@ function prometheusReader (): PrometheusExporter {
   if (sdk) return sdk.prometheus
   if (!fallback) {
     fallback = new PrometheusExporter({ preventServerStart: true })
-    metrics.setGlobalMeterProvider(new MeterProvider({ readers: [fallback] }))
+    const provider = new MeterProvider({ readers: [fallback] })
+    metrics.setGlobalMeterProvider(provider)
+    // the runtime metrics src/telemetry.ts gives the SDK's provider
+    const runtime = new RuntimeNodeInstrumentation()
+    runtime.setMeterProvider(provider)
+    runtime.enable()
   }
   return fallback
 }
@@ -112,6 +118,17 @@ function httpMetrics (fastify: FastifyInstance): void {
   fastify.decorate('leaveInFlight', leaveInFlight)
 }
 
+/**
+ * `process.memory.usage` (By): the resident set, what the kernel counts against the process
+ * (the heap is only part of it: WASM, buffers and native allocations are outside).
+ */
+function residentMemory (fastify: FastifyInstance): void {
+  const gauge = metrics.getMeter('nemo-gateway').createObservableGauge('process.memory.usage', { description: 'Resident memory of the gateway process', unit: 'By' })
+  const observe = (result: ObservableResult) => { result.observe(process.memoryUsage.rss()) }
+  gauge.addCallback(observe)
+  fastify.addHook('onClose', async () => { gauge.removeCallback(observe) })
+}
+
 /** `gateway.event_loop.delay.p99` (s): what the event loop lagged since the last scrape. */
 function eventLoopDelay (fastify: FastifyInstance): void {
   const histogram = monitorEventLoopDelay({ resolution: 20 })
@@ -148,6 +165,7 @@ async function telemetryPlugin (fastify: FastifyInstance): Promise<void> {
   const reader = prometheusReader()
   httpMetrics(fastify)
   eventLoopDelay(fastify)
+  residentMemory(fastify)
   fastify.get('/metrics', { schema: { hide: true }, config: { otel: false } }, (request, reply) => {
     reply.hijack()
     reader.getMetricsRequestHandler(request.raw, reply.raw)

@@ -17,6 +17,9 @@ import type { Timelines } from '../sessions/index.ts'
 import type { Credits } from '../tokens/index.ts'
 import { INTERRUPTED, ShuttingDown, TurnRunner } from './turn-runner.ts'
 import { inSpan } from '../../observability/tracing.ts'
+import { domainMetrics } from '../../observability/metrics.ts'
+import type { ObservableResult } from '@opentelemetry/api'
+import { TurnAdmission } from './admission.ts'
 import type { TurnView } from '../../schemas/turn.ts'
 export type { TurnView } from '../../schemas/turn.ts'
 
@@ -65,6 +68,9 @@ export class Turns {
   /** This instance, as the owner of the turns it runs. */
   readonly instanceId = randomUUID()
   private renewer: NodeJS.Timeout | undefined
+  private readonly admission: TurnAdmission
+  private readonly observeInFlight: (result: ObservableResult) => void
+  private readonly tenantsSeen = new Set<string>()
 
   constructor (
     private readonly deps: DomainDeps,
@@ -74,9 +80,35 @@ export class Turns {
     private readonly credits: Credits
   ) {
     this.runner = new TurnRunner(deps, sessions, events, timelines, credits)
+    const metrics = domainMetrics()
+    this.admission = new TurnAdmission(
+      { instance: deps.config.TURNS_MAX_IN_FLIGHT, perTenant: deps.config.TURNS_MAX_IN_FLIGHT_PER_TENANT },
+      (reason) => metrics.turnRefusals.add(1, { reason })
+    )
+    // every tenant that asked for a turn here keeps its series (at 0 when idle): a graph drops to 0, not to nothing
+    this.observeInFlight = (result) => {
+      const now = this.admission.inFlight()
+      for (const tenant of this.tenantsSeen) result.observe(now.get(tenant) ?? 0, { tenant })
+    }
+    metrics.turnsInFlight.addCallback(this.observeInFlight)
   }
 
+  /**
+   * Admits the turn (or refuses it with 503/429 before anything is written), then writes it
+   * and starts its run. The admission's slot is held until the run ends.
+   */
   async start (actor: Actor, sessionId: string, text: string): Promise<StartedTurn> {
+    this.tenantsSeen.add(actor.tenantId)
+    const release = this.admission.admit(actor.tenantId)
+    try {
+      return await this.startAdmitted(actor, sessionId, text, release)
+    } catch (err) {
+      release()
+      throw err
+    }
+  }
+
+  private async startAdmitted (actor: Actor, sessionId: string, text: string, release: () => void): Promise<StartedTurn> {
     // the budget (cached) passes before anything is written; a 404 wins over its 402
     try {
       await this.credits.assertWithinBudget(actor.tenantId)
@@ -127,6 +159,7 @@ export class Turns {
       .catch((err: unknown) => this.deps.log.error({ err, turnId: turn.id }, 'turn runner crashed'))
       .finally(() => {
         clearTimeout(timer)
+        release()
         this.running.delete(turn.id)
         if (this.running.size === 0) this.stopRenewing()
       })
@@ -245,5 +278,6 @@ export class Turns {
     await Promise.allSettled(all.map(async r => await r.done))
     clearTimeout(timer)
     this.stopRenewing()
+    domainMetrics().turnsInFlight.removeCallback(this.observeInFlight)
   }
 }

@@ -1,0 +1,136 @@
+// Admission of chat turns under a burst. Every turn ends one of two ways: served with all its
+// events (turn.started ... turn.completed), or refused at the door with 503 (the instance is
+// full) or 429 (its tenant has its share), with Retry-After and nothing written. And while one
+// tenant bursts, another tenant's single turn is served about as fast as the upstream itself.
+import t from 'tap'
+import { request } from 'undici'
+import { buildGateway } from './helpers/app.ts'
+import { readSse } from './helpers/sse.ts'
+import { startSimulator } from './helpers/simulator.ts'
+import { adminTenant, gatewayEnv, jsonClient, startGateway } from './helpers/process.ts'
+
+interface Outcome { status: number, retryAfter?: string, code?: string, events: string[] }
+
+async function turnOver (base: string, headers: Record<string, string>, sessionId: string, text: string): Promise<Outcome> {
+  const r = await readSse(`${base}/v1/sessions/${sessionId}/turns`, {
+    method: 'POST',
+    headers,
+    body: { text },
+    until: (f) => f.event === 'turn.completed' || f.event === 'turn.failed',
+    timeoutMs: 60_000
+  })
+  if (r.status !== 200) {
+    const problem = JSON.parse(r.frames[0]!.data)
+    return { status: r.status, retryAfter: r.headers['retry-after'] as string | undefined, code: problem.code, events: [] }
+  }
+  return { status: 200, events: r.frames.map((f) => f.event ?? '') }
+}
+
+t.test('a burst: every turn is served with all its events or refused at admission (503/429), none accepted and left', { timeout: 120_000 }, async (t) => {
+  const gw = await buildGateway(t, {
+    // each turn stays in flight for a while, so the burst meets full slots
+    sim: { stepDelayMs: 400 },
+    config: { TURNS_MAX_IN_FLIGHT: 20, TURNS_MAX_IN_FLIGHT_PER_TENANT: 12, LOG_LEVEL: 'warn', RATE_LIMIT_MAX: 100_000 }
+  })
+  await gw.app.listen({ port: 0, host: '127.0.0.1' })
+  const base = `http://127.0.0.1:${(gw.app.server.address() as { port: number }).port}`
+  const tenants = [await gw.tenant('burst-a'), await gw.tenant('burst-b')]
+  const plan: Array<{ headers: Record<string, string>, sessionId: string, tenant: number }> = []
+  for (const [i, tenant] of tenants.entries()) {
+    for (let u = 0; u < (i === 0 ? 40 : 20); u++) {
+      const user = `u${u}`
+      const s = await tenant.as(user, { method: 'POST', url: '/v1/sessions', payload: {} })
+      plan.push({ headers: { authorization: `Bearer ${tenant.key}`, 'x-user-id': user }, sessionId: s.json().id, tenant: i })
+    }
+  }
+
+  const outcomes = await Promise.all(plan.map(async (p) => await turnOver(base, p.headers, p.sessionId, '[scenario:text] hello')))
+  const served = outcomes.filter((o) => o.status === 200)
+  const refused = outcomes.filter((o) => o.status !== 200)
+  t.comment(`${served.length} served, ${refused.filter((o) => o.status === 429).length} refused with 429, ${refused.filter((o) => o.status === 503).length} with 503`)
+  t.ok(served.length >= 12, 'at least one tenant\'s share of the burst is served')
+  t.ok(refused.length > 0, 'the burst is larger than the instance: some turns are refused')
+  for (const o of served) {
+    t.same([o.events[0], o.events.includes('text'), o.events.at(-1)], ['turn.started', true, 'turn.completed'], 'a served turn streams all its events to its end')
+  }
+  for (const o of refused) {
+    t.ok(o.status === 429 || o.status === 503, `refused with 429 or 503 (got ${o.status})`)
+    t.equal(o.code, o.status === 503 ? 'GW_ERR_AT_CAPACITY' : 'GW_ERR_TOO_MANY_TURNS')
+    t.equal(o.retryAfter, '1', 'a refusal says when to try again')
+  }
+  // a refused turn left nothing behind: its session has no turn; a served one has its turn, completed
+  for (const [i, p] of plan.entries()) {
+    const turns = (await tenants[p.tenant]!.as(p.headers['x-user-id']!, { method: 'GET', url: `/v1/sessions/${p.sessionId}/turns` })).json().items as Array<{ status: string }>
+    t.same(turns.map((x) => x.status), outcomes[i]!.status === 200 ? ['completed'] : [], 'the session holds exactly the served turn')
+  }
+  // every refusal is counted with its reason; nothing is left in flight
+  const metrics = (await gw.app.inject({ method: 'GET', url: '/metrics' })).body
+  const count = (reason: string) => Number(new RegExp(`gateway_turn_refusals_total\\{reason="${reason}"[^}]*\\} (\\d+)`).exec(metrics)?.[1] ?? NaN)
+  t.equal(count('instance_full'), refused.filter((o) => o.status === 503).length, '503s counted as instance_full')
+  t.equal(count('tenant_limit') + count('tenant_share'), refused.filter((o) => o.status === 429).length, '429s counted as tenant_limit or tenant_share')
+  t.notMatch(metrics, /gateway_turns_in_flight\{[^}]*\} [1-9]/, 'no turn is left in flight')
+
+  // a refused caller that tries again once the burst is over is served
+  const again = refused.length > 0 ? plan[outcomes.findIndex((o) => o.status !== 200)]! : plan[0]!
+  const retry = await turnOver(base, again.headers, again.sessionId, '[scenario:text] again')
+  t.equal(retry.status, 200)
+  t.equal(retry.events.at(-1), 'turn.completed')
+})
+
+// Not met yet: A's 600 requests are each parsed, authenticated and refused on the one event
+// loop B's request waits in (about 5 ms each under tsx), so B's first text came 3.7 s after
+// the upstream's (101 ms). Admission holds A to its share; what is left is the cost of a refusal.
+t.test('fairness: while tenant A bursts 600 turns, tenant B\'s one turn gets its first text within 250 ms of the upstream\'s', { timeout: 240_000, todo: 'a refusal costs too much CPU: B waited 3.7 s behind A\'s 600 refusals' }, async (t) => {
+  const sim = await startSimulator(t, { stepDelayMs: 50, mintLimitPerIp: 10_000 })
+  // A's share: 20 turns at once (the default is 50); the other 580 are refused at the door
+  const { env, adminToken } = await gatewayEnv(t, sim.url, { TURNS_MAX_IN_FLIGHT_PER_TENANT: '20', MINT_LIMIT_PER_IP: '100000' })
+  const gw = startGateway(env)
+  t.teardown(() => gw.kill('SIGTERM'))
+  const base = await gw.url
+  const call = jsonClient(() => base)
+  const a = await adminTenant(call, adminToken, 'tenant-a')
+  const b = await adminTenant(call, adminToken, 'tenant-b')
+  const BURST = 600
+  // 600 end users of A, one session each
+  const sessionsA: string[] = []
+  for (let i = 0; i < BURST; i += 25) {
+    sessionsA.push(...await Promise.all(Array.from({ length: Math.min(25, BURST - i) }, async (_, j) => {
+      const created = await call('POST', '/v1/sessions', {}, { ...a.as, 'x-user-id': `a${i + j}` })
+      if (created.status !== 201) throw new Error(`session: ${created.status} ${JSON.stringify(created.json)}`)
+      return created.json.id as string
+    })))
+  }
+  const sessionB = (await call('POST', '/v1/sessions', {}, b.as)).json.id as string
+  // the upstream directly, with a token and session of its own
+  const token = (await (await request(`${sim.url}/api/auth/anonymous-token`, { method: 'POST', headers: { 'x-client-id': 'fairness-direct' } })).body.json() as any).data.token as string
+  const direct = async (): Promise<number> => {
+    const session = (await (await request(`${sim.url}/api/tasks/me/with-session/nemo_agent`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ task_name: 'd' }) })).body.json() as any).data.session_id as string
+    const t0 = performance.now()
+    const r = await readSse(`${sim.url}/run_sse`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}` },
+      body: { app_name: 'nemo_agent', user_id: 'me', session_id: session, new_message: { parts: [{ text: '[scenario:text] hi' }] } },
+      until: (f) => typeof f.json?.content?.parts?.[0]?.text === 'string'
+    })
+    t.equal(r.status, 200)
+    return performance.now() - t0
+  }
+  const viaGateway = async (headers: Record<string, string>, sessionId: string): Promise<{ status: number, firstMs: number }> => {
+    const t0 = performance.now()
+    const r = await readSse(`${base}/v1/sessions/${sessionId}/turns`, { method: 'POST', headers, body: { text: '[scenario:text] hi' }, until: (f) => f.event === 'text', timeoutMs: 120_000 })
+    return { status: r.status, firstMs: performance.now() - t0 }
+  }
+  // B's first turn reads the session's baseline state: done before, as for A's sessions' warm-up
+  t.equal((await viaGateway(b.as, sessionB)).status, 200)
+
+  const burst = Promise.all(sessionsA.map(async (s, i) => await viaGateway({ ...a.as, 'x-user-id': `a${i}` }, s)))
+  // B and the direct call start once A's burst is under way
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  const [bTurn, directMs] = await Promise.all([viaGateway(b.as, sessionB), direct()])
+  const burstOutcomes = await burst
+  const served = burstOutcomes.filter((o) => o.status === 200).length
+  t.comment(`A: ${served} served, ${burstOutcomes.filter((o) => o.status === 429).length} refused with 429, ${burstOutcomes.filter((o) => o.status === 503).length} with 503; B's first text ${bTurn.firstMs.toFixed(0)} ms, direct ${directMs.toFixed(0)} ms`)
+  t.ok(burstOutcomes.every((o) => o.status === 200 || o.status === 429 || o.status === 503), 'each of A\'s turns is served or refused at admission')
+  t.equal(bTurn.status, 200, 'B\'s turn is admitted')
+  t.ok(bTurn.firstMs <= directMs + 250, `B's first text within 250 ms of direct (${bTurn.firstMs.toFixed(0)} ms vs ${directMs.toFixed(0)} ms)`)
+})
