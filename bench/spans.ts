@@ -82,14 +82,19 @@ try {
   const top = [...byName].sort((a, b) => b[1] - a[1]).slice(0, 12)
   const server = spans.filter((s) => s.kind === 2).length
   // the export's tree: the POST's server span, and every span linked to the POST's trace
-  const postSpan = spans.find((s) => s.kind === 2 && attr(s, 'http.request.method') === 'POST' && attr(s, 'http.route') === '/v1/sessions/:id/exports')
+  const postSpan = spans.find((s) => s.kind === 2 && attr(s, 'http.request.method') === 'POST' && /^\/v1\/sessions\/[^/]+\/exports$/.test(attr(s, 'http.route') ?? ''))
   const postTrace = postSpan?.traceId
   const linked = spans.filter((s) => (s.links ?? []).some((l) => l.traceId === postTrace))
+  // a request's trace holds its server span; the rest are background work (job polls, the
+  // delivery worker's look for due messages, the turn runner after its request ended)
+  const requestTraces = new Set(spans.filter((s) => s.kind === 2).map((s) => s.traceId))
+  const inRequests = spans.filter((s) => requestTraces.has(s.traceId)).length
   const report = {
     spans: spans.length,
     requests,
     serverSpans: server,
-    spansPerRequest: spans.length / requests,
+    spansPerRequest: inRequests / requestTraces.size,
+    background: spans.length - inRequests,
     inPostTrace: spans.filter((s) => s.traceId === postTrace).length,
     linkedToPost: linked.map((s) => s.name),
     top

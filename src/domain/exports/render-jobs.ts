@@ -263,7 +263,7 @@ export class RenderJobs {
         completedAt: view.completedAt?.toISOString() ?? null
       }
       const event = await this.events.appendIn(tx, row.sessionId, type, data)
-      await this.webhooks.enqueue(tx, row.tenantId, type, data)
+      await this.webhooks.enqueue(tx, row.tenantId, type, data, row.traceparent)
       return { done, event }
     })
     if (result === null) return null

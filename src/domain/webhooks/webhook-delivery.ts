@@ -19,7 +19,7 @@ import type { DomainDeps } from '../common/index.ts'
 import type { EgressGuard } from './egress-guard.ts'
 import { webhookId, type AttemptView, type Webhooks } from './webhooks.ts'
 import { domainMetrics } from '../../observability/metrics.ts'
-import { annotateSpan, inSpan } from '../../observability/tracing.ts'
+import { annotateSpan, inSpan, linkSpan } from '../../observability/tracing.ts'
 
 const BODY_PREVIEW = 1024
 const USER_AGENT = 'nemo-gateway-webhooks/1'
@@ -160,6 +160,7 @@ export class WebhookDelivery {
     const { prisma } = this.deps
     const msg = await prisma.webhookMessage.findUniqueOrThrow({ where: { id: messageId }, include: { endpoint: true } })
     annotateSpan({ 'nemo.tenant.id': msg.tenantId, 'nemo.webhook.endpoint.id': msg.endpointId, 'nemo.webhook.event': msg.eventType })
+    linkSpan(msg.traceparent)
     const endpoint = msg.endpoint
     if (!endpoint.enabled && trigger === 'scheduled') {
       await prisma.webhookMessage.update({ where: { id: msg.id }, data: { status: 'failed', lockedUntil: null, nextAttemptAt: null } })
