@@ -16,6 +16,7 @@ import { WebhookDelivery } from './webhooks/index.ts'
 import { EgressGuard } from './webhooks/index.ts'
 import { CacheSync } from './common/index.ts'
 import { Retention } from './retention/index.ts'
+import { Usage } from './usage/index.ts'
 
 export interface Domain {
   tenants: Tenants
@@ -40,6 +41,8 @@ export interface Domain {
   deletions: Deletions
   /** Pruning what is older than its retention age. */
   retention: Retention
+  /** What a tenant's users used, per day (counters the actions write). */
+  usage: Usage
 }
 
 export function buildDomain (deps: DomainDeps): Domain {
@@ -59,10 +62,10 @@ export function buildDomain (deps: DomainDeps): Domain {
   const guard = new EgressGuard(deps.config.WEBHOOK_ALLOWED_CIDRS)
   const webhooks = new Webhooks(deps, guard)
   const webhookDelivery = new WebhookDelivery(deps, webhooks, guard)
-  const exports = new Exports(deps, sessions, credentials, events, timelines, webhooks)
+  const exports = new Exports(deps, sessions, credentials, events, timelines, webhooks, credits)
   const say = new Say(sessions, turns, timelines, credits, exports, deps.config.UPLOAD_MAX_BYTES)
   const uploads = new Uploads(deps, sessions, events)
   const deletions = new Deletions(deps, exports, turns, caches)
   const retention = new Retention(deps, exports)
-  return { tenants, apiKeys, users, credentials, tokenRegistry, events, sessions, credits, timelines, turns, say, uploads, exports, webhooks, webhookDelivery, caches, deletions, retention }
+  return { tenants, apiKeys, users, credentials, tokenRegistry, events, sessions, credits, timelines, turns, say, uploads, exports, webhooks, webhookDelivery, caches, deletions, retention, usage: new Usage(deps.prisma) }
 }

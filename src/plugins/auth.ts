@@ -19,6 +19,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** A route on the tenant's own resources: the end user (X-User-Id) is not needed. */
     tenantOnly?: boolean
+    /** A route that answers for one end user when X-User-Id is sent, else for the whole tenant. */
+    userOptional?: boolean
   }
   interface FastifyInstance {
     authenticateTenant: (request: FastifyRequest) => Promise<void>
@@ -109,8 +111,10 @@ async function auth (fastify: FastifyInstance): Promise<void> {
   fastify.decorate('forgetKeys', () => { fastify.domain.caches.changed({ kind: 'keys' }) })
 
   fastify.decorate('authenticateTenant', async (request: FastifyRequest) => {
-    if (request.routeOptions.config.tenantOnly === true) {
-      // a tenant resource (webhook endpoints): X-User-Id is accepted and ignored
+    const config = request.routeOptions.config
+    if (config.tenantOnly === true || (config.userOptional === true && (request.headers['x-user-id'] ?? '') === '')) {
+      // a tenant resource (webhook endpoints): X-User-Id is accepted and ignored; a tenant-wide
+      // actor has no user (userId '')
       const key = await resolveKey(request.headers.authorization, request.ip)
       request.actor = { tenantId: key.tenantId, userId: '', apiKeyId: key.apiKeyId, keyId: key.keyId, externalUserId: '' }
       return

@@ -15,7 +15,7 @@ import type { Export as ExportRow, Prisma } from '../../generated/prisma/client.
 import { gwError } from '../../errors.ts'
 import { isExportable } from '../../nemo/draft.ts'
 import type { RenderDownload } from '../../nemo/client.ts'
-import type { Credentials } from '../tokens/index.ts'
+import type { Credentials, Credits } from '../tokens/index.ts'
 import { after, pageOf, type Actor, type DomainDeps, type Page } from '../common/index.ts'
 import type { SessionEvents } from '../events/index.ts'
 import type { Sessions, Timelines } from '../sessions/index.ts'
@@ -48,10 +48,11 @@ export class Exports {
     private readonly credentials: Credentials,
     events: SessionEvents,
     private readonly timelines: Timelines,
-    webhooks: Webhooks
+    webhooks: Webhooks,
+    credits: Credits
   ) {
     this.archive = new OutputArchive(deps, credentials, events, createOutputStore(deps.config))
-    this.jobs = new RenderJobs(deps, sessions, credentials, events, webhooks, this.archive)
+    this.jobs = new RenderJobs(deps, sessions, credentials, events, webhooks, this.archive, credits)
     this.poller = new ExportPoller(deps, this.jobs, credentials, events)
   }
 

@@ -14,6 +14,7 @@ import type { SessionEvents, SessionEventView } from '../events/index.ts'
 import type { Sessions } from '../sessions/index.ts'
 import type { Timelines } from '../sessions/index.ts'
 import type { Credits } from '../tokens/index.ts'
+import { addUsage } from '../usage/index.ts'
 import { INTERRUPTED, NotLogged, ShuttingDown, TurnRunner } from './turn-runner.ts'
 import { inSpan } from '../../observability/tracing.ts'
 import type { TurnView } from '../../schemas/turn.ts'
@@ -77,6 +78,7 @@ export class Turns {
         })
       }
       const turn = await tx.turn.create({ data: { sessionId: session.id, text, instanceId: this.instanceId, leaseUntil: this.leaseEnd() } })
+      await addUsage(tx, actor, { turns: 1 })
       return { session, turn, closed }
     })
     for (const event of closed) this.events.publish(event)

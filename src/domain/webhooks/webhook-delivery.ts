@@ -16,6 +16,7 @@ import { Agent, type Dispatcher } from 'undici'
 import { gwError } from '../../errors.ts'
 import { parseRetryAfter } from '../../http/retry-after.ts'
 import type { DomainDeps } from '../common/index.ts'
+import { addUsage } from '../usage/index.ts'
 import type { EgressGuard } from './egress-guard.ts'
 import { webhookId, type AttemptView, type Webhooks } from './webhooks.ts'
 import { domainMetrics } from '../../observability/metrics.ts'
@@ -163,7 +164,10 @@ export class WebhookDelivery {
     linkSpan(msg.traceparent)
     const endpoint = msg.endpoint
     if (!endpoint.enabled && trigger === 'scheduled') {
-      await prisma.webhookMessage.update({ where: { id: msg.id }, data: { status: 'failed', lockedUntil: null, nextAttemptAt: null } })
+      await prisma.$transaction([
+        prisma.webhookMessage.update({ where: { id: msg.id }, data: { status: 'failed', lockedUntil: null, nextAttemptAt: null } }),
+        ...(msg.status === 'pending' ? [addUsage(prisma, { tenantId: msg.tenantId, userId: null }, { webhooksFailed: 1 })] : [])
+      ])
       const row = await prisma.webhookAttempt.create({ data: { messageId, trigger, error: `endpoint disabled: ${endpoint.disabledReason ?? ''}` } })
       return this.webhooks.attemptView(row)
     }
@@ -226,7 +230,11 @@ export class WebhookDelivery {
           ...(ok ? { deliveredAt: new Date(now) } : {})
         }
       }),
-      ...(endpointChange === null ? [] : [prisma.webhookEndpoint.update({ where: { id: endpoint.id }, data: endpointChange })])
+      ...(endpointChange === null ? [] : [prisma.webhookEndpoint.update({ where: { id: endpoint.id }, data: endpointChange })]),
+      // usage counts a message once per outcome it reaches (a failed one replayed with success: both)
+      ...(status !== msg.status && (status === 'delivered' || status === 'failed')
+        ? [addUsage(prisma, { tenantId: msg.tenantId, userId: null }, status === 'delivered' ? { webhooksDelivered: 1 } : { webhooksFailed: 1 })]
+        : [])
     ])
     const outcome = ok ? 'delivered' : result.statusCode === undefined ? (result.deadline === true ? 'deadline' : 'error') : `http_${Math.floor(result.statusCode / 100)}xx`
     domainMetrics().webhookAttempts.add(1, { outcome, trigger })

@@ -10,6 +10,7 @@ import uploads from './uploads/index.ts'
 import exports from './exports/index.ts'
 import webhooks from './webhooks/index.ts'
 import users from './users/index.ts'
+import usage from './usage/index.ts'
 
 const v1: FastifyPluginAsync = async (fastify) => {
   fastify.addHook('onRequest', fastify.authenticateTenant)
@@ -28,6 +29,7 @@ const v1: FastifyPluginAsync = async (fastify) => {
   await fastify.register(exports)
   await fastify.register(webhooks, { prefix: '/webhooks' })
   await fastify.register(users, { prefix: '/users' })
+  await fastify.register(usage, { prefix: '/usage' })
 }
 
 export default v1
