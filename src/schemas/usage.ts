@@ -20,9 +20,9 @@ const Counts = {
   })
 }
 
-export const UsageCountsSchema = Type.Object(Counts)
+const UsageCountsSchema = Type.Object(Counts)
 
-export const UsageRowSchema = Type.Object({
+const UsageRowSchema = Type.Object({
   day: Type.Optional(Day),
   userId: Type.Optional(Type.Union([Type.String(), Type.Null()], { description: 'groupBy=user: the end user\'s own id (X-User-Id); null for what belongs to no user (webhook deliveries) or to an erased user' })),
   ...Counts

@@ -6,10 +6,9 @@ import type { Prisma } from '../../generated/prisma/client.ts'
 import { gwError } from '../../errors.ts'
 import type { UsageQuery, UsageRow, UsageView } from '../../schemas/usage.ts'
 import type { Actor, Db } from '../common/index.ts'
-export type { UsageView } from '../../schemas/usage.ts'
 
 /** The user of what belongs to the tenant as a whole (webhook deliveries). */
-export const NO_USER = '00000000-0000-0000-0000-000000000000'
+const NO_USER = '00000000-0000-0000-0000-000000000000'
 
 export interface UsageCounts {
   creditsSpent?: number
