@@ -7,6 +7,9 @@
 // with autocannon; medians with min and max. Writes bench/results/latest.json and the tables
 // between the bench markers of bench/README.md. Not part of `npm test`.
 import { spawnSync } from 'node:child_process'
+import { once } from 'node:events'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -111,14 +114,32 @@ async function main (): Promise<void> {
     const uncachedUrl = `http://127.0.0.1:${uncachedPort}`
     await until('uncached gateway', uncached, async () => (await request(`${uncachedUrl}/health/ready`)).statusCode === 200 ? true : undefined)
 
+    // a third gateway on the same database exporting its spans over OTLP/HTTP to a receiver in
+    // this process that accepts and drops them: what tracing costs, against the first gateway
+    const otlp = createServer((req, res) => { req.resume(); req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('{}')) }).listen(0, '127.0.0.1')
+    await once(otlp, 'listening')
+    const tracedPort = await freePort()
+    const traced = start(pin(0, [process.execPath, ...gwNodeArgs, '--import=./dist/telemetry.js', 'dist/server.js']), {
+      ...gwEnv,
+      PORT: String(tracedPort),
+      ENCRYPTION_KEY: encryptionKey,
+      DATABASE_URL: dbUrl,
+      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${(otlp.address() as AddressInfo).port}`
+    })
+    children.push(traced)
+    const tracedUrl = `http://127.0.0.1:${tracedPort}`
+    await until('traced gateway', traced, async () => (await request(`${tracedUrl}/health/ready`)).statusCode === 200 ? true : undefined)
+
     // direct: the simulator's own balance read with a token of its own
     const minted = await json(`${simUrl}/api/auth/anonymous-token`, { method: 'POST', headers: { 'x-client-id': 'bench-direct' } })
     const direct = { authorization: `Bearer ${minted.data.token}` }
     const simCredits = `${simUrl}/api/credits/balance/simple`
 
-    const [simPid, gwPid, uncachedPid] = [sim, gw, uncached].map((c) => c.proc.pid ?? 0) as [number, number, number]
+    const [simPid, gwPid, uncachedPid, tracedPid] = [sim, gw, uncached, traced].map((c) => c.proc.pid ?? 0) as [number, number, number, number]
     type Target = [url: string, headers: Record<string, string>, pid: number]
+    // `direct` is the baseline of the ratio: the simulator itself, or (spans) the same gateway without spans
     const cases: Array<{ name: string, direct?: Target, gateway: Target, rate?: number }> = [
+      { name: 'GET /v1/credits, balance cached, spans exported to OTLP, saturation (baseline: the same gateway without spans)', direct: [`${gwUrl}/v1/credits`, as, gwPid], gateway: [`${tracedUrl}/v1/credits`, as, tracedPid] },
       { name: 'GET /v1/credits, balance cached, saturation', direct: [simCredits, direct, simPid], gateway: [`${gwUrl}/v1/credits`, as, gwPid] },
       { name: 'GET /v1/credits, balance cached, client token, saturation', direct: [simCredits, direct, simPid], gateway: [`${gwUrl}/v1/credits`, asClient, gwPid] },
       { name: `GET /v1/credits, balance cached, offered ${OFFERED_RATE} req/s`, direct: [simCredits, direct, simPid], gateway: [`${gwUrl}/v1/credits`, as, gwPid], rate: OFFERED_RATE },
@@ -128,18 +149,21 @@ async function main (): Promise<void> {
     ]
     if (args.only !== undefined) cases.splice(0, cases.length, ...cases.filter((c) => c.name.includes(args.only!) || c.name.startsWith('GET /health/live')))
     // warm-up: every URL once, briefly
-    // The second gateway shares the first one's core: it is stopped (SIGSTOP) except during its
-    // own cells, so its background work (job polls, sweeps) never lands in the first one's.
+    // The second and third gateways share the first one's core: each is stopped (SIGSTOP) except
+    // during its own cells, so its background work (job polls, sweeps) never lands in another's.
+    const parked = new Map([[uncachedPid, uncached], [tracedPid, traced]])
     const only = async <T>(c: { gateway: Target }, work: () => Promise<T>): Promise<T> => {
-      if (c.gateway[2] !== uncachedPid) return await work()
-      uncached.proc.kill('SIGCONT')
-      try { return await work() } finally { uncached.proc.kill('SIGSTOP') }
+      const child = parked.get(c.gateway[2])
+      if (child === undefined) return await work()
+      child.proc.kill('SIGCONT')
+      try { return await work() } finally { child.proc.kill('SIGSTOP') }
     }
     for (const c of cases) {
       await only(c, async () => await autocannon({ url: c.gateway[0], headers: c.gateway[1], connections: 8, duration: 2 }))
       if (c.direct) await autocannon({ url: c.direct[0], headers: c.direct[1], connections: 8, duration: 2 })
     }
     uncached.proc.kill('SIGSTOP')
+    traced.proc.kill('SIGSTOP')
     const cells: Record<string, { direct: Cell[], gateway: Cell[] }> = Object.fromEntries(cases.map((c) => [c.name, { direct: [], gateway: [] }]))
     for (let round = 1; round <= ROUNDS; round++) {
       for (const c of cases) {
@@ -149,6 +173,8 @@ async function main (): Promise<void> {
       }
     }
     uncached.proc.kill('SIGCONT')
+    traced.proc.kill('SIGCONT')
+    otlp.close()
 
     // Prisma against plain pg, on the gateway's database while the gateways are idle
     let db: DbReport | null = null
@@ -185,7 +211,7 @@ async function main (): Promise<void> {
     if (args.only !== undefined) {
       if (db !== null) console.log(JSON.stringify(db, null, 1))
       console.log(`cached credits, client token vs API key: ${report.clientTokenVsApiKey.toFixed(2)}x`)
-      for (const s of summary) console.log(`${s.case}: gateway ${s.gateway.rps.median.toFixed(0)} req/s p50 ${s.gateway.p50.median} p99 ${s.gateway.p99.median} ms, ${s.gateway.cpuUs.median.toFixed(0)} µs CPU/req${s.direct ? `; direct ${s.direct.rps.median.toFixed(0)} req/s p50 ${s.direct.p50.median} p99 ${s.direct.p99.median} ms, ${s.direct.cpuUs.median.toFixed(0)} µs CPU/req` : ''}`)
+      for (const s of summary) console.log(`${s.case}: gateway ${s.gateway.rps.median.toFixed(0)} req/s p50 ${s.gateway.p50.median} p99 ${s.gateway.p99.median} ms, ${s.gateway.cpuUs.median.toFixed(0)} µs CPU/req${s.direct ? `; direct ${s.direct.rps.median.toFixed(0)} req/s p50 ${s.direct.p50.median} p99 ${s.direct.p99.median} ms, ${s.direct.cpuUs.median.toFixed(0)} µs CPU/req; ratio ${s.ratio!.toFixed(2)}` : ''}`)
       const metrics = await (await request(`${gwUrl}/metrics`)).body.text()
       console.log(metrics.split('\n').filter((l) => /event_loop|http_server_request_duration_count.*credits|upstream_request_duration_count/.test(l)).join('\n'))
       return
@@ -197,7 +223,7 @@ async function main (): Promise<void> {
     const table = [
       `Run ${report.date} on commit ${commit}: ${report.machine.cores} cores (${report.machine.cpu}), Node ${process.version}, taskset ${taskset ? 'yes' : 'no'}; autocannon, ${CONNECTIONS} connections, ${DURATION} s cells, ${ROUNDS} rounds interleaved; medians (min-max).`,
       '',
-      '| case | direct to the simulator | through the gateway | ratio | added p50 / p99 | CPU µs per request (simulator / gateway) |',
+      '| case | baseline: direct to the simulator (unless named) | through the gateway | ratio | added p50 / p99 | CPU µs per request (simulator / gateway) |',
       '| --- | --- | --- | --- | --- | --- |',
       ...rows,
       '',

@@ -216,6 +216,15 @@ export const ConfigSchema = Type.Object({
    */
   HOT_CACHE_TTL_MS: Type.Integer({ minimum: 0, maximum: 60_000, default: 1000 }),
 
+  /** `deployment.environment.name` on every span and metric's resource (e.g. production, staging). */
+  DEPLOYMENT_ENVIRONMENT: Type.String({ minLength: 1, maxLength: 64, default: 'production' }),
+  /**
+   * With spans exported: also a span per Fastify hook and handler, and Prisma's internal spans
+   * (serialize, compile, connection, transaction). Off: one server span per request, one per
+   * query, one per upstream call, plus the gateway's own (turn, export, webhook delivery).
+   */
+  OTEL_DETAILED_SPANS: Type.Boolean({ default: false }),
+
   /** SIGTERM/SIGINT: the whole drain must end within this, or the process exits anyway. */
   SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 1000, default: 15_000 }),
   /** While draining, running turns keep their upstream stream this long, then end as interrupted. */

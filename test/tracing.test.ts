@@ -5,6 +5,7 @@
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
+import { readFileSync } from 'node:fs'
 import { createServer } from 'node:http'
 import { request } from 'undici'
 import { startSimulator } from './helpers/simulator.ts'
@@ -98,4 +99,66 @@ t.test('with no trace exporter (no spans are made), a caller\'s traceparent stil
   const calls = seen.filter((r) => r.endpoint === 'create-session')
   t.ok(calls.length === 1 && calls[0]!.traceparent?.split('-')[1] === traceId, 'create-session carries the caller\'s trace id')
   t.ok(gw.out.split('\n').some((l) => l.includes(`"trace_id":"${traceId}"`)), 'log lines carry trace_id')
+})
+
+t.test('one export, from its POST to its webhook, is one linked tree; one span per request, query and upstream call by default', { timeout: 120_000 }, async (t) => {
+  interface LinkedSpan extends OtlpSpan { kind?: number, links?: Array<{ traceId: string, spanId: string }> }
+  const spans: LinkedSpan[] = []
+  const resources: Array<Record<string, string | undefined>> = []
+  const collector = createServer((req, res) => {
+    let body = ''
+    req.on('data', (c: Buffer) => { body += c.toString() })
+    req.on('end', () => {
+      const doc = JSON.parse(body) as { resourceSpans?: Array<{ resource: { attributes: Array<{ key: string, value: { stringValue?: string } }> }, scopeSpans: Array<{ spans: LinkedSpan[] }> }> }
+      for (const rs of doc.resourceSpans ?? []) {
+        resources.push(Object.fromEntries(rs.resource.attributes.map((a) => [a.key, a.value.stringValue])))
+        for (const ss of rs.scopeSpans) spans.push(...ss.spans)
+      }
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}')
+    })
+  }).listen(0, '127.0.0.1')
+  await once(collector, 'listening')
+  t.teardown(() => collector.close())
+  const receiver = createServer((req, res) => { req.resume(); req.on('end', () => res.writeHead(204).end()) }).listen(0, '127.0.0.1')
+  await once(receiver, 'listening')
+  t.teardown(() => receiver.close())
+  let delivered = 0
+  receiver.on('request', () => { delivered++ })
+
+  const sim = await startSimulator(t, { mintLimitPerIp: 1000, stepDelayMs: 1, generationMs: 20, heartbeatIntervalMs: 10, renderDurationMs: 300 })
+  const { env, adminToken } = await gatewayEnv(t, sim.url, {
+    OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${(collector.address() as { port: number }).port}`,
+    OTEL_BSP_SCHEDULE_DELAY: '100',
+    DEPLOYMENT_ENVIRONMENT: 'staging',
+    EXPORT_POLL_INITIAL_MS: '100',
+    EXPORT_POLL_MAX_MS: '200',
+    WEBHOOK_ALLOWED_CIDRS: '127.0.0.0/8',
+    WEBHOOK_POLL_MS: '50'
+  })
+  const gw = startGateway(env)
+  t.teardown(() => { gw.kill('SIGKILL') })
+  const base = await gw.url
+  const http = jsonClient(() => base)
+  const call = async (method: 'GET' | 'POST', path: string, body: unknown, headers: Record<string, string>) => (await http(method, path, body, headers)).json
+  const { as } = await adminTenant(http, adminToken)
+  await call('POST', '/v1/webhooks/endpoints', { url: `http://127.0.0.1:${(receiver.address() as { port: number }).port}/hook` }, as)
+  const session = await call('POST', '/v1/sessions', {}, as)
+  const turn = await call('POST', `/v1/sessions/${session.id}/turns`, { text: '[scenario:generation] a city' }, as)
+  await waitFor(async () => await call('GET', `/v1/sessions/${session.id}/turns/${turn.id}`, undefined, as), (r) => r.status !== 'running', 20_000)
+  const exp = await call('POST', `/v1/sessions/${session.id}/exports`, {}, as)
+  t.equal((await waitFor(async () => await call('GET', `/v1/exports/${exp.id}`, undefined, as), (r) => r.status !== 'queued' && r.status !== 'rendering', 20_000)).status, 'completed')
+  await waitFor(async () => delivered, (n) => n >= 1, 20_000)
+
+  const attr = (s: OtlpSpan, key: string) => s.attributes?.find((a) => a.key === key)?.value.stringValue
+  const post = await waitFor(async () => spans.find((s) => s.kind === 2 && attr(s, 'http.request.method') === 'POST' && /\/exports$/.test(attr(s, 'http.route') ?? '')), (s) => s !== undefined, 15_000)
+  const linked = await waitFor(async () => spans.filter((s) => (s.links ?? []).some((l) => l.traceId === post!.traceId && l.spanId === post!.spanId)),
+    (l) => l.some((s) => s.name === 'export.poll') && l.some((s) => s.name === 'webhook.deliver'), 15_000)
+  t.ok(linked.some((s) => s.name === 'export.poll'), 'the export\'s polls link to the POST that started it')
+  t.ok(linked.some((s) => s.name === 'webhook.deliver'), 'its webhook delivery links to the same POST')
+  t.ok(spans.some((s) => s.name === 'export.start' && s.traceId === post!.traceId && s.parentSpanId === post!.spanId), 'the export\'s start is a child of the POST')
+
+  t.match(resources[0], { 'service.name': 'nemo-gateway', 'service.version': JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version, 'deployment.environment.name': 'staging' })
+  t.notOk(spans.some((s) => /^(onRequest|preValidation|preHandler|onSend|onResponse|handler) - /.test(s.name)), 'no Fastify hook or handler spans by default')
+  t.notOk(spans.some((s) => /^prisma:client:(operation|serialize|compile|connect)/.test(s.name)), 'no Prisma internal spans by default')
+  t.ok(spans.some((s) => s.name === 'prisma:client:db_query' && s.traceId === post!.traceId), 'queries are spans of the request')
 })

@@ -39,6 +39,10 @@ const USAGE = `Usage: npm run admin -- <command>
   restore <file> [--force] [--ignore-key-mismatch]
                                           (into an empty database; --force replaces one that
                                            holds data; stop the gateway first)
+  usage <tenant> [--from DAY] [--to DAY] [--group-by day|user] [--user USERID]
+                                          (credits, turns, uploads, exports and webhook
+                                           deliveries; days are UTC YYYY-MM-DD, default the
+                                           last 30; --user: one end user, by the tenant's id)
   prune [--dry-run]                       (one retention pass now: deletes what is past its
                                            RETENTION_* age and prints the counts; --dry-run
                                            only counts)
@@ -76,6 +80,10 @@ function parseCommand (argv: string[]) {
         label: { type: 'string' },
         expires: { type: 'string' },
         'dry-run': { type: 'boolean' },
+        from: { type: 'string' },
+        to: { type: 'string' },
+        'group-by': { type: 'string' },
+        user: { type: 'string' },
         force: { type: 'boolean' },
         'ignore-key-mismatch': { type: 'boolean' },
         scopes: { type: 'string' },
@@ -94,6 +102,24 @@ export function cliErrorLine (err: unknown): string {
   if (known !== undefined && known.code !== 'GW_ERR_INTERNAL') return `${known.code}: ${known.message}`
   if (known === undefined && (err as NodeJS.ErrnoException).code === 'ECONNREFUSED') return `GW_ERR_UNAVAILABLE: the database is not reachable (${(err as Error).message})`
   return 'GW_ERR_INTERNAL: the command failed unexpectedly; run it again with LOG_LEVEL=debug for the details'
+}
+
+async function usageCommand (domain: Domain, tenant: string | undefined, values: { from?: string, to?: string, 'group-by'?: string, user?: string }): Promise<unknown> {
+  const id = await tenantId(domain, tenant)
+  const groupBy = values['group-by'] ?? 'day'
+  if (groupBy !== 'day' && groupBy !== 'user') throw invalid('--group-by is "day" or "user"')
+  let userId = ''
+  if (values.user !== undefined) {
+    // reading usage must not create the user it asks about
+    const user = await domain.usage.userOf(id, values.user)
+    if (user === null) throw gwError('GW_ERR_NOT_FOUND', `no user ${values.user} in this tenant`)
+    userId = user
+  }
+  return await domain.usage.report({ tenantId: id, userId, externalUserId: values.user }, {
+    ...(values.from === undefined ? {} : { from: values.from }),
+    ...(values.to === undefined ? {} : { to: values.to }),
+    groupBy
+  })
 }
 
 export async function runAdmin (argv: string[], domain: Domain): Promise<unknown> {
@@ -144,6 +170,8 @@ export async function runAdmin (argv: string[], domain: Domain): Promise<unknown
       if (!b) throw invalid('missing <credentialId>')
       if (!UUID.test(b)) throw gwError('GW_ERR_NOT_FOUND', `no upstream token ${b} (tokens list shows the ids)`)
       return await domain.tokenRegistry.remove(await tenantId(domain, a), b)
+    case `usage ${action ?? ''}`:
+      return await usageCommand(domain, action, values)
     case 'prune ':
       return await domain.retention.prune({ dryRun: values['dry-run'] === true })
     default:

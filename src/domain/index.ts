@@ -16,6 +16,7 @@ import { WebhookDelivery } from './webhooks/index.ts'
 import { EgressGuard } from './webhooks/index.ts'
 import { CacheSync } from './common/index.ts'
 import { Retention } from './retention/index.ts'
+import { Usage } from './usage/index.ts'
 
 export interface Domain {
   tenants: Tenants
@@ -46,6 +47,8 @@ export interface Domain {
   signingKeys: SigningKeys
   /** Browser origins each tenant allows. */
   origins: Origins
+  /** What a tenant's users used, per day (counters the actions write). */
+  usage: Usage
 }
 
 export function buildDomain (deps: DomainDeps, signingKeys: SigningKeys): Domain {
@@ -67,7 +70,7 @@ export function buildDomain (deps: DomainDeps, signingKeys: SigningKeys): Domain
   const guard = new EgressGuard(deps.config.WEBHOOK_ALLOWED_CIDRS)
   const webhooks = new Webhooks(deps, guard)
   const webhookDelivery = new WebhookDelivery(deps, webhooks, guard)
-  const exports = new Exports(deps, sessions, credentials, events, timelines, webhooks)
+  const exports = new Exports(deps, sessions, credentials, events, timelines, webhooks, credits)
   const say = new Say(sessions, turns, timelines, credits, exports, deps.config.UPLOAD_MAX_BYTES)
   const uploads = new Uploads(deps, sessions, events)
   const deletions = new Deletions(deps, exports, turns, caches)
@@ -75,5 +78,5 @@ export function buildDomain (deps: DomainDeps, signingKeys: SigningKeys): Domain
   const tokenIssuers = new TokenIssuers(deps.prisma, guard)
   caches.onChange((change) => { if (change.kind === 'issuers') tokenIssuers.forget() })
   const clientTokens = new ClientTokens(deps.prisma, signingKeys, tokenIssuers)
-  return { tenants, apiKeys, users, credentials, tokenRegistry, events, sessions, credits, timelines, turns, say, uploads, exports, webhooks, webhookDelivery, caches, deletions, retention, clientTokens, tokenIssuers, signingKeys, origins }
+  return { tenants, apiKeys, users, credentials, tokenRegistry, events, sessions, credits, timelines, turns, say, uploads, exports, webhooks, webhookDelivery, caches, deletions, retention, clientTokens, tokenIssuers, signingKeys, origins, usage: new Usage(deps.prisma) }
 }

@@ -71,7 +71,19 @@ export function buildResolvers (domain: Domain, log: FastifyBaseLogger): IResolv
           ...(args.status == null ? {} : { status: args.status })
         }),
       webhookEndpoints: async (_root: unknown, args: PageArgs, ctx: GatewayContext) =>
-        await domain.webhooks.list(ctx.actor.tenantId, page(args))
+        await domain.webhooks.list(ctx.actor.tenantId, page(args)),
+      usage: async (_root: unknown, args: { from?: string | null, to?: string | null, groupBy?: 'DAY' | 'USER' | null, tenantWide?: boolean | null }, ctx: GatewayContext) => {
+        if (args.tenantWide === true && ctx.actor.via === 'client-token') {
+          throw gwError('GW_ERR_FORBIDDEN', 'A client token sees its own user\'s usage only: the whole tenant\'s needs the API key')
+        }
+        const actor = args.tenantWide === true ? { tenantId: ctx.actor.tenantId, userId: '' } : ctx.actor
+        const view = await domain.usage.report(actor, {
+          ...(args.from == null ? {} : { from: args.from }),
+          ...(args.to == null ? {} : { to: args.to }),
+          groupBy: args.groupBy === 'USER' ? 'user' : 'day'
+        })
+        return { ...view, scope: view.scope === 'user' ? 'USER' : 'TENANT', groupBy: view.groupBy === 'user' ? 'USER' : 'DAY' }
+      }
     },
 
     Viewer: {

@@ -29,6 +29,8 @@ declare module 'fastify' {
     tenantOnly?: boolean
     /** The scope a credential needs for this route (every /v1 route names one). */
     scope?: Scope
+    /** A route that answers for one end user when X-User-Id is sent, else for the whole tenant. */
+    userOptional?: boolean
   }
   interface FastifyInstance {
     authenticateTenant: (request: FastifyRequest) => Promise<void>
@@ -197,8 +199,12 @@ async function auth (fastify: FastifyInstance): Promise<void> {
       authorization = `Bearer ${accessToken}`
     }
     const raw = bearer(authorization)
-    if (request.routeOptions.config.tenantOnly === true && (raw === null || !looksLikeJwt(raw))) {
-      // a tenant resource (webhook endpoints): X-User-Id is accepted and ignored
+    const config = request.routeOptions.config
+    const tenantWide = config.tenantOnly === true || (config.userOptional === true && (request.headers['x-user-id'] ?? '') === '')
+    if (tenantWide && (raw === null || !looksLikeJwt(raw))) {
+      // a tenant resource (webhook endpoints): X-User-Id is accepted and ignored; a route that
+      // answers for one user or the whole tenant (usage) without X-User-Id: the whole tenant.
+      // A tenant-wide actor has no user (userId ''); a client token is always its own user's.
       const key = await resolveKey(authorization, request.ip)
       request.actor = { tenantId: key.tenantId, userId: '', apiKeyId: key.apiKeyId, keyId: key.keyId, externalUserId: '', scopes: scopesOf(key), via: 'api-key' }
       return

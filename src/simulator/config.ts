@@ -33,6 +33,11 @@ const SimulatorOptionsSchema = Type.Object({
    * which a caller that dies has started a render it never heard about.
    */
   renderAcceptDelayMs: Type.Integer({ minimum: 0 }),
+  /**
+   * Credits a render costs, taken at submit (2001 when they are not there). The contract says
+   * export is free (0, the default); a cost lets a test see the gateway count what it spends.
+   */
+  renderCost: Type.Integer({ minimum: 0 }),
   pollShape: literals(['A', 'B', 'both']),
   /** A rendered file is padded (an MP4 `free` box) to this many bytes; 0 = its natural size. */
   outputBytes: Type.Integer({ minimum: 0, maximum: 2 ** 31 - 1 }),
@@ -100,6 +105,7 @@ export const DEFAULT_OPTIONS: SimulatorOptions = {
   skillSource: 'hd-local-ai',
   authErrorStatus: 401,
   anonymousCredits: 100,
+  renderCost: 0,
   devToken: null,
   numericIds: false,
   scenario: null

@@ -15,12 +15,12 @@ import type { Export as ExportRow, Prisma } from '../../generated/prisma/client.
 import { gwError } from '../../errors.ts'
 import { isExportable } from '../../nemo/draft.ts'
 import type { RenderDownload } from '../../nemo/client.ts'
-import type { Credentials } from '../tokens/index.ts'
+import type { Credentials, Credits } from '../tokens/index.ts'
 import { after, pageOf, type Actor, type DomainDeps, type Page } from '../common/index.ts'
 import type { SessionEvents } from '../events/index.ts'
 import { outOfBounds, type Sessions, type Timelines } from '../sessions/index.ts'
 import type { Webhooks } from '../webhooks/index.ts'
-import { inSpan } from '../../observability/tracing.ts'
+import { currentTraceparent, inSpan } from '../../observability/tracing.ts'
 import { ACTIVE, dbStatuses, downloadUrlOf, exportView, isAmbiguous, renderIdFor, SETTLE_WAIT_MS, statusOf, type ExportOptions, type ExportStatus, type ExportView } from './model.ts'
 import { ExportPoller } from './poller.ts'
 import { OutputArchive } from './output-archive.ts'
@@ -48,10 +48,11 @@ export class Exports {
     private readonly credentials: Credentials,
     events: SessionEvents,
     private readonly timelines: Timelines,
-    webhooks: Webhooks
+    webhooks: Webhooks,
+    credits: Credits
   ) {
     this.archive = new OutputArchive(deps, credentials, events, createOutputStore(deps.config))
-    this.jobs = new RenderJobs(deps, sessions, credentials, events, webhooks, this.archive)
+    this.jobs = new RenderJobs(deps, sessions, credentials, events, webhooks, this.archive, credits)
     this.poller = new ExportPoller(deps, this.jobs, credentials, events)
   }
 
@@ -95,15 +96,17 @@ export class Exports {
    * export the first call started instead of starting a second render.
    */
   async start (actor: Actor, sessionId: string, input: Partial<ExportOptions>, idempotencyKey?: string): Promise<ExportView> {
-    return await inSpan('export.start', { 'nemo.tenant.id': actor.tenantId, 'nemo.session.id': sessionId }, async () => await this.startTraced(actor, sessionId, input, idempotencyKey))
+    // the request's own span (not export.start's): the export's polls and webhooks link to it
+    const traceparent = currentTraceparent()
+    return await inSpan('export.start', { 'nemo.tenant.id': actor.tenantId, 'nemo.session.id': sessionId }, async () => await this.startTraced(actor, sessionId, input, idempotencyKey, traceparent))
   }
 
   /**
    * Calls with one key on this instance share the first call's start and so its outcome, its
    * error included (across instances, the export row carries the key: see startKeyed).
    */
-  private async startTraced (actor: Actor, sessionId: string, input: Partial<ExportOptions>, idempotencyKey?: string): Promise<ExportView> {
-    if (idempotencyKey === undefined) return await this.startNew(actor, sessionId, input)
+  private async startTraced (actor: Actor, sessionId: string, input: Partial<ExportOptions>, idempotencyKey: string | undefined, traceparent: string | null): Promise<ExportView> {
+    if (idempotencyKey === undefined) return await this.startNew(actor, sessionId, input, traceparent)
     const slot = `${actor.tenantId}\n${actor.userId}\n${idempotencyKey}`
     const first = this.starting.get(slot)
     if (first !== undefined) {
@@ -111,7 +114,7 @@ export class Exports {
       if (view.sessionId !== sessionId) throw gwError('GW_ERR_IDEMPOTENCY_MISMATCH', 'This idempotency key started an export of another session; use a new key')
       return view
     }
-    const started = this.startKeyed(actor, sessionId, input, idempotencyKey)
+    const started = this.startKeyed(actor, sessionId, input, idempotencyKey, traceparent)
     this.starting.set(slot, started)
     try {
       return await started
@@ -120,21 +123,21 @@ export class Exports {
     }
   }
 
-  private async startKeyed (actor: Actor, sessionId: string, input: Partial<ExportOptions>, idempotencyKey: string): Promise<ExportView> {
+  private async startKeyed (actor: Actor, sessionId: string, input: Partial<ExportOptions>, idempotencyKey: string, traceparent: string | null): Promise<ExportView> {
     // a key names one export: a retry gets it (or waits out its submit); a key whose first
     // submit was refused names nothing, and a later retry starts afresh
     for (let tries = 0; ; tries++) {
       const existing = await this.settledByKey(actor, idempotencyKey, sessionId)
       if (existing) return this.view(existing)
       try {
-        return await this.startNew(actor, sessionId, input, idempotencyKey)
+        return await this.startNew(actor, sessionId, input, traceparent, idempotencyKey)
       } catch (err) {
         if (!(err instanceof KeyTaken) || tries >= 2) throw err instanceof KeyTaken ? err.cause : err
       }
     }
   }
 
-  private async startNew (actor: Actor, sessionId: string, input: Partial<ExportOptions>, idempotencyKey?: string): Promise<ExportView> {
+  private async startNew (actor: Actor, sessionId: string, input: Partial<ExportOptions>, traceparent: string | null, idempotencyKey?: string): Promise<ExportView> {
     const { session, state } = await this.sessions.withSession(actor, sessionId, async (ctx) => ({ session: ctx.session, state: await this.timelines.fetch(ctx) }))
     if (!isExportable(state.draft)) {
       throw gwError('GW_ERR_NOTHING_TO_EXPORT', 'Nothing to export yet: the timeline has no clips. Upload media or ask for an edit first, then export again.')
@@ -165,7 +168,8 @@ export class Exports {
           renderIds: [renderId],
           attempts: 1,
           pollLockedUntil: new Date(Date.now() + this.jobs.submitLeaseMs()),
-          deadlineAt: new Date(Date.now() + this.deps.config.EXPORT_DEADLINE_MS)
+          deadlineAt: new Date(Date.now() + this.deps.config.EXPORT_DEADLINE_MS),
+          traceparent
         }
       })
     } catch (err) {

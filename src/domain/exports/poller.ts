@@ -8,7 +8,7 @@ import { isNemoError, type NemoError } from '../../nemo/errors.ts'
 import type { Credentials, Lease } from '../tokens/index.ts'
 import { RateLimiter, type DomainDeps } from '../common/index.ts'
 import { domainMetrics } from '../../observability/metrics.ts'
-import { annotateSpan, inSpan } from '../../observability/tracing.ts'
+import { annotateSpan, inSpan, linkSpan } from '../../observability/tracing.ts'
 import { ACTIVE, authOf, POLL_CALL_MS, POLL_LEASE_MS } from './model.ts'
 import type { RenderJobs } from './render-jobs.ts'
 import type { SessionEvents } from '../events/index.ts'
@@ -51,6 +51,7 @@ export class ExportPoller {
     }
     const row = await prisma.export.findUniqueOrThrow({ where: { id } })
     annotateSpan({ 'nemo.tenant.id': row.tenantId, 'nemo.session.id': row.sessionId, 'nemo.render.id': row.renderId ?? '' })
+    linkSpan(row.traceparent)
     try {
       const next = row.status === 'queued' ? await this.resolveSubmit(row) : await this.pollClaimed(row)
       if (next !== null) {

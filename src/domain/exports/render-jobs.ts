@@ -6,7 +6,8 @@
 import type { Export as ExportRow, Prisma } from '../../generated/prisma/client.ts'
 import { isGatewayError } from '../../errors.ts'
 import { NemoError } from '../../nemo/errors.ts'
-import type { Credentials, Lease } from '../tokens/index.ts'
+import type { Credentials, Credits, Lease } from '../tokens/index.ts'
+import { addUsage, type UsageCounts } from '../usage/index.ts'
 import type { DomainDeps } from '../common/index.ts'
 import type { SessionEvents } from '../events/index.ts'
 import type { Sessions } from '../sessions/index.ts'
@@ -18,6 +19,13 @@ import {
   renderIdFor, statusOf, SUBMIT_LEASE_MARGIN_MS, type ExportError, type ExportOptions, type ExportView, type Final
 } from './model.ts'
 
+/** The usage counter an export's end adds to, by its final status. */
+const ENDED: Record<Final['status'], UsageCounts> = {
+  completed: { exportsCompleted: 1 },
+  failed: { exportsFailed: 1 },
+  canceled: { exportsCanceled: 1 }
+}
+
 export class RenderJobs {
   constructor (
     private readonly deps: DomainDeps,
@@ -25,7 +33,8 @@ export class RenderJobs {
     private readonly credentials: Credentials,
     private readonly events: SessionEvents,
     private readonly webhooks: Webhooks,
-    private readonly archive: OutputArchive
+    private readonly archive: OutputArchive,
+    private readonly credits: Credits
   ) {}
 
   view (row: ExportRow): ExportView {
@@ -226,6 +235,21 @@ export class RenderJobs {
   }
 
   /**
+   * What the export cost, from the balance of the token that rendered it after it ended (the
+   * contract makes exports free; an upstream that charges for them is counted all the same).
+   */
+  private async charge (row: ExportRow): Promise<void> {
+    try {
+      const lease = await this.credentials.leaseInAnyState(row.credentialId)
+      if (lease === null) return
+      const balance = await this.deps.nemo.getCredits(authOf(lease))
+      await this.credits.observe({ tenantId: row.tenantId, userId: row.userId }, lease, balance)
+    } catch (err) {
+      this.deps.log.warn({ err, exportId: row.id }, 'could not read the balance after an export')
+    }
+  }
+
+  /**
    * The export's final status, its log event and its webhook messages, in one transaction.
    * Only the first caller to finish an export writes anything; null for the others.
    */
@@ -263,7 +287,8 @@ export class RenderJobs {
         completedAt: view.completedAt?.toISOString() ?? null
       }
       const event = await this.events.appendIn(tx, row.sessionId, type, data)
-      await this.webhooks.enqueue(tx, row.tenantId, type, data)
+      await this.webhooks.enqueue(tx, row.tenantId, type, data, row.traceparent)
+      await addUsage(tx, { tenantId: row.tenantId, userId: row.userId }, ENDED[final.status])
       return { done, event }
     })
     if (result === null) return null
@@ -274,6 +299,7 @@ export class RenderJobs {
       // a crash before this lands is made good by the archive's reconciler
       await this.archive.schedule(result.done.id).catch((err: unknown) => this.deps.log.warn({ err, exportId: result.done.id }, 'could not queue the archive copy; the reconciler will'))
     }
+    await this.charge(row)
     return result.done
   }
 }

@@ -11,6 +11,7 @@ export const SCOPES = [
   'uploads:write',
   'exports:read', 'exports:write',
   'credits:read',
+  'usage:read',
   'webhooks:manage',
   'users:manage',
   'client-tokens:create'

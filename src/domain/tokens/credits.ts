@@ -7,6 +7,7 @@ import { creditsHint, NemoError } from '../../nemo/errors.ts'
 import { ANONYMOUS_MINT_CREDITS } from '../../nemo/wire.ts'
 import type { Actor, DomainDeps } from '../common/index.ts'
 import { TtlCache } from '../common/index.ts'
+import { addUsage } from '../usage/index.ts'
 import type { CacheSync } from '../common/index.ts'
 import type { CreditsView } from '../../schemas/credits.ts'
 export type { CreditsView } from '../../schemas/credits.ts'
@@ -59,7 +60,7 @@ export class Credits {
     let balance: Balance
     let spent = tenant.creditsSpent
     try {
-      const read = await this.balance(actor.tenantId, current.lease)
+      const read = await this.balance(actor, current.lease)
       balance = read.balance
       spent += read.spent
     } catch (err) {
@@ -94,14 +95,14 @@ export class Credits {
   }
 
   /** The token's balance from the cache, or one upstream read shared by concurrent callers. */
-  private async balance (tenantId: string, lease: Lease): Promise<{ balance: Balance, spent: number }> {
+  private async balance (actor: Actor, lease: Lease): Promise<{ balance: Balance, spent: number }> {
     const cached = this.cache.get(lease.credentialId)
     if (cached && Date.now() - cached.at <= this.deps.config.CREDITS_CACHE_TTL_MS) return { balance: cached, spent: 0 }
     let pending = this.inflight.get(lease.credentialId)
     if (!pending) {
       pending = (async () => {
         const fresh = await this.deps.nemo.getCredits(lease.token)
-        const spent = await this.observe(tenantId, lease, fresh)
+        const spent = await this.observe(actor, lease, fresh)
         return { balance: this.cache.get(lease.credentialId)!, spent }
       })().finally(() => this.inflight.delete(lease.credentialId))
       this.inflight.set(lease.credentialId, pending)
@@ -111,10 +112,11 @@ export class Credits {
 
   /**
    * Records a fresh balance of a token: what it dropped by since the last observation is what
-   * the upstream charged, and is added to the tenant's spend. The row lock makes concurrent
-   * observations of one shared token count each credit once.
+   * the upstream charged, and is added to the tenant's spend and to the usage of the actor's
+   * user that day (a shared registered token's drop goes to the user whose action read it).
+   * The row lock makes concurrent observations of one shared token count each credit once.
    */
-  async observe (tenantId: string, lease: Lease, balance: { available: number, frozen: number, total: number }): Promise<number> {
+  async observe (actor: Actor, lease: Lease, balance: { available: number, frozen: number, total: number }): Promise<number> {
     this.cache.set(lease.credentialId, { ...balance, at: Date.now() })
     if (this.cache.size > 10_000) this.cache.delete(this.cache.keys().next().value!)
     const rows = await this.deps.prisma.$queryRaw<Array<{ previous: { available?: unknown } | null }>>`
@@ -125,7 +127,11 @@ export class Credits {
     const before = rows[0]?.previous?.available
     const spent = typeof before === 'number' ? Math.max(0, before - balance.available) : 0
     if (spent > 0) {
-      await this.deps.prisma.tenant.update({ where: { id: tenantId }, data: { creditsSpent: { increment: spent } } })
+      const tenantId = actor.tenantId
+      await this.deps.prisma.$transaction([
+        this.deps.prisma.tenant.update({ where: { id: tenantId }, data: { creditsSpent: { increment: spent } } }),
+        addUsage(this.deps.prisma, actor, { creditsSpent: spent })
+      ])
       this.caches.changed({ kind: 'tenant', tenantId })
     }
     return spent

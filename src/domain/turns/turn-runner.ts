@@ -103,7 +103,7 @@ export class TurnRunner {
   private async charge (actor: Actor, lease: SessionContext['lease'], turnId: string): Promise<void> {
     try {
       const balance = await this.deps.nemo.getCredits(lease.token)
-      await this.credits.observe(actor.tenantId, lease, balance)
+      await this.credits.observe(actor, lease, balance)
     } catch (err) {
       this.deps.log.warn({ err, turnId }, 'could not read the balance after a turn')
     }

@@ -38,7 +38,8 @@ class LeaseLost extends Error {}
 /**
  * A turn's start in one round trip (one implicit transaction): under the session's turn lock,
  * the session (if it is this tenant's user's) and its running turn if any; the turn's row only
- * if the session is theirs and none runs; its turn.started only if the row was written.
+ * if the session is theirs and none runs; its turn.started only if the row was written; the
+ * turn counted in the day's usage.
  */
 function startScript (sql: Sql, actor: Actor, sessionId: string, turn: { id: string, text: string, instanceId: string, startedAt: string, leaseUntil: string }, payloadJson: string): string {
   const session = `${sql.literal(sessionId)}::uuid`
@@ -49,7 +50,11 @@ SELECT to_jsonb(s) AS session, (${busy}) AS busy FROM "Session" s WHERE s.id = $
 INSERT INTO "Turn" (id, "sessionId", text, status, "startedAt", "instanceId", "leaseUntil")
   SELECT ${sql.literal(turn.id)}::uuid, ${session}, ${sql.literal(turn.text)}, 'running', ${sql.literal(turn.startedAt)}::timestamptz AT TIME ZONE 'UTC', ${sql.literal(turn.instanceId)}::uuid, ${sql.literal(turn.leaseUntil)}::timestamptz AT TIME ZONE 'UTC'
   WHERE EXISTS (${owned}) AND NOT EXISTS (${busy});
-${appendScript(sql, sessionId, turn.id, 'turn.started', payloadJson, turn.startedAt, `EXISTS (SELECT 1 FROM "Turn" WHERE id = ${sql.literal(turn.id)}::uuid)`)}`
+${appendScript(sql, sessionId, turn.id, 'turn.started', payloadJson, turn.startedAt, `EXISTS (SELECT 1 FROM "Turn" WHERE id = ${sql.literal(turn.id)}::uuid)`)};
+INSERT INTO "UsageDaily" ("tenantId", "userId", "day", "turns")
+  SELECT ${sql.literal(actor.tenantId)}::uuid, ${sql.literal(actor.userId)}::uuid, (${sql.literal(turn.startedAt)}::timestamptz AT TIME ZONE 'UTC')::date, 1
+  WHERE EXISTS (SELECT 1 FROM "Turn" WHERE id = ${sql.literal(turn.id)}::uuid)
+  ON CONFLICT ("tenantId", "day", "userId") DO UPDATE SET "turns" = "UsageDaily"."turns" + 1;`
 }
 
 type StartRow =

@@ -14,6 +14,7 @@ import type { UploadedFile } from '../../nemo/wire.ts'
 import { after, pageOf, type Page } from '../common/index.ts'
 import type { Actor, DomainDeps, Logger } from '../common/index.ts'
 import type { SessionEvents } from '../events/index.ts'
+import { addUsage } from '../usage/index.ts'
 import { mediaTypeOf, type MediaType } from './media-types.ts'
 import type { Sessions } from '../sessions/index.ts'
 import { chunksOf, UploadMeter } from './upload-meter.ts'
@@ -204,7 +205,7 @@ export class Uploads {
         signal.throwIfAborted()
         return await this.deps.nemo.uploadFiles(lease.token, upstreamSessionId, parts(), { signal })
       })
-      const rows = await this.record(session.id, metered.map((m, i) => ({
+      const rows = await this.record(actor, session.id, metered.map((m, i) => ({
         name: m.filename,
         kind: m.type.kind,
         mimeType: m.type.mimeType,
@@ -239,7 +240,7 @@ export class Uploads {
       await this.deps.nemo.uploadUrls(lease.token, upstreamSessionId, urls))
     const uploadRef = randomUUID()
     const progress = new ProgressLog(this.events, session.id, uploadRef, this.deps.log)
-    const rows = await this.record(session.id, named.map((n, i) => ({
+    const rows = await this.record(actor, session.id, named.map((n, i) => ({
       name: n.filename || n.url,
       kind: n.type.kind,
       mimeType: n.type.mimeType,
@@ -259,11 +260,14 @@ export class Uploads {
     return pageOf(rows, opts.limit, r => r.createdAt, uploadView)
   }
 
-  private async record (sessionId: string, files: Array<Omit<Prisma.UploadCreateManyInput, 'sessionId'>>, progress: ProgressLog): Promise<UploadView[]> {
+  private async record (actor: Actor, sessionId: string, files: Array<Omit<Prisma.UploadCreateManyInput, 'sessionId'>>, progress: ProgressLog): Promise<UploadView[]> {
     // one clock reading, a millisecond apart, so a request's files list in a stable order
     const at = Date.now()
-    const rows = await this.deps.prisma.$transaction(files.map((f, i) =>
-      this.deps.prisma.upload.create({ data: { ...f, sessionId, createdAt: new Date(at + i) } })))
+    const bytes = files.reduce((n, f) => n + Number(f.size ?? 0), 0)
+    const [, ...rows] = await this.deps.prisma.$transaction([
+      addUsage(this.deps.prisma, actor, { uploads: files.length, uploadBytes: bytes }),
+      ...files.map((f, i) => this.deps.prisma.upload.create({ data: { ...f, sessionId, createdAt: new Date(at + i) } }))
+    ])
     await progress.flush()
     for (const row of rows) {
       progress.append('upload.completed', { uploadId: row.id, filename: row.name, kind: row.kind, size: row.size === null ? null : Number(row.size), sha256: row.sha256, cdnUrl: row.cdnUrl })

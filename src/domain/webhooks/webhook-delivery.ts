@@ -16,10 +16,11 @@ import { Agent, type Dispatcher } from 'undici'
 import { gwError } from '../../errors.ts'
 import { parseRetryAfter } from '../../http/retry-after.ts'
 import type { DomainDeps } from '../common/index.ts'
+import { addUsage } from '../usage/index.ts'
 import type { EgressGuard } from './egress-guard.ts'
 import { webhookId, type AttemptView, type Webhooks } from './webhooks.ts'
 import { domainMetrics } from '../../observability/metrics.ts'
-import { annotateSpan, inSpan } from '../../observability/tracing.ts'
+import { annotateSpan, inSpan, linkSpan } from '../../observability/tracing.ts'
 
 const BODY_PREVIEW = 1024
 const USER_AGENT = 'nemo-gateway-webhooks/1'
@@ -160,9 +161,13 @@ export class WebhookDelivery {
     const { prisma } = this.deps
     const msg = await prisma.webhookMessage.findUniqueOrThrow({ where: { id: messageId }, include: { endpoint: true } })
     annotateSpan({ 'nemo.tenant.id': msg.tenantId, 'nemo.webhook.endpoint.id': msg.endpointId, 'nemo.webhook.event': msg.eventType })
+    linkSpan(msg.traceparent)
     const endpoint = msg.endpoint
     if (!endpoint.enabled && trigger === 'scheduled') {
-      await prisma.webhookMessage.update({ where: { id: msg.id }, data: { status: 'failed', lockedUntil: null, nextAttemptAt: null } })
+      await prisma.$transaction([
+        prisma.webhookMessage.update({ where: { id: msg.id }, data: { status: 'failed', lockedUntil: null, nextAttemptAt: null } }),
+        ...(msg.status === 'pending' ? [addUsage(prisma, { tenantId: msg.tenantId, userId: null }, { webhooksFailed: 1 })] : [])
+      ])
       const row = await prisma.webhookAttempt.create({ data: { messageId, trigger, error: `endpoint disabled: ${endpoint.disabledReason ?? ''}` } })
       return this.webhooks.attemptView(row)
     }
@@ -225,7 +230,11 @@ export class WebhookDelivery {
           ...(ok ? { deliveredAt: new Date(now) } : {})
         }
       }),
-      ...(endpointChange === null ? [] : [prisma.webhookEndpoint.update({ where: { id: endpoint.id }, data: endpointChange })])
+      ...(endpointChange === null ? [] : [prisma.webhookEndpoint.update({ where: { id: endpoint.id }, data: endpointChange })]),
+      // usage counts a message once per outcome it reaches (a failed one replayed with success: both)
+      ...(status !== msg.status && (status === 'delivered' || status === 'failed')
+        ? [addUsage(prisma, { tenantId: msg.tenantId, userId: null }, status === 'delivered' ? { webhooksDelivered: 1 } : { webhooksFailed: 1 })]
+        : [])
     ])
     const outcome = ok ? 'delivered' : result.statusCode === undefined ? (result.deadline === true ? 'deadline' : 'error') : `http_${Math.floor(result.statusCode / 100)}xx`
     domainMetrics().webhookAttempts.add(1, { outcome, trigger })

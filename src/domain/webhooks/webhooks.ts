@@ -203,15 +203,16 @@ export class Webhooks {
   /**
    * Writes one message per enabled endpoint of the tenant that wants this event, in the
    * caller's transaction. The body is fixed here: every retry sends (and signs) these bytes.
+   * `traceparent`: the request that caused the event; each delivery's span links to it.
    */
-  async enqueue (tx: Prisma.TransactionClient, tenantId: string, type: string, data: Record<string, unknown>): Promise<number> {
+  async enqueue (tx: Prisma.TransactionClient, tenantId: string, type: string, data: Record<string, unknown>, traceparent: string | null = null): Promise<number> {
     const endpoints = await tx.webhookEndpoint.findMany({ where: { tenantId, enabled: true }, select: { id: true, events: true } })
     const wanted = endpoints.filter(e => e.events.length === 0 || e.events.includes(type))
     const now = new Date()
     const payload = { type, timestamp: now.toISOString(), data }
     const body = JSON.stringify(payload)
     const { count } = await tx.webhookMessage.createMany({
-      data: wanted.map(e => ({ tenantId, endpointId: e.id, eventType: type, payload: payload as Prisma.InputJsonValue, body, nextAttemptAt: now }))
+      data: wanted.map(e => ({ tenantId, endpointId: e.id, eventType: type, payload: payload as Prisma.InputJsonValue, body, nextAttemptAt: now, traceparent }))
     })
     return count
   }

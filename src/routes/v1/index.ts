@@ -11,6 +11,7 @@ import exports from './exports/index.ts'
 import webhooks from './webhooks/index.ts'
 import users from './users/index.ts'
 import clientTokens from './client-tokens/index.ts'
+import usage from './usage/index.ts'
 
 const v1: FastifyPluginAsync = async (fastify) => {
   // every route names the scope it needs: one forgotten would be open to every credential
@@ -35,6 +36,7 @@ const v1: FastifyPluginAsync = async (fastify) => {
   await fastify.register(webhooks, { prefix: '/webhooks' })
   await fastify.register(users, { prefix: '/users' })
   await fastify.register(clientTokens, { prefix: '/client-tokens' })
+  await fastify.register(usage, { prefix: '/usage' })
 }
 
 export default v1

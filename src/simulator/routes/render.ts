@@ -142,6 +142,10 @@ const renderRoutes: FastifyPluginAsync<{ ctx: SimContext }> = async (app, { ctx 
     if (sessionId !== null && ctx.state.sessionOf(user, sessionId) === undefined) {
       return reply.code(404).send({ success: false, error: 'session not found' })
     }
+    if (ctx.options.renderCost > 0) {
+      if (!ctx.state.freeze(user, ctx.options.renderCost)) return { code: 2001, message: 'insufficient credits' }
+      ctx.state.spend(user, ctx.options.renderCost)
+    }
     const { renderDurationMs: durationMs, renderFailureRate, seed } = ctx.options
     const valid = isExportable(body.draft)
     const unlucky = unitHash(seed, body.id) < renderFailureRate
