@@ -1,9 +1,12 @@
 // GraphQL (mercurius) at /graphql, SDL first: schema/schema.graphql is read at startup and the
 // resolvers in src/graphql call the same domain services as REST.
 // HTTP callers send the REST headers; the actor is resolved in a preValidation hook, before
-// the rate limiter, so the limit belongs to the API key. WebSocket callers (graphql-transport-ws
-// only) send the same credentials in connection_init: bad ones close the socket with 4403,
-// or 4429 once the address has failed to authenticate too often (plugins/auth.ts).
+// the rate limiter, so the limit belongs to the API key. Answers follow GraphQL over HTTP:
+// `application/graphql-response+json` to a client that asks for it, with that spec's status
+// codes, else `application/json` (src/graphql/over-http.ts, errors.ts). WebSocket callers
+// (graphql-transport-ws only) send the same credentials in connection_init: bad ones close
+// the socket with 4403, or 4429 once the address has failed to authenticate too often
+// (plugins/auth.ts).
 // mercurius calls `onConnect` as a method of its connection object, whose `socket` is the only
 // way to choose the close code (its own refusal closes with no code at all). Subscriptions
 // share the app's emitter, so with REDIS_URL events fan out across instances.
@@ -20,7 +23,7 @@ import { domainMetrics } from '../observability/metrics.ts'
 import mercurius from 'mercurius'
 import { getOperationAST, specifiedRules, validate } from 'graphql'
 import type { WebSocket } from 'ws'
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { isGatewayError } from '../errors.ts'
 import { connectionCredentials } from '../graphql/connection.ts'
 import type { RequestActor } from '../domain/common/index.ts'
@@ -29,6 +32,7 @@ import { checkDocumentSize, checkLimits } from '../graphql/limits.ts'
 import { closeReason, gateSubscriptions, KeyConnections, SubscriptionGate } from '../graphql/subscription-gate.ts'
 import { buildResolvers } from '../graphql/resolvers.ts'
 import { readConnectionMessagesWithListener } from '../graphql/connection-messages.ts'
+import { GRAPHQL_RESPONSE_JSON, negotiate } from '../graphql/over-http.ts'
 
 const SCHEMA_FILE = new URL('../../schema/schema.graphql', import.meta.url)
 /** A socket that has not sent connection_init by then is dropped (graphql-ws waits 3 s). */
@@ -43,6 +47,13 @@ const CLOSE_TRY_AGAIN_LATER = 1013
 
 const kInitTimer = Symbol('graphql-init-timer')
 type WithInitTimer = FastifyRequest & { [kInitTimer]?: NodeJS.Timeout }
+
+/** The answer depends on the Accept header: caches must keep one per media type. */
+function varyOnAccept (reply: FastifyReply): void {
+  const vary = reply.getHeader('vary')
+  const given = Array.isArray(vary) ? vary.join(', ') : vary === undefined ? '' : String(vary)
+  if (!/(^|,)\s*accept\s*(,|$)/i.test(given)) reply.header('vary', given === '' ? 'Accept' : `${given}, Accept`)
+}
 
 async function graphql (fastify: FastifyInstance): Promise<void> {
   const schema = await readFile(SCHEMA_FILE, 'utf8')
@@ -127,7 +138,19 @@ async function graphql (fastify: FastifyInstance): Promise<void> {
           request[kInitTimer] = timer
           return
         }
+        // GraphQL over HTTP allows `"extensions": null`; mercurius' body schema does not
+        const body = request.body as { extensions?: unknown } | null | undefined
+        if (typeof body === 'object' && body !== null && body.extensions === null) delete body.extensions
         await fastify.authenticateTenant(request)
+      },
+      onSend: async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
+        // a GraphQL response (errors too, sent as application/json by mercurius or fastify)
+        const type = reply.getHeader('content-type')
+        if (typeof type === 'string' && type.startsWith('application/json')) {
+          varyOnAccept(reply)
+          if (negotiate(request.headers.accept) === GRAPHQL_RESPONSE_JSON) reply.header('content-type', `${GRAPHQL_RESPONSE_JSON}; charset=utf-8`)
+        }
+        return payload
       }
     },
     subscription: {
