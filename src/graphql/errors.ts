@@ -80,7 +80,7 @@ function describeErrors (errors: readonly GraphQLError[], log: FastifyBaseLogger
 }
 
 /** Whatever a WebSocket operation threw, as the errors of its `error` message (each with its code). */
-function formatErrors (err: unknown, log: FastifyBaseLogger): GraphQLFormattedError[] {
+export function formatErrors (err: unknown, log: FastifyBaseLogger): GraphQLFormattedError[] {
   const graphqlError = err instanceof GraphQLError ? err : new GraphQLError((err as Error)?.message ?? 'error', { originalError: err as Error })
   return describeErrors([graphqlError], log).map(d => d.formatted)
 }

@@ -4,9 +4,10 @@
 // the rate limiter, so the limit belongs to the API key. Answers follow GraphQL over HTTP:
 // `application/graphql-response+json` to a client that asks for it, with that spec's status
 // codes, else `application/json` (src/graphql/over-http.ts, errors.ts). WebSocket callers
-// (graphql-transport-ws only) send the same credentials in connection_init: bad ones close
-// the socket with 4403, or 4429 once the address has failed to authenticate too often
-// (plugins/auth.ts).
+// (graphql-transport-ws only, with its close codes: src/graphql/transport-ws.ts) send the same
+// credentials in connection_init: bad ones close the socket with 4403, or 4429 once the
+// address has failed to authenticate too often (plugins/auth.ts). Queries and mutations may
+// go over the socket as well.
 // mercurius calls `onConnect` as a method of its connection object, whose `socket` is the only
 // way to choose the close code (its own refusal closes with no code at all). Subscriptions
 // share the app's emitter, so with REDIS_URL events fan out across instances.
@@ -33,10 +34,9 @@ import { closeReason, gateSubscriptions, KeyConnections, SubscriptionGate } from
 import { buildResolvers } from '../graphql/resolvers.ts'
 import { readConnectionMessagesWithListener } from '../graphql/connection-messages.ts'
 import { GRAPHQL_RESPONSE_JSON, negotiate } from '../graphql/over-http.ts'
+import { GRAPHQL_TRANSPORT_WS, selectProtocol, speakGraphQLTransportWs } from '../graphql/transport-ws.ts'
 
 const SCHEMA_FILE = new URL('../../schema/schema.graphql', import.meta.url)
-/** A socket that has not sent connection_init by then is dropped (graphql-ws waits 3 s). */
-const CONNECTION_INIT_TIMEOUT_MS = 10_000
 /** graphql-transport-ws close codes. */
 const CLOSE_FORBIDDEN = 4403
 const CLOSE_GOING_AWAY = 1001
@@ -44,9 +44,6 @@ const CLOSE_TOO_MANY = 4429
 const CLOSE_INTERNAL = 4500
 /** RFC 6455 "try again later": failures cannot be counted now (Redis went away after the upgrade, REDIS_DOWN_POLICY=refuse). */
 const CLOSE_TRY_AGAIN_LATER = 1013
-
-const kInitTimer = Symbol('graphql-init-timer')
-type WithInitTimer = FastifyRequest & { [kInitTimer]?: NodeJS.Timeout }
 
 /** The answer depends on the Accept header: caches must keep one per media type. */
 function varyOnAccept (reply: FastifyReply): void {
@@ -110,7 +107,7 @@ async function graphql (fastify: FastifyInstance): Promise<void> {
   // registered here rather than by mercurius so that a draining gateway closes subscriptions
   // with 1001 (going away): clients reconnect elsewhere and resume with `after: <cursor>`
   await fastify.register(fastifyWebsocket, {
-    options: { maxPayload: 1024 * 1024 },
+    options: { maxPayload: 1024 * 1024, handleProtocols: selectProtocol },
     preClose: function (this: FastifyInstance, done: () => void) {
       const server = this.websocketServer
       for (const client of server.clients) client.close(CLOSE_GOING_AWAY, 'The gateway is shutting down; reconnect and resume with after')
@@ -122,6 +119,7 @@ async function graphql (fastify: FastifyInstance): Promise<void> {
   // an idle subscription should cost little: see src/graphql/connection-messages.ts
   readConnectionMessagesWithListener()
   gateSubscriptions()
+  speakGraphQLTransportWs()
   await fastify.register(mercurius, {
     schema,
     resolvers: buildResolvers(fastify.domain, log),
@@ -129,15 +127,8 @@ async function graphql (fastify: FastifyInstance): Promise<void> {
     errorFormatter,
     context: (request) => ({ actor: request.actor }),
     additionalRouteOptions: {
-      preValidation: async (request: WithInitTimer) => {
-        if ((request as { ws?: boolean }).ws === true) {
-          const socket = request.raw.socket
-          const timer = setTimeout(() => socket.destroy(), CONNECTION_INIT_TIMEOUT_MS)
-          timer.unref()
-          socket.once('close', () => clearTimeout(timer))
-          request[kInitTimer] = timer
-          return
-        }
+      preValidation: async (request: FastifyRequest) => {
+        if ((request as { ws?: boolean }).ws === true) return
         // GraphQL over HTTP allows `"extensions": null`; mercurius' body schema does not
         const body = request.body as { extensions?: unknown } | null | undefined
         if (typeof body === 'object' && body !== null && body.extensions === null) delete body.extensions
@@ -156,12 +147,13 @@ async function graphql (fastify: FastifyInstance): Promise<void> {
     subscription: {
       emitter: fastify.emitter,
       keepAlive: fastify.config.GRAPHQL_KEEPALIVE_MS,
+      // queries and mutations over the socket too (a client may send every operation there)
+      fullWsTransport: true,
+      // a socket with no subprotocol reaches transport-ws.ts, which closes it with 4406
+      wsDefaultSubprotocol: GRAPHQL_TRANSPORT_WS,
       // runs when connection_init arrives, just before onConnect
-      context: (_socket, request: WithInitTimer) => {
-        clearTimeout(request[kInitTimer])
-        // read by onConnect: failed connection_inits count against the client's address
-        return { address: request.ip }
-      },
+      // read by onConnect: failed connection_inits count against the client's address
+      context: (_socket, request) => ({ address: request.ip }),
       onConnect
     }
   })
