@@ -167,10 +167,23 @@ async function graphql (fastify: FastifyInstance): Promise<void> {
     }
   })
 
+  // a query or mutation over the WebSocket counts toward its key's rate limit as a request
+  // does (the same counters in Redis; without Redis, counted apart from HTTP on each instance)
+  const socketOperations = fastify.windowCounts('ngw-rl-')
+  const { RATE_LIMIT_MAX, RATE_LIMIT_WINDOW_MS } = fastify.config
+
   fastify.graphql.addHook('preExecution', async (schema, document, context, variables) => {
-    // this hook runs for HTTP only (WebSocket operations go through preSubscriptionExecution):
-    // a subscription here has no stream to answer on
+    // HTTP requests, and queries and mutations over the WebSocket (no reply); subscriptions go
+    // through preSubscriptionExecution. A subscription here has no stream to answer on.
     const request = context.reply?.request
+    const actor = (context as { actor?: RequestActor }).actor
+    if (request === undefined && actor !== undefined) {
+      const { count, ttlMs } = await socketOperations.add(actor.apiKeyId, RATE_LIMIT_WINDOW_MS)
+      if (count > RATE_LIMIT_MAX) {
+        const retryAfter = Math.ceil(ttlMs / 1000)
+        throw catalogError('GW_ERR_RATE_LIMITED', `Rate limit of ${RATE_LIMIT_MAX} requests exceeded for this API key; retry in ${retryAfter} s`, { retryAfter, limit: RATE_LIMIT_MAX })
+      }
+    }
     const operationName = (request?.body as { operationName?: unknown } | undefined)?.operationName ??
       (request?.query as { operationName?: unknown } | undefined)?.operationName
     const operation = getOperationAST(document, typeof operationName === 'string' ? operationName : undefined)

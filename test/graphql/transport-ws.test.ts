@@ -108,6 +108,17 @@ t.test('graphql-ws runs queries and mutations over the socket, with catalog code
   t.pass('ping is answered with pong')
 })
 
+t.test('a query or mutation over the socket counts toward the key\'s rate limit, as over HTTP', async (t) => {
+  const gw = await buildGateway(t, { config: { RATE_LIMIT_MAX: 3, RATE_LIMIT_WINDOW_MS: 60_000 } })
+  const acme = await gw.tenant('acme')
+  // one connection throughout (a lazy client would open one per operation, each upgrade a request)
+  const c = client(t, await listen(gw), as(acme, 'alice'), { lazy: false })
+  const answers = []
+  for (let i = 0; i < 4; i++) answers.push(await run(c, '{ viewer { id } }'))
+  t.same(answers.slice(0, 3).map(a => a.results), Array(3).fill([{ data: { viewer: { id: 'alice' } } }]))
+  t.match(answers[3]!.error, [{ extensions: { code: 'GW_ERR_RATE_LIMITED', status: 429, limit: 3, retryAfter: Number } }], 'the fourth is refused with its code')
+})
+
 t.test('the protocol\'s close codes', async (t) => {
   const gw = await buildGateway(t)
   const acme = await gw.tenant('acme')
