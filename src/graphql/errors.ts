@@ -2,11 +2,13 @@
 // `extensions: { code: 'GW_ERR_...', status }` and the same detail a REST problem document
 // would carry, never a stack trace, and an internal error's detail never leaves at all.
 // GraphQL's own validation and coercion errors (no original error) are GW_ERR_VALIDATION.
+// The status of an answer follows GraphQL over HTTP (src/graphql/over-http.ts).
 import { GraphQLError, type ExecutionResult, type GraphQLFormattedError } from 'graphql'
 import type { FastifyBaseLogger } from 'fastify'
 import type { MercuriusContext } from 'mercurius'
 import { GatewayError, gwError, isGatewayError, toProblem, type GwCode } from '../errors.ts'
 import { toGatewayError } from '../error-map.ts'
+import { GRAPHQL_RESPONSE_JSON, JSON_MEDIA_TYPE, negotiate } from './over-http.ts'
 
 /** A GraphQL error that already speaks the catalog (built by the gateway itself). */
 function hasGatewayCode (err: GraphQLError): boolean {
@@ -32,12 +34,17 @@ interface GatewayGraphQLError {
   formatted: GraphQLFormattedError
   /** The catalog error, when the gateway built the error from one. */
   source: GatewayError | null
+  /**
+   * A GraphQL request error of the document or its variables (syntax, validation, coercion,
+   * depth and cost), as opposed to one of the HTTP request (its body, its key).
+   */
+  documentError: boolean
 }
 
-function describe (err: GraphQLError, inValidation: boolean, log: FastifyBaseLogger): GatewayGraphQLError {
+function describe (err: GraphQLError, inValidation: boolean, log: FastifyBaseLogger, documentError: boolean): GatewayGraphQLError {
   const where = { ...(err.locations ? { locations: err.locations } : {}), ...(err.path ? { path: err.path } : {}) }
   if (hasGatewayCode(err) && !isGatewayError(err.originalError)) {
-    return { formatted: { message: err.message, ...where, extensions: err.extensions }, source: null }
+    return { formatted: { message: err.message, ...where, extensions: err.extensions }, source: null, documentError }
   }
   const gw = gatewayErrorOf(err, inValidation)
   if (gw.statusCode >= 500) {
@@ -47,7 +54,7 @@ function describe (err: GraphQLError, inValidation: boolean, log: FastifyBaseLog
   }
   const problem = toProblem(gw, '')
   const { type: _type, title: _title, instance: _instance, detail, code, status, ...members } = problem
-  return { formatted: { message: detail, ...where, extensions: { ...members, code, status } }, source: gw }
+  return { formatted: { message: detail, ...where, extensions: { ...members, code, status } }, source: gw, documentError }
 }
 
 /** Every error of a result, flattened (mercurius wraps validation errors in one error). */
@@ -57,20 +64,31 @@ function describeErrors (errors: readonly GraphQLError[], log: FastifyBaseLogger
     const wrapper = err.originalError as { code?: unknown, errors?: unknown } | undefined
     const inner = wrapper?.code === 'MER_ERR_GQL_VALIDATION' ? wrapper.errors : undefined
     if (Array.isArray(inner) && inner.length > 0) {
-      for (const e of inner) out.push(describe(e instanceof GraphQLError ? e : new GraphQLError((e as Error).message, { originalError: e as Error }), true, log))
+      // GraphQL's own (syntax, validation, coercion) or the body's schema (not a GraphQLError)
+      for (const e of inner) {
+        out.push(e instanceof GraphQLError
+          ? describe(e, true, log, true)
+          : describe(new GraphQLError((e as Error).message, { originalError: e as Error }), true, log, false))
+      }
     } else {
-      out.push(describe(err, false, log))
+      // no original error: GraphQL's own, or a limit's (catalogError) when it is GW_ERR_VALIDATION
+      const documentError = err.originalError === undefined && (!hasGatewayCode(err) || err.extensions.code === 'GW_ERR_VALIDATION')
+      out.push(describe(err, false, log, documentError))
     }
   }
   return out
 }
 
+/** Whatever a WebSocket operation threw, as the errors of its `error` message (each with its code). */
+export function formatErrors (err: unknown, log: FastifyBaseLogger): GraphQLFormattedError[] {
+  const graphqlError = err instanceof GraphQLError ? err : new GraphQLError((err as Error)?.message ?? 'error', { originalError: err as Error })
+  return describeErrors([graphqlError], log).map(d => d.formatted)
+}
+
 /** A thrown thing as a GraphQL error that already carries its code (for subscriptions). */
 export function asGraphQLError (err: unknown, log: FastifyBaseLogger): GraphQLError {
-  const graphqlError = err instanceof GraphQLError ? err : new GraphQLError((err as Error)?.message ?? 'error', { originalError: err as Error })
-  const [first] = describeErrors([graphqlError], log)
-  const formatted = first!.formatted
-  return new GraphQLError(formatted.message, { extensions: formatted.extensions })
+  const [first] = formatErrors(err, log)
+  return new GraphQLError(first!.message, { extensions: first!.extensions })
 }
 
 /** A GraphQL error that a limit or a check of the gateway raises itself. */
@@ -82,16 +100,24 @@ export function catalogError (code: GwCode, message: string, extensions: Record<
 interface FormatterContext extends Partial<Pick<MercuriusContext, 'reply' | 'app'>> {}
 
 /**
- * mercurius `errorFormatter`: an operation that ran answers 200 with its partial data; one
- * refused before it ran (credentials, validation, limits) answers the status REST would give,
- * with the same headers (WWW-Authenticate, Retry-After).
+ * mercurius `errorFormatter`. The status, by GraphQL over HTTP:
+ * - an operation that ran (`data` is not null) answers 200 with its partial data;
+ * - one refused before it ran (no `data`: credentials, limits, a malformed request) answers
+ *   the status REST would give, with the same headers (WWW-Authenticate, Retry-After), except
+ *   that a document or variables error answers 200 to an `application/json` client;
+ * - `data: null` (an error in a non-null root field) answers 200 to an
+ *   `application/graphql-response+json` client, and the status REST would give otherwise.
  */
 export function errorFormatter (execution: ExecutionResult & Required<Pick<ExecutionResult, 'errors'>>, context: FormatterContext): { statusCode: number, response: ExecutionResult } {
   const log = context.reply?.log ?? context.app?.log
   const described = describeErrors(execution.errors, log as FastifyBaseLogger)
   const ran = execution.data !== undefined && execution.data !== null
+  const mediaType = negotiate(context.reply?.request.headers.accept)
+  const answeredAsGraphQL = execution.data === undefined
+    ? mediaType === JSON_MEDIA_TYPE && described.every(d => d.documentError)
+    : mediaType === GRAPHQL_RESPONSE_JSON
   let statusCode = 200
-  if (!ran) {
+  if (!ran && !answeredAsGraphQL) {
     const first = described[0]
     const status = first?.formatted.extensions?.status
     statusCode = typeof status === 'number' ? status : 400

@@ -69,3 +69,12 @@ export function eventStream<T> (
 ): AsyncIterableIterator<T> {
   return new EventStream(follow, toError, kind)
 }
+
+/** A subscription refused before it began: its first read fails with the error. */
+export function failedStream (error: GraphQLError): AsyncIterableIterator<never> {
+  return {
+    next: async () => { throw error },
+    return: async () => ({ done: true, value: undefined }),
+    [Symbol.asyncIterator] () { return this }
+  }
+}

@@ -11,7 +11,7 @@ import type { SayResult } from '../domain/turns/index.ts'
 import type { RequestActor } from '../domain/common/index.ts'
 import { asGraphQLError } from './errors.ts'
 import { gwError } from '../errors.ts'
-import { eventStream } from './event-stream.ts'
+import { eventStream, failedStream } from './event-stream.ts'
 import { EVENT_PAGE_LIMIT, PAGE_LIMIT } from '../inputs.ts'
 import { eventCursorArg, idempotencyKeyArg, pageArg, pageCursorArg, resolutionArg, sessionInput, textArg, uuidArg } from './inputs.ts'
 import type { ExportQuality, ExportStatus } from '../domain/exports/index.ts'
@@ -173,8 +173,9 @@ export function buildResolvers (domain: Domain, log: FastifyBaseLogger): IResolv
             const session = await domain.sessions.getRow(ctx.actor, sessionId)
             return eventStream((signal) => domain.events.follow(session.id, after, signal), streamError)
           } catch (err) {
-            // graphql-ws sends a subscribe error as it is: give it its catalog code here
-            throw asGraphQLError(err, log)
+            // a refusal (not found, a bad cursor) leaves through the stream: thrown from here,
+            // mercurius would log the client's mistake as its own failure
+            return failedStream(asGraphQLError(err, log))
           }
         },
         resolve: (event: SessionEventView) => event

@@ -1,9 +1,13 @@
 // GraphQL (mercurius) at /graphql, SDL first: schema/schema.graphql is read at startup and the
 // resolvers in src/graphql call the same domain services as REST.
 // HTTP callers send the REST headers; the actor is resolved in a preValidation hook, before
-// the rate limiter, so the limit belongs to the API key. WebSocket callers (graphql-transport-ws
-// only) send the same credentials in connection_init: bad ones close the socket with 4403,
-// or 4429 once the address has failed to authenticate too often (plugins/auth.ts).
+// the rate limiter, so the limit belongs to the API key. Answers follow GraphQL over HTTP:
+// `application/graphql-response+json` to a client that asks for it, with that spec's status
+// codes, else `application/json` (src/graphql/over-http.ts, errors.ts). WebSocket callers
+// (graphql-transport-ws only, with its close codes: src/graphql/transport-ws.ts) send the same
+// credentials in connection_init: bad ones close the socket with 4403, or 4429 once the
+// address has failed to authenticate too often (plugins/auth.ts). Queries and mutations may
+// go over the socket as well.
 // mercurius calls `onConnect` as a method of its connection object, whose `socket` is the only
 // way to choose the close code (its own refusal closes with no code at all). Subscriptions
 // share the app's emitter, so with REDIS_URL events fan out across instances.
@@ -20,7 +24,7 @@ import { domainMetrics } from '../observability/metrics.ts'
 import mercurius from 'mercurius'
 import { getOperationAST, specifiedRules, validate } from 'graphql'
 import type { WebSocket } from 'ws'
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { gwError, isGatewayError } from '../errors.ts'
 import { connectionCredentials } from '../graphql/connection.ts'
 import type { RequestActor } from '../domain/common/index.ts'
@@ -30,10 +34,10 @@ import { closeReason, gateSubscriptions, KeyConnections, SubscriptionGate } from
 import { buildResolvers } from '../graphql/resolvers.ts'
 import { checkScopes } from '../graphql/scopes.ts'
 import { readConnectionMessagesWithListener } from '../graphql/connection-messages.ts'
+import { GRAPHQL_RESPONSE_JSON, negotiate } from '../graphql/over-http.ts'
+import { GRAPHQL_TRANSPORT_WS, selectProtocol, speakGraphQLTransportWs } from '../graphql/transport-ws.ts'
 
 const SCHEMA_FILE = new URL('../../schema/schema.graphql', import.meta.url)
-/** A socket that has not sent connection_init by then is dropped (graphql-ws waits 3 s). */
-const CONNECTION_INIT_TIMEOUT_MS = 10_000
 /** graphql-transport-ws close codes. */
 const CLOSE_FORBIDDEN = 4403
 const CLOSE_GOING_AWAY = 1001
@@ -42,8 +46,12 @@ const CLOSE_INTERNAL = 4500
 /** RFC 6455 "try again later": failures cannot be counted now (Redis went away after the upgrade, REDIS_DOWN_POLICY=refuse). */
 const CLOSE_TRY_AGAIN_LATER = 1013
 
-const kInitTimer = Symbol('graphql-init-timer')
-type WithInitTimer = FastifyRequest & { [kInitTimer]?: NodeJS.Timeout }
+/** The answer depends on the Accept header: caches must keep one per media type. */
+function varyOnAccept (reply: FastifyReply): void {
+  const vary = reply.getHeader('vary')
+  const given = Array.isArray(vary) ? vary.join(', ') : vary === undefined ? '' : String(vary)
+  if (!/(^|,)\s*accept\s*(,|$)/i.test(given)) reply.header('vary', given === '' ? 'Accept' : `${given}, Accept`)
+}
 
 async function graphql (fastify: FastifyInstance): Promise<void> {
   const schema = await readFile(SCHEMA_FILE, 'utf8')
@@ -105,7 +113,7 @@ async function graphql (fastify: FastifyInstance): Promise<void> {
   // registered here rather than by mercurius so that a draining gateway closes subscriptions
   // with 1001 (going away): clients reconnect elsewhere and resume with `after: <cursor>`
   await fastify.register(fastifyWebsocket, {
-    options: { maxPayload: 1024 * 1024 },
+    options: { maxPayload: 1024 * 1024, handleProtocols: selectProtocol },
     preClose: function (this: FastifyInstance, done: () => void) {
       const server = this.websocketServer
       for (const client of server.clients) client.close(CLOSE_GOING_AWAY, 'The gateway is shutting down; reconnect and resume with after')
@@ -117,6 +125,7 @@ async function graphql (fastify: FastifyInstance): Promise<void> {
   // an idle subscription should cost little: see src/graphql/connection-messages.ts
   readConnectionMessagesWithListener()
   gateSubscriptions()
+  speakGraphQLTransportWs()
   await fastify.register(mercurius, {
     schema,
     resolvers: buildResolvers(fastify.domain, log),
@@ -124,33 +133,41 @@ async function graphql (fastify: FastifyInstance): Promise<void> {
     errorFormatter,
     context: (request) => ({ actor: request.actor }),
     additionalRouteOptions: {
-      preValidation: async (request: WithInitTimer) => {
+      preValidation: async (request: FastifyRequest) => {
         if ((request as { ws?: boolean }).ws === true) {
           // no credentials yet: an upgrade from a page is let through for an origin some tenant allows
           const origin = request.headers.origin
           if (origin !== undefined && !await fastify.domain.origins.allowedByAny(origin)) {
             throw gwError('GW_ERR_ORIGIN_NOT_ALLOWED', 'No tenant allows this origin')
           }
-          const socket = request.raw.socket
-          const timer = setTimeout(() => socket.destroy(), CONNECTION_INIT_TIMEOUT_MS)
-          timer.unref()
-          socket.once('close', () => clearTimeout(timer))
-          request[kInitTimer] = timer
           return
         }
+        // GraphQL over HTTP allows `"extensions": null`; mercurius' body schema does not
+        const body = request.body as { extensions?: unknown } | null | undefined
+        if (typeof body === 'object' && body !== null && body.extensions === null) delete body.extensions
         await fastify.authenticateTenant(request)
+      },
+      onSend: async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
+        // a GraphQL response (errors too, sent as application/json by mercurius or fastify)
+        const type = reply.getHeader('content-type')
+        if (typeof type === 'string' && type.startsWith('application/json')) {
+          varyOnAccept(reply)
+          if (negotiate(request.headers.accept) === GRAPHQL_RESPONSE_JSON) reply.header('content-type', `${GRAPHQL_RESPONSE_JSON}; charset=utf-8`)
+        }
+        return payload
       }
     },
     subscription: {
       emitter: fastify.emitter,
       keepAlive: fastify.config.GRAPHQL_KEEPALIVE_MS,
+      // queries and mutations over the socket too (a client may send every operation there)
+      fullWsTransport: true,
+      // a socket with no subprotocol reaches transport-ws.ts, which closes it with 4406
+      wsDefaultSubprotocol: GRAPHQL_TRANSPORT_WS,
       // runs when connection_init arrives, just before onConnect
-      context: (_socket, request: WithInitTimer) => {
-        clearTimeout(request[kInitTimer])
-        // read by onConnect: failed connection_inits count against the client's address; a
-        // page's origin must be allowed by the tenant it authenticates as
-        return { address: request.ip, ...(request.headers.origin === undefined ? {} : { origin: request.headers.origin }) }
-      },
+      // read by onConnect: failed connection_inits count against the client's address; a
+      // page's origin must be allowed by the tenant it authenticates as
+      context: (_socket, request) => ({ address: request.ip, ...(request.headers.origin === undefined ? {} : { origin: request.headers.origin }) }),
       onConnect
     }
   })
@@ -164,10 +181,23 @@ async function graphql (fastify: FastifyInstance): Promise<void> {
     }
   })
 
+  // a query or mutation over the WebSocket counts toward its key's rate limit as a request
+  // does (the same counters in Redis; without Redis, counted apart from HTTP on each instance)
+  const socketOperations = fastify.windowCounts('ngw-rl-')
+  const { RATE_LIMIT_MAX, RATE_LIMIT_WINDOW_MS } = fastify.config
+
   fastify.graphql.addHook('preExecution', async (schema, document, context, variables) => {
-    // this hook runs for HTTP only (WebSocket operations go through preSubscriptionExecution):
-    // a subscription here has no stream to answer on
+    // HTTP requests, and queries and mutations over the WebSocket (no reply); subscriptions go
+    // through preSubscriptionExecution. A subscription here has no stream to answer on.
     const request = context.reply?.request
+    const actor = (context as { actor?: RequestActor }).actor
+    if (request === undefined && actor !== undefined) {
+      const { count, ttlMs } = await socketOperations.add(actor.apiKeyId, RATE_LIMIT_WINDOW_MS)
+      if (count > RATE_LIMIT_MAX) {
+        const retryAfter = Math.ceil(ttlMs / 1000)
+        throw catalogError('GW_ERR_RATE_LIMITED', `Rate limit of ${RATE_LIMIT_MAX} requests exceeded for this API key; retry in ${retryAfter} s`, { retryAfter, limit: RATE_LIMIT_MAX })
+      }
+    }
     const operationName = (request?.body as { operationName?: unknown } | undefined)?.operationName ??
       (request?.query as { operationName?: unknown } | undefined)?.operationName
     const operation = getOperationAST(document, typeof operationName === 'string' ? operationName : undefined)

@@ -8,8 +8,12 @@ export interface GqlResponse {
   body: { data?: Record<string, any> | null, errors?: Array<{ message: string, path?: string[], extensions: Record<string, any> }> }
 }
 
-export async function gql (tenant: TestTenant, userId: string, query: string, variables?: Record<string, unknown>): Promise<GqlResponse> {
-  const res = await tenant.as(userId, { method: 'POST', url: '/graphql', payload: { query, variables } })
+/** GraphQL over HTTP's own media type: asked for, a request error is a 4xx (as REST's). */
+export const GRAPHQL_RESPONSE = 'application/graphql-response+json'
+
+/** POST /graphql; with no `accept`, as a client that sends no Accept (so application/json). */
+export async function gql (tenant: TestTenant, userId: string, query: string, variables?: Record<string, unknown>, accept?: string): Promise<GqlResponse> {
+  const res = await tenant.as(userId, { method: 'POST', url: '/graphql', payload: { query, variables }, headers: accept === undefined ? {} : { accept } })
   return { status: res.statusCode, headers: res.headers, body: res.json() }
 }
 

@@ -2,7 +2,7 @@ import t from 'tap'
 import { getIntrospectionQuery } from 'graphql'
 import { buildGateway } from '../helpers/app.ts'
 import { MAX_COST } from '../../src/graphql/limits.ts'
-import { gql, settled } from './helpers.ts'
+import { GRAPHQL_RESPONSE, gql, settled } from './helpers.ts'
 
 const SESSION_FIELDS = 'id title language upstreamSessionId upstreamTaskId resetCount createdAt updatedAt'
 const SIM = { stepDelayMs: 5, generationMs: 50, heartbeatIntervalMs: 10 }
@@ -156,12 +156,24 @@ t.test('invalid documents and arguments are GW_ERR_VALIDATION', async (t) => {
   const gw = await buildGateway(t, { sim: SIM })
   const acme = await gw.tenant('acme')
 
-  const unknown = await gql(acme, 'alice', '{ viewer { password } }')
+  // GraphQL over HTTP: a 400 to a client that asks for application/graphql-response+json, a 200
+  // (a GraphQL response all the same) to one that reads only application/json
+  const unknown = await gql(acme, 'alice', '{ viewer { password } }', undefined, GRAPHQL_RESPONSE)
   t.equal(unknown.status, 400)
+  t.match(unknown.headers['content-type'], /^application\/graphql-response\+json/)
   t.match(unknown.body.errors, [{ message: /password/, extensions: { code: 'GW_ERR_VALIDATION', status: 400 } }])
-  const syntax = await gql(acme, 'alice', '{ viewer { ')
+  t.notOk('data' in unknown.body)
+  const asJson = await gql(acme, 'alice', '{ viewer { password } }')
+  t.equal(asJson.status, 200)
+  t.match(asJson.headers['content-type'], /^application\/json/)
+  t.same(asJson.body, unknown.body, 'the same body either way')
+  const syntax = await gql(acme, 'alice', '{ viewer { ', undefined, GRAPHQL_RESPONSE)
   t.equal(syntax.status, 400)
   t.equal(syntax.body.errors?.[0]?.extensions.code, 'GW_ERR_VALIDATION')
+  t.equal((await gql(acme, 'alice', '{ viewer { ')).status, 200)
+  const coercion = await gql(acme, 'alice', 'query ($n: Int) { viewer { sessions(first: $n) { items { id } } } }', { n: 'many' }, GRAPHQL_RESPONSE)
+  t.equal(coercion.status, 400, 'variables that do not coerce')
+  t.match(coercion.body.errors, [{ message: /\$n/, extensions: { code: 'GW_ERR_VALIDATION' } }])
 
   const notUuid = await gql(acme, 'alice', '{ session(id: "42") { id } }')
   t.match(notUuid.body.errors, [{ extensions: { code: 'GW_ERR_VALIDATION', errors: [{ in: 'arguments', path: '/id' }] } }])
@@ -196,7 +208,7 @@ t.test('depth and cost limits refuse an operation before it runs', async (t) => 
   for (let i = 0; i < 3; i++) await acme.as('alice', { method: 'POST', url: '/v1/sessions' })
   const statesBefore = (await gw.sim.counters()).requests.state ?? 0
 
-  const expensive = await gql(acme, 'alice', '{ viewer { sessions(first: 100) { items { id state { summary } } } } }')
+  const expensive = await gql(acme, 'alice', '{ viewer { sessions(first: 100) { items { id state { summary } } } } }', undefined, GRAPHQL_RESPONSE)
   t.equal(expensive.status, 400)
   t.notOk('data' in expensive.body)
   const [err] = expensive.body.errors ?? []
@@ -214,7 +226,7 @@ t.test('depth and cost limits refuse an operation before it runs', async (t) => 
   let deep = 'name'
   for (let i = 0; i < 20; i++) deep = `ofType { ${deep} }`
   const tooDeep = await gql(acme, 'alice', `{ __type(name: "Session") { fields { type { ${deep} } } } }`)
-  t.equal(tooDeep.status, 400)
+  t.equal(tooDeep.status, 200, 'a limit is a validation error: 200 to an application/json client')
   t.match(tooDeep.body.errors, [{ message: /nested \d+ levels deep/, extensions: { code: 'GW_ERR_VALIDATION', limit: 'depth' } }])
 
   const introspection = await gql(acme, 'alice', getIntrospectionQuery())
@@ -228,7 +240,7 @@ t.test('every field selection counts toward the cost: 50,000 __typename aliases 
   const acme = await gw.tenant('acme')
   const aliases = Array.from({ length: 50_000 }, (_, i) => `a${i}: __typename`).join(' ')
   const began = Date.now()
-  const res = await gql(acme, 'alice', `{ ${aliases} }`)
+  const res = await gql(acme, 'alice', `{ ${aliases} }`, undefined, GRAPHQL_RESPONSE)
   t.equal(res.status, 400)
   t.notOk('data' in res.body, 'nothing ran')
   t.match(res.body.errors?.[0], { extensions: { code: 'GW_ERR_VALIDATION', limit: 'cost', cost: 50_000, maxCost: MAX_COST } })
@@ -248,7 +260,7 @@ t.test('a subscription sent over HTTP is a 400 that names the WebSocket', async 
   t.equal(res.status, 400)
   t.notOk('data' in res.body)
   t.match(res.body.errors?.[0], { message: /WebSocket/, extensions: { code: 'GW_ERR_BAD_REQUEST', status: 400 } })
-  const named = await gql(acme, 'alice', 'query Q { viewer { id } } subscription S { sessionEvents(sessionId: "x") { cursor } }')
+  const named = await gql(acme, 'alice', 'query Q { viewer { id } } subscription S { sessionEvents(sessionId: "x") { cursor } }', undefined, GRAPHQL_RESPONSE)
   t.equal(named.status, 400, 'a document with several operations and no name is refused as GraphQL would')
   const get = await acme.as('alice', { method: 'GET', url: `/graphql?query=${encodeURIComponent('subscription { sessionEvents(sessionId: "x") { cursor } }')}` })
   t.equal(get.statusCode, 405, 'over GET, only queries are allowed')

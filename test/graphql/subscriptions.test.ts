@@ -196,6 +196,25 @@ t.test('a subscription checks the session, the document and its arguments', asyn
   t.pass('the server pings over graphql-transport-ws')
 })
 
+t.test('a subscription refused for a session the client may not see is logged at info, with readable fields', async (t) => {
+  const gw = await buildGateway(t, { sim: SIM })
+  const acme = await gw.tenant('acme')
+  const globex = await gw.tenant('globex')
+  const url = await listen(t, gw)
+  const theirs = await newSession(acme, 'alice')
+  const from = gw.logs.length
+
+  const c = client(t, url, as(globex, 'alice'))
+  const refused = await new Promise<unknown>((resolve) => {
+    c.subscribe({ query: SUBSCRIPTION, variables: { id: theirs } }, { next: resolve, error: resolve, complete: () => resolve('complete') })
+  })
+  t.match(refused, [{ extensions: { code: 'GW_ERR_NOT_FOUND', status: 404 } }])
+  const lines = gw.logs.slice(from).map(line => JSON.parse(line) as Record<string, unknown>)
+  t.match(lines.find(l => l.code === 'GW_ERR_NOT_FOUND'), { level: 30, msg: 'graphql operation refused', detail: String }, 'at info, with its code and detail')
+  t.notOk(lines.some(l => (l.level as number) >= 50), 'nothing at error')
+  t.notOk(lines.some(l => '0' in l), 'no payload under a key "0"')
+})
+
 // Every upstream scenario, as a GraphQL client sees it: the same events as the REST stream.
 const SCENARIOS: Array<{ text: string, sim?: Record<string, unknown>, expect: string[], last: 'turn.completed' | 'turn.failed' }> = [
   { text: '[scenario:text] hello', expect: ['text'], last: 'turn.completed' },
