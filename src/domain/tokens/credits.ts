@@ -13,6 +13,18 @@ export type { CreditsView } from '../../schemas/credits.ts'
 
 interface TenantSettings { tokenMode: 'anonymous' | 'registered', creditBudget: number | null, creditsSpent: number }
 
+/**
+ * A fresh balance of a token, in one round trip: the token's last balance is swapped for this
+ * one under its row lock (concurrent observations of a shared token each see the one before),
+ * and what it dropped by (never negative; nothing when there was no number before) is added
+ * to the tenant's spend. Answers `spent`, or no row when the credential is gone.
+ */
+const OBSERVE = `WITH prev AS (SELECT "lastCredits" FROM "Credential" WHERE id = $1::uuid FOR UPDATE),
+  swapped AS (UPDATE "Credential" c SET "lastCredits" = $2::jsonb FROM prev WHERE c.id = $1::uuid RETURNING prev."lastCredits" AS previous),
+  spent AS (SELECT CASE WHEN jsonb_typeof(previous->'available') = 'number' THEN GREATEST(0, (previous->>'available')::numeric - $3::numeric) ELSE 0 END AS spent FROM swapped),
+  charged AS (UPDATE "Tenant" t SET "creditsSpent" = t."creditsSpent" + spent.spent::int, "updatedAt" = now() AT TIME ZONE 'UTC' FROM spent WHERE t.id = $4::uuid AND spent.spent > 0 RETURNING 1)
+  SELECT spent::float8 AS spent FROM spent`
+
 interface Balance { available: number, frozen: number, total: number, at: number }
 
 export class Credits {
@@ -117,15 +129,9 @@ export class Credits {
   async observe (tenantId: string, lease: Lease, balance: { available: number, frozen: number, total: number }): Promise<number> {
     this.cache.set(lease.credentialId, { ...balance, at: Date.now() })
     if (this.cache.size > 10_000) this.cache.delete(this.cache.keys().next().value!)
-    const rows = await this.deps.prisma.$queryRaw<Array<{ previous: { available?: unknown } | null }>>`
-      WITH prev AS (SELECT "lastCredits" FROM "Credential" WHERE id = ${lease.credentialId}::uuid FOR UPDATE)
-      UPDATE "Credential" c SET "lastCredits" = ${JSON.stringify({ ...balance, at: new Date().toISOString() })}::jsonb
-      FROM prev WHERE c.id = ${lease.credentialId}::uuid
-      RETURNING prev."lastCredits" AS previous`
-    const before = rows[0]?.previous?.available
-    const spent = typeof before === 'number' ? Math.max(0, before - balance.available) : 0
+    const [row] = await this.deps.sql.rows<{ spent: number | null }>(OBSERVE, [lease.credentialId, JSON.stringify({ ...balance, at: new Date().toISOString() }), balance.available, tenantId])
+    const spent = row?.spent ?? 0
     if (spent > 0) {
-      await this.deps.prisma.tenant.update({ where: { id: tenantId }, data: { creditsSpent: { increment: spent } } })
       this.caches.changed({ kind: 'tenant', tenantId })
     }
     return spent
@@ -133,7 +139,7 @@ export class Credits {
 
   /** Refuses new work when the tenant's budget is used up. */
   async assertWithinBudget (tenantId: string): Promise<void> {
-    const tenant = await this.deps.prisma.tenant.findUniqueOrThrow({ where: { id: tenantId }, select: { creditBudget: true, creditsSpent: true } })
+    const tenant = await this.tenant(tenantId)
     if (tenant.creditBudget !== null && tenant.creditsSpent >= tenant.creditBudget) {
       throw gwError('GW_ERR_BUDGET_EXCEEDED', `The tenant has spent ${tenant.creditsSpent} of its ${tenant.creditBudget} credit budget; raise the budget to continue`, {
         extensions: { budget: tenant.creditBudget, spent: tenant.creditsSpent }
