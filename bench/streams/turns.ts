@@ -23,7 +23,8 @@ const { values: args } = parseArgs({
     quick: { type: 'boolean', default: false },
     /** Another checkout with a built dist/ (e.g. the commit before a change): its gateway is measured too. */
     baseline: { type: 'string' },
-    'gateway-node-args': { type: 'string', default: '' }
+    /** Extra node flags for this build's gateway (not the baseline's); GW_NODE_ARGS too, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof". */
+    'gateway-node-args': { type: 'string', default: process.env.GW_NODE_ARGS ?? '' }
   }
 })
 const SIZES = (args.quick ? '10,50' : args.sizes).split(',').map(Number)

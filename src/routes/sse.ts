@@ -33,6 +33,11 @@ export function closeEventStreams (fastify: FastifyInstance): void {
 
 /** The abort reason of streams ended by a closing gateway. */
 const SHUTDOWN = Symbol('gateway shutting down')
+/**
+ * The abort reason of a stream that ended (its last event, or its client left): one instance
+ * for all, so ending a stream does not build an AbortError (and its stack) each time.
+ */
+const ENDED = new DOMException('the event stream ended', 'AbortError')
 /** How soon a client should reconnect (to another instance) after a drain ended its stream. */
 const RECONNECT_MS = 1000
 /** How long a drain lets streams deliver the events the drained turns wrote last. */
@@ -59,7 +64,7 @@ export async function streamEvents (
 ): Promise<void> {
   const controller = new AbortController()
   const res = reply.raw
-  const onClose = () => controller.abort()
+  const onClose = () => controller.abort(ENDED)
   res.on('close', onClose)
   // a closing gateway ends its streams (clients reconnect with Last-Event-ID elsewhere)
   const streams = request.server.eventStreams
@@ -110,7 +115,7 @@ export async function streamEvents (
     streams.delete(controller)
     clearInterval(keepAlive)
     res.off('close', onClose)
-    controller.abort()
+    controller.abort(ENDED)
     res.end()
   }
 }

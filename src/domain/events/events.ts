@@ -52,9 +52,16 @@ export function eventData (event: SessionEventView): string {
   return `{"cursor":${JSON.stringify(event.cursor)},"type":${JSON.stringify(event.type)},"turnId":${JSON.stringify(event.turnId)},"payload":${payload},"createdAt":${JSON.stringify(createdAt)}}`
 }
 
+// the instant is stored as UTC without a zone (as Prisma writes it); ordered by the bigint, not by its text
+const LIST = `SELECT cursor::text AS cursor, "sessionId", "turnId", type, payload, "createdAt" AT TIME ZONE 'UTC' AS "createdAt"
+  FROM "SessionEvent" WHERE "sessionId" = $1::uuid AND cursor > $2::bigint ORDER BY "SessionEvent".cursor ASC LIMIT $3`
+
 function eventView (row: { cursor: bigint, sessionId: string, turnId: string | null, type: string, payload: unknown, createdAt: Date }): SessionEventView {
   return { cursor: row.cursor.toString(), sessionId: row.sessionId, turnId: row.turnId, type: row.type, payload: row.payload, createdAt: row.createdAt }
 }
+
+/** The metric attributes of each event type, made once (not an object per event). */
+const typeAttrs = new Map<string, { type: string }>()
 
 export class SessionEvents {
   // appends of one session are queued here, and serialised across instances by an advisory
@@ -102,7 +109,9 @@ export class SessionEvents {
 
   /** Wakes the followers of a committed event (`prev`: see EventListener). */
   publish (event: SessionEventView, prev?: string): void {
-    domainMetrics().sessionEvents.add(1, { type: event.type })
+    let attrs = typeAttrs.get(event.type)
+    if (attrs === undefined) typeAttrs.set(event.type, attrs = { type: event.type })
+    domainMetrics().sessionEvents.add(1, attrs)
     this.bus.publish(event, prev)
   }
 
@@ -154,12 +163,8 @@ export class SessionEvents {
     return this.followed.size
   }
 
+  /** The log after `after`, oldest first: plain SQL on the pool (every turn's stream starts with a read). */
   async list (sessionId: string, after: bigint, limit: number): Promise<SessionEventView[]> {
-    const rows = await this.prisma.sessionEvent.findMany({
-      where: { sessionId, cursor: { gt: after } },
-      orderBy: { cursor: 'asc' },
-      take: limit
-    })
-    return rows.map(eventView)
+    return await this.sql.rows<SessionEventView>(LIST, [sessionId, after.toString(), limit])
   }
 }

@@ -7,12 +7,28 @@ import { creditsHint, NemoError } from '../../nemo/errors.ts'
 import { ANONYMOUS_MINT_CREDITS } from '../../nemo/wire.ts'
 import type { Actor, DomainDeps } from '../common/index.ts'
 import { TtlCache } from '../common/index.ts'
-import { addUsage } from '../usage/index.ts'
+import { NO_USER } from '../usage/index.ts'
 import type { CacheSync } from '../common/index.ts'
 import type { CreditsView } from '../../schemas/credits.ts'
 export type { CreditsView } from '../../schemas/credits.ts'
 
 interface TenantSettings { tokenMode: 'anonymous' | 'registered', creditBudget: number | null, creditsSpent: number }
+
+/**
+ * A fresh balance of a token, in one round trip: the token's last balance is swapped for this
+ * one under its row lock (concurrent observations of a shared token each see the one before),
+ * and what it dropped by (never negative; nothing when there was no number before) is added
+ * to the tenant's spend and to its user's usage of the day ($5). Answers `spent`, or no row
+ * when the credential is gone.
+ */
+const OBSERVE = `WITH prev AS (SELECT "lastCredits" FROM "Credential" WHERE id = $1::uuid FOR UPDATE),
+  swapped AS (UPDATE "Credential" c SET "lastCredits" = $2::jsonb FROM prev WHERE c.id = $1::uuid RETURNING prev."lastCredits" AS previous),
+  spent AS (SELECT CASE WHEN jsonb_typeof(previous->'available') = 'number' THEN GREATEST(0, (previous->>'available')::numeric - $3::numeric) ELSE 0 END AS spent FROM swapped),
+  charged AS (UPDATE "Tenant" t SET "creditsSpent" = t."creditsSpent" + spent.spent::int, "updatedAt" = now() AT TIME ZONE 'UTC' FROM spent WHERE t.id = $4::uuid AND spent.spent > 0 RETURNING 1),
+  used AS (INSERT INTO "UsageDaily" ("tenantId", "userId", "day", "creditsSpent")
+    SELECT $4::uuid, $5::uuid, (now() AT TIME ZONE 'UTC')::date, spent.spent::int FROM spent WHERE spent.spent > 0
+    ON CONFLICT ("tenantId", "day", "userId") DO UPDATE SET "creditsSpent" = "UsageDaily"."creditsSpent" + EXCLUDED."creditsSpent" RETURNING 1)
+  SELECT spent::float8 AS spent FROM spent`
 
 interface Balance { available: number, frozen: number, total: number, at: number }
 
@@ -117,21 +133,12 @@ export class Credits {
    * The row lock makes concurrent observations of one shared token count each credit once.
    */
   async observe (actor: Actor, lease: Lease, balance: { available: number, frozen: number, total: number }): Promise<number> {
+    const tenantId = actor.tenantId
     this.cache.set(lease.credentialId, { ...balance, at: Date.now() })
     if (this.cache.size > 10_000) this.cache.delete(this.cache.keys().next().value!)
-    const rows = await this.deps.prisma.$queryRaw<Array<{ previous: { available?: unknown } | null }>>`
-      WITH prev AS (SELECT "lastCredits" FROM "Credential" WHERE id = ${lease.credentialId}::uuid FOR UPDATE)
-      UPDATE "Credential" c SET "lastCredits" = ${JSON.stringify({ ...balance, at: new Date().toISOString() })}::jsonb
-      FROM prev WHERE c.id = ${lease.credentialId}::uuid
-      RETURNING prev."lastCredits" AS previous`
-    const before = rows[0]?.previous?.available
-    const spent = typeof before === 'number' ? Math.max(0, before - balance.available) : 0
+    const [row] = await this.deps.sql.rows<{ spent: number | null }>(OBSERVE, [lease.credentialId, JSON.stringify({ ...balance, at: new Date().toISOString() }), balance.available, tenantId, actor.userId === '' ? NO_USER : actor.userId])
+    const spent = row?.spent ?? 0
     if (spent > 0) {
-      const tenantId = actor.tenantId
-      await this.deps.prisma.$transaction([
-        this.deps.prisma.tenant.update({ where: { id: tenantId }, data: { creditsSpent: { increment: spent } } }),
-        addUsage(this.deps.prisma, actor, { creditsSpent: spent })
-      ])
       this.caches.changed({ kind: 'tenant', tenantId })
     }
     return spent
@@ -139,7 +146,7 @@ export class Credits {
 
   /** Refuses new work when the tenant's budget is used up. */
   async assertWithinBudget (tenantId: string): Promise<void> {
-    const tenant = await this.deps.prisma.tenant.findUniqueOrThrow({ where: { id: tenantId }, select: { creditBudget: true, creditsSpent: true } })
+    const tenant = await this.tenant(tenantId)
     if (tenant.creditBudget !== null && tenant.creditsSpent >= tenant.creditBudget) {
       throw gwError('GW_ERR_BUDGET_EXCEEDED', `The tenant has spent ${tenant.creditsSpent} of its ${tenant.creditBudget} credit budget; raise the budget to continue`, {
         extensions: { budget: tenant.creditBudget, spent: tenant.creditsSpent }

@@ -44,6 +44,9 @@ interface Outcome {
 
 class Stalled extends Error {}
 
+/** Why a finished run's upstream stream is released: one instance for all runs (no stack built per turn). */
+const RELEASED = new DOMException('the turn\'s upstream stream was released', 'AbortError')
+
 const CLOSE_TURN = `UPDATE "Turn" SET status = $3::"TurnStatus", reply = $4, error = $5::jsonb, "finishedAt" = $6::timestamp, "leaseUntil" = NULL
   WHERE id = $1::uuid AND status = 'running' AND "instanceId" = $2::uuid RETURNING id`
 
@@ -166,7 +169,7 @@ export class TurnRunner {
     } finally {
       clearTimeout(stallTimer)
       signal.removeEventListener('abort', stop)
-      if (!local.signal.aborted) local.abort()
+      if (!local.signal.aborted) local.abort(RELEASED)
     }
 
     if (broken !== null) return await this.recover(ctx, signal, emit, broken instanceof Stalled ? 'heartbeat_only' : isNemoError(broken, 'stream_silent') ? 'silent' : 'stream_broken')

@@ -1,2 +1,2 @@
 // The only door into this context: other contexts and the app's faces import from here.
-export { addUsage, Usage, type UsageCounts } from './usage.ts'
+export { addUsage, NO_USER, Usage, type UsageCounts } from './usage.ts'

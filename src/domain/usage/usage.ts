@@ -8,7 +8,8 @@ import type { UsageQuery, UsageRow, UsageView } from '../../schemas/usage.ts'
 import type { Actor, Db } from '../common/index.ts'
 
 /** The user of what belongs to the tenant as a whole (webhook deliveries). */
-const NO_USER = '00000000-0000-0000-0000-000000000000'
+/** The user of what belongs to the tenant as a whole (webhook deliveries, a tenant-wide action). */
+export const NO_USER = '00000000-0000-0000-0000-000000000000'
 
 export interface UsageCounts {
   creditsSpent?: number
