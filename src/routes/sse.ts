@@ -42,7 +42,7 @@ export function wantsEventStream (request: FastifyRequest): boolean {
 }
 
 function frame (event: SessionEventView): string {
-  const data = JSON.stringify({ cursor: event.cursor, type: event.type, turnId: event.turnId, payload: event.payload, createdAt: event.createdAt })
+  const data = JSON.stringify({ cursor: event.cursor, sessionId: event.sessionId, type: event.type, turnId: event.turnId, payload: event.payload, createdAt: event.createdAt })
   return `id: ${event.cursor}\nevent: ${event.type}\ndata: ${data}\n\n`
 }
 

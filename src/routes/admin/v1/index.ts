@@ -5,6 +5,8 @@ import keys from './keys/index.ts'
 
 const admin: FastifyPluginAsync = async (fastify) => {
   fastify.addHook('onRequest', fastify.authenticateAdmin)
+  // JSON only: a text body is 415, not a JSON body that failed validation
+  fastify.removeContentTypeParser('text/plain')
   await fastify.register(tenants, { prefix: '/tenants' })
   await fastify.register(keys, { prefix: '/keys' })
 }
