@@ -51,11 +51,15 @@ export class Turns {
   async start (actor: Actor, sessionId: string, text: string): Promise<StartedTurn> {
     // the session and budget reads run while the transaction takes the session's lock; nothing
     // is written, nor a busy turn named, before both passed (a 404 wins over the budget's 402)
-    const checks = Promise.allSettled([this.sessions.getRow(actor, sessionId), this.credits.assertWithinBudget(actor.tenantId)])
+    // a token known to have no credits answers 402 with the hint now, not 202 then turn.failed
+    const row = this.sessions.getRow(actor, sessionId)
+    const checks = Promise.allSettled([row, this.credits.assertWithinBudget(actor.tenantId),
+      row.then(async (r) => { await this.credits.assertCreditsLeft(r.credentialId) })])
     const passed = async (): Promise<SessionRow> => {
-      const [found, budget] = await checks
+      const [found, budget, credits] = await checks
       if (found.status === 'rejected') throw found.reason
       if (budget.status === 'rejected') throw budget.reason
+      if (credits.status === 'rejected') throw credits.reason
       return found.value
     }
     const { prisma } = this.deps
