@@ -21,7 +21,7 @@ import mercurius from 'mercurius'
 import { getOperationAST, specifiedRules, validate } from 'graphql'
 import type { WebSocket } from 'ws'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { isGatewayError } from '../errors.ts'
+import { gwError, isGatewayError } from '../errors.ts'
 import { connectionCredentials } from '../graphql/connection.ts'
 import type { RequestActor } from '../domain/common/index.ts'
 import { errorFormatter, catalogError } from '../graphql/errors.ts'
@@ -173,6 +173,15 @@ async function graphql (fastify: FastifyInstance): Promise<void> {
     const exceeded = checkLimits(schema, document)
     if (exceeded) throw exceeded
   })
+
+  // GraphiQL is off by default: say how to turn it on rather than a bare "no such route"
+  if (!fastify.config.GRAPHIQL) {
+    fastify.get('/graphiql', { schema: { hide: true } }, async () => {
+      throw gwError('GW_ERR_ROUTE_NOT_FOUND', 'GraphiQL is off on this gateway: start it with GRAPHIQL=true to serve it at /graphiql (POST /graphql works either way)', {
+        extensions: { setting: 'GRAPHIQL' }
+      })
+    })
+  }
 }
 
 export default fp(graphql, { name: 'graphql', dependencies: ['auth', 'domain', 'pubsub'] })
