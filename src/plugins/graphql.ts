@@ -227,6 +227,15 @@ async function graphql (fastify: FastifyInstance): Promise<void> {
       throw err
     }
   }
+
+  // GraphiQL is off by default: say how to turn it on rather than a bare "no such route"
+  if (!fastify.config.GRAPHIQL) {
+    fastify.get('/graphiql', { schema: { hide: true } }, async () => {
+      throw gwError('GW_ERR_ROUTE_NOT_FOUND', 'GraphiQL is off on this gateway: start it with GRAPHIQL=true to serve it at /graphiql (POST /graphql works either way)', {
+        extensions: { setting: 'GRAPHIQL' }
+      })
+    })
+  }
 }
 
 export default fp(graphql, { name: 'graphql', dependencies: ['auth', 'domain', 'pubsub'] })

@@ -32,11 +32,11 @@ async function health (fastify: FastifyInstance): Promise<void> {
   })
 
   fastify.get('/health/live', {
-    schema: { tags: ['health'], response: { 200: HealthSchema } }
+    schema: { tags: ['health'], operationId: 'checkLiveness', summary: 'Liveness: the process answers', response: { 200: HealthSchema } }
   }, async () => ({ status: 'ok' as const }))
 
   fastify.get('/health/ready', {
-    schema: { tags: ['health'], response: { 200: HealthSchema } }
+    schema: { tags: ['health'], operationId: 'checkReadiness', summary: 'Readiness: the database answers (the upstream is reported, not required)', response: { 200: HealthSchema } }
   }, async () => {
     const [database, redis, upstream] = await Promise.all([fastify.db.ping(), redisCheck(), upstreamCheck()])
     if (!database) throw gwError('GW_ERR_UNAVAILABLE', 'The database is not reachable')

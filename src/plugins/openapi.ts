@@ -6,9 +6,20 @@ import swaggerUi from '@fastify/swagger-ui'
 import type { FastifyInstance } from 'fastify'
 import { catalog, type GwCode } from '../errors.ts'
 import { ProblemSchema } from '../routes/schemas.ts'
+import { SESSION_EVENT_SCHEMAS, SessionEventTypedSchema } from '../schemas/event.ts'
+import { SAY_RESULT_SCHEMAS, SayResultSchema } from '../schemas/say.ts'
 
 const PROBLEM = { $ref: 'Problem#' }
 const PROBLEM_MEDIA_TYPE = 'application/problem+json'
+/**
+ * OpenAPI has no place for the methods a path does not serve, so each operation of the path
+ * documents the 405 that those methods answer, with the Allow header listing the served ones.
+ */
+const METHOD_NOT_ALLOWED = {
+  description: 'Problem: GW_ERR_METHOD_NOT_ALLOWED. A method this path does not serve; Allow lists the ones it does',
+  headers: { allow: { type: 'string', description: 'The methods this path serves, e.g. GET, HEAD, POST' } },
+  content: { [PROBLEM_MEDIA_TYPE]: { schema: PROBLEM } }
+}
 
 /**
  * The errors the shared layers can answer on any operation, whatever the route declares:
@@ -17,8 +28,8 @@ const PROBLEM_MEDIA_TYPE = 'application/problem+json'
  * load shedding (503), and for operations with a body its size and type (413, 415).
  */
 function sharedProblems (path: string, hasBody: boolean): Record<number, unknown> {
-  if (path.startsWith('/health/')) return { 503: PROBLEM }
-  const out: Record<number, unknown> = { 400: PROBLEM, 401: PROBLEM, 404: PROBLEM, 429: PROBLEM, 500: PROBLEM, 503: PROBLEM }
+  if (path.startsWith('/health/')) return { 405: METHOD_NOT_ALLOWED, 503: PROBLEM }
+  const out: Record<number, unknown> = { 400: PROBLEM, 401: PROBLEM, 404: PROBLEM, 405: METHOD_NOT_ALLOWED, 429: PROBLEM, 500: PROBLEM, 503: PROBLEM }
   if (path.startsWith('/admin/')) out[403] = PROBLEM
   if (hasBody) Object.assign(out, { 413: PROBLEM, 415: PROBLEM })
   return out
@@ -48,15 +59,22 @@ function problemMediaTypes (document: { paths?: Record<string, Record<string, { 
 
 async function openapi (fastify: FastifyInstance): Promise<void> {
   fastify.addSchema(ProblemSchema)
+  // the unions (a log event by type, a say answer by action) name their members: shared
+  for (const schema of [...SESSION_EVENT_SCHEMAS, SessionEventTypedSchema, ...SAY_RESULT_SCHEMAS, SayResultSchema]) fastify.addSchema(schema)
   await fastify.register(swagger, {
     openapi: {
       openapi: '3.1.0',
       info: {
         title: 'nemo-gateway',
         version: '0.1.0',
+        license: { name: 'Proprietary: all rights reserved (the package is private, UNLICENSED)', identifier: 'LicenseRef-Proprietary' },
         description: 'A multi-tenant gateway to the Nemo cloud video API. Every error is RFC 9457 application/problem+json with a stable GW_ERR_* code. ' +
           'A method a path does not serve answers 405 GW_ERR_METHOD_NOT_ALLOWED with an Allow header.'
       },
+      servers: [
+        { url: '/', description: 'The gateway that serves this document' },
+        { url: 'http://127.0.0.1:3000', description: 'A local gateway (`npm start`, or `npm run demo`)' }
+      ],
       components: {
         securitySchemes: {
           apiKey: { type: 'http', scheme: 'bearer', description: 'A tenant API key: ngw_<keyId>_<secret>' },

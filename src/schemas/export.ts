@@ -46,6 +46,9 @@ export const ExportSchema = Type.Object({
   createdAt: DateTime,
   startedAt: Type.Union([DateTime, Type.Null()]),
   completedAt: Type.Union([DateTime, Type.Null()]),
+  nextPollAt: Type.Union([DateTime, Type.Null()], {
+    description: 'When the gateway next asks the upstream for the render\'s progress (the first time EXPORT_POLL_INITIAL_MS after the submit, 30 s by default): progress does not move before then. Null once the export has ended'
+  }),
   updatedAt: DateTime
 }, { $id: 'Export' })
 export type ExportView = Static<typeof ExportSchema>

@@ -14,6 +14,7 @@ import { serverOptions } from '../../src/options.ts'
 import { decrypt } from '../../src/db/crypto.ts'
 import { testDatabase } from './database.ts'
 import { startSimulator, type RunningSimulator } from './simulator.ts'
+import { loadContract, type Contract } from './contract.ts'
 
 export const ADMIN_TOKEN = 'test-admin-token-' + randomBytes(8).toString('hex')
 
@@ -27,6 +28,8 @@ export interface TestGateway {
   admin: (opts: InjectOptions) => Promise<LightMyRequestResponse>
   /** Creates a tenant with one API key through the admin API. */
   tenant: (name: string, opts?: { tokenMode?: 'anonymous' | 'registered' }) => Promise<TestTenant>
+  /** The document's validator when built with `contract: true`. */
+  contract?: Contract
 }
 
 export interface TestTenant {
@@ -40,6 +43,11 @@ export interface GatewayOptions {
   config?: Partial<Record<keyof Config, string | number | boolean>>
   sim?: Record<string, unknown>
   databaseUrl?: string
+  /**
+   * Check every answer `app.inject` gives against the published OpenAPI document (status,
+   * content type, body schema): a mismatch fails the test. See helpers/contract.ts.
+   */
+  contract?: boolean
 }
 
 export async function buildGateway (t: Test, opts: GatewayOptions = {}): Promise<TestGateway> {
@@ -68,6 +76,7 @@ export async function buildGateway (t: Test, opts: GatewayOptions = {}): Promise
   const fastify = Fastify({ ...serverOptions(config), logger: { ...(serverOptions(config).logger as object), stream } })
   await fastify.register(app, { config })
   await fastify.ready()
+  const contract = opts.contract === true ? checkAnswers(t, fastify) : undefined
 
   t.teardown(async () => {
     // every upstream token the gateway holds counts as a secret too
@@ -105,5 +114,24 @@ export async function buildGateway (t: Test, opts: GatewayOptions = {}): Promise
     }
   }
 
-  return { app: fastify, sim, config, logs, secret: (s) => secrets.add(s), admin, tenant }
+  return { app: fastify, sim, config, logs, secret: (s) => secrets.add(s), admin, tenant, ...(contract ? { contract } : {}) }
+}
+
+/** Every answer of `fastify.inject` (the promise form) is checked against the document. */
+function checkAnswers (t: Test, fastify: FastifyInstance): Contract {
+  const contract = loadContract()
+  const inject = fastify.inject.bind(fastify)
+  const checked = (async (o: InjectOptions | string) => {
+    const res = await inject(o)
+    const opts = typeof o === 'string' ? { url: o } : o
+    const url = typeof opts.url === 'string' ? opts.url : String(opts.path ?? '')
+    for (const mismatch of contract.check(String(opts.method ?? 'GET'), url, { statusCode: res.statusCode, headers: res.headers, body: res.body })) {
+      t.fail(`contract: ${mismatch}`, { diagnostic: true, body: res.body.slice(0, 300) })
+    }
+    return res
+  }) as unknown as FastifyInstance['inject']
+  fastify.inject = ((o?: InjectOptions | string, cb?: unknown) => o === undefined || cb !== undefined
+    ? (inject as (...a: unknown[]) => unknown)(o, cb)
+    : checked(o)) as FastifyInstance['inject']
+  return contract
 }

@@ -33,7 +33,7 @@ export async function renderableSession (tenant: TestTenant, user: string): Prom
 }
 
 export async function exportSetup (t: Test, opts: GatewayOptions & { endpoint?: boolean } = {}): Promise<ExportCtx> {
-  const gw = await buildGateway(t, { ...opts, sim: { ...FAST_SIM, ...opts.sim }, config: { ...FAST_EXPORTS, ...opts.config } })
+  const gw = await buildGateway(t, { contract: true, ...opts, sim: { ...FAST_SIM, ...opts.sim }, config: { ...FAST_EXPORTS, ...opts.config } })
   const acme = await gw.tenant('acme')
   const receiver = await startReceiver(t)
   let endpoint = { id: '', secret: '' }

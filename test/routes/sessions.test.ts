@@ -2,7 +2,7 @@ import t from 'tap'
 import { buildGateway } from '../helpers/app.ts'
 
 t.test('sessions: create, get, list with cursor pagination', async (t) => {
-  const gw = await buildGateway(t)
+  const gw = await buildGateway(t, { contract: true })
   const acme = await gw.tenant('acme')
   const created = await acme.as('alice', { method: 'POST', url: '/v1/sessions', payload: { language: 'en', title: 'Trip' } })
   t.equal(created.statusCode, 201)
@@ -30,7 +30,7 @@ t.test('sessions: create, get, list with cursor pagination', async (t) => {
 })
 
 t.test('1002: a session the upstream forgot is reopened, the snapshot kept and session.reset logged', async (t) => {
-  const gw = await buildGateway(t)
+  const gw = await buildGateway(t, { contract: true })
   const acme = await gw.tenant('acme')
   const s = (await acme.as('alice', { method: 'POST', url: '/v1/sessions' })).json()
   await gw.app.domain.sessions.saveSnapshot(s.id, { draft: { t: [] } })
@@ -48,7 +48,7 @@ t.test('1002: a session the upstream forgot is reopened, the snapshot kept and s
 })
 
 t.test('credits: balance, budget, and a brief cache', async (t) => {
-  const gw = await buildGateway(t, { config: { CREDITS_CACHE_TTL_MS: 60_000 } })
+  const gw = await buildGateway(t, { contract: true, config: { CREDITS_CACHE_TTL_MS: 60_000 } })
   const acme = await gw.tenant('acme')
   await gw.admin({ method: 'PATCH', url: `/admin/v1/tenants/${acme.id}`, payload: { creditBudget: 1000 } })
   t.equal((await acme.as('alice', { method: 'POST', url: '/v1/sessions', payload: {} })).statusCode, 201)
@@ -62,7 +62,7 @@ t.test('credits: balance, budget, and a brief cache', async (t) => {
 
 t.test('the hot-path caches never hide a change made on this instance', async (t) => {
   // a TTL far longer than the test: anything fresh must come from invalidation, not expiry
-  const gw = await buildGateway(t, { config: { CREDITS_CACHE_TTL_MS: 60_000, HOT_CACHE_TTL_MS: 60_000 } })
+  const gw = await buildGateway(t, { contract: true, config: { CREDITS_CACHE_TTL_MS: 60_000, HOT_CACHE_TTL_MS: 60_000 } })
   const acme = await gw.tenant('acme')
   t.equal((await acme.as('alice', { method: 'POST', url: '/v1/sessions', payload: {} })).statusCode, 201)
   const read = async () => (await acme.as('alice', { method: 'GET', url: '/v1/credits' })).json()

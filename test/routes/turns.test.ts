@@ -8,7 +8,7 @@ const FAST_SIM = { stepDelayMs: 2, generationMs: 60, heartbeatIntervalMs: 10 }
 const FAST_TURNS = { TURN_RECOVERY_POLL_MS: 40, HEARTBEAT_EVENT_INTERVAL_MS: 0 }
 
 async function setup (t: Test, opts: { sim?: Record<string, unknown>, config?: Record<string, string | number | boolean>, registered?: boolean } = {}) {
-  const gw = await buildGateway(t, { sim: { ...FAST_SIM, ...opts.sim }, config: { ...FAST_TURNS, ...opts.config } })
+  const gw = await buildGateway(t, { contract: true, sim: { ...FAST_SIM, ...opts.sim }, config: { ...FAST_TURNS, ...opts.config } })
   await gw.app.listen({ port: 0, host: '127.0.0.1' })
   const address = gw.app.server.address()
   const base = typeof address === 'object' && address ? `http://127.0.0.1:${address.port}` : ''

@@ -51,7 +51,7 @@ async function established (port: number): Promise<number> {
 }
 
 async function setup (t: Parameters<typeof buildGateway>[0], opts: Parameters<typeof buildGateway>[1] = {}): Promise<{ gw: TestGateway, acme: TestTenant, sessionId: string, upstreamSessionId: string }> {
-  const gw = await buildGateway(t, opts)
+  const gw = await buildGateway(t, { contract: true, ...opts })
   const acme = await gw.tenant('acme')
   const s = (await acme.as('alice', { method: 'POST', url: '/v1/sessions' })).json()
   return { gw, acme, sessionId: s.id, upstreamSessionId: s.upstreamSessionId }

@@ -61,7 +61,7 @@ async function columnsHolding (gw: TestGateway, needle: string): Promise<string[
 }
 
 t.test('an idempotent endpoint creation stores its secret nowhere in plain; a retry reads it from the encrypted column', async (t) => {
-  const gw = await buildGateway(t, { config: { WEBHOOK_ALLOWED_CIDRS: '127.0.0.0/8' } })
+  const gw = await buildGateway(t, { contract: true, config: { WEBHOOK_ALLOWED_CIDRS: '127.0.0.0/8' } })
   const acme = await gw.tenant('acme')
   const create = async () => await acme.as('alice', {
     method: 'POST', url: '/v1/webhooks/endpoints', headers: { 'idempotency-key': 'endpoint-1' }, payload: { url: 'http://127.0.0.1:9/hook', description: 'one' }
@@ -93,7 +93,7 @@ t.test('an idempotent endpoint creation stores its secret nowhere in plain; a re
 })
 
 t.test('receivers on private, loopback or link-local addresses are refused unless allowed', async (t) => {
-  const gw = await buildGateway(t, { config: { WEBHOOK_ALLOWED_CIDRS: '' } })
+  const gw = await buildGateway(t, { contract: true, config: { WEBHOOK_ALLOWED_CIDRS: '' } })
   const acme = await gw.tenant('acme')
   for (const url of ['http://127.0.0.1:9/hook', 'http://localhost:9/hook', 'http://10.1.2.3/hook', 'http://169.254.169.254/latest', 'http://[::1]:9/x', 'http://[::ffff:192.168.0.1]/x', 'http://100.64.0.1/x']) {
     const res = await acme.as('alice', { method: 'POST', url: '/v1/webhooks/endpoints', payload: { url } })
@@ -107,7 +107,7 @@ t.test('receivers on private, loopback or link-local addresses are refused unles
 })
 
 t.test('IPv4-compatible IPv6 receivers (::/96) are refused at creation, by REST and GraphQL', async (t) => {
-  const gw = await buildGateway(t, { config: { WEBHOOK_ALLOWED_CIDRS: '' } })
+  const gw = await buildGateway(t, { contract: true, config: { WEBHOOK_ALLOWED_CIDRS: '' } })
   const acme = await gw.tenant('acme')
   for (const url of ['http://[::127.0.0.1]/', 'http://[::7f00:1]/', 'http://[0:0:0:0:0:0:127.0.0.1]/', 'http://[::10.0.0.1]:8080/x', 'http://[::8.8.8.8]/x']) {
     const res = await acme.as('alice', { method: 'POST', url: '/v1/webhooks/endpoints', payload: { url } })
@@ -202,7 +202,7 @@ t.test('retries run out, the message fails; recover-since sends it again once th
 })
 
 t.test('recover: a date out of range or a window the wrong way round is a 400 problem, never a 500', async (t) => {
-  const gw = await buildGateway(t, { config: { WEBHOOK_ALLOWED_CIDRS: '127.0.0.0/8' } })
+  const gw = await buildGateway(t, { contract: true, config: { WEBHOOK_ALLOWED_CIDRS: '127.0.0.0/8' } })
   const acme = await gw.tenant('acme')
   const created = (await acme.as('alice', { method: 'POST', url: '/v1/webhooks/endpoints', payload: { url: 'http://127.0.0.1:9/hook' } })).json()
   gw.secret(created.secret)

@@ -8,7 +8,7 @@ import { buildGateway } from '../helpers/app.ts'
 import { waitFor } from '../helpers/sse.ts'
 
 t.test('reads answer 200 on a zero balance; spending actions are refused', async (t) => {
-  const gw = await buildGateway(t, { sim: { stepDelayMs: 1, generationMs: 20, heartbeatIntervalMs: 5 } })
+  const gw = await buildGateway(t, { contract: true, sim: { stepDelayMs: 1, generationMs: 20, heartbeatIntervalMs: 5 } })
   const acme = await gw.tenant('acme')
   const session = (await acme.as('zoe', { method: 'POST', url: '/v1/sessions', payload: {} })).json()
   const credential = await gw.app.prisma.credential.findFirstOrThrow()
@@ -20,6 +20,12 @@ t.test('reads answer 200 on a zero balance; spending actions are refused', async
   t.equal(done.error.code, 'GW_ERR_CREDITS_EXHAUSTED', 'the action that spends is refused with the hint')
   t.equal((await gw.app.prisma.credential.findFirstOrThrow()).state, 'exhausted')
   const hint = creditsHint(credential.upstreamUserId)
+
+  // the pool knows now: the next turn is refused at once with the hint, not accepted to fail
+  const again = await acme.as('zoe', { method: 'POST', url: `/v1/sessions/${session.id}/turns`, payload: { text: 'add a title Urban Dreams' } })
+  t.equal(again.statusCode, 402, 'a turn on a token known to be used up answers 402 at once')
+  t.match(again.json(), { code: 'GW_ERR_CREDITS_EXHAUSTED', hint })
+  t.equal(await gw.app.prisma.turn.count({ where: { sessionId: session.id } }), 1, 'and no turn is recorded for it')
 
   const credits = await acme.as('zoe', { method: 'GET', url: '/v1/credits' })
   t.equal(credits.statusCode, 200, credits.body)

@@ -49,7 +49,7 @@ const serialized = new WeakMap<object, string>()
 export function eventData (event: SessionEventView): string {
   const payload = (typeof event.payload === 'object' && event.payload !== null ? serialized.get(event.payload) : undefined) ?? JSON.stringify(event.payload)
   const createdAt = event.createdAt instanceof Date ? event.createdAt.toISOString() : String(event.createdAt)
-  return `{"cursor":${JSON.stringify(event.cursor)},"type":${JSON.stringify(event.type)},"turnId":${JSON.stringify(event.turnId)},"payload":${payload},"createdAt":${JSON.stringify(createdAt)}}`
+  return `{"cursor":${JSON.stringify(event.cursor)},"sessionId":${JSON.stringify(event.sessionId)},"type":${JSON.stringify(event.type)},"turnId":${JSON.stringify(event.turnId)},"payload":${payload},"createdAt":${JSON.stringify(createdAt)}}`
 }
 
 // the instant is stored as UTC without a zone (as Prisma writes it); ordered by the bigint, not by its text

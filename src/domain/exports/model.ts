@@ -105,6 +105,7 @@ export function exportView (row: ExportRow, publicBaseUrl: string): ExportView {
     createdAt: row.createdAt,
     startedAt: row.startedAt,
     completedAt: row.completedAt,
+    nextPollAt: ACTIVE.includes(row.status) ? row.nextPollAt : null,
     updatedAt: row.updatedAt
   }
 }

@@ -101,6 +101,22 @@ export class Credentials {
   }
 
   /**
+   * Refuses at once (402 with the registration or top-up hint) an action on a token the pool
+   * already knows to have no credits: the upstream answered 2001 and its re-check back-off
+   * (CREDITS_EXHAUSTED_RECHECK_MS) has not passed, or a re-check found none. A turn would
+   * otherwise be accepted only to fail a moment later with the same answer.
+   */
+  async assertNotExhausted (credentialId: string): Promise<void> {
+    const row = await this.deps.prisma.credential.findUnique({ where: { id: credentialId } })
+    if (row?.state !== 'exhausted') return
+    const now = await this.revive(row)
+    if (now.state !== 'exhausted') return
+    throw gwError('GW_ERR_CREDITS_EXHAUSTED', 'The upstream credits for this user are used up', {
+      extensions: { hint: creditsHint(now.upstreamUserId) }
+    })
+  }
+
+  /**
    * 2001 is not forever: the upstream balance can be topped up. An exhausted token whose
    * back-off (CREDITS_EXHAUSTED_RECHECK_MS) is over gets one balance read; credits left
    * make it active again, none start a new back-off. Returns the row as it now is.

@@ -144,6 +144,11 @@ export class Credits {
     return spent
   }
 
+  /** Refuses work that spends credits on a token known to have none (402 with the hint). */
+  async assertCreditsLeft (credentialId: string): Promise<void> {
+    await this.credentials.assertNotExhausted(credentialId)
+  }
+
   /** Refuses new work when the tenant's budget is used up. */
   async assertWithinBudget (tenantId: string): Promise<void> {
     const tenant = await this.tenant(tenantId)

@@ -38,18 +38,20 @@ class LeaseLost extends Error {}
 /**
  * A turn's start in one round trip (one implicit transaction): under the session's turn lock,
  * the session (if it is this tenant's user's) and its running turn if any; the turn's row only
- * if the session is theirs and none runs; its turn.started only if the row was written; the
- * turn counted in the day's usage.
+ * if the session is theirs, none runs and its token is not known to be out of credits; its
+ * turn.started only if the row was written; the turn counted in the day's usage.
  */
 function startScript (sql: Sql, actor: Actor, sessionId: string, turn: { id: string, text: string, instanceId: string, startedAt: string, leaseUntil: string }, payloadJson: string): string {
   const session = `${sql.literal(sessionId)}::uuid`
   const owned = `SELECT 1 FROM "Session" WHERE id = ${session} AND "tenantId" = ${sql.literal(actor.tenantId)}::uuid AND "userId" = ${sql.literal(actor.userId)}::uuid`
   const busy = `SELECT id FROM "Turn" WHERE "sessionId" = ${session} AND status = 'running' LIMIT 1`
+  // the session's token is known to have no credits (a 2001 whose re-check is not due yet)
+  const exhausted = `EXISTS (SELECT 1 FROM "Session" x JOIN "Credential" c ON c.id = x."credentialId" WHERE x.id = ${session} AND c.state = 'exhausted' AND c."retryAfter" > now() AT TIME ZONE 'UTC')`
   return `SELECT pg_advisory_xact_lock(hashtext('turn'), hashtext(${sql.literal(sessionId)}));
-SELECT to_jsonb(s) AS session, (${busy}) AS busy FROM "Session" s WHERE s.id = ${session} AND s."tenantId" = ${sql.literal(actor.tenantId)}::uuid AND s."userId" = ${sql.literal(actor.userId)}::uuid;
+SELECT to_jsonb(s) AS session, (${busy}) AS busy, ${exhausted} AS exhausted FROM "Session" s WHERE s.id = ${session} AND s."tenantId" = ${sql.literal(actor.tenantId)}::uuid AND s."userId" = ${sql.literal(actor.userId)}::uuid;
 INSERT INTO "Turn" (id, "sessionId", text, status, "startedAt", "instanceId", "leaseUntil")
   SELECT ${sql.literal(turn.id)}::uuid, ${session}, ${sql.literal(turn.text)}, 'running', ${sql.literal(turn.startedAt)}::timestamptz AT TIME ZONE 'UTC', ${sql.literal(turn.instanceId)}::uuid, ${sql.literal(turn.leaseUntil)}::timestamptz AT TIME ZONE 'UTC'
-  WHERE EXISTS (${owned}) AND NOT EXISTS (${busy});
+  WHERE EXISTS (${owned}) AND NOT EXISTS (${busy}) AND NOT ${exhausted};
 ${appendScript(sql, sessionId, turn.id, 'turn.started', payloadJson, turn.startedAt, `EXISTS (SELECT 1 FROM "Turn" WHERE id = ${sql.literal(turn.id)}::uuid)`)};
 INSERT INTO "UsageDaily" ("tenantId", "userId", "day", "turns")
   SELECT ${sql.literal(actor.tenantId)}::uuid, ${sql.literal(actor.userId)}::uuid, (${sql.literal(turn.startedAt)}::timestamptz AT TIME ZONE 'UTC')::date, 1
@@ -60,6 +62,7 @@ INSERT INTO "UsageDaily" ("tenantId", "userId", "day", "turns")
 type StartRow =
   | { outcome: 'not_found' }
   | { outcome: 'busy', busyTurn: string | null }
+  | { outcome: 'exhausted', session: Record<string, unknown> }
   | { outcome: 'started', session: Record<string, unknown>, appended: AppendedRow }
 
 /** The session row as `to_jsonb` gives it: its instants are UTC without a zone, as Prisma writes them. */
@@ -131,9 +134,10 @@ export class Turns {
     const script = startScript(this.deps.sql, actor, id, { id: turnId, text, instanceId: this.instanceId, startedAt: startedAt.toISOString(), leaseUntil: leaseUntil.toISOString() }, payloadJson)
     const attempt = async (): Promise<StartRow> => {
       const results = await this.deps.sql.script(script)
-      const found = results[1]![0] as { session: Record<string, unknown>, busy: string | null } | undefined
+      const found = results[1]![0] as { session: Record<string, unknown>, busy: string | null, exhausted: boolean } | undefined
       const appended = results[4]![0] as AppendedRow | undefined
       if (found === undefined) return { outcome: 'not_found' }
+      if (appended === undefined && found.busy === null && found.exhausted) return { outcome: 'exhausted', session: found.session }
       if (appended === undefined) return { outcome: 'busy', busyTurn: found.busy }
       return { outcome: 'started', session: found.session, appended }
     }
@@ -148,6 +152,8 @@ export class Turns {
       if (closed.length > 0) row = await attempt()
     }
     if (row.outcome === 'not_found') throw gwError('GW_ERR_NOT_FOUND', `Session ${sessionId} not found`)
+    // a turn now would fail with 2001: 402 with the registration hint at once, not 202 then turn.failed
+    if (row.outcome === 'exhausted') await this.credits.assertCreditsLeft(String(row.session.credentialId))
     if (row.outcome === 'busy') {
       throw gwError('GW_ERR_TURN_IN_PROGRESS', `Turn ${row.busyTurn} is still running in this session; wait for it to finish (sending again would make the upstream do and charge the work twice)`, {
         extensions: { turnId: row.busyTurn }

@@ -20,6 +20,9 @@ const v1: FastifyPluginAsync = async (fastify) => {
   })
   fastify.addHook('onRequest', fastify.authenticateTenant)
   fastify.addHook('onRequest', fastify.checkScope)
+  // the routes take JSON (and uploads multipart): a text body is an unsupported media type
+  // (415), not a JSON body that failed validation
+  fastify.removeContentTypeParser('text/plain')
   // `curl -X POST .../sessions` with no body at all means "no options", not a bad request
   fastify.addHook('preValidation', (request, _reply, done) => {
     if (request.method === 'POST' && request.body == null && request.headers['content-type'] === undefined) request.body = {}

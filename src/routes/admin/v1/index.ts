@@ -6,6 +6,8 @@ import signingKeys from './signing-keys/index.ts'
 
 const admin: FastifyPluginAsync = async (fastify) => {
   fastify.addHook('onRequest', fastify.authenticateAdmin)
+  // JSON only: a text body is 415, not a JSON body that failed validation
+  fastify.removeContentTypeParser('text/plain')
   await fastify.register(tenants, { prefix: '/tenants' })
   await fastify.register(keys, { prefix: '/keys' })
   await fastify.register(signingKeys, { prefix: '/signing-keys' })

@@ -8,6 +8,7 @@ const credits: FastifyPluginAsyncTypebox = async (fastify) => {
     config: { scope: 'credits:read' },
     schema: {
       tags: ['credits'],
+      operationId: 'getCredits',
       summary: 'Credits left for the end user, and the tenant\'s budget (a read: never mints a token, a zero balance is a 200)',
       headers: TenantHeadersSchema,
       response: withProblems({ 200: CreditsSchema, 402: { $ref: 'Problem#' } })

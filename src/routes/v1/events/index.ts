@@ -5,8 +5,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { EVENT_PAGE_LIMIT, EventCursorSchema } from '../../../inputs.ts'
 import { gwError } from '../../../errors.ts'
-import { TenantHeadersSchema, UuidParam, withProblems } from '../../schemas.ts'
-import { SessionEventSchema } from '../../../schemas/event.ts'
+import { defaulted, eventStream, TenantHeadersSchema, UuidParam, withProblems } from '../../schemas.ts'
 import { resumeCursor, streamEvents, wantsEventStream } from '../../sse.ts'
 
 const events: FastifyPluginAsyncTypebox = async (fastify) => {
@@ -14,16 +13,31 @@ const events: FastifyPluginAsyncTypebox = async (fastify) => {
 
   fastify.get('/', {
     config: { scope: 'events:read' },
+    // the published shape is one schema per event type; the payloads are plain JSON the log
+    // already holds, so they leave as they are rather than through a union serializer
+    serializerCompiler: () => (data) => JSON.stringify(data),
     schema: {
       tags: ['events'],
+      operationId: 'listSessionEvents',
       summary: 'The session\'s event log after a cursor (JSON), or live as text/event-stream',
+      description: 'A page of the log after `after` (JSON), or with `Accept: text/event-stream` the same log replayed from the cursor and then followed live, ' +
+        'with no gap and no duplicate; `Last-Event-ID` (a reconnecting EventSource) wins over `after`.',
       headers: Type.Intersect([TenantHeadersSchema, Type.Object({ 'last-event-id': Type.Optional(Type.String({ maxLength: 20 })) })]),
       params: Type.Object({ sessionId: UuidParam }),
-      querystring: Type.Object({
+      querystring: defaulted(Type.Object({
         after: Type.Optional(EventCursorSchema),
-        limit: Type.Integer({ minimum: 1, maximum: EVENT_PAGE_LIMIT.max, default: EVENT_PAGE_LIMIT.default })
-      }),
-      response: withProblems({ 200: Type.Object({ items: Type.Array(SessionEventSchema), nextCursor: Type.Union([Type.String(), Type.Null()]) }) })
+        limit: Type.Integer({ minimum: 1, maximum: EVENT_PAGE_LIMIT.max, default: EVENT_PAGE_LIMIT.default, description: `Events per page (default ${EVENT_PAGE_LIMIT.default})` })
+      })),
+      response: withProblems({
+        200: {
+          description: 'The log: a JSON page, or with Accept: text/event-stream the live stream',
+          content: {
+            'application/json': { schema: Type.Object({ items: Type.Array(Type.Unsafe({ $ref: 'SessionEvent#' })), nextCursor: Type.Union([Type.String(), Type.Null()]) }) },
+            ...eventStream('The session\'s log from the cursor, then live; it ends only when the client leaves.')
+          }
+        },
+        406: { $ref: 'Problem#' }
+      })
     }
   }, async (request, reply) => {
     const session = await sessions.getRow(request.actor, request.params.sessionId)

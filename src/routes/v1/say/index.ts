@@ -4,28 +4,21 @@ import { Type } from 'typebox'
 import { MessageTextSchema } from '../../../inputs.ts'
 import { TenantHeadersSchema, UuidParam, withProblems } from '../../schemas.ts'
 
-const SayResultSchema = Type.Object({
-  action: Type.Union([Type.Literal('export'), Type.Literal('credits'), Type.Literal('state'), Type.Literal('upload'), Type.Literal('chat')]),
-  message: Type.String(),
-  exportable: Type.Optional(Type.Boolean()),
-  summary: Type.Optional(Type.String()),
-  credits: Type.Optional(Type.Unknown()),
-  state: Type.Optional(Type.Unknown()),
-  upload: Type.Optional(Type.Unknown()),
-  turn: Type.Optional(Type.Unknown()),
-  export: Type.Optional(Type.Unknown({ description: 'The export that was started (action export)' }))
-}, { $id: 'SayResult' })
+const SAY_RESULT = Type.Unsafe({ $ref: 'SayResult#' })
 
 const say: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.post('/', {
     config: { scope: 'turns:write', idempotent: true },
+    // the answer is one of several shapes: it leaves as built (views hold only their fields)
+    serializerCompiler: () => (data) => JSON.stringify(data),
     schema: {
       tags: ['sessions'],
+      operationId: 'say',
       summary: 'Say something: routed to export, credits, state, upload help or a chat turn',
       headers: TenantHeadersSchema,
       params: Type.Object({ sessionId: UuidParam }),
-      body: Type.Object({ text: MessageTextSchema }, { additionalProperties: false }),
-      response: withProblems({ 200: SayResultSchema, 202: SayResultSchema, 409: { $ref: 'Problem#' }, 422: { $ref: 'Problem#' } })
+      body: Type.Object({ text: MessageTextSchema }, { additionalProperties: false, examples: [{ text: 'export it' }] }),
+      response: withProblems({ 200: SAY_RESULT, 202: SAY_RESULT, 402: { $ref: 'Problem#' }, 409: { $ref: 'Problem#' }, 422: { $ref: 'Problem#' } })
     }
   }, async (request, reply) => {
     const result = await fastify.domain.say.handle(request.actor, request.params.sessionId, request.body.text, request.idempotency?.key)

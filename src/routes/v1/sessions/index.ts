@@ -8,7 +8,7 @@ import { SessionSchema, WebLinkSchema } from '../../../schemas/session.ts'
 const CreateSessionSchema = Type.Object({
   language: Type.Optional(LanguageSchema),
   title: Type.Optional(TitleSchema)
-}, { additionalProperties: false })
+}, { additionalProperties: false, examples: [{ title: 'Urban Dreams', language: 'en' }] })
 
 const sessions: FastifyPluginAsyncTypebox = async (fastify) => {
   const { sessions } = fastify.domain
@@ -17,10 +17,11 @@ const sessions: FastifyPluginAsyncTypebox = async (fastify) => {
     config: { scope: 'sessions:write', idempotent: true },
     schema: {
       tags: ['sessions'],
+      operationId: 'createSession',
       summary: 'Open an editing session',
       headers: TenantHeadersSchema,
       body: Type.Optional(CreateSessionSchema),
-      response: withProblems({ 201: SessionSchema })
+      response: withProblems({ 201: SessionSchema, 402: { $ref: 'Problem#' } })
     }
   }, async (request, reply) => {
     const session = await sessions.create(request.actor, request.body ?? {})
@@ -31,6 +32,7 @@ const sessions: FastifyPluginAsyncTypebox = async (fastify) => {
     config: { scope: 'sessions:read' },
     schema: {
       tags: ['sessions'],
+      operationId: 'listSessions',
       summary: 'List the user\'s sessions, newest first',
       headers: TenantHeadersSchema,
       querystring: PageQuerySchema,
@@ -44,6 +46,7 @@ const sessions: FastifyPluginAsyncTypebox = async (fastify) => {
     config: { scope: 'sessions:read' },
     schema: {
       tags: ['sessions'],
+      operationId: 'getSession',
       summary: 'One session',
       headers: TenantHeadersSchema,
       params: Type.Object({ sessionId: UuidParam }),
@@ -57,6 +60,7 @@ const sessions: FastifyPluginAsyncTypebox = async (fastify) => {
     config: { scope: 'sessions:write' },
     schema: {
       tags: ['sessions'],
+      operationId: 'getSessionWebLink',
       summary: 'The link that opens the session in Nemo\'s web editor',
       description: 'A claim link (`https://nemovideo.com/workspace/claim?ct=<claim token>`), valid until `expiresAt` (7 days) and reused until then. ' +
         'It never carries the upstream token: hand it to the end user to continue editing in the web app.',

@@ -4,7 +4,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { MessageTextSchema } from '../../../inputs.ts'
-import { PageQuerySchema, TenantHeadersSchema, UuidParam, withProblems } from '../../schemas.ts'
+import { eventStream, PageQuerySchema, TenantHeadersSchema, UuidParam, withProblems } from '../../schemas.ts'
 import { TurnSchema } from '../../../schemas/turn.ts'
 import { streamEvents, wantsEventStream } from '../../sse.ts'
 
@@ -17,12 +17,21 @@ const turns: FastifyPluginAsyncTypebox = async (fastify) => {
     config: { scope: 'turns:write', idempotent: true },
     schema: {
       tags: ['turns'],
+      operationId: 'startTurn',
       summary: 'Send a chat message to the editing agent',
-      description: 'Answers 202 with the running turn, or streams its events with Accept: text/event-stream. One running turn per session: a second gets 409.',
+      description: 'Answers 202 with the running turn (follow it with GET .../turns/{turnId} or the session\'s events), or with `Accept: text/event-stream` ' +
+        'answers 200 and streams the turn\'s events live, from turn.started to turn.completed or turn.failed; leaving early does not cancel the turn. ' +
+        'One running turn per session: a second gets 409 GW_ERR_TURN_IN_PROGRESS. A user whose token is known to have no credits left gets 402 GW_ERR_CREDITS_EXHAUSTED ' +
+        'with the registration `hint` at once, and a tenant over its budget 402 GW_ERR_BUDGET_EXCEEDED.',
       headers: TenantHeadersSchema,
       params: Params,
-      body: Type.Object({ text: MessageTextSchema }, { additionalProperties: false }),
-      response: withProblems({ 202: TurnSchema, 409: { $ref: 'Problem#' } })
+      body: Type.Object({ text: MessageTextSchema }, { additionalProperties: false, examples: [{ text: 'add a title Urban Dreams for the first 3 seconds' }] }),
+      response: withProblems({
+        200: { description: 'With Accept: text/event-stream: the turn\'s events as they happen', content: eventStream('The turn\'s events, from turn.started to turn.completed or turn.failed, then the stream ends.') },
+        202: TurnSchema,
+        402: { $ref: 'Problem#' },
+        409: { $ref: 'Problem#' }
+      })
     }
   }, async (request, reply) => {
     const { turn, cursorBefore } = await turns.start(request.actor, request.params.sessionId, request.body.text)
@@ -42,6 +51,7 @@ const turns: FastifyPluginAsyncTypebox = async (fastify) => {
     config: { scope: 'sessions:read' },
     schema: {
       tags: ['turns'],
+      operationId: 'listTurns',
       summary: 'The session\'s turns, newest first',
       headers: TenantHeadersSchema,
       params: Params,
@@ -54,6 +64,7 @@ const turns: FastifyPluginAsyncTypebox = async (fastify) => {
     config: { scope: 'sessions:read' },
     schema: {
       tags: ['turns'],
+      operationId: 'getTurn',
       summary: 'One turn',
       headers: TenantHeadersSchema,
       params: Type.Object({ sessionId: UuidParam, turnId: UuidParam }),

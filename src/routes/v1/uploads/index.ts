@@ -21,7 +21,7 @@ const UrlUploadSchema = Type.Object({
     maxLength: 2048,
     description: 'An http(s) URL whose last path segment names a file of an accepted type (e.g. https://example.com/clip.mp4)'
   }), { minItems: 1, maxItems: 20 })
-}, { additionalProperties: false })
+}, { additionalProperties: false, examples: [{ urls: ['https://example.com/clip.mp4'] }] })
 
 // Documents the form for OpenAPI only: a streamed multipart request has no parsed body, and a
 // schema without keywords holds for that, so validation never touches the stream.
@@ -77,6 +77,7 @@ const uploads: FastifyPluginAsyncTypebox = async (fastify) => {
     config: { scope: 'uploads:write', idempotent: true },
     schema: {
       tags: ['uploads'],
+      operationId: 'uploadFiles',
       summary: 'Upload files to the session',
       description: `multipart/form-data with up to ${MAX_FILES} files in the field "files" (streamed through, each up to UPLOAD_MAX_BYTES), ` +
         `or JSON {"urls": [...]} for files the upstream fetches. Accepted: ${ACCEPTED_FILE_TYPES_TEXT}. ` +
@@ -87,6 +88,7 @@ const uploads: FastifyPluginAsyncTypebox = async (fastify) => {
       body: { content: { 'application/json': { schema: UrlUploadSchema }, 'multipart/form-data': { schema: MultipartSchema } } },
       response: withProblems({
         201: Type.Object({ uploadRef: Type.String({ format: 'uuid' }), items: Type.Array(UploadSchema) }),
+        402: { $ref: 'Problem#' },
         413: { $ref: 'Problem#' },
         415: { $ref: 'Problem#' }
       })
@@ -121,6 +123,7 @@ const uploads: FastifyPluginAsyncTypebox = async (fastify) => {
     config: { scope: 'sessions:read' },
     schema: {
       tags: ['uploads'],
+      operationId: 'listUploads',
       summary: 'The session\'s uploads, newest first',
       headers: TenantHeadersSchema,
       params: Params,

@@ -17,6 +17,7 @@ const users: FastifyPluginAsyncTypebox = async (fastify) => {
     config: { scope: 'users:manage', tenantOnly: true },
     schema: {
       tags: ['users'],
+      operationId: 'deleteUser',
       summary: 'Delete an end user and all their data (idempotent: an unknown or already deleted user answers 200 with zero counts)',
       description: 'Cancels the user\'s active exports and running turns first, then removes their sessions, session events, turns, uploads\' metadata, exports, the webhook messages about them or their exports, and their own upstream tokens (a shared registered token is kept), then the user.',
       headers: HeadersSchema,

@@ -4,8 +4,8 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyContextConfig } from 'fastify'
 import { Type } from 'typebox'
 import { secretDigest, WEBHOOK_EVENTS } from '../../../domain/webhooks/index.ts'
-import { PageCursorSchema, PAGE_LIMIT, TimeInputSchema } from '../../../inputs.ts'
-import { DateTime, PageQuerySchema, UuidParam, withProblems } from '../../schemas.ts'
+import { PageCursorSchema, TimeInputSchema } from '../../../inputs.ts'
+import { DateTime, defaulted, PageLimitSchema, PageQuerySchema, UuidParam, withProblems } from '../../schemas.ts'
 import { EndpointSchema, MessageSchema, AttemptSchema } from '../../../schemas/webhook.ts'
 
 const HeadersSchema = Type.Object({
@@ -55,9 +55,13 @@ const webhooks: FastifyPluginAsyncTypebox = async (fastify) => {
     config: { ...config, idempotent: true, idempotentReplay: createdReplay },
     schema: {
       tags: ['webhooks'],
+      operationId: 'createWebhookEndpoint',
       summary: 'Add a webhook endpoint (the answer carries its secret, once)',
       headers: HeadersSchema,
-      body: Type.Object({ url: UrlSchema, events: Type.Optional(Type.Array(EventTypeSchema, { maxItems: 10 })), description: Type.Optional(DescriptionSchema) }, { additionalProperties: false }),
+      body: Type.Object({ url: UrlSchema, events: Type.Optional(Type.Array(EventTypeSchema, { maxItems: 10 })), description: Type.Optional(DescriptionSchema) }, {
+        additionalProperties: false,
+        examples: [{ url: 'https://hooks.example.com/nemo', events: ['export.completed', 'export.failed'], description: 'renders' }]
+      }),
       response: withProblems({ 201: CreatedEndpointSchema, 422: ProblemRef })
     }
   }, async (request, reply) => {
@@ -69,6 +73,7 @@ const webhooks: FastifyPluginAsyncTypebox = async (fastify) => {
     config,
     schema: {
       tags: ['webhooks'],
+      operationId: 'listWebhookEndpoints',
       summary: 'The tenant\'s webhook endpoints, newest first',
       headers: HeadersSchema,
       querystring: PageQuerySchema,
@@ -78,13 +83,14 @@ const webhooks: FastifyPluginAsyncTypebox = async (fastify) => {
 
   fastify.get('/endpoints/:endpointId', {
     config,
-    schema: { tags: ['webhooks'], summary: 'One webhook endpoint', headers: HeadersSchema, params: EndpointParams, response: withProblems({ 200: EndpointSchema }) }
+    schema: { tags: ['webhooks'], operationId: 'getWebhookEndpoint', summary: 'One webhook endpoint', headers: HeadersSchema, params: EndpointParams, response: withProblems({ 200: EndpointSchema }) }
   }, async (request) => await webhooks.get(request.actor.tenantId, request.params.endpointId))
 
   fastify.patch('/endpoints/:endpointId', {
     config,
     schema: {
       tags: ['webhooks'],
+      operationId: 'updateWebhookEndpoint',
       summary: 'Change an endpoint\'s URL, events or description, or enable/disable it',
       headers: HeadersSchema,
       params: EndpointParams,
@@ -93,14 +99,14 @@ const webhooks: FastifyPluginAsyncTypebox = async (fastify) => {
         events: Type.Optional(Type.Array(EventTypeSchema, { maxItems: 10 })),
         description: Type.Optional(DescriptionSchema),
         enabled: Type.Optional(Type.Boolean())
-      }, { additionalProperties: false }),
+      }, { additionalProperties: false, examples: [{ enabled: true }] }),
       response: withProblems({ 200: EndpointSchema, 422: ProblemRef })
     }
   }, async (request) => await webhooks.update(request.actor.tenantId, request.params.endpointId, request.body))
 
   fastify.delete('/endpoints/:endpointId', {
     config,
-    schema: { tags: ['webhooks'], summary: 'Remove an endpoint and its messages', headers: HeadersSchema, params: EndpointParams, response: withProblems({ 204: Type.Null() }) }
+    schema: { tags: ['webhooks'], operationId: 'deleteWebhookEndpoint', summary: 'Remove an endpoint and its messages', headers: HeadersSchema, params: EndpointParams, response: withProblems({ 204: Type.Null() }) }
   }, async (request, reply) => {
     await webhooks.remove(request.actor.tenantId, request.params.endpointId)
     return await reply.code(204).send(null)
@@ -110,10 +116,11 @@ const webhooks: FastifyPluginAsyncTypebox = async (fastify) => {
     config,
     schema: {
       tags: ['webhooks'],
+      operationId: 'rotateWebhookSecret',
       summary: 'A new secret; the old one keeps signing (both signatures are sent) for the overlap',
       headers: HeadersSchema,
       params: EndpointParams,
-      body: Type.Optional(Type.Object({ overlapSeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 7 * 24 * 3600 })) }, { additionalProperties: false })),
+      body: Type.Optional(Type.Object({ overlapSeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 7 * 24 * 3600 })) }, { additionalProperties: false, examples: [{ overlapSeconds: 86400 }] })),
       response: withProblems({ 200: Type.Object({ ...EndpointWithSecretSchema.properties, previousSecretExpiresAt: DateTime }) })
     }
   }, async (request) => {
@@ -125,14 +132,15 @@ const webhooks: FastifyPluginAsyncTypebox = async (fastify) => {
     config,
     schema: {
       tags: ['webhooks'],
+      operationId: 'listWebhookMessages',
       summary: 'Messages sent (or being sent) to an endpoint, newest first',
       headers: HeadersSchema,
       params: EndpointParams,
-      querystring: Type.Object({
+      querystring: defaulted(Type.Object({
         status: Type.Optional(Type.Union([Type.Literal('pending'), Type.Literal('delivered'), Type.Literal('failed')])),
         cursor: Type.Optional(PageCursorSchema),
-        limit: Type.Integer({ minimum: 1, maximum: PAGE_LIMIT.max, default: PAGE_LIMIT.default })
-      }),
+        limit: PageLimitSchema
+      })),
       response: withProblems({ 200: Type.Object({ items: Type.Array(MessageSchema), nextCursor: Type.Union([Type.String(), Type.Null()]) }) })
     }
   }, async (request) => await webhooks.messages(request.actor.tenantId, request.params.endpointId, request.query))
@@ -141,10 +149,11 @@ const webhooks: FastifyPluginAsyncTypebox = async (fastify) => {
     config,
     schema: {
       tags: ['webhooks'],
+      operationId: 'recoverWebhookMessages',
       summary: 'Send every failed message since a time again, on the normal retry schedule',
       headers: HeadersSchema,
       params: EndpointParams,
-      body: Type.Object({ since: TimeInputSchema, until: Type.Optional(TimeInputSchema) }, { additionalProperties: false }),
+      body: Type.Object({ since: TimeInputSchema, until: Type.Optional(TimeInputSchema) }, { additionalProperties: false, examples: [{ since: '2026-12-01T00:00:00Z' }] }),
       response: withProblems({ 202: Type.Object({ recovered: Type.Integer() }) })
     }
   }, async (request, reply) => {
@@ -158,6 +167,7 @@ const webhooks: FastifyPluginAsyncTypebox = async (fastify) => {
     config,
     schema: {
       tags: ['webhooks'],
+      operationId: 'getWebhookMessage',
       summary: 'One message with its attempt log',
       headers: HeadersSchema,
       params: MessageParams,
@@ -169,10 +179,11 @@ const webhooks: FastifyPluginAsyncTypebox = async (fastify) => {
     config,
     schema: {
       tags: ['webhooks'],
+      operationId: 'replayWebhookMessage',
       summary: 'Send one message again now (same webhook-id); answers with the attempt',
       headers: HeadersSchema,
       params: MessageParams,
-      response: withProblems({ 200: AttemptSchema })
+      response: withProblems({ 200: AttemptSchema, 409: ProblemRef })
     }
   }, async (request) => await webhookDelivery.replay(request.actor.tenantId, request.params.messageId))
 }

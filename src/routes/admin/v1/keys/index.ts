@@ -14,11 +14,11 @@ const keys: FastifyPluginAsyncTypebox = async (fastify) => {
   const tags = ['admin']
 
   fastify.get('/:apiKeyId', {
-    schema: { tags, params: KeyParams, response: withProblems({ 200: ApiKeySchema }) }
+    schema: { tags, operationId: 'getApiKey', summary: 'One API key (never its secret)', params: KeyParams, response: withProblems({ 200: ApiKeySchema }) }
   }, async (request) => await apiKeys.get(request.params.apiKeyId))
 
   fastify.post('/:apiKeyId/revoke', {
-    schema: { tags, summary: 'Revoke a key now', params: KeyParams, response: withProblems({ 200: ApiKeySchema }) }
+    schema: { tags, operationId: 'revokeApiKey', summary: 'Revoke a key now', params: KeyParams, response: withProblems({ 200: ApiKeySchema }) }
   }, async (request) => {
     const key = await apiKeys.revoke(request.params.apiKeyId)
     fastify.forgetKeys()
@@ -28,6 +28,7 @@ const keys: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.post('/:apiKeyId/rotate', {
     schema: {
       tags,
+      operationId: 'rotateApiKey',
       summary: 'Issue a replacement key; the old one keeps working for overlapSeconds',
       params: KeyParams,
       body: Type.Optional(Type.Object({

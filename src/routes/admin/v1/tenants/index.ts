@@ -18,6 +18,7 @@ const tenants: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.post('/', {
     schema: {
       tags,
+      operationId: 'createTenant',
       summary: 'Create a tenant',
       body: Type.Object({
         name: Type.String({ minLength: 1, maxLength: 63 }),
@@ -30,16 +31,17 @@ const tenants: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async (request, reply) => await reply.code(201).send(await tenants.create(request.body)))
 
   fastify.get('/', {
-    schema: { tags, summary: 'List tenants', response: withProblems({ 200: Type.Object({ items: Type.Array(TenantSchema) }) }) }
+    schema: { tags, operationId: 'listTenants', summary: 'List tenants', response: withProblems({ 200: Type.Object({ items: Type.Array(TenantSchema) }) }) }
   }, async () => ({ items: await tenants.list() }))
 
   fastify.get('/:tenantId', {
-    schema: { tags, params: TenantParams, response: withProblems({ 200: TenantSchema }) }
+    schema: { tags, operationId: 'getTenant', summary: 'One tenant', params: TenantParams, response: withProblems({ 200: TenantSchema }) }
   }, async (request) => await tenants.get(request.params.tenantId))
 
   fastify.patch('/:tenantId', {
     schema: {
       tags,
+      operationId: 'updateTenant',
       summary: 'Change a tenant\'s token mode, credit budget or allowed browser origins',
       params: TenantParams,
       body: Type.Object({
@@ -54,6 +56,7 @@ const tenants: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.delete('/:tenantId', {
     schema: {
       tags,
+      operationId: 'deleteTenant',
       summary: 'Delete a tenant and everything of it (idempotent: an unknown or already deleted tenant answers 200 with zero counts)',
       description: 'Cancels the tenant\'s active exports and running turns first, then removes its users\' data, its upstream tokens, webhook endpoints and messages, API keys, stored idempotent responses and mint ledger entries, then the tenant.',
       params: TenantParams,
@@ -64,6 +67,7 @@ const tenants: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.post('/:tenantId/keys', {
     schema: {
       tags,
+      operationId: 'issueApiKey',
       summary: 'Issue an API key (shown once)',
       params: TenantParams,
       body: Type.Optional(Type.Object({
@@ -80,7 +84,7 @@ const tenants: FastifyPluginAsyncTypebox = async (fastify) => {
   })
 
   fastify.get('/:tenantId/keys', {
-    schema: { tags, summary: 'List a tenant\'s API keys (never the secrets)', params: TenantParams, response: withProblems({ 200: Type.Object({ items: Type.Array(ApiKeySchema) }) }) }
+    schema: { tags, operationId: 'listApiKeys', summary: 'List a tenant\'s API keys (never the secrets)', params: TenantParams, response: withProblems({ 200: Type.Object({ items: Type.Array(ApiKeySchema) }) }) }
   }, async (request) => {
     await tenants.get(request.params.tenantId)
     return { items: await apiKeys.list(request.params.tenantId) }
@@ -130,6 +134,7 @@ const tenants: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.post('/:tenantId/credentials', {
     schema: {
       tags,
+      operationId: 'registerCredential',
       summary: 'Register an upstream token for the tenant\'s shared pool',
       params: TenantParams,
       body: Type.Object({
@@ -147,7 +152,7 @@ const tenants: FastifyPluginAsyncTypebox = async (fastify) => {
   })
 
   fastify.get('/:tenantId/credentials', {
-    schema: { tags, summary: 'The tenant\'s upstream tokens and their states', params: TenantParams, response: withProblems({ 200: Type.Object({ items: Type.Array(CredentialSchema) }) }) }
+    schema: { tags, operationId: 'listCredentials', summary: 'The tenant\'s upstream tokens and their states', params: TenantParams, response: withProblems({ 200: Type.Object({ items: Type.Array(CredentialSchema) }) }) }
   }, async (request) => {
     await tenants.get(request.params.tenantId)
     return { items: await tokenRegistry.list(request.params.tenantId) }
@@ -156,6 +161,7 @@ const tenants: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.delete('/:tenantId/credentials/:credentialId', {
     schema: {
       tags,
+      operationId: 'removeCredential',
       summary: 'Remove (revoke) an upstream token',
       params: Type.Object({ tenantId: Type.String({ format: 'uuid' }), credentialId: Type.String({ format: 'uuid' }) }),
       response: withProblems({ 200: CredentialSchema })
