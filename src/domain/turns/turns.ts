@@ -151,9 +151,14 @@ export class Turns {
       for (const event of closed) this.events.publish(event)
       if (closed.length > 0) row = await attempt()
     }
+    if (row.outcome === 'exhausted') {
+      // a turn now would fail with 2001: 402 with the registration hint at once, not 202 then
+      // turn.failed (this throws unless the token was revived in between; then once more)
+      await this.credits.assertCreditsLeft(String(row.session.credentialId))
+      row = await attempt()
+    }
     if (row.outcome === 'not_found') throw gwError('GW_ERR_NOT_FOUND', `Session ${sessionId} not found`)
-    // a turn now would fail with 2001: 402 with the registration hint at once, not 202 then turn.failed
-    if (row.outcome === 'exhausted') await this.credits.assertCreditsLeft(String(row.session.credentialId))
+    if (row.outcome === 'exhausted') throw gwError('GW_ERR_CREDITS_EXHAUSTED', 'The upstream credits for this user are used up')
     if (row.outcome === 'busy') {
       throw gwError('GW_ERR_TURN_IN_PROGRESS', `Turn ${row.busyTurn} is still running in this session; wait for it to finish (sending again would make the upstream do and charge the work twice)`, {
         extensions: { turnId: row.busyTurn }
