@@ -23,14 +23,15 @@ const METHOD_NOT_ALLOWED = {
 
 /**
  * The errors the shared layers can answer on any operation, whatever the route declares:
- * validation (400), credentials (401; 403 for the admin token), the rate limit and the
+ * validation (400), credentials (401; 403 for the admin token, or a missing scope), the rate limit and the
  * failed-authentication throttle (429), an internal error (500), an unavailable database or
  * load shedding (503), and for operations with a body its size and type (413, 415).
  */
 function sharedProblems (path: string, hasBody: boolean): Record<number, unknown> {
   if (path.startsWith('/health/')) return { 405: METHOD_NOT_ALLOWED, 503: PROBLEM }
   const out: Record<number, unknown> = { 400: PROBLEM, 401: PROBLEM, 404: PROBLEM, 405: METHOD_NOT_ALLOWED, 429: PROBLEM, 500: PROBLEM, 503: PROBLEM }
-  if (path.startsWith('/admin/')) out[403] = PROBLEM
+  // the admin token; on /v1 a credential without the scope an operation needs (GW_ERR_SCOPE_REQUIRED)
+  if (path.startsWith('/admin/') || path.startsWith('/v1/')) out[403] = PROBLEM
   if (hasBody) Object.assign(out, { 413: PROBLEM, 415: PROBLEM })
   return out
 }
