@@ -6,6 +6,7 @@ const wellKnown: FastifyPluginAsync = async (fastify) => {
   fastify.get('/.well-known/jwks.json', {
     schema: {
       tags: ['client-tokens'],
+      operationId: 'getJwks',
       summary: 'The public keys that verify client tokens (JWKS)',
       response: { 200: { type: 'object', properties: { keys: { type: 'array', items: { type: 'object', additionalProperties: true } } } } }
     }

@@ -21,6 +21,7 @@ const clientTokens: FastifyPluginAsyncTypebox = async (fastify) => {
     config: { scope: 'client-tokens:create' },
     schema: {
       tags: ['client-tokens'],
+      operationId: 'createClientToken',
       summary: 'A short-lived token for the end user (X-User-Id) to use from a browser or app, in place of the API key',
       description: `Defaults: scopes ${CLIENT_DEFAULT_SCOPES.join(', ')} (read and follow); ${CLIENT_TOKEN_DEFAULT_TTL_S / 60} minutes. ` +
         'Writes need explicit scopes; webhooks:manage, users:manage and client-tokens:create are never granted. ' +

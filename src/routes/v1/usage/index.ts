@@ -13,6 +13,7 @@ const usage: FastifyPluginAsyncTypebox = async (fastify) => {
     config: { userOptional: true, scope: 'usage:read' },
     schema: {
       tags: ['usage'],
+      operationId: 'getUsage',
       summary: 'Credits spent, turns, uploads, exports and webhook deliveries per day or per user (counters kept as the work happens)',
       headers: HeadersSchema,
       querystring: UsageQuerySchema,

@@ -8,6 +8,7 @@ const signingKeys: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.post('/rotate', {
     schema: {
       tags: ['admin'],
+      operationId: 'rotateSigningKey',
       summary: 'Sign new client tokens with a new key (DATA_DIR keys; with TOKEN_SIGNING_KEY, change the setting instead)',
       response: withProblems({ 200: Type.Object({ kid: Type.String() }), 409: { $ref: 'Problem#' } })
     }

@@ -93,6 +93,7 @@ const tenants: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.post('/:tenantId/issuers', {
     schema: {
       tags,
+      operationId: 'createTokenIssuer',
       summary: 'Accept tokens of the tenant\'s own identity provider as client tokens',
       description: 'The JWKS is fetched through the webhook egress rule (WEBHOOK_ALLOWED_CIDRS opens private addresses), cached per its Cache-Control, fetched again for an unknown kid at most once a minute.',
       params: TenantParams,
@@ -112,7 +113,7 @@ const tenants: FastifyPluginAsyncTypebox = async (fastify) => {
   })
 
   fastify.get('/:tenantId/issuers', {
-    schema: { tags, summary: 'The tenant\'s token issuers', params: TenantParams, response: withProblems({ 200: Type.Object({ items: Type.Array(TokenIssuerSchema) }) }) }
+    schema: { tags, operationId: 'listTokenIssuers', summary: 'The tenant\'s token issuers', params: TenantParams, response: withProblems({ 200: Type.Object({ items: Type.Array(TokenIssuerSchema) }) }) }
   }, async (request) => {
     await tenants.get(request.params.tenantId)
     return { items: await fastify.domain.tokenIssuers.list(request.params.tenantId) }
@@ -121,6 +122,7 @@ const tenants: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.delete('/:tenantId/issuers/:issuerId', {
     schema: {
       tags,
+      operationId: 'removeTokenIssuer',
       summary: 'Stop accepting an issuer\'s tokens',
       params: Type.Object({ tenantId: Type.String({ format: 'uuid' }), issuerId: Type.String({ format: 'uuid' }) }),
       response: withProblems({ 204: Type.Null() })
