@@ -26,7 +26,7 @@ const doc = (text: unknown, indent: string): string => typeof text === 'string' 
 
 /** A JSON Schema as a TypeScript type. */
 function typeOf (s: Schema | undefined, indent = ''): string {
-  if (s === undefined || s === true || Object.keys(s).length === 0) return 'unknown'
+  if (s === undefined || (s as unknown) === true || Object.keys(s).length === 0) return 'unknown'
   if (typeof s.$ref === 'string') return s.$ref.replace('#/components/schemas/', '')
   if (Array.isArray(s.anyOf) || Array.isArray(s.oneOf)) {
     const parts: string[] = [...new Set<string>((s.anyOf ?? s.oneOf).map((x: Schema) => typeOf(x, indent)))]
@@ -125,13 +125,13 @@ export function generate (document: Doc): string {
         else if (Object.keys(c).length === 0 && status === 204) answers.push('void')
       }
       const answer = binary ? 'Response' : ([...new Set(answers)].map(a => a.includes('\n') && answers.length > 1 ? `(${a})` : a).join(' | ') || 'void')
-      out.push(`export type ${pascal(id)}Result = ${answer}`, '')
+      out.push(`export type ${pascal(id)}Response = ${answer}`, '')
 
       const security = Array.isArray(op.security) && op.security.length > 0 ? Object.keys(op.security[0])[0] : (op.security === undefined ? 'apiKey' : null)
       const idempotent = params.some(p => p.in === 'header' && p.name.toLowerCase() === 'idempotency-key')
-      table.push(`  ${id}: { method: '${method.toUpperCase()}', path: '${path}', path_: ${JSON.stringify(pathParams.map(p => p.name))}, query: ${JSON.stringify(queryParams.map(p => p.name))}, headers: ${JSON.stringify(Object.fromEntries(headerParams.map(p => [camel(p.name), p.name])))}, body: ${bodyTypes.length > 0}, idempotencyKey: ${idempotent}, answer: '${binary ? 'raw' : answer === 'void' ? 'none' : 'json'}', auth: ${security === null ? 'null' : `'${security}'`} },`)
+      table.push(`  ${id}: { method: '${method.toUpperCase()}', path: '${path}', path_: ${JSON.stringify(pathParams.map(p => p.name))}, query: ${JSON.stringify(queryParams.map(p => p.name))}, headers: ${JSON.stringify(Object.fromEntries(headerParams.map(p => [camel(p.name), p.name])))}, body: ${bodyTypes.length > 0}, idempotencyKey: ${idempotent && method !== 'get'}, answer: '${binary ? 'raw' : answer === 'void' ? 'none' : 'json'}', auth: ${security === null ? 'null' : `'${security}'`} },`)
       const summary = [op.summary, op.description].filter(Boolean).join('\n\n')
-      methods.push(`${doc(`${summary}\n\n\`${method.toUpperCase()} ${path}\``, '  ')}  ${id} (input${inputRequired ? '' : '?'}: ${pascal(id)}Input, options?: RequestOptions): Promise<${pascal(id)}Result> {\n    return this.request('${id}', input ?? {}, options) as Promise<${pascal(id)}Result>\n  }\n`)
+      methods.push(`${doc(`${summary}\n\n\`${method.toUpperCase()} ${path}\``, '  ')}  ${id} (input${inputRequired ? '' : '?'}: ${pascal(id)}Input, options?: RequestOptions): Promise<${pascal(id)}Response> {\n    return this.request('${id}', input ?? {}, options) as Promise<${pascal(id)}Response>\n  }\n`)
     }
   }
 
@@ -164,7 +164,7 @@ export function generate (document: Doc): string {
     '}',
     ''
   )
-  return out.join('\n')
+  return out.join('\n').replace(/[ \t]+$/gm, '')
 }
 
 const here = dirname(fileURLToPath(import.meta.url))
