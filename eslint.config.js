@@ -2,5 +2,5 @@ import neostandard, { resolveIgnoresFromGitignore } from 'neostandard'
 
 export default neostandard({
   ts: true,
-  ignores: [...resolveIgnoresFromGitignore(), 'src/generated/**']
+  ignores: [...resolveIgnoresFromGitignore(), 'src/generated/**', 'clients/typescript/dist/**']
 })

@@ -30,7 +30,7 @@ const users: FastifyPluginAsyncTypebox = async (fastify) => {
     config: { scope: 'users:manage', tenantOnly: true },
     schema: {
       tags: ['client-tokens'],
-      operationId: 'revokeUserClientTokens',
+      operationId: 'revokeClientTokens',
       summary: 'End every client token of the user at once (on every instance within AUTH_CACHE_TTL_MS); tokens minted afterwards work',
       headers: HeadersSchema,
       params: UserParams,

@@ -122,7 +122,7 @@ const tenants: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.delete('/:tenantId/issuers/:issuerId', {
     schema: {
       tags,
-      operationId: 'deleteTokenIssuer',
+      operationId: 'removeTokenIssuer',
       summary: 'Stop accepting an issuer\'s tokens',
       params: Type.Object({ tenantId: Type.String({ format: 'uuid' }), issuerId: Type.String({ format: 'uuid' }) }),
       response: withProblems({ 204: Type.Null() })
