@@ -8,11 +8,11 @@ const TOKEN_KEY = 'nemo-portal-token'
 const $ = (id) => document.getElementById(id)
 
 function takeToken () {
-  const params = new URLSearchParams(location.hash.slice(1))
+  const params = new URLSearchParams(window.location.hash.slice(1))
   const fromLink = params.get('token')
   if (fromLink) {
     sessionStorage.setItem(TOKEN_KEY, fromLink)
-    history.replaceState(null, '', location.pathname)
+    window.history.replaceState(null, '', window.location.pathname)
   }
   return sessionStorage.getItem(TOKEN_KEY)
 }

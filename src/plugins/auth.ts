@@ -82,6 +82,8 @@ async function auth (fastify: FastifyInstance): Promise<void> {
     headers: { 'www-authenticate': 'Bearer realm="nemo-gateway", error="invalid_token"' }
   })
 
+  const portalElsewhere = (): GatewayError => gwError('GW_ERR_FORBIDDEN', 'A portal link\'s token works on the /v1 webhook and usage routes only')
+
   /** The actor of a client token: its tenant and user, never one the holder names. */
   async function resolveClient (raw: string, userId: string | undefined, address: string): Promise<RequestActor> {
     const cacheKey = hash('sha256', raw, 'base64')
@@ -188,7 +190,7 @@ async function auth (fastify: FastifyInstance): Promise<void> {
   async function resolveActor (authorization: string | undefined, userId: string | undefined, address: string): Promise<RequestActor> {
     const raw = bearer(authorization)
     if (raw !== null && looksLikeJwt(raw)) {
-      if (isPortalToken(raw)) throw gwError('GW_ERR_FORBIDDEN', 'A portal link\'s token works on the /v1 webhook and usage routes only')
+      if (isPortalToken(raw)) throw portalElsewhere()
       return await resolveClient(raw, userId, address)
     }
     const key = await resolveKey(authorization, address)
@@ -232,6 +234,8 @@ async function auth (fastify: FastifyInstance): Promise<void> {
     const raw = bearer(authorization)
     const config = request.routeOptions.config
     if (raw !== null && accessToken === undefined && looksLikeJwt(raw) && isPortalToken(raw)) {
+      // /v1 routes only, each held to its scope (GraphQL has no tenant-wide viewer to give it)
+      if (config.scope === undefined) throw portalElsewhere()
       // X-User-Id, if sent, is ignored: a portal link is the tenant's, never one user's
       request.actor = await resolvePortal(raw, request.ip)
       return

@@ -14,7 +14,7 @@ export type { EndpointView, MessageView, AttemptView } from '../../schemas/webho
 
 export const WEBHOOK_EVENTS = ['export.completed', 'export.failed', 'export.cancelled'] as const
 /** What "send a test event" sends: to one endpoint, whatever events it asked for. */
-export const WEBHOOK_TEST_EVENT = 'webhook.test'
+const WEBHOOK_TEST_EVENT = 'webhook.test'
 
 interface StoredSecret { secret: string, createdAt: string, expiresAt: string | null }
 
