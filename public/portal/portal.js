@@ -215,7 +215,8 @@ function chart (usage) {
     const bar = svg('rect', { class: 'bar', x: left + i * bw + 1, y: H - bottom - h, width: Math.max(1, bw - 2), height: h, 'data-day': day, 'data-credits': values[i] })
     bar.append(svg('title', {}, `${day}: ${values[i]} credits`))
     root.append(bar)
-    if (i % 7 === 0 || i === all.length - 1) root.append(svg('text', { x: left + i * bw + bw / 2, y: H - 8, 'text-anchor': 'middle' }, day.slice(5)))
+    const last = i === all.length - 1
+    if (last || (i % 7 === 0 && all.length - 1 - i >= 4)) root.append(svg('text', { x: last ? W : left + i * bw + bw / 2, y: H - 8, 'text-anchor': last ? 'end' : 'middle' }, day.slice(5)))
   })
   return root
 }

@@ -20,7 +20,8 @@ const SECURITY_HEADERS = {
 const FILES = [
   { url: '/portal', file: 'index.html', type: 'text/html; charset=utf-8' },
   { url: '/portal/portal.js', file: 'portal.js', type: 'text/javascript; charset=utf-8' },
-  { url: '/portal/portal.css', file: 'portal.css', type: 'text/css; charset=utf-8' }
+  { url: '/portal/portal.css', file: 'portal.css', type: 'text/css; charset=utf-8' },
+  { url: '/portal/icon.svg', file: 'icon.svg', type: 'image/svg+xml' }
 ]
 
 const portalPage: FastifyPluginAsync = async (fastify) => {
