@@ -16,6 +16,7 @@ COPY --from=deps /app/dist ./dist
 COPY package.json ./
 COPY prisma ./prisma
 COPY schema ./schema
+COPY public ./public
 USER gateway
 EXPOSE 3000
 HEALTHCHECK --interval=10s --timeout=3s CMD node -e "fetch('http://127.0.0.1:'+process.env.PORT+'/health/ready').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"

@@ -23,6 +23,7 @@ import firstRun from './plugins/first-run.ts'
 import v1 from './routes/v1/index.ts'
 import admin from './routes/admin/v1/index.ts'
 import wellKnown from './routes/well-known.ts'
+import portalPage from './routes/portal.ts'
 import cors from './plugins/cors.ts'
 import background from './plugins/background.ts'
 
@@ -60,6 +61,7 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   await fastify.register(v1, { prefix: '/v1' })
   await fastify.register(admin, { prefix: '/admin/v1' })
   await fastify.register(wellKnown)
+  await fastify.register(portalPage)
   // pollers, delivery, sweeps and the drain: started once the app is ready
   await fastify.register(background)
 }

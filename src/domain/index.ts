@@ -1,5 +1,5 @@
 // Builds every domain service from its dependencies, once per app.
-import { ApiKeys, ClientTokens, Deletions, Origins, TokenIssuers, type SigningKeys } from './tenancy/index.ts'
+import { ApiKeys, ClientTokens, Deletions, Origins, PortalSessions, TokenIssuers, type SigningKeys } from './tenancy/index.ts'
 import { Credentials, Credits, TokenRegistry } from './tokens/index.ts'
 import type { DomainDeps } from './common/index.ts'
 import { SessionEvents } from './events/index.ts'
@@ -44,6 +44,8 @@ export interface Domain {
   /** Tokens for a tenant's web and mobile apps, and the tenants' own token issuers. */
   clientTokens: ClientTokens
   tokenIssuers: TokenIssuers
+  /** Webhook portal links for a tenant's staff. */
+  portalSessions: PortalSessions
   signingKeys: SigningKeys
   /** Browser origins each tenant allows. */
   origins: Origins
@@ -78,5 +80,5 @@ export function buildDomain (deps: DomainDeps, signingKeys: SigningKeys): Domain
   const tokenIssuers = new TokenIssuers(deps.prisma, guard)
   caches.onChange((change) => { if (change.kind === 'issuers') tokenIssuers.forget() })
   const clientTokens = new ClientTokens(deps.prisma, signingKeys, tokenIssuers)
-  return { tenants, apiKeys, users, credentials, tokenRegistry, events, sessions, credits, timelines, turns, say, uploads, exports, webhooks, webhookDelivery, caches, deletions, retention, clientTokens, tokenIssuers, signingKeys, origins, usage: new Usage(deps.prisma) }
+  return { tenants, apiKeys, users, credentials, tokenRegistry, events, sessions, credits, timelines, turns, say, uploads, exports, webhooks, webhookDelivery, caches, deletions, retention, clientTokens, tokenIssuers, portalSessions: new PortalSessions(deps.prisma, signingKeys, caches, deps.publicBaseUrl), signingKeys, origins, usage: new Usage(deps.prisma) }
 }

@@ -9,13 +9,16 @@
 // therefore stops working within that many ms. What each route may do is checked against the
 // credential's scopes in one place: `checkScope` (REST: the route's `config.scope`; GraphQL
 // asks the same rule for each field, src/graphql/scopes.ts).
+// A webhook portal link's token (a JWT for the portal audience, domain/tenancy/portal-sessions.ts)
+// acts tenant-wide with the portal's scopes only, on /v1 routes; its verdict is cached the same
+// way and dropped on every instance when a link is revoked.
 // Every failed authentication goes through the auth-throttle plugin (429 past a per-address limit).
 import { createHash, hash, timingSafeEqual } from 'node:crypto'
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { gwError, isGatewayError, type GatewayError } from '../errors.ts'
 import type { ClientGrant, Scope, VerifiedKey } from '../domain/tenancy/index.ts'
-import { grantOf, isValidExternalUserId, looksLikeJwt, requireScope } from '../domain/tenancy/index.ts'
+import { grantOf, isPortalToken, isValidExternalUserId, looksLikeJwt, PORTAL_SCOPES, requireScope, type PortalGrant } from '../domain/tenancy/index.ts'
 import { TtlCache } from '../domain/common/index.ts'
 import type { RequestActor } from '../domain/common/index.ts'
 import { accessTokenOf } from '../http/access-token.ts'
@@ -31,6 +34,8 @@ declare module 'fastify' {
     scope?: Scope
     /** A route that answers for one end user when X-User-Id is sent, else for the whole tenant. */
     userOptional?: boolean
+    /** Only an API key may call it (opening a portal link): a portal link cannot open another. */
+    apiKeyOnly?: boolean
   }
   interface FastifyInstance {
     authenticateTenant: (request: FastifyRequest) => Promise<void>
@@ -63,17 +68,21 @@ interface CachedGrant {
 }
 
 async function auth (fastify: FastifyInstance): Promise<void> {
-  const { apiKeys, users, clientTokens } = fastify.domain
+  const { apiKeys, users, clientTokens, portalSessions } = fastify.domain
   const ttl = fastify.config.AUTH_CACHE_TTL_MS
   const keyCache = new TtlCache<VerifiedKey | null>(ttl, MAX_CACHE)
   const keyScopes = new WeakMap<VerifiedKey, RequestActor['scopes']>()
   const tokenCache = new TtlCache<CachedGrant>(ttl, MAX_CACHE)
   const revocations = new TtlCache<number>(ttl, MAX_CACHE)
   const touched = new Map<string, number>()
+  const portalCache = new TtlCache<PortalGrant>(ttl, MAX_CACHE)
+  const portalScopes: ReadonlySet<string> = new Set(PORTAL_SCOPES)
 
   const invalidToken = (detail: string): GatewayError => gwError('GW_ERR_UNAUTHORIZED', detail, {
     headers: { 'www-authenticate': 'Bearer realm="nemo-gateway", error="invalid_token"' }
   })
+
+  const portalElsewhere = (): GatewayError => gwError('GW_ERR_FORBIDDEN', 'A portal link\'s token works on the /v1 webhook and usage routes only')
 
   /** The actor of a client token: its tenant and user, never one the holder names. */
   async function resolveClient (raw: string, userId: string | undefined, address: string): Promise<RequestActor> {
@@ -111,6 +120,26 @@ async function auth (fastify: FastifyInstance): Promise<void> {
       via: 'client-token',
       ...(grant.sessionIds === undefined ? {} : { sessionIds: grant.sessionIds })
     }
+  }
+
+  /** The tenant-wide actor of a portal link: the portal's scopes, no end user. */
+  async function resolvePortal (raw: string, address: string): Promise<RequestActor> {
+    const cacheKey = hash('sha256', raw, 'base64')
+    let grant = portalCache.get(cacheKey)
+    if (grant === undefined) {
+      try {
+        grant = await portalSessions.verify(raw)
+      } catch (err) {
+        if (isGatewayError(err, 'GW_ERR_UNAUTHORIZED')) throw await fastify.authFailure(address, err)
+        throw err
+      }
+      portalCache.set(cacheKey, grant)
+    }
+    if (grant.expiresAt <= Date.now()) {
+      portalCache.delete(cacheKey)
+      throw await fastify.authFailure(address, invalidToken('The portal link has expired; ask for a new link'))
+    }
+    return { tenantId: grant.tenantId, userId: '', apiKeyId: `portal:${grant.sessionId}`, keyId: 'portal', externalUserId: '', scopes: portalScopes, via: 'portal' }
   }
 
   function scopesOf (key: VerifiedKey): RequestActor['scopes'] {
@@ -160,7 +189,10 @@ async function auth (fastify: FastifyInstance): Promise<void> {
 
   async function resolveActor (authorization: string | undefined, userId: string | undefined, address: string): Promise<RequestActor> {
     const raw = bearer(authorization)
-    if (raw !== null && looksLikeJwt(raw)) return await resolveClient(raw, userId, address)
+    if (raw !== null && looksLikeJwt(raw)) {
+      if (isPortalToken(raw)) throw portalElsewhere()
+      return await resolveClient(raw, userId, address)
+    }
     const key = await resolveKey(authorization, address)
     if (userId === undefined || userId === '') {
       throw gwError('GW_ERR_VALIDATION', 'Send the end user\'s id in the X-User-Id header', {
@@ -184,6 +216,7 @@ async function auth (fastify: FastifyInstance): Promise<void> {
     if (change.kind === 'keys') keyCache.clear()
     if (change.kind === 'client-tokens') revocations.delete(`${change.tenantId}\0${change.externalId}`)
     if (change.kind === 'issuers') tokenCache.clear()
+    if (change.kind === 'portal-sessions') portalCache.clear()
   })
   fastify.decorate('forgetKeys', () => { fastify.domain.caches.changed({ kind: 'keys' }) })
 
@@ -200,6 +233,13 @@ async function auth (fastify: FastifyInstance): Promise<void> {
     }
     const raw = bearer(authorization)
     const config = request.routeOptions.config
+    if (raw !== null && accessToken === undefined && looksLikeJwt(raw) && isPortalToken(raw)) {
+      // /v1 routes only, each held to its scope (GraphQL has no tenant-wide viewer to give it)
+      if (config.scope === undefined) throw portalElsewhere()
+      // X-User-Id, if sent, is ignored: a portal link is the tenant's, never one user's
+      request.actor = await resolvePortal(raw, request.ip)
+      return
+    }
     const tenantWide = config.tenantOnly === true || (config.userOptional === true && (request.headers['x-user-id'] ?? '') === '')
     if (tenantWide && (raw === null || !looksLikeJwt(raw))) {
       // a tenant resource (webhook endpoints): X-User-Id is accepted and ignored; a route that
@@ -214,7 +254,8 @@ async function auth (fastify: FastifyInstance): Promise<void> {
   })
 
   fastify.decorate('checkScope', async (request: FastifyRequest) => {
-    const scope = request.routeOptions.config.scope
+    const { scope, apiKeyOnly } = request.routeOptions.config
+    if (apiKeyOnly === true && request.actor.via !== 'api-key') throw gwError('GW_ERR_FORBIDDEN', 'Only an API key can do this (a portal link or a client token cannot)')
     if (scope !== undefined) requireScope(request.actor.scopes, scope)
   })
 

@@ -1347,6 +1347,24 @@ export type RecoverWebhookMessagesResponse = {
   recovered: number
 }
 
+export type SendWebhookTestEventInput = {
+  endpointId: string
+}
+
+export type SendWebhookTestEventResponse = {
+  id: string
+  /** The webhook-id header: stable across retries */
+  webhookId: string
+  endpointId: string
+  eventType: string
+  payload: unknown
+  status: "pending" | "delivered" | "failed"
+  attempts: number
+  nextAttemptAt: string | null
+  deliveredAt: string | null
+  createdAt: string
+}
+
 export type GetWebhookMessageInput = {
   messageId: string
 }
@@ -1506,6 +1524,26 @@ export type GetUsageResponse = {
     }
   }>
 }
+
+export type CreatePortalSessionInput = {
+  body?: {
+    ttlSeconds?: number
+  }
+}
+
+export type CreatePortalSessionResponse = {
+  /** For DELETE /v1/portal/sessions/{id} */
+  id: string
+  /** The link: a secret for as long as it lives */
+  url: string
+  expiresAt: string
+}
+
+export type RevokePortalSessionInput = {
+  id: string
+}
+
+export type RevokePortalSessionResponse = void
 
 export type ListTenantsInput = Record<string, never>
 
@@ -1824,12 +1862,15 @@ export const operations = {
   rotateWebhookSecret: { method: 'POST', path: '/v1/webhooks/endpoints/{endpointId}/rotate-secret', pathParams: ["endpointId"], query: [], headers: {}, body: true, idempotencyKey: true, answer: 'json', auth: 'apiKey' },
   listWebhookMessages: { method: 'GET', path: '/v1/webhooks/endpoints/{endpointId}/messages', pathParams: ["endpointId"], query: ["status","cursor","limit"], headers: {}, body: false, idempotencyKey: false, answer: 'json', auth: 'apiKey' },
   recoverWebhookMessages: { method: 'POST', path: '/v1/webhooks/endpoints/{endpointId}/recover', pathParams: ["endpointId"], query: [], headers: {}, body: true, idempotencyKey: true, answer: 'json', auth: 'apiKey' },
+  sendWebhookTestEvent: { method: 'POST', path: '/v1/webhooks/endpoints/{endpointId}/test', pathParams: ["endpointId"], query: [], headers: {}, body: false, idempotencyKey: true, answer: 'json', auth: 'apiKey' },
   getWebhookMessage: { method: 'GET', path: '/v1/webhooks/messages/{messageId}', pathParams: ["messageId"], query: [], headers: {}, body: false, idempotencyKey: false, answer: 'json', auth: 'apiKey' },
   replayWebhookMessage: { method: 'POST', path: '/v1/webhooks/messages/{messageId}/replay', pathParams: ["messageId"], query: [], headers: {}, body: false, idempotencyKey: true, answer: 'json', auth: 'apiKey' },
   deleteUser: { method: 'DELETE', path: '/v1/users/{userId}', pathParams: ["userId"], query: [], headers: {}, body: false, idempotencyKey: false, answer: 'json', auth: 'apiKey' },
   revokeClientTokens: { method: 'POST', path: '/v1/users/{userId}/client-tokens/revoke', pathParams: ["userId"], query: [], headers: {}, body: false, idempotencyKey: false, answer: 'json', auth: 'apiKey' },
   createClientToken: { method: 'POST', path: '/v1/client-tokens', pathParams: [], query: [], headers: {}, body: true, idempotencyKey: true, answer: 'json', auth: 'apiKey' },
   getUsage: { method: 'GET', path: '/v1/usage', pathParams: [], query: ["from","to","groupBy"], headers: {}, body: false, idempotencyKey: false, answer: 'json', auth: 'apiKey' },
+  createPortalSession: { method: 'POST', path: '/v1/portal/sessions', pathParams: [], query: [], headers: {}, body: true, idempotencyKey: false, answer: 'json', auth: 'apiKey' },
+  revokePortalSession: { method: 'DELETE', path: '/v1/portal/sessions/{id}', pathParams: ["id"], query: [], headers: {}, body: false, idempotencyKey: false, answer: 'none', auth: 'apiKey' },
   listTenants: { method: 'GET', path: '/admin/v1/tenants', pathParams: [], query: [], headers: {}, body: false, idempotencyKey: false, answer: 'json', auth: 'admin' },
   createTenant: { method: 'POST', path: '/admin/v1/tenants', pathParams: [], query: [], headers: {}, body: true, idempotencyKey: false, answer: 'json', auth: 'admin' },
   getTenant: { method: 'GET', path: '/admin/v1/tenants/{tenantId}', pathParams: ["tenantId"], query: [], headers: {}, body: false, idempotencyKey: false, answer: 'json', auth: 'admin' },
@@ -2084,6 +2125,13 @@ export abstract class GeneratedClient {
     return this.request('recoverWebhookMessages', input ?? {}, options) as Promise<RecoverWebhookMessagesResponse>
   }
 
+  /** Send a webhook.test event to this endpoint now (whatever its event filter); answers with the message
+   *
+   * `POST /v1/webhooks/endpoints/{endpointId}/test` */
+  sendWebhookTestEvent (input: SendWebhookTestEventInput, options?: RequestOptions): Promise<SendWebhookTestEventResponse> {
+    return this.request('sendWebhookTestEvent', input ?? {}, options) as Promise<SendWebhookTestEventResponse>
+  }
+
   /** One message with its attempt log
    *
    * `GET /v1/webhooks/messages/{messageId}` */
@@ -2128,6 +2176,22 @@ export abstract class GeneratedClient {
    * `GET /v1/usage` */
   getUsage (input?: GetUsageInput, options?: RequestOptions): Promise<GetUsageResponse> {
     return this.request('getUsage', input ?? {}, options) as Promise<GetUsageResponse>
+  }
+
+  /** A link to the webhook portal for the tenant's staff (the API key never reaches the browser)
+   *
+   * The link opens /portal for this tenant for 60 minutes unless asked otherwise (24 h at most). Its token may only webhooks:manage and usage:read (tenant-wide); only its hash is stored, and DELETE revokes it. The token is in the URL's fragment (#token=...), which browsers never send to a server.
+   *
+   * `POST /v1/portal/sessions` */
+  createPortalSession (input?: CreatePortalSessionInput, options?: RequestOptions): Promise<CreatePortalSessionResponse> {
+    return this.request('createPortalSession', input ?? {}, options) as Promise<CreatePortalSessionResponse>
+  }
+
+  /** Revoke a portal link at once
+   *
+   * `DELETE /v1/portal/sessions/{id}` */
+  revokePortalSession (input: RevokePortalSessionInput, options?: RequestOptions): Promise<RevokePortalSessionResponse> {
+    return this.request('revokePortalSession', input ?? {}, options) as Promise<RevokePortalSessionResponse>
   }
 
   /** List tenants

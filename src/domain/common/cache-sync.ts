@@ -14,6 +14,8 @@ export type CacheChange =
   | { kind: 'users', tenantId: string, externalId?: string }
   /** A user's client tokens were revoked: the cached revocation time. */
   | { kind: 'client-tokens', tenantId: string, externalId: string }
+  /** A portal link was revoked: every cached portal verdict. */
+  | { kind: 'portal-sessions' }
   /** A tenant's token issuers changed: the cached issuer rows. */
   | { kind: 'issuers' }
   /** A session's row was written (reset, token re-pinned, state snapshot saved): its cached view. */

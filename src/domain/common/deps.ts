@@ -45,11 +45,11 @@ export interface Actor {
 
 /** The actor of an authenticated request: which key spoke, and the end user's own id. */
 export interface RequestActor extends Actor {
-  /** Who spoke, for per-caller limits: the API key's id, or `client:<user id>` for a client token. */
+  /** Who spoke, for per-caller limits: the API key's id, `client:<user id>` for a client token, `portal:<portal session id>` for a portal link. */
   apiKeyId: string
   keyId: string
   externalUserId: string
   /** What the credential may do: `*` or a set of scopes (domain/tenancy/scopes.ts). */
   scopes: '*' | ReadonlySet<string>
-  via: 'api-key' | 'client-token'
+  via: 'api-key' | 'client-token' | 'portal'
 }

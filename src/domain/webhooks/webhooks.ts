@@ -13,6 +13,8 @@ import type { EndpointView, MessageView, AttemptView } from '../../schemas/webho
 export type { EndpointView, MessageView, AttemptView } from '../../schemas/webhook.ts'
 
 export const WEBHOOK_EVENTS = ['export.completed', 'export.failed', 'export.cancelled'] as const
+/** What "send a test event" sends: to one endpoint, whatever events it asked for. */
+const WEBHOOK_TEST_EVENT = 'webhook.test'
 
 interface StoredSecret { secret: string, createdAt: string, expiresAt: string | null }
 
@@ -215,6 +217,24 @@ export class Webhooks {
       data: wanted.map(e => ({ tenantId, endpointId: e.id, eventType: type, payload: payload as Prisma.InputJsonValue, body, nextAttemptAt: now, traceparent }))
     })
     return count
+  }
+
+  /**
+   * A `webhook.test` message to one endpoint, sent now on the normal schedule (retries, attempt
+   * log): the way to check a receiver and its secret. A disabled endpoint is refused.
+   */
+  async sendTest (tenantId: string, endpointId: string): Promise<MessageView> {
+    const endpoint = await this.getRow(tenantId, endpointId)
+    if (!endpoint.enabled) {
+      throw gwError('GW_ERR_CONFLICT', `This endpoint is disabled (${endpoint.disabledReason ?? 'by the tenant'}); enable it, then send a test event`, { extensions: { endpointId } })
+    }
+    const now = new Date()
+    const payload = { type: WEBHOOK_TEST_EVENT, timestamp: now.toISOString(), data: { endpointId, note: 'A test event: nothing happened' } }
+    const row = await this.deps.prisma.webhookMessage.create({
+      data: { tenantId, endpointId, eventType: WEBHOOK_TEST_EVENT, payload, body: JSON.stringify(payload), nextAttemptAt: now }
+    })
+    this.wakeDelivery()
+    return this.messageView(row)
   }
 
   async messages (tenantId: string, endpointId: string, opts: { status?: string, cursor?: string, limit: number }): Promise<Page<MessageView>> {

@@ -12,6 +12,7 @@ import webhooks from './webhooks/index.ts'
 import users from './users/index.ts'
 import clientTokens from './client-tokens/index.ts'
 import usage from './usage/index.ts'
+import portal from './portal/index.ts'
 
 const v1: FastifyPluginAsync = async (fastify) => {
   // every route names the scope it needs: one forgotten would be open to every credential
@@ -40,6 +41,7 @@ const v1: FastifyPluginAsync = async (fastify) => {
   await fastify.register(users, { prefix: '/users' })
   await fastify.register(clientTokens, { prefix: '/client-tokens' })
   await fastify.register(usage, { prefix: '/usage' })
+  await fastify.register(portal, { prefix: '/portal' })
 }
 
 export default v1

@@ -163,6 +163,18 @@ const webhooks: FastifyPluginAsyncTypebox = async (fastify) => {
     return await reply.code(202).send({ recovered })
   })
 
+  fastify.post('/endpoints/:endpointId/test', {
+    config,
+    schema: {
+      tags: ['webhooks'],
+      operationId: 'sendWebhookTestEvent',
+      summary: 'Send a webhook.test event to this endpoint now (whatever its event filter); answers with the message',
+      headers: HeadersSchema,
+      params: EndpointParams,
+      response: withProblems({ 202: MessageSchema, 409: ProblemRef })
+    }
+  }, async (request, reply) => await reply.code(202).send(await webhooks.sendTest(request.actor.tenantId, request.params.endpointId)))
+
   fastify.get('/messages/:messageId', {
     config,
     schema: {
