@@ -10,9 +10,20 @@ import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { exportSetup, settled } from './helpers/exports.ts'
 import { waitFor } from './helpers/sse.ts'
+import type { Page } from 'puppeteer-core'
 
 const CHROMIUM = '/usr/bin/chromium'
 const SHOTS = process.env.PORTAL_SCREENSHOTS
+
+/**
+ * Clicks the element the selector names now, in one step inside the page: a list that is
+ * re-rendered between finding a button and clicking it (the endpoints reload after "Back")
+ * cannot leave the click on a detached node.
+ */
+async function press (page: Page, selector: string): Promise<void> {
+  await page.waitForSelector(selector)
+  await page.$eval(selector, (e) => { (e as HTMLElement).click() })
+}
 
 t.test('a portal link: replay a message, rotate a secret, send a test event; expired and revoked links refused', { skip: existsSync(CHROMIUM) ? false : `no browser at ${CHROMIUM} (apt-get install -y chromium)` }, async (t) => {
   const { default: puppeteer } = await import('puppeteer-core')
@@ -60,18 +71,18 @@ t.test('a portal link: replay a message, rotate a secret, send a test event; exp
   await shot(page, 'endpoints')
 
   // messages and their attempts, then replay the failed one
-  await page.click(`${row} button[data-action="messages"]`)
+  await press(page, `${row} button[data-action="messages"]`)
   const msgRow = `tr[data-message="${failed.id}"]`
   await page.waitForSelector(msgRow)
   t.match(await page.$eval(msgRow, (e) => e.textContent), /export\.completed.*failed/)
-  await page.click(`${msgRow} button[data-action="attempts"]`)
+  await press(page, `${msgRow} button[data-action="attempts"]`)
   await page.waitForSelector('#attempts:not([hidden]) tbody tr')
   const attempts = await page.$$eval('#attempts tbody tr', (rows) => rows.map(r => [...r.querySelectorAll('td')].slice(1).map(c => c.textContent)))
   const logged = (await api('GET', `/v1/webhooks/messages/${failed.id}`)).json().attemptLog
   t.equal(attempts.length, logged.length, 'every attempt is listed')
   t.match(attempts[0], ['scheduled', '500', /^\d+ ms$/, logged[0].responseBody], `attempts show status, latency and the first bytes of the answer: ${JSON.stringify(attempts)}`)
   await shot(page, 'messages')
-  await page.click(`${msgRow} button[data-action="replay"]`)
+  await press(page, `${msgRow} button[data-action="replay"]`)
   await page.waitForFunction(() => document.getElementById('notice')!.textContent!.startsWith('Replayed'))
   const replayed = (await api('GET', `/v1/webhooks/messages/${failed.id}`)).json()
   t.equal(replayed.status, 'delivered', 'through the API: the replayed message is delivered')
@@ -79,9 +90,9 @@ t.test('a portal link: replay a message, rotate a secret, send a test event; exp
   await shot(page, 'replayed')
 
   // rotate the secret: shown once, and the new one signs what is sent next
-  await page.click('#back')
+  await press(page, '#back')
   await page.waitForSelector(`${row} button[data-action="rotate"]`)
-  await page.click(`${row} button[data-action="rotate"]`)
+  await press(page, `${row} button[data-action="rotate"]`)
   await page.waitForSelector('#secret:not([hidden])')
   const secret = await page.$eval('#secret-value', (e) => e.textContent!)
   gw.secret(secret)
@@ -94,7 +105,7 @@ t.test('a portal link: replay a message, rotate a secret, send a test event; exp
 
   // a test event, signed with the new secret (the receiver accepts only that one now)
   const before = receiver.deliveries.length
-  await page.click(`${row} button[data-action="test"]`)
+  await press(page, `${row} button[data-action="test"]`)
   await page.waitForFunction(() => document.getElementById('notice')!.textContent!.startsWith('Test event queued'))
   const [testDelivery] = (await receiver.waitFor(before + 1)).slice(before)
   t.equal(testDelivery!.json.type, 'webhook.test')
@@ -104,7 +115,7 @@ t.test('a portal link: replay a message, rotate a secret, send a test event; exp
   t.equal(testMsg.eventType, 'webhook.test', 'through the API: the test message was delivered')
 
   // usage per day: the chart shows what the API answers
-  await page.click('button[data-view="usage"]')
+  await press(page, 'button[data-view="usage"]')
   await page.waitForSelector('#usage-chart svg rect.bar')
   const usage = (await api('GET', '/v1/usage')).json()
   const today = usage.rows.at(-1)
@@ -119,7 +130,7 @@ t.test('a portal link: replay a message, rotate a secret, send a test event; exp
   t.match(await again.$eval('#refused-detail', (e) => e.textContent), /revoked/)
   await shot(again, 'refused')
   await page.bringToFront()
-  await page.click('button[data-view="endpoints"]')
+  await press(page, 'button[data-view="endpoints"]')
   await page.waitForSelector('body[data-state="refused"]', { timeout: 15_000 })
   t.pass('the page already open is refused at its next call')
 
