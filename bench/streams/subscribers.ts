@@ -145,6 +145,10 @@ async function main (): Promise<void> {
       await warm.dispose()
     }
 
+    // as it is (no forced GC) and after a full GC: "as it grew" compares like with like (a
+    // forced GC also shrinks V8's young generation, which regrows by tens of MB whatever N is)
+    await sleep(2000)
+    const rssBeforeAsIs = await rssKb(gw.proc.pid!)
     const rssBefore = await settledRss(gw.proc.pid!, inspectorPort)
     if (args['heap-snapshots']) { gw.proc.kill('SIGWINCH'); await sleep(15_000) }
     const opened = performance.now()
@@ -182,7 +186,8 @@ async function main (): Promise<void> {
     if (args['heap-snapshots']) { gw.proc.kill('SIGWINCH'); await sleep(20_000) }
     const kbPerSubscription = (rssAfter - rssBefore) / SUBSCRIBERS
     const kbGrownPerSubscription = (rssGrown - rssBefore) / SUBSCRIBERS
-    process.stderr.write(`${SUBSCRIBERS} subscriptions open in ${openMs.toFixed(0)} ms; RSS ${rssBefore} -> ${rssGrown} kB as it grew (${kbGrownPerSubscription.toFixed(1)} kB each), ${rssAfter} kB after a full GC (${kbPerSubscription.toFixed(1)} kB each)\n`)
+    const kbAsIsPerSubscription = (rssGrown - rssBeforeAsIs) / SUBSCRIBERS
+    process.stderr.write(`${SUBSCRIBERS} subscriptions open in ${openMs.toFixed(0)} ms; RSS ${rssBeforeAsIs} -> ${rssGrown} kB as it grew, no GC at either end (${kbAsIsPerSubscription.toFixed(1)} kB each); ${rssBefore} (after a GC) -> ${rssGrown} kB (${kbGrownPerSubscription.toFixed(1)} kB each); ${rssAfter} kB after a full GC (${kbPerSubscription.toFixed(1)} kB each)\n`)
 
     const turnStarted = performance.now()
     await gql(`${gwUrl}/graphql`, as, 'mutation ($id: ID!, $text: String!) { sendMessage(sessionId: $id, text: $text) { id } }', { id: session.id, text: '[scenario:generation] make a video of the sea' })
@@ -223,7 +228,7 @@ async function main (): Promise<void> {
       events: reference.length,
       eventTypes: Object.fromEntries([...new Set(served[0]!.types)].map((type) => [type, served[0]!.types.filter((x) => x === type).length])),
       turnMs: Math.round(turnMs),
-      rssKb: { before: rssBefore, grown: rssGrown, after: rssAfter, perSubscriptionGrown: Number(kbGrownPerSubscription.toFixed(1)), perSubscription: Number(kbPerSubscription.toFixed(1)) },
+      rssKb: { beforeAsIs: rssBeforeAsIs, before: rssBefore, grown: rssGrown, after: rssAfter, perSubscriptionAsIs: Number(kbAsIsPerSubscription.toFixed(1)), perSubscriptionGrown: Number(kbGrownPerSubscription.toFixed(1)), perSubscription: Number(kbPerSubscription.toFixed(1)) },
       delivery: { p50: round(quantile(delays, 0.5)), p99: round(quantile(delays, 0.99)), max: round(delays[delays.length - 1]!) },
       spread: { p50: round(quantile(spreads, 0.5)), p99: round(quantile(spreads, 0.99)), max: round(spreads[spreads.length - 1]!) },
       widestSpreads: byEvent.sort((a, b) => b.spread - a.spread).slice(0, 5)
@@ -233,14 +238,14 @@ async function main (): Promise<void> {
     await mkdir(join(root, 'bench', 'results'), { recursive: true })
     await writeFile(join(root, 'bench', 'results', 'subscribers-latest.json'), JSON.stringify(report, null, 2) + '\n')
     const ending = served[0]!.types.at(-1)
-    const row = `| ${report.label || '-'} | ${commit} | ${SUBSCRIBERS} | ${report.events}${ending === 'turn.completed' ? '' : ` (${ending})`}, heartbeat ${args['heartbeat-ms']} ms | ${report.delivery.p50} / ${report.delivery.p99} ms | ${report.spread.p50} / ${report.spread.p99} / ${report.spread.max} ms | ${report.rssKb.perSubscriptionGrown} / ${report.rssKb.perSubscription} KB (${rssBefore} -> ${rssGrown} / ${rssAfter} kB) | ${failed.length} |`
+    const row = `| ${report.label || '-'} | ${commit} | ${SUBSCRIBERS} | ${report.events}${ending === 'turn.completed' ? '' : ` (${ending})`}, heartbeat ${args['heartbeat-ms']} ms | ${report.delivery.p50} / ${report.delivery.p99} ms | ${report.spread.p50} / ${report.spread.p99} / ${report.spread.max} ms | ${report.rssKb.perSubscriptionAsIs} / ${report.rssKb.perSubscriptionGrown} / ${report.rssKb.perSubscription} KB (${rssBeforeAsIs}, ${rssBefore} -> ${rssGrown} / ${rssAfter} kB) | ${failed.length} |`
     const readmePath = join(root, 'bench', 'README.md')
     const readme = await readFile(readmePath, 'utf8')
     const marked = /<!-- bench:subscribers:start -->\n([\s\S]*?)<!-- bench:subscribers:end -->/
     const match = marked.exec(readme)
     if (match) {
       // one row per label: a new run replaces the row of the same label
-      const header = '| run | commit | subscribers | events, event rate | delivery p50 / p99 | spread p50 / p99 / max | RSS per idle subscription, as it grew / after a full GC | failed subscriptions |\n| --- | --- | --- | --- | --- | --- | --- | --- |'
+      const header = '| run | commit | subscribers | events, event rate | delivery p50 / p99 | spread p50 / p99 / max | RSS per idle subscription: as it grew (no GC at either end) / grown from a collected start / after a full GC | failed subscriptions |\n| --- | --- | --- | --- | --- | --- | --- | --- |'
       const rows = match[1]!.split('\n').filter((l) => l.startsWith('| ') && !l.startsWith('| run ') && !l.startsWith('| ---') && !l.startsWith(`| ${report.label || '-'} |`))
       const note = `Last run ${report.date}: ${report.machine.cores} cores (${report.machine.cpu}), Node ${process.version}, taskset ${taskset ? 'yes' : 'no'}.`
       await writeFile(readmePath, readme.replace(marked, `<!-- bench:subscribers:start -->\n${header}\n${[...rows, row].join('\n')}\n\n${note}\n<!-- bench:subscribers:end -->`))

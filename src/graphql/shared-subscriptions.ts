@@ -21,7 +21,8 @@
 // contract (resolves when the subscription ends, throws what should go back as `error`, an
 // iterator in `subscriptionIters` under the id that `complete` and a closing socket return).
 // A mercurius without that method, or an app with onSubscriptionResolution hooks or a
-// depth limit of mercurius' own, runs mercurius' code unchanged.
+// depth limit of mercurius' own, runs mercurius' code unchanged (and its subscriptions are then
+// not counted in gateway_graphql_open_subscriptions, which this module keeps).
 import { createRequire } from 'node:module'
 import { print, subscribe, type DocumentNode, type ExecutionResult, type GraphQLSchema, getOperationAST } from 'graphql'
 import type { RequestActor } from '../domain/common/index.ts'

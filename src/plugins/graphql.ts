@@ -24,7 +24,7 @@ import fp from 'fastify-plugin'
 import fastifyWebsocket from '@fastify/websocket'
 import { domainMetrics } from '../observability/metrics.ts'
 import mercurius from 'mercurius'
-import { getOperationAST, specifiedRules, validate } from 'graphql'
+import { getOperationAST, specifiedRules, validate, type DocumentNode } from 'graphql'
 import type { WebSocket } from 'ws'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { gwError, isGatewayError } from '../errors.ts'
@@ -223,11 +223,17 @@ async function graphql (fastify: FastifyInstance): Promise<void> {
   })
 
   // mercurius runs subscription documents without validating them: do it here
+  // (a document that passed once passes again: subscribers of one text share its parsed
+  // document, subscription-gate.ts, so 1,000 of them validate it once; the scopes are per actor)
+  const passed = new WeakSet<DocumentNode>()
   fastify.graphql.addHook('preSubscriptionExecution', async (schema, document, context) => {
-    const [invalid] = validate(schema, document, specifiedRules)
-    if (invalid) throw catalogError('GW_ERR_VALIDATION', invalid.message)
-    const exceeded = checkLimits(schema, document)
-    if (exceeded) throw exceeded
+    if (!passed.has(document)) {
+      const [invalid] = validate(schema, document, specifiedRules)
+      if (invalid) throw catalogError('GW_ERR_VALIDATION', invalid.message)
+      const exceeded = checkLimits(schema, document)
+      if (exceeded) throw exceeded
+      passed.add(document)
+    }
     scoped(schema, document, context.actor)
   })
 
