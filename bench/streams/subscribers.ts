@@ -83,6 +83,21 @@ async function settledRss (pid: number, inspectorPort: number): Promise<number> 
   return median(samples)
 }
 
+/**
+ * The gateway's own time to hand one event to every subscriber (`gateway_graphql_fan_out_duration`,
+ * a histogram: the p50 / p99 are bucket bounds); absent from a gateway without shared executions.
+ */
+async function fanOut (gwUrl: string): Promise<{ events: number, meanMs: number, p50Ms: number, p99Ms: number } | undefined> {
+  const lines = (await (await request(`${gwUrl}/metrics`)).body.text()).split('\n').filter((l) => l.startsWith('gateway_graphql_fan_out_duration'))
+  const value = (l: string) => Number(l.split(' ').pop())
+  const count = value(lines.find((l) => l.includes('_count')) ?? ' NaN')
+  const sum = value(lines.find((l) => l.includes('_sum')) ?? ' NaN')
+  if (!(count > 0)) return undefined
+  const buckets = lines.filter((l) => l.includes('_bucket')).map((l) => ({ le: Number(/le="([^"]+)"/.exec(l)?.[1] ?? 'Infinity'), n: value(l) }))
+  const at = (q: number) => (buckets.find((b) => b.n >= q * count)?.le ?? Infinity) * 1000
+  return { events: count, meanMs: round(sum / count * 1000), p50Ms: at(0.5), p99Ms: at(0.99) }
+}
+
 async function openSubscriptions (gwUrl: string): Promise<number> {
   const text = await (await request(`${gwUrl}/metrics`)).body.text()
   const line = text.split('\n').find((l) => l.startsWith('gateway_graphql_open_subscriptions') && l.includes('session_events'))
@@ -194,6 +209,7 @@ async function main (): Promise<void> {
     const all = Promise.all(subscribers.map(async (s) => await s.done))
     await Promise.race([all, sleep(120_000).then(() => { throw new Error('the subscribers did not all see the turn end within 120 s') })])
     const turnMs = performance.now() - turnStarted
+    const gatewayFanOut = await fanOut(gwUrl).catch(() => undefined)
 
     const failed = subscribers.filter((s) => s.error !== undefined)
     if (failed.length > 0) process.stderr.write(`${failed.length} subscriptions failed, e.g. ${failed[0]!.error}\nthe gateway said:\n${gw.out().slice(-4000)}\n`)
@@ -231,6 +247,7 @@ async function main (): Promise<void> {
       rssKb: { beforeAsIs: rssBeforeAsIs, before: rssBefore, grown: rssGrown, after: rssAfter, perSubscriptionAsIs: Number(kbAsIsPerSubscription.toFixed(1)), perSubscriptionGrown: Number(kbGrownPerSubscription.toFixed(1)), perSubscription: Number(kbPerSubscription.toFixed(1)) },
       delivery: { p50: round(quantile(delays, 0.5)), p99: round(quantile(delays, 0.99)), max: round(delays[delays.length - 1]!) },
       spread: { p50: round(quantile(spreads, 0.5)), p99: round(quantile(spreads, 0.99)), max: round(spreads[spreads.length - 1]!) },
+      gatewayFanOut,
       widestSpreads: byEvent.sort((a, b) => b.spread - a.spread).slice(0, 5)
     }
     console.log(JSON.stringify(report, null, 2))

@@ -177,6 +177,7 @@ class SharedExecution {
         this.delivered++
         const value = step.value
         const response = Array.isArray(value.errors) && value.errors.length > 0 ? this.leader.errorFormatter(value, this.leader.context).response : value
+        const started = performance.now()
         const payload = JSON.stringify(response)
         // one frame per distinct id; most clients number their subscriptions alike
         let lastId: string | undefined
@@ -196,6 +197,7 @@ class SharedExecution {
           }
           subscriber.send(frame!)
         }
+        domainMetrics().graphqlFanOut.record((performance.now() - started) / 1000, { kind: this.kind })
       }
     } catch (err) {
       // each subscriber's start answers it with an `error` for its id

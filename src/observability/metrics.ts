@@ -16,6 +16,7 @@ export interface DomainMetrics {
   sseStreams: UpDownCounter
   graphqlSubscriptions: UpDownCounter
   graphqlExecutions: UpDownCounter
+  graphqlFanOut: Histogram
   graphqlConnections: UpDownCounter
   graphqlRefusals: Counter
   retentionDeleted: Counter
@@ -42,6 +43,11 @@ export function domainMetrics (): DomainMetrics {
     sseStreams: meter.createUpDownCounter('gateway.sse.open_streams', { description: 'Open SSE streams, by kind (turn, events)' }),
     graphqlSubscriptions: meter.createUpDownCounter('gateway.graphql.open_subscriptions', { description: 'Open GraphQL subscriptions, by kind' }),
     graphqlExecutions: meter.createUpDownCounter('gateway.graphql.subscription_executions', { description: 'Running executions of GraphQL subscriptions, by kind: one serves every subscriber that sent the same document and variables as the same user' }),
+    graphqlFanOut: meter.createHistogram('gateway.graphql.fan_out.duration', {
+      description: 'Time to hand one subscription event to every subscriber of its execution (serialised once, one write per socket)',
+      unit: 's',
+      advice: { explicitBucketBoundaries: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.015, 0.02, 0.025, 0.05, 0.1, 0.25] }
+    }),
     graphqlConnections: meter.createUpDownCounter('gateway.graphql.open_connections', { description: 'Open GraphQL WebSocket connections (authenticated)' }),
     graphqlRefusals: meter.createCounter('gateway_graphql_refusals', { description: 'GraphQL operations and WebSocket connections refused by a size or count bound, by reason' }),
     retentionDeleted: meter.createCounter('gateway_retention_deleted_rows', { description: 'Rows deleted by the retention job (pruning), by table' }),

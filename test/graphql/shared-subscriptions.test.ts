@@ -73,6 +73,16 @@ t.test('one execution serves the subscribers of one document and variables, and 
     await t.rejects(stranger.done, /GW_ERR_SESSION_NOT_FOUND|not found/i, `${tenant === acme ? 'another user' : 'another tenant'} is told the session does not exist`)
     t.same(stranger.seen, [], 'and sees none of its events')
   }
+  // alice herself, with a credential that lacks events:read: her own scopes are checked, though
+  // the same document passed for her other subscribers
+  const minted = await acme.as('alice', { method: 'POST', url: '/v1/client-tokens', payload: { scopes: ['sessions:read'] } })
+  const token = minted.json().token as string
+  gw.secret(token)
+  const narrow = createClient({ url, webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${token}` }, retryAttempts: 0 })
+  t.teardown(async () => { await narrow.dispose() })
+  const refused = subscribe(narrow, { id: sessionId })
+  await t.rejects(refused.done, /GW_ERR_SCOPE_REQUIRED/, 'a credential without events:read is refused')
+  t.same(refused.seen, [])
   t.equal(shares.executions, 2, 'the strangers did not join alice\'s execution, and theirs ended')
   t.equal(shares.subscribers, 6)
 
