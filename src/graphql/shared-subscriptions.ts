@@ -29,7 +29,7 @@ import type { RequestActor } from '../domain/common/index.ts'
 import { domainMetrics } from '../observability/metrics.ts'
 
 /** A socket further behind than this is closed (1013, try again later) rather than buffered for. */
-export const MAX_BUFFERED_BYTES = 8 * 1024 * 1024
+const MAX_BUFFERED_BYTES = 8 * 1024 * 1024
 const CLOSE_TRY_AGAIN_LATER = 1013
 
 interface Socket {
@@ -74,7 +74,7 @@ function canonical (value: unknown): string {
 }
 
 /** Who may see what, and what is asked: subscribers with the same key receive the same events. */
-export function shareKey (actor: RequestActor, document: DocumentNode, operationName: string | null | undefined, variables: Record<string, unknown> | null | undefined): string {
+function shareKey (actor: RequestActor, document: DocumentNode, operationName: string | null | undefined, variables: Record<string, unknown> | null | undefined): string {
   const bound = actor.sessionIds === undefined ? '*' : [...actor.sessionIds].sort().join(',')
   return canonical([actor.tenantId, actor.userId, bound, operationName ?? null, print(document), variables ?? {}])
 }
