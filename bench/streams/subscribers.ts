@@ -83,6 +83,21 @@ async function settledRss (pid: number, inspectorPort: number): Promise<number> 
   return median(samples)
 }
 
+/**
+ * The gateway's own time to hand one event to every subscriber (`gateway_graphql_fan_out_duration`,
+ * a histogram: the p50 / p99 are bucket bounds); absent from a gateway without shared executions.
+ */
+async function fanOut (gwUrl: string): Promise<{ events: number, meanMs: number, p50Ms: number, p99Ms: number } | undefined> {
+  const lines = (await (await request(`${gwUrl}/metrics`)).body.text()).split('\n').filter((l) => l.startsWith('gateway_graphql_fan_out_duration'))
+  const value = (l: string) => Number(l.split(' ').pop())
+  const count = value(lines.find((l) => l.includes('_count')) ?? ' NaN')
+  const sum = value(lines.find((l) => l.includes('_sum')) ?? ' NaN')
+  if (!(count > 0)) return undefined
+  const buckets = lines.filter((l) => l.includes('_bucket')).map((l) => ({ le: Number(/le="([^"]+)"/.exec(l)?.[1] ?? 'Infinity'), n: value(l) }))
+  const at = (q: number) => (buckets.find((b) => b.n >= q * count)?.le ?? Infinity) * 1000
+  return { events: count, meanMs: round(sum / count * 1000), p50Ms: at(0.5), p99Ms: at(0.99) }
+}
+
 async function openSubscriptions (gwUrl: string): Promise<number> {
   const text = await (await request(`${gwUrl}/metrics`)).body.text()
   const line = text.split('\n').find((l) => l.startsWith('gateway_graphql_open_subscriptions') && l.includes('session_events'))
@@ -145,6 +160,10 @@ async function main (): Promise<void> {
       await warm.dispose()
     }
 
+    // as it is (no forced GC) and after a full GC: "as it grew" compares like with like (a
+    // forced GC also shrinks V8's young generation, which regrows by tens of MB whatever N is)
+    await sleep(2000)
+    const rssBeforeAsIs = await rssKb(gw.proc.pid!)
     const rssBefore = await settledRss(gw.proc.pid!, inspectorPort)
     if (args['heap-snapshots']) { gw.proc.kill('SIGWINCH'); await sleep(15_000) }
     const opened = performance.now()
@@ -182,13 +201,15 @@ async function main (): Promise<void> {
     if (args['heap-snapshots']) { gw.proc.kill('SIGWINCH'); await sleep(20_000) }
     const kbPerSubscription = (rssAfter - rssBefore) / SUBSCRIBERS
     const kbGrownPerSubscription = (rssGrown - rssBefore) / SUBSCRIBERS
-    process.stderr.write(`${SUBSCRIBERS} subscriptions open in ${openMs.toFixed(0)} ms; RSS ${rssBefore} -> ${rssGrown} kB as it grew (${kbGrownPerSubscription.toFixed(1)} kB each), ${rssAfter} kB after a full GC (${kbPerSubscription.toFixed(1)} kB each)\n`)
+    const kbAsIsPerSubscription = (rssGrown - rssBeforeAsIs) / SUBSCRIBERS
+    process.stderr.write(`${SUBSCRIBERS} subscriptions open in ${openMs.toFixed(0)} ms; RSS ${rssBeforeAsIs} -> ${rssGrown} kB as it grew, no GC at either end (${kbAsIsPerSubscription.toFixed(1)} kB each); ${rssBefore} (after a GC) -> ${rssGrown} kB (${kbGrownPerSubscription.toFixed(1)} kB each); ${rssAfter} kB after a full GC (${kbPerSubscription.toFixed(1)} kB each)\n`)
 
     const turnStarted = performance.now()
     await gql(`${gwUrl}/graphql`, as, 'mutation ($id: ID!, $text: String!) { sendMessage(sessionId: $id, text: $text) { id } }', { id: session.id, text: '[scenario:generation] make a video of the sea' })
     const all = Promise.all(subscribers.map(async (s) => await s.done))
     await Promise.race([all, sleep(120_000).then(() => { throw new Error('the subscribers did not all see the turn end within 120 s') })])
     const turnMs = performance.now() - turnStarted
+    const gatewayFanOut = await fanOut(gwUrl).catch(() => undefined)
 
     const failed = subscribers.filter((s) => s.error !== undefined)
     if (failed.length > 0) process.stderr.write(`${failed.length} subscriptions failed, e.g. ${failed[0]!.error}\nthe gateway said:\n${gw.out().slice(-4000)}\n`)
@@ -223,9 +244,10 @@ async function main (): Promise<void> {
       events: reference.length,
       eventTypes: Object.fromEntries([...new Set(served[0]!.types)].map((type) => [type, served[0]!.types.filter((x) => x === type).length])),
       turnMs: Math.round(turnMs),
-      rssKb: { before: rssBefore, grown: rssGrown, after: rssAfter, perSubscriptionGrown: Number(kbGrownPerSubscription.toFixed(1)), perSubscription: Number(kbPerSubscription.toFixed(1)) },
+      rssKb: { beforeAsIs: rssBeforeAsIs, before: rssBefore, grown: rssGrown, after: rssAfter, perSubscriptionAsIs: Number(kbAsIsPerSubscription.toFixed(1)), perSubscriptionGrown: Number(kbGrownPerSubscription.toFixed(1)), perSubscription: Number(kbPerSubscription.toFixed(1)) },
       delivery: { p50: round(quantile(delays, 0.5)), p99: round(quantile(delays, 0.99)), max: round(delays[delays.length - 1]!) },
       spread: { p50: round(quantile(spreads, 0.5)), p99: round(quantile(spreads, 0.99)), max: round(spreads[spreads.length - 1]!) },
+      gatewayFanOut,
       widestSpreads: byEvent.sort((a, b) => b.spread - a.spread).slice(0, 5)
     }
     console.log(JSON.stringify(report, null, 2))
@@ -233,14 +255,14 @@ async function main (): Promise<void> {
     await mkdir(join(root, 'bench', 'results'), { recursive: true })
     await writeFile(join(root, 'bench', 'results', 'subscribers-latest.json'), JSON.stringify(report, null, 2) + '\n')
     const ending = served[0]!.types.at(-1)
-    const row = `| ${report.label || '-'} | ${commit} | ${SUBSCRIBERS} | ${report.events}${ending === 'turn.completed' ? '' : ` (${ending})`}, heartbeat ${args['heartbeat-ms']} ms | ${report.delivery.p50} / ${report.delivery.p99} ms | ${report.spread.p50} / ${report.spread.p99} / ${report.spread.max} ms | ${report.rssKb.perSubscriptionGrown} / ${report.rssKb.perSubscription} KB (${rssBefore} -> ${rssGrown} / ${rssAfter} kB) | ${failed.length} |`
+    const row = `| ${report.label || '-'} | ${commit} | ${SUBSCRIBERS} | ${report.events}${ending === 'turn.completed' ? '' : ` (${ending})`}, heartbeat ${args['heartbeat-ms']} ms | ${report.delivery.p50} / ${report.delivery.p99} ms | ${report.spread.p50} / ${report.spread.p99} / ${report.spread.max} ms | ${report.rssKb.perSubscriptionAsIs} / ${report.rssKb.perSubscriptionGrown} / ${report.rssKb.perSubscription} KB (${rssBeforeAsIs}, ${rssBefore} -> ${rssGrown} / ${rssAfter} kB) | ${failed.length} |`
     const readmePath = join(root, 'bench', 'README.md')
     const readme = await readFile(readmePath, 'utf8')
     const marked = /<!-- bench:subscribers:start -->\n([\s\S]*?)<!-- bench:subscribers:end -->/
     const match = marked.exec(readme)
     if (match) {
       // one row per label: a new run replaces the row of the same label
-      const header = '| run | commit | subscribers | events, event rate | delivery p50 / p99 | spread p50 / p99 / max | RSS per idle subscription, as it grew / after a full GC | failed subscriptions |\n| --- | --- | --- | --- | --- | --- | --- | --- |'
+      const header = '| run | commit | subscribers | events, event rate | delivery p50 / p99 | spread p50 / p99 / max | RSS per idle subscription: as it grew (no GC at either end) / grown from a collected start / after a full GC | failed subscriptions |\n| --- | --- | --- | --- | --- | --- | --- | --- |'
       const rows = match[1]!.split('\n').filter((l) => l.startsWith('| ') && !l.startsWith('| run ') && !l.startsWith('| ---') && !l.startsWith(`| ${report.label || '-'} |`))
       const note = `Last run ${report.date}: ${report.machine.cores} cores (${report.machine.cpu}), Node ${process.version}, taskset ${taskset ? 'yes' : 'no'}.`
       await writeFile(readmePath, readme.replace(marked, `<!-- bench:subscribers:start -->\n${header}\n${[...rows, row].join('\n')}\n\n${note}\n<!-- bench:subscribers:end -->`))

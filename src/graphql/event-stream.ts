@@ -2,28 +2,20 @@
 // subscription consumes. Ending the subscription (client `complete`, socket closed) aborts
 // the follower, so it leaves the session's tail at once rather than at the next event;
 // an error mid-stream leaves as a catalogued GraphQL error, never as a raw message.
-// A class rather than closures: thousands of idle subscriptions each hold one of these.
+// A class rather than closures. One serves every subscriber of a shared execution
+// (shared-subscriptions.ts, which also counts the open subscriptions).
 import type { GraphQLError } from 'graphql'
-import { domainMetrics } from '../observability/metrics.ts'
 
 class EventStream<T> implements AsyncIterableIterator<T> {
   private readonly controller = new AbortController()
   private readonly source: AsyncGenerator<T>
   private finished = false
-  private counted = true
 
   constructor (
     follow: (signal: AbortSignal) => AsyncGenerator<T>,
-    private readonly toError: (err: unknown) => GraphQLError,
-    private readonly kind: string
+    private readonly toError: (err: unknown) => GraphQLError
   ) {
     this.source = follow(this.controller.signal)
-    domainMetrics().graphqlSubscriptions.add(1, { kind })
-  }
-
-  private uncount (): void {
-    if (this.counted) domainMetrics().graphqlSubscriptions.add(-1, { kind: this.kind })
-    this.counted = false
   }
 
   async next (): Promise<IteratorResult<T>> {
@@ -32,19 +24,16 @@ class EventStream<T> implements AsyncIterableIterator<T> {
       const result = await this.source.next()
       if (result.done === true) {
         this.finished = true
-        this.uncount()
       }
       return result
     } catch (err) {
       this.finished = true
-      this.uncount()
       this.controller.abort()
       throw this.toError(err)
     }
   }
 
   async return (): Promise<IteratorResult<T>> {
-    this.uncount()
     if (!this.finished) {
       this.finished = true
       this.controller.abort()
@@ -64,10 +53,9 @@ class EventStream<T> implements AsyncIterableIterator<T> {
 
 export function eventStream<T> (
   follow: (signal: AbortSignal) => AsyncGenerator<T>,
-  toError: (err: unknown) => GraphQLError,
-  kind = 'session_events'
+  toError: (err: unknown) => GraphQLError
 ): AsyncIterableIterator<T> {
-  return new EventStream(follow, toError, kind)
+  return new EventStream(follow, toError)
 }
 
 /** A subscription refused before it began: its first read fails with the error. */

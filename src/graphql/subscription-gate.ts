@@ -22,6 +22,13 @@ type Refusal = 'document_size' | 'subscriptions_per_connection' | 'connections_p
 
 /** graphql-transport-ws: a `subscribe` for an id that is already running. */
 const CLOSE_DUPLICATE_ID = 4409
+/**
+ * Parsed subscription documents by their text, the most recent first out last: subscribers that
+ * send the same text share one parsed document (and the checks cached for it in
+ * plugins/graphql.ts) instead of parsing it twice each. At most 8 KB each.
+ */
+const parsedSubscriptions = new Map<string, DocumentNode>()
+const MAX_PARSED_SUBSCRIPTIONS = 256
 
 /** A WebSocket close reason is at most 123 bytes. */
 export function closeReason (text: string): string {
@@ -91,6 +98,8 @@ export class SubscriptionGate {
       this.opts.refused('document_size')
       return tooLarge
     }
+    const known = parsedSubscriptions.get(query)
+    if (known !== undefined && getOperationAST(known, typeof operationName === 'string' ? operationName : undefined) != null) return known
     let document: DocumentNode
     try {
       document = parse(query, { noLocation: true })
@@ -113,7 +122,10 @@ export class SubscriptionGate {
       return tooLarge
     }
     try {
-      return parse(query, { noLocation: true, maxTokens: MAX_SUBSCRIPTION_TOKENS })
+      const document = parse(query, { noLocation: true, maxTokens: MAX_SUBSCRIPTION_TOKENS })
+      if (parsedSubscriptions.size >= MAX_PARSED_SUBSCRIPTIONS) parsedSubscriptions.delete(parsedSubscriptions.keys().next().value!)
+      parsedSubscriptions.set(query, document)
+      return document
     } catch {
       // it parsed without the bound: the bound is what it broke
       this.opts.refused('document_size')

@@ -15,6 +15,8 @@ export interface DomainMetrics {
   eventAppendSeconds: Histogram
   sseStreams: UpDownCounter
   graphqlSubscriptions: UpDownCounter
+  graphqlExecutions: UpDownCounter
+  graphqlFanOut: Histogram
   graphqlConnections: UpDownCounter
   graphqlRefusals: Counter
   retentionDeleted: Counter
@@ -40,6 +42,12 @@ export function domainMetrics (): DomainMetrics {
     webhookLatency: meter.createHistogram('gateway_webhook_attempt_duration', { description: 'Time a receiver took to answer', unit: 'ms' }),
     sseStreams: meter.createUpDownCounter('gateway.sse.open_streams', { description: 'Open SSE streams, by kind (turn, events)' }),
     graphqlSubscriptions: meter.createUpDownCounter('gateway.graphql.open_subscriptions', { description: 'Open GraphQL subscriptions, by kind' }),
+    graphqlExecutions: meter.createUpDownCounter('gateway.graphql.subscription_executions', { description: 'Running executions of GraphQL subscriptions, by kind: one serves every subscriber that sent the same document and variables as the same user' }),
+    graphqlFanOut: meter.createHistogram('gateway.graphql.fan_out.duration', {
+      description: 'Time to hand one subscription event to every subscriber of its execution (serialised once, one write per socket)',
+      unit: 's',
+      advice: { explicitBucketBoundaries: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.015, 0.02, 0.025, 0.05, 0.1, 0.25] }
+    }),
     graphqlConnections: meter.createUpDownCounter('gateway.graphql.open_connections', { description: 'Open GraphQL WebSocket connections (authenticated)' }),
     graphqlRefusals: meter.createCounter('gateway_graphql_refusals', { description: 'GraphQL operations and WebSocket connections refused by a size or count bound, by reason' }),
     retentionDeleted: meter.createCounter('gateway_retention_deleted_rows', { description: 'Rows deleted by the retention job (pruning), by table' }),
@@ -54,6 +62,7 @@ export function domainMetrics (): DomainMetrics {
   // series a dashboard or an alert reads exist from the start, at zero
   for (const kind of ['turn', 'events']) cached.sseStreams.add(0, { kind })
   cached.graphqlSubscriptions.add(0, { kind: 'session_events' })
+  cached.graphqlExecutions.add(0, { kind: 'session_events' })
   cached.graphqlConnections.add(0)
   for (const reason of ['document_size', 'subscriptions_per_connection', 'connections_per_key']) cached.graphqlRefusals.add(0, { reason })
   for (const reason of ['instance_full', 'tenant_limit', 'tenant_share']) cached.turnRefusals.add(0, { reason })

@@ -16,13 +16,15 @@
 // src/graphql/subscription-gate.ts). The gate also bounds the subscriptions of a connection
 // (one more gets an `error` for its id) and onConnect the connections of an API key (one more
 // is closed with 4429). Each connection's messages are read with a plain listener
-// (src/graphql/connection-messages.ts).
+// (src/graphql/connection-messages.ts). Subscribers that send the same document with the same
+// variables as the same end user share one execution: one follower, one execution and one
+// JSON payload per event for all of them (src/graphql/shared-subscriptions.ts).
 import { readFile } from 'node:fs/promises'
 import fp from 'fastify-plugin'
 import fastifyWebsocket from '@fastify/websocket'
 import { domainMetrics } from '../observability/metrics.ts'
 import mercurius from 'mercurius'
-import { getOperationAST, specifiedRules, validate } from 'graphql'
+import { getOperationAST, specifiedRules, validate, type DocumentNode } from 'graphql'
 import type { WebSocket } from 'ws'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { gwError, isGatewayError } from '../errors.ts'
@@ -34,8 +36,16 @@ import { closeReason, gateSubscriptions, KeyConnections, SubscriptionGate } from
 import { buildResolvers } from '../graphql/resolvers.ts'
 import { checkScopes } from '../graphql/scopes.ts'
 import { readConnectionMessagesWithListener } from '../graphql/connection-messages.ts'
+import { shareSubscriptionExecutions, SharedSubscriptions } from '../graphql/shared-subscriptions.ts'
 import { GRAPHQL_RESPONSE_JSON, negotiate } from '../graphql/over-http.ts'
 import { GRAPHQL_TRANSPORT_WS, selectProtocol, speakGraphQLTransportWs } from '../graphql/transport-ws.ts'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The running shared subscription executions and the subscribers they serve. */
+    graphqlShares: SharedSubscriptions
+  }
+}
 
 const SCHEMA_FILE = new URL('../../schema/schema.graphql', import.meta.url)
 /** graphql-transport-ws close codes. */
@@ -60,8 +70,10 @@ async function graphql (fastify: FastifyInstance): Promise<void> {
   const maxSubscriptions = fastify.config.GRAPHQL_MAX_SUBSCRIPTIONS_PER_CONNECTION
   const keyConnections = new KeyConnections(fastify.config.GRAPHQL_MAX_CONNECTIONS_PER_KEY)
   const refused = (reason: string) => { domainMetrics().graphqlRefusals.add(1, { reason }) }
+  const shares = new SharedSubscriptions()
+  fastify.decorate('graphqlShares', shares)
 
-  async function onConnect (this: unknown, data: { payload: unknown }): Promise<{ actor: RequestActor, gate?: SubscriptionGate } | false> {
+  async function onConnect (this: unknown, data: { payload: unknown }): Promise<{ actor: RequestActor, gate?: SubscriptionGate, shares?: SharedSubscriptions } | false> {
     const connection = this as { socket?: WebSocket, context?: { address?: string, origin?: string, gate?: unknown } } | undefined
     const socket = connection?.socket
     const { authorization, userId } = connectionCredentials(data.payload)
@@ -102,7 +114,7 @@ async function graphql (fastify: FastifyInstance): Promise<void> {
       keyConnections.release(actor.apiKeyId)
       domainMetrics().graphqlConnections.add(-1)
     })
-    return { actor, gate: new SubscriptionGate({ maxDocumentBytes, maxSubscriptions, refused }) }
+    return { actor, gate: new SubscriptionGate({ maxDocumentBytes, maxSubscriptions, refused }), shares }
   }
 
   // GraphQL describes itself (introspection, GraphiQL): the OpenAPI document stays REST only
@@ -126,6 +138,7 @@ async function graphql (fastify: FastifyInstance): Promise<void> {
   readConnectionMessagesWithListener()
   gateSubscriptions()
   speakGraphQLTransportWs()
+  shareSubscriptionExecutions()
   await fastify.register(mercurius, {
     schema,
     resolvers: buildResolvers(fastify.domain, log),
@@ -210,11 +223,17 @@ async function graphql (fastify: FastifyInstance): Promise<void> {
   })
 
   // mercurius runs subscription documents without validating them: do it here
+  // (a document that passed once passes again: subscribers of one text share its parsed
+  // document, subscription-gate.ts, so 1,000 of them validate it once; the scopes are per actor)
+  const passed = new WeakSet<DocumentNode>()
   fastify.graphql.addHook('preSubscriptionExecution', async (schema, document, context) => {
-    const [invalid] = validate(schema, document, specifiedRules)
-    if (invalid) throw catalogError('GW_ERR_VALIDATION', invalid.message)
-    const exceeded = checkLimits(schema, document)
-    if (exceeded) throw exceeded
+    if (!passed.has(document)) {
+      const [invalid] = validate(schema, document, specifiedRules)
+      if (invalid) throw catalogError('GW_ERR_VALIDATION', invalid.message)
+      const exceeded = checkLimits(schema, document)
+      if (exceeded) throw exceeded
+      passed.add(document)
+    }
     scoped(schema, document, context.actor)
   })
 

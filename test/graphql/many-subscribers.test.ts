@@ -1,6 +1,7 @@
 // Many GraphQL subscribers on one session while a turn runs: each gets the whole log once, in
-// order, while the gateway reads the log once per wake-up for all of them (the session's
-// shared tail), not once per subscriber; when they leave, the tail goes too.
+// order, while the gateway follows the session once for all of them (they sent the same
+// document and variables as the same user: one shared execution) and reads the log once per
+// wake-up; when they leave, the tail goes too.
 import t from 'tap'
 import { createClient } from 'graphql-ws'
 import WebSocket from 'ws'
@@ -40,7 +41,8 @@ t.test('25 subscribers of one session share its log reads and each get every eve
       if (e.type === 'turn.completed' || e.type === 'turn.failed') break
     }
   })
-  await until(() => following === SUBSCRIBERS, 'the subscriptions to start')
+  await until(() => gw.app.graphqlShares.subscribers === SUBSCRIBERS && following === 1, 'the subscriptions to start')
+  t.equal(gw.app.graphqlShares.executions, 1, 'one execution serves them all')
   await new Promise(resolve => setTimeout(resolve, 200))
   const readsBefore = reads
 

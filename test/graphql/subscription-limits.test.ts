@@ -35,20 +35,12 @@ async function connect (t: Test, url: string, tenant: TestTenant, userId = 'alic
   return { messages, send: (m) => socket.send(JSON.stringify(m)), closed, close: () => socket.close() }
 }
 
-/** Counts the session followers alive in the domain: one per running subscription. */
+/**
+ * The subscriptions running on the gateway (those of one document and variables share one
+ * execution and one follower of the session, so followers are not counted here).
+ */
 function countFollowers (gw: TestGateway): () => number {
-  const events = gw.app.domain.events
-  const original = events.follow.bind(events)
-  let open = 0
-  events.follow = async function * (...args: Parameters<typeof original>) {
-    open++
-    try {
-      yield * original(...args)
-    } finally {
-      open--
-    }
-  }
-  return () => open
+  return () => gw.app.graphqlShares.subscribers
 }
 
 const errorsOf = (c: RawClient) => c.messages.filter(m => m.type === 'error')
