@@ -3,9 +3,10 @@
 // which suits one instance with its own DATA_DIR. Instances sharing a database must share a key,
 // hence the warning.
 import { randomBytes } from 'node:crypto'
-import { link, mkdir, readFile, unlink, writeFile } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { KEY_BYTES } from './crypto.ts'
+import { createKeyFileOnce } from './key-file.ts'
 import { silentLog, type Log } from './log.ts'
 
 export const KEY_FILE = 'encryption.key'
@@ -35,7 +36,7 @@ export async function loadEncryptionKey (options: EncryptionKeyOptions): Promise
   const file = join(dir, KEY_FILE)
   let key = await readKeyFile(file)
   if (key === undefined) {
-    key = await createKeyFile(dir, file)
+    key = await createKeyFile(file)
     log.warn(`ENCRYPTION_KEY is not set: generated a new key into ${file}; set ENCRYPTION_KEY (the same for every instance sharing the database) and keep it safe`)
   } else {
     log.warn(`ENCRYPTION_KEY is not set: using the key in ${file}; instances sharing the database must all use this key`)
@@ -61,20 +62,7 @@ async function readKeyFile (file: string): Promise<Buffer | undefined> {
 }
 
 /** Written to a temporary file, then linked into place: concurrent starts agree on one key. */
-async function createKeyFile (dir: string, file: string): Promise<Buffer> {
-  await mkdir(dir, { recursive: true })
-  const tmp = join(dir, `.${KEY_FILE}.${process.pid}.${randomBytes(4).toString('hex')}`)
+async function createKeyFile (file: string): Promise<Buffer> {
   const key = randomBytes(KEY_BYTES)
-  await writeFile(tmp, `${key.toString('hex')}\n`, { mode: 0o600, flag: 'wx' })
-  try {
-    await link(tmp, file)
-    return key
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
-    const winner = await readKeyFile(file)
-    if (winner === undefined) throw err
-    return winner
-  } finally {
-    await unlink(tmp).catch(() => {})
-  }
+  return await createKeyFileOnce(file, `${key.toString('hex')}\n`, key, readKeyFile)
 }

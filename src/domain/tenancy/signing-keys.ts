@@ -7,13 +7,14 @@
 // current key there; a retired key stays in the JWKS (and verifies) for MAX_TOKEN_TTL_S more,
 // the longest any token it signed can live. Every key is named by its RFC 7638 thumbprint (kid).
 import { randomBytes, randomUUID } from 'node:crypto'
-import { link, mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises'
+import { readFile, rename, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import {
   calculateJwkThumbprint, createLocalJWKSet, exportJWK, generateKeyPair, importJWK, jwtVerify, SignJWT,
   type JWK, type JWTPayload
 } from 'jose'
 import { gwError } from '../../errors.ts'
+import { createKeyFileOnce } from '../../db/key-file.ts'
 import type { Logger } from '../common/index.ts'
 
 const SIGNING_KEYS_FILE = 'signing-keys.json'
@@ -66,7 +67,7 @@ export class SigningKeys {
     const keys = new SigningKeys(join(dir, SIGNING_KEYS_FILE))
     let stored = await readKeys(keys.file!)
     if (stored === undefined) {
-      stored = await createKeysFile(dir, keys.file!)
+      stored = await createKeysFile(keys.file!)
       opts.log?.warn({ file: keys.file }, 'TOKEN_SIGNING_KEY is not set: generated a token signing key into DATA_DIR; instances sharing the database must share this file or set TOKEN_SIGNING_KEY')
     }
     await keys.apply(stored)
@@ -202,20 +203,7 @@ async function readKeys (file: string): Promise<StoredKey[] | undefined> {
 }
 
 /** Written to a temporary file, then linked into place: concurrent first starts agree on one key. */
-async function createKeysFile (dir: string, file: string): Promise<StoredKey[]> {
-  await mkdir(dir, { recursive: true })
-  const tmp = join(dir, `.${SIGNING_KEYS_FILE}.${process.pid}.${randomBytes(4).toString('hex')}`)
+async function createKeysFile (file: string): Promise<StoredKey[]> {
   const keys = [await newKey(new Date())]
-  await writeFile(tmp, JSON.stringify({ keys }, null, 2), { mode: 0o600, flag: 'wx' })
-  try {
-    await link(tmp, file)
-    return keys
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
-    const winner = await readKeys(file)
-    if (winner === undefined) throw err
-    return winner
-  } finally {
-    await unlink(tmp).catch(() => {})
-  }
+  return await createKeyFileOnce(file, JSON.stringify({ keys }, null, 2), keys, readKeys)
 }
