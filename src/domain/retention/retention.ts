@@ -10,7 +10,7 @@ import type { Exports } from '../exports/index.ts'
 import { domainMetrics } from '../../observability/metrics.ts'
 
 /** The tables a pass prunes (the names of the data model). */
-const PRUNED_TABLES = ['SessionEvent', 'Turn', 'Export', 'WebhookMessage', 'WebhookAttempt', 'IdempotencyRecord', 'MintLedger'] as const
+const PRUNED_TABLES = ['SessionEvent', 'Turn', 'Export', 'WebhookMessage', 'WebhookAttempt', 'IdempotencyRecord', 'MintLedger', 'PortalSession'] as const
 export type PrunedTable = typeof PRUNED_TABLES[number]
 
 export interface PruneReport {
@@ -50,7 +50,9 @@ const DUE = {
   // a replay in flight holds the message's lease
   WebhookMessage: 'status IN (\'delivered\', \'failed\') AND "createdAt" < $1 AND ("lockedUntil" IS NULL OR "lockedUntil" < now())',
   IdempotencyRecord: '"expiresAt" < $1',
-  MintLedger: '"createdAt" < $1'
+  MintLedger: '"createdAt" < $1',
+  // a portal link's row is what refuses it by name (revoked, expired): kept a day past its expiry
+  PortalSession: '"expiresAt" < $1'
 } as const
 
 export class Retention {
@@ -80,6 +82,8 @@ export class Retention {
     await (dryRun ? this.count(report, 'IdempotencyRecord', expired) : this.pruneIdempotency(report, expired))
     const mints = cutoff(config.RETENTION_MINT_LEDGER_DAYS)
     if (mints) await (dryRun ? this.count(report, 'MintLedger', mints) : this.pruneMints(report, mints))
+    const links = new Date(now - DAY_MS)
+    await (dryRun ? this.count(report, 'PortalSession', links) : this.pruneLinks(report, links))
 
     report.ms = Math.round(performance.now() - started)
     return report
@@ -188,6 +192,12 @@ export class Retention {
   private async pruneMints (report: PruneReport, cutoff: Date): Promise<void> {
     await this.drain(report, 'MintLedger', async () => await this.deleteCount(
       `DELETE FROM "MintLedger" WHERE id IN (SELECT id FROM "MintLedger" WHERE ${DUE.MintLedger} LIMIT $2 FOR UPDATE SKIP LOCKED)`,
+      [cutoff, this.batchSize]))
+  }
+
+  private async pruneLinks (report: PruneReport, cutoff: Date): Promise<void> {
+    await this.drain(report, 'PortalSession', async () => await this.deleteCount(
+      `DELETE FROM "PortalSession" WHERE id IN (SELECT id FROM "PortalSession" WHERE ${DUE.PortalSession} LIMIT $2 FOR UPDATE SKIP LOCKED)`,
       [cutoff, this.batchSize]))
   }
 

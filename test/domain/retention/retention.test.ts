@@ -103,7 +103,11 @@ t.test('a pass deletes every kind of old row and keeps the recent ones and what 
   await prisma.mintLedger.create({ data: { clientId: 'c', outcome: 'minted', createdAt: ago(8) } })
   await prisma.mintLedger.create({ data: { clientId: 'c', outcome: 'minted', createdAt: ago(6) } })
 
-  const expected = { SessionEvent: 3, Turn: 2, Export: 3, WebhookMessage: 2, WebhookAttempt: 5, IdempotencyRecord: 1, MintLedger: 1 }
+  // a portal link's row stays a day past its expiry (it names why the link is refused), then goes
+  await prisma.portalSession.create({ data: { tenantId: w.tenant.id, tokenHash: 'old-link', expiresAt: ago(1.5) } })
+  await prisma.portalSession.create({ data: { tenantId: w.tenant.id, tokenHash: 'just-expired', expiresAt: ago(0.5), revokedAt: ago(0.6) } })
+
+  const expected = { SessionEvent: 3, Turn: 2, Export: 3, WebhookMessage: 2, WebhookAttempt: 5, IdempotencyRecord: 1, MintLedger: 1, PortalSession: 1 }
   const dry = await gw.app.domain.retention.prune({ dryRun: true })
   t.same(dry.deleted, expected, 'a dry run counts what a pass deletes')
   t.equal(await prisma.sessionEvent.count(), 10, 'and deletes nothing')
@@ -134,6 +138,7 @@ t.test('a pass deletes every kind of old row and keeps the recent ones and what 
 
   t.same((await prisma.idempotencyRecord.findMany()).map((r) => r.key), ['new'], 'expired idempotency records are gone')
   t.equal(await prisma.mintLedger.count(), 1, 'mint ledger rows past the age are gone')
+  t.same((await prisma.portalSession.findMany()).map((r) => r.tokenHash), ['just-expired'], 'a portal link a day past its expiry is gone; one just expired stays')
 
   const again = await gw.app.domain.retention.prune()
   t.same(Object.values(again.deleted).filter((n) => n > 0), [], 'a second pass finds nothing')
@@ -155,7 +160,7 @@ t.test('more rows than one batch: every old row goes, in several statements, and
   await w.message('delivered', 0.1, 1)
 
   const pass = await gw.app.domain.retention.prune()
-  t.same(pass.deleted, { SessionEvent: 10, Turn: 16, Export: 15, WebhookMessage: 14, WebhookAttempt: 14, IdempotencyRecord: 0, MintLedger: 0 })
+  t.same(pass.deleted, { SessionEvent: 10, Turn: 16, Export: 15, WebhookMessage: 14, WebhookAttempt: 14, IdempotencyRecord: 0, MintLedger: 0, PortalSession: 0 })
   t.ok(pass.batches >= 4 * 3, `${pass.batches} statements of at most 7 rows`)
   t.equal(await w.prisma.sessionEvent.count({ where: { sessionId: live.id } }), 11, 'the live session keeps all 11 events')
   t.equal(await w.prisma.sessionEvent.count({ where: { sessionId: idle.id } }), 0)
