@@ -3,10 +3,9 @@
 // which suits one instance with its own DATA_DIR. Instances sharing a database must share a key,
 // hence the warning.
 import { randomBytes } from 'node:crypto'
-import { readFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { KEY_BYTES } from './crypto.ts'
-import { createKeyFileOnce } from './key-file.ts'
+import { createKeyFileOnce, readKeyFileText } from './key-file.ts'
 import { silentLog, type Log } from './log.ts'
 
 export const KEY_FILE = 'encryption.key'
@@ -51,13 +50,8 @@ export async function findEncryptionKey (options: EncryptionKeyOptions): Promise
 }
 
 async function readKeyFile (file: string): Promise<Buffer | undefined> {
-  let text: string
-  try {
-    text = await readFile(file, 'utf8')
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw err
-  }
+  const text = await readKeyFileText(file)
+  if (text === undefined) return undefined
   return parseEncryptionKey(text, file)
 }
 

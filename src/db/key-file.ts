@@ -1,7 +1,7 @@
 // A key generated into DATA_DIR on first start: written to a temporary file, then linked into
 // place, so concurrent first starts (several processes on one DATA_DIR) agree on one key.
 import { randomBytes } from 'node:crypto'
-import { link, mkdir, unlink, writeFile } from 'node:fs/promises'
+import { link, mkdir, readFile, unlink, writeFile } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 
 /**
@@ -23,5 +23,15 @@ export async function createKeyFileOnce<T> (file: string, text: string, value: T
     return winner
   } finally {
     await unlink(tmp).catch(() => {})
+  }
+}
+
+/** A key file's text, or undefined when there is none yet. */
+export async function readKeyFileText (file: string): Promise<string | undefined> {
+  try {
+    return await readFile(file, 'utf8')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw err
   }
 }

@@ -7,14 +7,14 @@
 // current key there; a retired key stays in the JWKS (and verifies) for MAX_TOKEN_TTL_S more,
 // the longest any token it signed can live. Every key is named by its RFC 7638 thumbprint (kid).
 import { randomBytes, randomUUID } from 'node:crypto'
-import { readFile, rename, writeFile } from 'node:fs/promises'
+import { rename, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import {
   calculateJwkThumbprint, createLocalJWKSet, exportJWK, generateKeyPair, importJWK, jwtVerify, SignJWT,
   type JWK, type JWTPayload
 } from 'jose'
 import { gwError } from '../../errors.ts'
-import { createKeyFileOnce } from '../../db/key-file.ts'
+import { createKeyFileOnce, readKeyFileText } from '../../db/key-file.ts'
 import type { Logger } from '../common/index.ts'
 
 const SIGNING_KEYS_FILE = 'signing-keys.json'
@@ -190,13 +190,8 @@ function parseJwks (text: string): JWK[] {
 }
 
 async function readKeys (file: string): Promise<StoredKey[] | undefined> {
-  let text: string
-  try {
-    text = await readFile(file, 'utf8')
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw err
-  }
+  const text = await readKeyFileText(file)
+  if (text === undefined) return undefined
   const keys = (JSON.parse(text) as { keys?: StoredKey[] }).keys
   if (!Array.isArray(keys) || keys.length === 0) throw new Error(`${file} holds no signing key`)
   return keys
