@@ -36,6 +36,8 @@ const { values: args } = parseArgs({
     soak: { type: 'boolean', default: false },
     /** Only the concurrency curve of chat turns (bench/streams/turns.ts); --sizes and --baseline go to it. */
     'turns-curve': { type: 'boolean', default: false },
+    /** Only one tenant's burst against another tenant's turn (bench/streams/fairness.ts); --baseline goes to it. */
+    fairness: { type: 'boolean', default: false },
     sizes: { type: 'string' },
     baseline: { type: 'string' }
   }
@@ -265,6 +267,7 @@ const SUITE: Array<{ name: string, argv: string[], quick: string[] }> = [
   { name: 'replay from cursor 0', argv: ['bench/streams/replay.ts'], quick: ['--quick'] },
   { name: '1,000 GraphQL subscribers', argv: ['bench/streams/subscribers.ts'], quick: ['--quick'] },
   { name: 'chat turns at once, N = 10 to 1,000', argv: ['bench/streams/turns.ts'], quick: ['--quick'] },
+  { name: 'one tenant\'s burst, another tenant\'s turn', argv: ['bench/streams/fairness.ts'], quick: ['--burst', '100', '--rounds', '1'] },
   { name: 'start', argv: ['bench/start.ts'], quick: ['--quick'] },
   { name: 'uploads', argv: ['bench/upload/run.ts', '--sizes', '50,500', '--runs', '1'], quick: ['bench/upload/run.ts', '--sizes', '5', '--throttled-size', '5'] },
   { name: 'soak', argv: ['bench/soak.ts'], quick: ['bench/soak.ts', '--turns', '200', '--sessions', '10', '--every', '50', '--warmup', '50'] },
@@ -285,6 +288,11 @@ async function suite (): Promise<void> {
 if (args['turns-curve']) {
   const passed = [...(args.sizes === undefined ? [] : ['--sizes', args.sizes]), ...(args.baseline === undefined ? [] : ['--baseline', args.baseline]), ...(QUICK ? ['--quick'] : [])]
   const run = spawnSync(process.execPath, ['--import=tsx', 'bench/streams/turns.ts', ...passed], { cwd: root, stdio: 'inherit', env: process.env })
+  process.exit(run.status ?? 1)
+}
+if (args.fairness) {
+  const passed = [...(args.baseline === undefined ? [] : ['--baseline', args.baseline]), ...(QUICK ? ['--burst', '100', '--rounds', '1'] : [])]
+  const run = spawnSync(process.execPath, ['--import=tsx', 'bench/streams/fairness.ts', ...passed], { cwd: root, stdio: 'inherit', env: process.env })
   process.exit(run.status ?? 1)
 }
 if (args.soak === true) {
