@@ -106,11 +106,13 @@ export async function applyMigrationsApart (
     child.on('message', (m: { kind: 'log', level: keyof Log, message: string } | { kind: 'done', applied: string[] } | { kind: 'failed', name: string, message: string }) => {
       if (m.kind === 'log') return log[m.level](m.message)
       answered = true
+      // the answer is in: closing the channel ends the child
+      child.disconnect()
       if (m.kind === 'done') resolve({ applied: m.applied })
       else reject(Object.assign(new Error(m.message), { name: m.name }))
     })
     child.on('error', (err) => { answered = true; reject(err) })
-    child.on('exit', (code, signal) => { if (!answered) reject(new Error(`the migration process stopped (${signal ?? `exit code ${code}`}) before it finished`)) })
+    child.on('exit', (code, signal) => { if (!answered) reject(new Error(`the migration process stopped (${signal ?? `exit code ${code}`}) before it answered`)) })
     child.send({ databaseUrl, migrationsDir })
   })
 }
