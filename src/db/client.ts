@@ -20,6 +20,11 @@ export interface Sql {
    * The rows of each statement, in order. No parameters: values go in through `literal`.
    */
   script: (text: string) => Promise<unknown[][]>
+  /**
+   * A statement prepared once per connection under `name` (parsed and planned there once, then
+   * only bound and run): for the statements of the hot path. One name, one text, always.
+   */
+  prepared: <T>(name: string, text: string, values: unknown[]) => Promise<T[]>
   /** A value as an SQL literal (quoted and escaped), or NULL. */
   literal: (value: string | null) => string
 }
@@ -62,6 +67,7 @@ export function openDatabase (url: string, opts: DatabaseOptions = {}): Database
       },
       literal: (value: string | null) => value === null ? 'NULL' : pg.escapeLiteral(value),
       rows: async <T>(text: string, values: unknown[]) => (await pool.query(text, values)).rows as T[],
+      prepared: async <T>(name: string, text: string, values: unknown[]) => (await pool.query({ name, text, values })).rows as T[],
       transaction: async <T>(work: (rows: Rows) => Promise<T>): Promise<T> => {
         const client = await pool.connect()
         let broken = false

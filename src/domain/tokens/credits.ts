@@ -136,7 +136,7 @@ export class Credits {
     const tenantId = actor.tenantId
     this.cache.set(lease.credentialId, { ...balance, at: Date.now() })
     if (this.cache.size > 10_000) this.cache.delete(this.cache.keys().next().value!)
-    const [row] = await this.deps.sql.rows<{ spent: number | null }>(OBSERVE, [lease.credentialId, JSON.stringify({ ...balance, at: new Date().toISOString() }), balance.available, tenantId, actor.userId === '' ? NO_USER : actor.userId])
+    const [row] = await this.deps.sql.prepared<{ spent: number | null }>('gw_observe_credits', OBSERVE, [lease.credentialId, JSON.stringify({ ...balance, at: new Date().toISOString() }), balance.available, tenantId, actor.userId === '' ? NO_USER : actor.userId])
     const spent = row?.spent ?? 0
     if (spent > 0) {
       this.caches.changed({ kind: 'tenant', tenantId })
