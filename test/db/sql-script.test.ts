@@ -20,7 +20,7 @@ SELECT $1::int;
     `-- a heading; with a semicolon
 CREATE TABLE "x;y" (v TEXT DEFAULT 'it''s; fine')`,
     fn,
-    `/* a block; /* nested; */ comment */ INSERT INTO "x;y" VALUES (E'a\\';b')`,
+    '/* a block; /* nested; */ comment */ INSERT INTO "x;y" VALUES (E\'a\\\';b\')',
     tagged,
     'SELECT $1::int'
   ])

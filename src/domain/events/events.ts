@@ -71,10 +71,9 @@ export class SessionEvents {
    * Appends through `statement`, a prepared statement that appends the event together with a
    * write that must commit with it (a turn's end), and answers its `cursor` and `prev`, or
    * null ones when it wrote nothing: then nothing is published and this answers null.
-   * `values(payloadJson, createdAt)` gives its parameters. `publishAfter`: work the followers
-   * must not be told of the event before (it is published once that settles).
+   * `values(payloadJson, createdAt)` gives its parameters.
    */
-  async appendWith (sessionId: string, type: string, payload: Record<string, unknown>, turnId: string | null, statement: { name: string, text: string }, values: (payloadJson: string, createdAt: Date) => unknown[], publishAfter?: Promise<unknown>): Promise<SessionEventView | null> {
+  async appendWith (sessionId: string, type: string, payload: Record<string, unknown>, turnId: string | null, statement: { name: string, text: string }, values: (payloadJson: string, createdAt: Date) => unknown[]): Promise<SessionEventView | null> {
     const previous = this.tails.get(sessionId) ?? Promise.resolve()
     const next = previous.catch(() => {}).then(async () => {
       const started = performance.now()
@@ -93,7 +92,6 @@ export class SessionEvents {
     try {
       const appended = await next
       if (appended === null) return null
-      if (publishAfter !== undefined) await publishAfter.catch(() => {})
       this.publish(appended.event, appended.prev)
       return appended.event
     } finally {

@@ -92,14 +92,15 @@ export class TurnRunner {
     // Its row is closed and its last event appended, in one round trip: only a turn still
     // running and still ours (one whose lease lapsed, its instance having lost the database
     // for a while, was closed as interrupted and its followers were told so). What the turn
-    // cost is counted meanwhile, and before its end is told (a caller may read its budget next).
-    const charged = lease === undefined ? undefined : this.charge(actor, lease, turn.id)
+    // cost is counted meanwhile, off its end's path: the tenant's next budget check and usage
+    // read on this instance wait for it (Credits.settled), and the run ends once it is counted.
+    const charged = lease === undefined ? undefined : this.credits.counting(actor.tenantId, this.charge(actor, lease, turn.id))
     const ok = outcome.status === 'completed' || outcome.status === 'silent'
     const type = ok ? 'turn.completed' : 'turn.failed'
     const payload = ok ? { turnId: turn.id, status: outcome.status, reply: outcome.reply } : { turnId: turn.id, status: outcome.status, error: outcome.error }
     const error = outcome.error === null ? null : JSON.stringify(outcome.error)
     const last = await this.events.appendWith(turn.sessionId, type, payload, turn.id, FINISH, (json, at) =>
-      [turn.id, turn.instanceId, outcome.status, outcome.reply, error, at, turn.sessionId, type, json], charged)
+      [turn.id, turn.instanceId, outcome.status, outcome.reply, error, at, turn.sessionId, type, json])
     await charged
     if (last === null) this.deps.log.warn({ turnId: turn.id }, 'a turn ended after another instance closed it as interrupted')
   }
