@@ -55,11 +55,16 @@ function eventView (row: { cursor: bigint, sessionId: string, turnId: string | n
 /** The metric attributes of each event type, made once (not an object per event). */
 const typeAttrs = new Map<string, { type: string }>()
 
+/** Sessions whose last event published here is remembered (see `follow`'s `from`): the newest ones. */
+const RECENT_SESSIONS = 10_000
+
 export class SessionEvents {
   // appends of one session are queued here, and serialised across instances by an advisory
   // lock, so cursors commit in order (a follower that saw N must never later find N-1)
   private readonly tails = new Map<string, Promise<unknown>>()
   private readonly followed = new Map<string, SessionTail>()
+  /** The cursor of the last event this instance published, by session (the newest sessions). */
+  private readonly recent = new Map<string, string>()
 
   constructor (private readonly prisma: Db, readonly bus: EventBus, private readonly sql: Sql) {}
 
@@ -115,6 +120,9 @@ export class SessionEvents {
     let attrs = typeAttrs.get(event.type)
     if (attrs === undefined) typeAttrs.set(event.type, attrs = { type: event.type })
     domainMetrics().sessionEvents.add(1, attrs)
+    this.recent.delete(event.sessionId)
+    this.recent.set(event.sessionId, event.cursor)
+    if (this.recent.size > RECENT_SESSIONS) this.recent.delete(this.recent.keys().next().value!)
     this.bus.publish(event, prev)
   }
 
@@ -129,13 +137,26 @@ export class SessionEvents {
    * event exactly once, in cursor order. Followers of one session share its tail
    * (session-tail.ts): one log read per wake-up for all that are caught up; one that is
    * behind reads the log itself until it reaches the tail, then joins it.
+   *
+   * `from`: an event this instance appended and published a moment ago (a turn's
+   * turn.started), the first one after `after`. While it is still the last event published
+   * here for its session, the follower starts with it and joins the tail without reading the
+   * log. An event written elsewhere in between is not missed: the next event written here
+   * (the turn's own, whose end is always written by the instance that runs it) does not follow
+   * what the tail holds, so the tail reads the log then.
    */
-  async * follow (sessionId: string, after: bigint, signal: AbortSignal): AsyncGenerator<SessionEventView> {
+  async * follow (sessionId: string, after: bigint, signal: AbortSignal, from?: SessionEventView): AsyncGenerator<SessionEventView> {
     let tail = this.followed.get(sessionId)
     if (!tail) this.followed.set(sessionId, tail = new SessionTail(sessionId, this, this.bus))
     tail.followers++
     const follower = new Follower(after)
-    tail.joinLive(follower)
+    if (from !== undefined && this.recent.get(sessionId) === from.cursor && BigInt(from.cursor) > after) {
+      const cursor = BigInt(from.cursor)
+      follower.take([from], cursor, cursor)
+      tail.join(follower, tail.wakeups)
+    } else {
+      tail.joinLive(follower)
+    }
     signal.addEventListener('abort', follower)
     try {
       while (!signal.aborted) {

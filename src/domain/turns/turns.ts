@@ -30,6 +30,8 @@ export interface StartedTurn {
   turn: TurnView
   /** The log cursor just before the turn's first event: follow from here to see it all. */
   cursorBefore: bigint
+  /** Its first event, turn.started, as written (a follower can start with it: `SessionEvents.follow`'s `from`). */
+  first: SessionEventView
 }
 
 class LeaseLost extends Error {}
@@ -170,7 +172,7 @@ export class Turns {
     this.running.set(turn.id, { sessionId: session.id, controller, done })
     this.startRenewing()
     // the turn's events all come after its turn.started
-    return { turn: turnView(turn), cursorBefore: BigInt(first.cursor) - 1n }
+    return { turn: turnView(turn), cursorBefore: BigInt(first.cursor) - 1n, first }
   }
 
   async get (actor: Actor, sessionId: string, turnId: string): Promise<TurnView> {
