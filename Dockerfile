@@ -20,4 +20,4 @@ COPY public ./public
 USER gateway
 EXPOSE 3000
 HEALTHCHECK --interval=10s --timeout=3s CMD node -e "fetch('http://127.0.0.1:'+process.env.PORT+'/health/ready').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
-CMD ["node", "--enable-source-maps", "--import=./dist/telemetry.js", "dist/server.js"]
+CMD ["node", "--import=./dist/telemetry.js", "dist/server.js"]

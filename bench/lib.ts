@@ -3,6 +3,7 @@
 // read from /proc, and the results (bench/results/<name>-latest.json, a table between
 // `<!-- bench:<name>:start -->` and `<!-- bench:<name>:end -->` in bench/README.md).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -94,15 +95,33 @@ export interface Gateway {
 }
 
 /**
- * The gateway from dist/ on CPU 0, the way `npm start` runs it, on its embedded Postgres in a
+ * `npm start`'s command in checkout `dir` (its package.json): the environment it sets and node's
+ * arguments, e.g. `{ env: {}, args: ['--import=./dist/telemetry.js', 'dist/server.js'] }`. A
+ * bench runs exactly the process a user runs, for this build and for a baseline alike.
+ */
+export function startCommand (dir = root): { env: Record<string, string>, args: string[] } {
+  const script = String((JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { scripts?: Record<string, string> }).scripts?.start ?? '')
+  const words = (script.split('&&').at(-1) ?? '').trim().split(/\s+/).filter((w) => w !== 'exec')
+  const env: Record<string, string> = {}
+  while (/^[A-Z_][A-Z0-9_]*=/.test(words[0] ?? '')) {
+    const [name, ...value] = words.shift()!.split('=')
+    env[name!] = value.join('=')
+  }
+  if (words[0] !== 'node') throw new Error(`${join(dir, 'package.json')}: npm start does not end in a node command: ${script}`)
+  return { env, args: words.slice(1) }
+}
+
+/**
+ * The gateway from dist/ on CPU 0, the way `npm start` runs it (`startCommand`), on its embedded Postgres in a
  * fresh temporary DATA_DIR (removed by `stopGateway`). `dir`: another checkout's build (a
  * baseline to compare with, in the same run).
  */
 export async function startGateway (simUrl: string, env: Record<string, string> = {}, nodeArgs: string[] = [], dir = root): Promise<Gateway> {
   const dataDir = await mkdtemp(join(tmpdir(), 'ngw-bench-'))
   const port = await freePort()
-  const child = start(pin(0, [process.execPath, ...nodeArgs, '--import=./dist/telemetry.js', 'dist/server.js']), {
-    NEMO_BASE_URL: simUrl, LOG_LEVEL: 'warn', RATE_LIMIT_MAX: '100000000', MINT_LIMIT_PER_IP: '100000', DATA_DIR: dataDir, PORT: String(port), ...env
+  const command = startCommand(dir)
+  const child = start(pin(0, [process.execPath, ...nodeArgs, ...command.args]), {
+    ...command.env, NEMO_BASE_URL: simUrl, LOG_LEVEL: 'warn', RATE_LIMIT_MAX: '100000000', MINT_LIMIT_PER_IP: '100000', DATA_DIR: dataDir, PORT: String(port), ...env
   }, dir)
   const url = `http://127.0.0.1:${port}`
   const key = await until('gateway', child, async () => /Bearer (ngw_\S+)"/.exec(child.out())?.[1])

@@ -6,6 +6,7 @@
 import pg from 'pg'
 import { PrismaPg } from '@prisma/adapter-pg'
 import { PrismaClient } from '../generated/prisma/client.ts'
+import { compilerOptions } from './query-compiler.ts'
 
 type Rows = <T>(text: string, values: unknown[]) => Promise<T[]>
 
@@ -56,7 +57,7 @@ export function openDatabase (url: string, opts: DatabaseOptions = {}): Database
   })
   // an idle connection that dies (a restarted server) must not crash the process
   pool.on('error', (err) => opts.onPoolError?.(err))
-  const prisma = new PrismaClient({ adapter: new PrismaPg(pool) })
+  const prisma = new PrismaClient({ adapter: new PrismaPg(pool), ...compilerOptions })
   let closed: Promise<void> | undefined
   return {
     prisma,
