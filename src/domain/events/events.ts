@@ -17,7 +17,7 @@ export { localBus } from '../common/index.ts'
  * lock (migration `turn_functions`). Cursors come back as text; the payload and the instant
  * are not read back. Parameters: session, turn, type, payload (JSON text), instant.
  */
-export const APPEND = { name: 'gw_append_event', text: 'SELECT event_cursor::text AS cursor, prev_cursor::text AS prev FROM gw_append_event($1::uuid, $2::uuid, $3, $4::jsonb, $5::timestamptz)' }
+const APPEND = { name: 'gw_append_event', text: 'SELECT event_cursor::text AS cursor, prev_cursor::text AS prev FROM gw_append_event($1::uuid, $2::uuid, $3, $4::jsonb, $5::timestamptz)' }
 
 /** What an append answers: the event's cursor and the session's one before it. */
 export interface AppendedRow { cursor: string, prev: string }
