@@ -8,7 +8,8 @@ COPY src ./src
 RUN npm ci --no-audit --no-fund && npm prune --omit=dev
 
 FROM node:20-bookworm-slim
-ENV NODE_ENV=production HOST=0.0.0.0 PORT=3000 DATA_DIR=/data
+# glibc gives freed memory back instead of keeping up to 64 MiB per heap (README: "Memory")
+ENV NODE_ENV=production HOST=0.0.0.0 PORT=3000 DATA_DIR=/data MALLOC_TRIM_THRESHOLD_=131072
 WORKDIR /app
 RUN useradd --system --uid 10001 gateway && mkdir -p /data && chown gateway /data
 COPY --from=deps /app/node_modules ./node_modules

@@ -12,7 +12,6 @@
 import { randomUUID } from 'node:crypto'
 import fp from 'fastify-plugin'
 import mqemitter from 'mqemitter'
-import { Redis } from 'ioredis'
 import type { FastifyInstance } from 'fastify'
 import type { EventBus, EventListener, SessionEventView } from '../domain/events/index.ts'
 import { REDIS_CONNECTION } from './redis.ts'
@@ -46,6 +45,7 @@ async function redisEmitter (fastify: FastifyInstance, url: string, resync: () =
   const log = fastify.log.child({ component: 'pubsub' })
   // the publisher fails at once while offline (the message goes to this instance's listeners
   // instead); the subscriber keeps its (un)subscribe commands until it is back, never drops them
+  const { Redis } = await import('ioredis')
   const pub = new Redis(url, { ...REDIS_CONNECTION, enableOfflineQueue: false, maxRetriesPerRequest: 1, enableAutoPipelining: true })
   const sub = new Redis(url, { ...REDIS_CONNECTION, maxRetriesPerRequest: null })
   fastify.redisLink?.watch('events-publish', pub)
