@@ -77,6 +77,58 @@ t.test('a burst: every turn is served with all its events or refused at admissio
   t.equal(retry.events.at(-1), 'turn.completed')
 })
 
+t.test('a refusal is decided as soon as the caller is known: before its end user, its body or its session are looked at', async (t) => {
+  const APP = 'https://app.example'
+  const gw = await buildGateway(t, {
+    contract: true,
+    // the one turn that holds the tenant's share only heartbeats until the gateway closes
+    sim: { generationMs: 120_000, heartbeatIntervalMs: 1000 },
+    config: { TURNS_MAX_IN_FLIGHT_PER_TENANT: 1, TURN_DRAIN_MS: 0, LOG_LEVEL: 'info' }
+  })
+  const a = await gw.tenant('acme')
+  await gw.admin({ method: 'PATCH', url: `/admin/v1/tenants/${a.id}`, payload: { allowedOrigins: [APP] } })
+  const session = (await a.as('alice', { method: 'POST', url: '/v1/sessions', payload: {} })).json().id as string
+  t.equal((await a.as('alice', { method: 'POST', url: `/v1/sessions/${session}/turns`, payload: { text: '[scenario:heartbeat-only] hold' } })).statusCode, 202, 'the tenant\'s one turn runs')
+  const logLines = gw.logs.length
+
+  // a user never seen, on a session that does not exist, with a body that is not valid, from the tenant's page
+  const nowhere = '00000000-0000-4000-8000-000000000000'
+  const refused = await a.as('bob', {
+    method: 'POST',
+    url: `/v1/sessions/${nowhere}/turns`,
+    headers: { origin: APP, 'x-request-id': 'refusal-1', 'idempotency-key': 'k-1' },
+    payload: { text: 42 }
+  })
+  t.equal(refused.statusCode, 429, 'refused for the tenant\'s share, before the session (404) or the body (400) is looked at')
+  t.equal(refused.headers['content-type'], 'application/problem+json; charset=utf-8')
+  t.equal(refused.headers['retry-after'], '1')
+  t.equal(refused.headers['access-control-allow-origin'], APP, 'the tenant\'s page can read it')
+  t.same(refused.json(), {
+    type: '/problems/GW_ERR_TOO_MANY_TURNS',
+    title: 'This tenant has too many turns running',
+    status: 429,
+    detail: 'This tenant has 1 turns running on this instance, its limit; send again when one ends',
+    code: 'GW_ERR_TOO_MANY_TURNS',
+    instance: 'refusal-1',
+    limit: 1,
+    reason: 'tenant_limit',
+    retryAfter: 1
+  })
+  t.equal(await gw.app.prisma.user.count({ where: { tenantId: a.id, externalId: 'bob' } }), 0, 'its end user was not even looked up')
+  t.equal(await gw.app.prisma.idempotencyRecord.count({ where: { tenantId: a.id } }), 0, 'its Idempotency-Key was not stored')
+  t.same(gw.logs.slice(logLines).filter((l) => l.includes('"refusal-1"')).map((l) => JSON.parse(l).msg), ['incoming request'], 'no line of its own: refusals are counted')
+
+  // a credential that may not start turns is told so (403), not that the tenant is busy
+  const token = (await a.as('alice', { method: 'POST', url: '/v1/client-tokens', payload: {} })).json().token as string
+  gw.secret(token)
+  const forbidden = await gw.app.inject({ method: 'POST', url: `/v1/sessions/${session}/turns`, headers: { authorization: `Bearer ${token}` }, payload: { text: 'hi' } })
+  t.equal(forbidden.statusCode, 403)
+  t.equal(forbidden.json().code, 'GW_ERR_SCOPE_REQUIRED')
+
+  const metrics = (await gw.app.inject({ method: 'GET', url: '/metrics' })).body
+  t.match(metrics, /gateway_turn_refusals_total\{reason="tenant_limit"[^}]*\} 1\b/, 'the refusal is counted with its reason')
+})
+
 // Not met yet: A's 600 requests are each parsed, authenticated and refused on the one event
 // loop B's request waits in (about 5 ms each under tsx), so B's first text came 3.7 s after
 // the upstream's (101 ms). Admission holds A to its share; what is left is the cost of a refusal.

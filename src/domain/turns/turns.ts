@@ -7,7 +7,7 @@
 // crash blocks a session for seconds, not for the turn's time limit.
 import { randomUUID } from 'node:crypto'
 import type { Prisma, Session as SessionRow, Turn as TurnRow } from '../../generated/prisma/client.ts'
-import { gwError } from '../../errors.ts'
+import { gwError, type GatewayError } from '../../errors.ts'
 import { after, pageOf, type Page } from '../common/index.ts'
 import type { Actor, DomainDeps } from '../common/index.ts'
 import { appendedView, type AppendedRow, type SessionEvents, type SessionEventView } from '../events/index.ts'
@@ -91,6 +91,15 @@ export class Turns {
       for (const tenant of this.tenantsSeen) result.observe(now.get(tenant) ?? 0, { tenant })
     }
     metrics.turnsInFlight.addCallback(this.observeInFlight)
+  }
+
+  /**
+   * The refusal (503/429, counted) a turn of this tenant would get now, or null; takes no slot.
+   * Asked as soon as the caller is known, before the request is read (routes/v1/turns).
+   */
+  refusalNow (tenantId: string): GatewayError | null {
+    this.tenantsSeen.add(tenantId)
+    return this.admission.refusal(tenantId)
   }
 
   /**
