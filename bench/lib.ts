@@ -49,10 +49,14 @@ export async function until<T> (what: string, child: Child, fn: () => Promise<T 
 }
 
 export async function json (url: string, init: { method?: string, headers?: Record<string, string>, body?: unknown } = {}): Promise<any> {
-  const res = await request(url, { method: (init.method ?? 'GET') as 'GET', headers: { 'content-type': 'application/json', ...init.headers }, body: init.body === undefined ? undefined : JSON.stringify(init.body) })
-  const body = await res.body.json() as any
-  if (res.statusCode >= 300) throw new Error(`${url}: ${res.statusCode} ${JSON.stringify(body)}`)
-  return body
+  // a gateway that has just started on a busy machine may answer 503 (under pressure) for a moment
+  for (let attempt = 1; ; attempt++) {
+    const res = await request(url, { method: (init.method ?? 'GET') as 'GET', headers: { 'content-type': 'application/json', ...init.headers }, body: init.body === undefined ? undefined : JSON.stringify(init.body) })
+    const body = await res.body.json() as any
+    if (res.statusCode === 503 && attempt < 20) { await new Promise((resolve) => setTimeout(resolve, 500)); continue }
+    if (res.statusCode >= 300) throw new Error(`${url}: ${res.statusCode} ${JSON.stringify(body)}`)
+    return body
+  }
 }
 
 export const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]! }
@@ -209,6 +213,13 @@ export async function inspectorCall (inspectorPort: number, method: string, para
   } finally {
     socket.close()
   }
+}
+
+/** The size of V8's young generation (new space) in the process behind the inspector, KiB. */
+export async function newSpaceKiB (inspectorPort: number): Promise<number> {
+  const expression = 'require("v8").getHeapSpaceStatistics().find((s) => s.space_name === "new_space").space_size'
+  const answer = await inspectorCall(inspectorPort, 'Runtime.evaluate', { expression, includeCommandLineAPI: true, returnByValue: true }) as { result: { value: number } }
+  return answer.result.value / 1024
 }
 
 /** A full garbage collection in the process behind the inspector (twice: what the first frees may free more). */

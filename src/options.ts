@@ -8,7 +8,7 @@ import { createServer, type Server } from 'node:http'
 import type { Socket } from 'node:net'
 import type { FastifyHttpOptions } from 'fastify'
 import type { Config } from './config.ts'
-import { clientErrorHandler, frameworkErrors } from './plugins/problems.ts'
+import { clientErrorHandler, frameworkErrors, GatewayLogController } from './plugins/problems.ts'
 import { takeAccessToken } from './http/access-token.ts'
 
 /** Every place a secret could be logged from a request or an error object. */
@@ -46,6 +46,8 @@ export function serverOptions (config: Config, overrides: ServerOptions = {}): S
       // every line logged inside a traced request (or turn, export, delivery) joins its trace
       mixin: traceIds
     },
+    // a burst's refusals are counted, not logged one by one (plugins/problems.ts)
+    logController: new GatewayLogController(),
     // a caller's X-Request-Id is kept (so traces join up), otherwise a UUID
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),

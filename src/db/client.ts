@@ -2,11 +2,12 @@
 // @prisma/adapter-pg) and by the few hot-path reads written as SQL. bench/ measured a
 // Prisma `findFirst` at about three times the CPU of the same query through `pg` on the same
 // pool (bench/README.md), so a read served on every request may be plain SQL; everything
-// else goes through Prisma.
+// else goes through Prisma. A checkout waits for a connection in its tenant's lane (db/lanes.ts).
 import pg from 'pg'
 import { PrismaPg } from '@prisma/adapter-pg'
 import { PrismaClient } from '../generated/prisma/client.ts'
 import { compilerOptions } from './query-compiler.ts'
+import { Lanes } from './lanes.ts'
 
 type Rows = <T>(text: string, values: unknown[]) => Promise<T[]>
 
@@ -21,6 +22,11 @@ export interface Sql {
    * The rows of each statement, in order. No parameters: values go in through `literal`.
    */
   script: (text: string) => Promise<unknown[][]>
+  /**
+   * A statement prepared once per connection under `name` (parsed and planned there once, then
+   * only bound and run): for the statements of the hot path. One name, one text, always.
+   */
+  prepared: <T>(name: string, text: string, values: unknown[]) => Promise<T[]>
   /** A value as an SQL literal (quoted and escaped), or NULL. */
   literal: (value: string | null) => string
 }
@@ -41,6 +47,43 @@ export interface DatabaseOptions {
   onPoolError?: (err: Error) => void
 }
 
+type Checkout = (err: Error | undefined, client?: pg.PoolClient, release?: (err?: Error | boolean) => void) => void
+
+/**
+ * Every checkout of the pool (its own `query` makes one too, as do Prisma's queries) first
+ * passes `lanes`: the pool never has more asking than it has connections, so it never queues,
+ * and whoever waits does so in its lane.
+ */
+function takeTurns (pool: pg.Pool, lanes: Lanes): void {
+  const connect = pool.connect.bind(pool) as () => Promise<pg.PoolClient>
+  const checkout = async (): Promise<pg.PoolClient> => {
+    const wait = lanes.enter()
+    if (wait !== undefined) await wait
+    let client: pg.PoolClient
+    try {
+      client = await connect()
+    } catch (err) {
+      lanes.leave()
+      throw err
+    }
+    // the pool gives each checkout its own release; the lane's turn ends with it
+    const release = client.release
+    let released = false
+    client.release = (err?: Error | boolean) => {
+      if (!released) {
+        released = true
+        lanes.leave()
+      }
+      release.call(client, err)
+    }
+    return client
+  }
+  pool.connect = function (callback?: Checkout) {
+    if (callback === undefined) return checkout()
+    checkout().then((client) => { callback(undefined, client, client.release) }, (err: Error) => { callback(err) })
+  } as typeof pool.connect
+}
+
 export function openDatabase (url: string, opts: DatabaseOptions = {}): Database {
   // both ends bounded: a stalled database (SIGSTOP, a dead network path) fails the query
   // or the wait for a connection, which the problems plugin answers with 503
@@ -52,6 +95,7 @@ export function openDatabase (url: string, opts: DatabaseOptions = {}): Database
   })
   // an idle connection that dies (a restarted server) must not crash the process
   pool.on('error', (err) => opts.onPoolError?.(err))
+  takeTurns(pool, new Lanes(opts.max ?? 10, opts.connectionTimeoutMs))
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool), ...compilerOptions })
   let closed: Promise<void> | undefined
   return {
@@ -63,6 +107,7 @@ export function openDatabase (url: string, opts: DatabaseOptions = {}): Database
       },
       literal: (value: string | null) => value === null ? 'NULL' : pg.escapeLiteral(value),
       rows: async <T>(text: string, values: unknown[]) => (await pool.query(text, values)).rows as T[],
+      prepared: async <T>(name: string, text: string, values: unknown[]) => (await pool.query({ name, text, values })).rows as T[],
       transaction: async <T>(work: (rows: Rows) => Promise<T>): Promise<T> => {
         const client = await pool.connect()
         let broken = false

@@ -13,12 +13,14 @@
 // acts tenant-wide with the portal's scopes only, on /v1 routes; its verdict is cached the same
 // way and dropped on every instance when a link is revoked.
 // Every failed authentication goes through the auth-throttle plugin (429 past a per-address limit).
+// A route may name its admission (`config.admit`, chat turns): it is decided between verifying
+// the credential and looking up the end user, so a refused request costs no database read.
 import { createHash, hash, timingSafeEqual } from 'node:crypto'
 import fp from 'fastify-plugin'
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyContextConfig, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { gwError, isGatewayError, type GatewayError } from '../errors.ts'
 import type { ClientGrant, Scope, VerifiedKey } from '../domain/tenancy/index.ts'
-import { grantOf, isPortalToken, isValidExternalUserId, looksLikeJwt, PORTAL_SCOPES, requireScope, type PortalGrant } from '../domain/tenancy/index.ts'
+import { grantOf, grants, isPortalToken, isValidExternalUserId, looksLikeJwt, PORTAL_SCOPES, requireScope, type PortalGrant } from '../domain/tenancy/index.ts'
 import { TtlCache } from '../domain/common/index.ts'
 import type { RequestActor } from '../domain/common/index.ts'
 import { accessTokenOf } from '../http/access-token.ts'
@@ -36,9 +38,16 @@ declare module 'fastify' {
     userOptional?: boolean
     /** Only an API key may call it (opening a portal link): a portal link cannot open another. */
     apiKeyOnly?: boolean
+    /**
+     * The route's admission (chat turns: routes/v1/turns), asked as soon as the caller's
+     * credential is verified and holds the route's scope, before its end user is looked up (a
+     * database read when not cached): a refusal is the answer, sent at once for next to nothing.
+     */
+    admit?: (tenantId: string) => GatewayError | null
   }
   interface FastifyInstance {
-    authenticateTenant: (request: FastifyRequest) => Promise<void>
+    /** The onRequest hook of /v1 (with the reply: a route's `admit` refusal is sent from it). */
+    authenticateTenant: (request: FastifyRequest, reply?: FastifyReply) => Promise<unknown>
     authenticateAdmin: (request: FastifyRequest) => Promise<void>
     /** Resolves an API key + user id to an actor (also used by GraphQL connection_init from `address`). */
     resolveActor: (authorization: string | undefined, userId: string | undefined, address: string) => Promise<RequestActor>
@@ -67,6 +76,21 @@ interface CachedGrant {
   scopes: ReadonlySet<string>
 }
 
+/** A verified credential: its tenant and scopes now, its end user (looked up) when asked. */
+interface Caller {
+  tenantId: string
+  scopes: RequestActor['scopes']
+  /** The caller before its end user is looked up (userId ''): what a refusal's answer knows of it (CORS). */
+  withoutUser: RequestActor
+  actor: () => Promise<RequestActor>
+}
+
+/** The route's refusal of this caller, if any: none unless it holds the route's scope (else checkScope's 403 answers). */
+function admission (config: FastifyContextConfig, caller: Caller): GatewayError | null {
+  if (config.admit === undefined || (config.scope !== undefined && !grants(caller.scopes, config.scope))) return null
+  return config.admit(caller.tenantId)
+}
+
 async function auth (fastify: FastifyInstance): Promise<void> {
   const { apiKeys, users, clientTokens, portalSessions } = fastify.domain
   const ttl = fastify.config.AUTH_CACHE_TTL_MS
@@ -84,8 +108,8 @@ async function auth (fastify: FastifyInstance): Promise<void> {
 
   const portalElsewhere = (): GatewayError => gwError('GW_ERR_FORBIDDEN', 'A portal link\'s token works on the /v1 webhook and usage routes only')
 
-  /** The actor of a client token: its tenant and user, never one the holder names. */
-  async function resolveClient (raw: string, userId: string | undefined, address: string): Promise<RequestActor> {
+  /** A client token's caller: its tenant, and its own user, never one the holder names. */
+  async function identifyClient (raw: string, userId: string | undefined, address: string): Promise<Caller> {
     const cacheKey = hash('sha256', raw, 'base64')
     let cached = tokenCache.get(cacheKey)
     if (cached === undefined) {
@@ -109,17 +133,22 @@ async function auth (fastify: FastifyInstance): Promise<void> {
     if (userId !== undefined && userId !== '' && userId !== grant.externalUserId) {
       throw gwError('GW_ERR_FORBIDDEN', 'A client token acts for its own user: send no X-User-Id with it')
     }
-    const user = await users.ensure(grant.tenantId, grant.externalUserId)
-    return {
-      tenantId: grant.tenantId,
-      userId: user.id,
-      apiKeyId: `client:${user.id}`,
-      keyId: 'client-token',
-      externalUserId: grant.externalUserId,
-      scopes: cached.scopes,
-      via: 'client-token',
-      ...(grant.sessionIds === undefined ? {} : { sessionIds: grant.sessionIds })
+    const scopes = cached.scopes
+    const actor = async (): Promise<RequestActor> => {
+      const user = await users.ensure(grant.tenantId, grant.externalUserId)
+      return {
+        tenantId: grant.tenantId,
+        userId: user.id,
+        apiKeyId: `client:${user.id}`,
+        keyId: 'client-token',
+        externalUserId: grant.externalUserId,
+        scopes,
+        via: 'client-token',
+        ...(grant.sessionIds === undefined ? {} : { sessionIds: grant.sessionIds })
+      }
     }
+    const withoutUser: RequestActor = { tenantId: grant.tenantId, userId: '', apiKeyId: 'client-token', keyId: 'client-token', externalUserId: grant.externalUserId, scopes, via: 'client-token' }
+    return { tenantId: grant.tenantId, scopes, withoutUser, actor }
   }
 
   /** The tenant-wide actor of a portal link: the portal's scopes, no end user. */
@@ -187,11 +216,12 @@ async function auth (fastify: FastifyInstance): Promise<void> {
     }
   }
 
-  async function resolveActor (authorization: string | undefined, userId: string | undefined, address: string): Promise<RequestActor> {
+  /** Who calls for one end user (an API key and X-User-Id, or a client token); the user is looked up by `actor()`. */
+  async function identify (authorization: string | undefined, userId: string | undefined, address: string): Promise<Caller> {
     const raw = bearer(authorization)
     if (raw !== null && looksLikeJwt(raw)) {
       if (isPortalToken(raw)) throw portalElsewhere()
-      return await resolveClient(raw, userId, address)
+      return await identifyClient(raw, userId, address)
     }
     const key = await resolveKey(authorization, address)
     if (userId === undefined || userId === '') {
@@ -204,9 +234,18 @@ async function auth (fastify: FastifyInstance): Promise<void> {
         extensions: { errors: [{ in: 'headers', path: '/x-user-id', message: 'must match ^[A-Za-z0-9._:@-]{1,128}$' }] }
       })
     }
-    // known users come from Users' own cache (created on first sight)
-    const internalUserId = (await users.ensure(key.tenantId, userId)).id
-    return { tenantId: key.tenantId, userId: internalUserId, apiKeyId: key.apiKeyId, keyId: key.keyId, externalUserId: userId, scopes: scopesOf(key), via: 'api-key' }
+    const scopes = scopesOf(key)
+    const actor = async (): Promise<RequestActor> => {
+      // known users come from Users' own cache (created on first sight)
+      const internalUserId = (await users.ensure(key.tenantId, userId)).id
+      return { tenantId: key.tenantId, userId: internalUserId, apiKeyId: key.apiKeyId, keyId: key.keyId, externalUserId: userId, scopes, via: 'api-key' }
+    }
+    const withoutUser: RequestActor = { tenantId: key.tenantId, userId: '', apiKeyId: key.apiKeyId, keyId: key.keyId, externalUserId: userId, scopes, via: 'api-key' }
+    return { tenantId: key.tenantId, scopes, withoutUser, actor }
+  }
+
+  async function resolveActor (authorization: string | undefined, userId: string | undefined, address: string): Promise<RequestActor> {
+    return await (await identify(authorization, userId, address)).actor()
   }
 
   fastify.decorateRequest('actor', null as unknown as RequestActor)
@@ -220,7 +259,7 @@ async function auth (fastify: FastifyInstance): Promise<void> {
   })
   fastify.decorate('forgetKeys', () => { fastify.domain.caches.changed({ kind: 'keys' }) })
 
-  fastify.decorate('authenticateTenant', async (request: FastifyRequest) => {
+  fastify.decorate('authenticateTenant', async (request: FastifyRequest, reply?: FastifyReply) => {
     let authorization = request.headers.authorization
     const accessToken = accessTokenOf(request.raw)
     if (accessToken !== undefined && authorization === undefined) {
@@ -250,7 +289,14 @@ async function auth (fastify: FastifyInstance): Promise<void> {
       return
     }
     const userId = request.headers['x-user-id']
-    request.actor = await resolveActor(authorization, Array.isArray(userId) ? userId[0] : userId, request.ip)
+    const caller = await identify(authorization, Array.isArray(userId) ? userId[0] : userId, request.ip)
+    const refusal = admission(config, caller)
+    if (refusal !== null) {
+      request.actor = caller.withoutUser
+      if (reply === undefined) throw refusal
+      return reply.problem(refusal)
+    }
+    request.actor = await caller.actor()
   })
 
   fastify.decorate('checkScope', async (request: FastifyRequest) => {
@@ -273,4 +319,4 @@ async function auth (fastify: FastifyInstance): Promise<void> {
   })
 }
 
-export default fp(auth, { name: 'auth', dependencies: ['domain', 'auth-throttle'] })
+export default fp(auth, { name: 'auth', dependencies: ['domain', 'auth-throttle', 'problems'] })

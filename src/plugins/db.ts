@@ -1,11 +1,13 @@
 // The database: DATABASE_URL when set, else an embedded PostgreSQL under DATA_DIR. Migrations
 // are applied before anything else runs (safe with several instances starting at once), then
-// one PrismaClient over @prisma/adapter-pg is shared. Also the key for secrets at rest.
+// one PrismaClient over @prisma/adapter-pg is shared. Also the key for secrets at rest. A
+// tenant's requests wait for database connections in the tenant's own lane (db/lanes.ts).
 import { resolve } from 'node:path'
 import fp from 'fastify-plugin'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, onRequestHookHandler } from 'fastify'
 import type { PrismaClient } from '../generated/prisma/client.ts'
 import { openDatabase, type Database, type Sql } from '../db/client.ts'
+import { inLane } from '../db/lanes.ts'
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../db/embedded.ts'
 import { loadEncryptionKey } from '../db/encryption-key.ts'
 import { applyMigrationsApart, defaultMigrationsDir } from '../db/migrate.ts'
@@ -28,6 +30,12 @@ declare module 'fastify' {
     db: DatabaseInfo
     /** 32 bytes for AES-256-GCM (src/db/crypto.ts). */
     encryptionKey: Buffer
+    /**
+     * An onRequest hook, after authentication: the request, and what it starts (a turn's run),
+     * waits for database connections in its tenant's lane, so another tenant's burst does not
+     * hold it up (db/lanes.ts).
+     */
+    tenantLane: onRequestHookHandler
   }
 }
 
@@ -80,6 +88,11 @@ async function db (fastify: FastifyInstance, opts: DbPluginOptions): Promise<voi
   }
 
   const client = database.prisma
+  fastify.decorate('tenantLane', (request, _reply, done) => {
+    const tenantId = request.actor?.tenantId
+    if (tenantId === undefined) done()
+    else inLane(tenantId, done)
+  })
   fastify.decorate('prisma', client)
   fastify.decorate('sql', database.sql)
   fastify.decorate('db', {

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto'
 import { maxHeaderSize, STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
 import fp from 'fastify-plugin'
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import { toGatewayError } from '../error-map.ts'
 import { catalog, GatewayError, gwError, PROBLEM_CONTENT_TYPE, problemType, toProblem, type GwCode } from '../errors.ts'
 
@@ -18,6 +18,40 @@ function sendProblem (request: FastifyRequest, reply: FastifyReply, error: Gatew
     .code(error.statusCode)
     .type(PROBLEM_CONTENT_TYPE)
     .send(toProblem(error, request.id))
+}
+
+declare module 'fastify' {
+  interface FastifyReply {
+    /**
+     * Answers with the problem of an error object that answers many requests (admission's
+     * refusals): the same document as the error handler's, its JSON built once per error, each
+     * answer only putting its request id in. No log line but Fastify's "incoming request": such
+     * refusals are counted by whoever refuses.
+     */
+    problem: (error: GatewayError) => FastifyReply
+  }
+}
+
+const INSTANCE_MARK = '\u0000instance\u0000'
+/** Set on a request answered by `reply.problem`. */
+const kCounted = Symbol('answered by a counted refusal')
+
+/**
+ * Fastify's per-request log lines, but for the "request completed" of a request answered by
+ * `reply.problem`: a burst's refusals are counted (metrics), not logged one by one. (Its
+ * "incoming request" line is written before anything knows it will be refused.)
+ */
+export class GatewayLogController extends LogController {
+  override requestCompleted (error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply, metadata?: Record<string, unknown>): void {
+    if ((request as unknown as Record<symbol, boolean>)[kCounted]) return
+    super.requestCompleted(error, request, reply, metadata)
+  }
+}
+
+/** The problem document of `error` as JSON, around its `instance`. */
+function documentAround (error: GatewayError): { head: string, tail: string } {
+  const [head, tail] = JSON.stringify(toProblem(error, INSTANCE_MARK)).split(JSON.stringify(INSTANCE_MARK)) as [string, string]
+  return { head, tail }
 }
 
 /** The problem for an error of Node's HTTP parser (or its timers) on a connection. */
@@ -87,6 +121,16 @@ function normalPath (url: string): string {
 }
 
 async function problems (fastify: FastifyInstance): Promise<void> {
+  const built = new WeakMap<GatewayError, { head: string, tail: string }>()
+  fastify.decorateRequest(kCounted, false)
+  fastify.decorateReply('problem', function (this: FastifyReply, error: GatewayError) {
+    (this.request as unknown as Record<symbol, boolean>)[kCounted] = true
+    let document = built.get(error)
+    if (document === undefined) built.set(error, document = documentAround(error))
+    for (const name in error.headers) this.header(name, error.headers[name])
+    return this.code(error.statusCode).type(PROBLEM_CONTENT_TYPE).send(document.head + JSON.stringify(this.request.id) + document.tail)
+  })
+
   fastify.setErrorHandler((err, request, reply) => {
     const error = toGatewayError(err)
     if (error.statusCode >= 500) {

@@ -29,10 +29,16 @@ export function startGateway (env: Record<string, string>, how: 'tsx' | 'npm sta
     err: '',
     exit: new Promise(resolve => child.on('exit', code => resolve(code))),
     url: new Promise((resolve, reject) => {
+      let listening = false
       child.stdout.on('data', (chunk: Buffer) => {
         r.out += chunk.toString()
+        // searched until found: a busy gateway logs megabytes, the test process must stay cheap
+        if (listening) return
         const m = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(r.out)
-        if (m) resolve(m[1]!)
+        if (m) {
+          listening = true
+          resolve(m[1]!)
+        }
       })
       child.on('exit', () => reject(new Error(`exited before listening: ${r.err}${r.out}`)))
     }),

@@ -1,5 +1,5 @@
 // A real SSE client for tests: connects over HTTP, parses frames, stops when told.
-import { request } from 'undici'
+import { request, type Dispatcher } from 'undici'
 
 export interface SseFrame { id?: string, event?: string, data: string, json: any }
 
@@ -10,6 +10,8 @@ export async function readSse (url: string, opts: {
   /** Stop (and disconnect) after the frame for which this returns true. */
   until?: (frame: SseFrame, all: SseFrame[]) => boolean
   timeoutMs?: number
+  /** The connection pool to use (default: undici's global one). */
+  dispatcher?: Dispatcher
 }): Promise<{ status: number, headers: Record<string, unknown>, frames: SseFrame[] }> {
   const controller = new AbortController()
   const timer = setTimeout(() => controller.abort(new Error('sse read timed out')), opts.timeoutMs ?? 20_000)
@@ -17,7 +19,8 @@ export async function readSse (url: string, opts: {
     method: opts.method ?? 'GET',
     headers: { accept: 'text/event-stream', ...(opts.body !== undefined ? { 'content-type': 'application/json' } : {}), ...opts.headers },
     body: opts.body !== undefined ? JSON.stringify(opts.body) : undefined,
-    signal: controller.signal
+    signal: controller.signal,
+    ...(opts.dispatcher === undefined ? {} : { dispatcher: opts.dispatcher })
   })
   const frames: SseFrame[] = []
   if (res.statusCode !== 200) {

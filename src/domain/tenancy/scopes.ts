@@ -37,7 +37,8 @@ export function grantOf (scopes: readonly string[]): Grant {
   return scopes.includes(ALL_SCOPES) ? ALL_SCOPES : new Set(scopes)
 }
 
-function grants (grant: Grant, scope: Scope): boolean {
+/** Whether the grant holds the scope. */
+export function grants (grant: Grant, scope: Scope): boolean {
   return grant === ALL_SCOPES || grant.has(scope)
 }
 

@@ -20,6 +20,8 @@ const v1: FastifyPluginAsync = async (fastify) => {
     if (route.method !== 'HEAD' && route.config?.scope === undefined) throw new Error(`${String(route.method)} ${route.url} names no scope (config.scope)`)
   })
   fastify.addHook('onRequest', fastify.authenticateTenant)
+  // what the request (and a turn it starts) asks of the database waits in its tenant's lane
+  fastify.addHook('onRequest', fastify.tenantLane)
   fastify.addHook('onRequest', fastify.checkScope)
   // the routes take JSON (and uploads multipart): a text body is an unsupported media type
   // (415), not a JSON body that failed validation

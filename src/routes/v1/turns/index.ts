@@ -1,6 +1,11 @@
 // Chat turns of a session. POST answers 202 at once (the turn runs server-side), or with
 // Accept: text/event-stream streams the turn's events live until it ends; leaving early
 // does not cancel the turn.
+// A turn the instance cannot take now is refused as soon as its caller's credential is verified
+// (`admit`, plugins/auth.ts): before its end user is looked up, its body read and validated, the
+// rate limit counted or its Idempotency-Key looked up. One tenant's burst is mostly refusals, and
+// each must cost next to nothing: another tenant's turn waits behind them on the same event loop
+// (README: Admission).
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { MessageTextSchema } from '../../../inputs.ts'
@@ -14,7 +19,7 @@ const turns: FastifyPluginAsyncTypebox = async (fastify) => {
   const { turns, events } = fastify.domain
 
   fastify.post('/', {
-    config: { scope: 'turns:write', idempotent: true },
+    config: { scope: 'turns:write', idempotent: true, admit: (tenantId) => turns.refusalNow(tenantId) },
     schema: {
       tags: ['turns'],
       operationId: 'startTurn',
@@ -34,13 +39,13 @@ const turns: FastifyPluginAsyncTypebox = async (fastify) => {
       })
     }
   }, async (request, reply) => {
-    const { turn, cursorBefore } = await turns.start(request.actor, request.params.sessionId, request.body.text)
+    const { turn, cursorBefore, first } = await turns.start(request.actor, request.params.sessionId, request.body.text)
     const location = `/v1/sessions/${turn.sessionId}/turns/${turn.id}`
     if (wantsEventStream(request)) {
       await fastify.completeIdempotency(request, 202, turn, { location })
       return await streamEvents(request, reply, fastify.config.SSE_KEEPALIVE_MS,
         async function * (signal) {
-          for await (const e of events.follow(turn.sessionId, cursorBefore, signal)) if (e.turnId === turn.id) yield e
+          for await (const e of events.follow(turn.sessionId, cursorBefore, signal, first)) if (e.turnId === turn.id) yield e
         },
         (e) => e.type === 'turn.completed' || e.type === 'turn.failed')
     }
