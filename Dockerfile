@@ -8,7 +8,8 @@ COPY src ./src
 RUN npm ci --no-audit --no-fund && npm prune --omit=dev
 
 FROM node:20-bookworm-slim
-ENV NODE_ENV=production HOST=0.0.0.0 PORT=3000 DATA_DIR=/data
+# glibc gives freed memory back instead of keeping up to 64 MiB per heap (README: "Memory")
+ENV NODE_ENV=production HOST=0.0.0.0 PORT=3000 DATA_DIR=/data MALLOC_TRIM_THRESHOLD_=131072
 WORKDIR /app
 RUN useradd --system --uid 10001 gateway && mkdir -p /data && chown gateway /data
 COPY --from=deps /app/node_modules ./node_modules
@@ -20,4 +21,4 @@ COPY public ./public
 USER gateway
 EXPOSE 3000
 HEALTHCHECK --interval=10s --timeout=3s CMD node -e "fetch('http://127.0.0.1:'+process.env.PORT+'/health/ready').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
-CMD ["node", "--enable-source-maps", "--import=./dist/telemetry.js", "dist/server.js"]
+CMD ["node", "--import=./dist/telemetry.js", "dist/server.js"]

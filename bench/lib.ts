@@ -3,6 +3,7 @@
 // read from /proc, and the results (bench/results/<name>-latest.json, a table between
 // `<!-- bench:<name>:start -->` and `<!-- bench:<name>:end -->` in bench/README.md).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -48,10 +49,14 @@ export async function until<T> (what: string, child: Child, fn: () => Promise<T 
 }
 
 export async function json (url: string, init: { method?: string, headers?: Record<string, string>, body?: unknown } = {}): Promise<any> {
-  const res = await request(url, { method: (init.method ?? 'GET') as 'GET', headers: { 'content-type': 'application/json', ...init.headers }, body: init.body === undefined ? undefined : JSON.stringify(init.body) })
-  const body = await res.body.json() as any
-  if (res.statusCode >= 300) throw new Error(`${url}: ${res.statusCode} ${JSON.stringify(body)}`)
-  return body
+  // a gateway that has just started on a busy machine may answer 503 (under pressure) for a moment
+  for (let attempt = 1; ; attempt++) {
+    const res = await request(url, { method: (init.method ?? 'GET') as 'GET', headers: { 'content-type': 'application/json', ...init.headers }, body: init.body === undefined ? undefined : JSON.stringify(init.body) })
+    const body = await res.body.json() as any
+    if (res.statusCode === 503 && attempt < 20) { await new Promise((resolve) => setTimeout(resolve, 500)); continue }
+    if (res.statusCode >= 300) throw new Error(`${url}: ${res.statusCode} ${JSON.stringify(body)}`)
+    return body
+  }
 }
 
 export const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]! }
@@ -94,15 +99,33 @@ export interface Gateway {
 }
 
 /**
- * The gateway from dist/ on CPU 0, the way `npm start` runs it, on its embedded Postgres in a
+ * `npm start`'s command in checkout `dir` (its package.json): the environment it sets and node's
+ * arguments, e.g. `{ env: {}, args: ['--import=./dist/telemetry.js', 'dist/server.js'] }`. A
+ * bench runs exactly the process a user runs, for this build and for a baseline alike.
+ */
+export function startCommand (dir = root): { env: Record<string, string>, args: string[] } {
+  const script = String((JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { scripts?: Record<string, string> }).scripts?.start ?? '')
+  const words = (script.split('&&').at(-1) ?? '').trim().split(/\s+/).filter((w) => w !== 'exec')
+  const env: Record<string, string> = {}
+  while (/^[A-Z_][A-Z0-9_]*=/.test(words[0] ?? '')) {
+    const [name, ...value] = words.shift()!.split('=')
+    env[name!] = value.join('=')
+  }
+  if (words[0] !== 'node') throw new Error(`${join(dir, 'package.json')}: npm start does not end in a node command: ${script}`)
+  return { env, args: words.slice(1) }
+}
+
+/**
+ * The gateway from dist/ on CPU 0, the way `npm start` runs it (`startCommand`), on its embedded Postgres in a
  * fresh temporary DATA_DIR (removed by `stopGateway`). `dir`: another checkout's build (a
  * baseline to compare with, in the same run).
  */
 export async function startGateway (simUrl: string, env: Record<string, string> = {}, nodeArgs: string[] = [], dir = root): Promise<Gateway> {
   const dataDir = await mkdtemp(join(tmpdir(), 'ngw-bench-'))
   const port = await freePort()
-  const child = start(pin(0, [process.execPath, ...nodeArgs, '--import=./dist/telemetry.js', 'dist/server.js']), {
-    NEMO_BASE_URL: simUrl, LOG_LEVEL: 'warn', RATE_LIMIT_MAX: '100000000', MINT_LIMIT_PER_IP: '100000', DATA_DIR: dataDir, PORT: String(port), ...env
+  const command = startCommand(dir)
+  const child = start(pin(0, [process.execPath, ...nodeArgs, ...command.args]), {
+    ...command.env, NEMO_BASE_URL: simUrl, LOG_LEVEL: 'warn', RATE_LIMIT_MAX: '100000000', MINT_LIMIT_PER_IP: '100000', DATA_DIR: dataDir, PORT: String(port), ...env
   }, dir)
   const url = `http://127.0.0.1:${port}`
   const key = await until('gateway', child, async () => /Bearer (ngw_\S+)"/.exec(child.out())?.[1])
@@ -190,6 +213,13 @@ export async function inspectorCall (inspectorPort: number, method: string, para
   } finally {
     socket.close()
   }
+}
+
+/** The size of V8's young generation (new space) in the process behind the inspector, KiB. */
+export async function newSpaceKiB (inspectorPort: number): Promise<number> {
+  const expression = 'require("v8").getHeapSpaceStatistics().find((s) => s.space_name === "new_space").space_size'
+  const answer = await inspectorCall(inspectorPort, 'Runtime.evaluate', { expression, includeCommandLineAPI: true, returnByValue: true }) as { result: { value: number } }
+  return answer.result.value / 1024
 }
 
 /** A full garbage collection in the process behind the inspector (twice: what the first frees may free more). */

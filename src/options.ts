@@ -3,6 +3,7 @@
 import { randomUUID } from 'node:crypto'
 import { trace } from '@opentelemetry/api'
 import { AjvCompiler, type BuildCompilerFromPool } from '@fastify/ajv-compiler'
+import { SerializerSelector } from '@fastify/fast-json-stringify-compiler'
 import { createServer, type Server } from 'node:http'
 import type { Socket } from 'node:net'
 import type { FastifyHttpOptions } from 'fastify'
@@ -86,9 +87,7 @@ export function serverOptions (config: Config, overrides: ServerOptions = {}): S
     ajv: {
       customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: false }
     },
-    // query strings, params and headers are text and are coerced to their schema's types; a
-    // JSON body already has types, so `{"text": 42}` is a 400, never the string "42"
-    schemaController: { compilersFactory: { buildValidator: noBodyCoercion() } },
+    schemaController: schemaController({ lazy: true }),
     ...overrides
   }
 }
@@ -102,6 +101,50 @@ function firstByteWithin (socket: Socket, ms: number): void {
   const timer = setTimeout(() => { if (socket.bytesRead === 0) socket.destroy() }, ms)
   timer.unref()
   socket.once('close', () => clearTimeout(timer))
+}
+
+/**
+ * Query strings, params and headers are text and are coerced to their schema's types; a JSON
+ * body already has types, so `{"text": 42}` is a 400, never the string "42".
+ *
+ * `lazy`: each route's validators and response serializers are compiled when first used, not
+ * at boot. Compiled at boot, the ~250 routes (GET ones twice, for their HEAD twin) cost about a
+ * second of CPU and 10 MiB of heap, most of it for routes an instance may never serve. The
+ * first request of a route pays its compile (~1-5 ms). A schema that does not compile would
+ * then fail its first request instead of the boot: test/schemas.test.ts builds the whole app
+ * with `lazy: false` so it fails a test first.
+ */
+export function schemaController ({ lazy }: { lazy: boolean }): NonNullable<ServerOptions['schemaController']> {
+  const buildValidator = noBodyCoercion()
+  const buildSerializer = SerializerSelector()
+  if (!lazy) return { compilersFactory: { buildValidator, buildSerializer } }
+  return {
+    compilersFactory: {
+      buildValidator: ((externalSchemas, options) => lazyValidators(buildValidator(externalSchemas, options))) as typeof buildValidator,
+      buildSerializer: ((externalSchemas, options) => lazySerializers(buildSerializer(externalSchemas, options))) as typeof buildSerializer
+    }
+  }
+}
+
+type Validate = ((data: unknown, context?: unknown) => unknown) & { errors?: unknown, schemaEnv?: unknown }
+
+/** Fastify reads `errors` after a failed validation, and `schemaEnv` (Ajv's) to pass the parent. */
+function lazyValidators<C> (compile: C): C {
+  return ((route: unknown) => {
+    let validate: Validate | undefined
+    const compiled = () => (validate ??= (compile as (route: unknown) => Validate)(route))
+    const onUse: Validate = (data, context) => compiled()(data, context)
+    Object.defineProperty(onUse, 'errors', { get: () => compiled().errors })
+    Object.defineProperty(onUse, 'schemaEnv', { get: () => compiled().schemaEnv })
+    return onUse
+  }) as C
+}
+
+function lazySerializers<C> (compile: C): C {
+  return ((route: unknown) => {
+    let serialize: ((data: unknown) => string) | undefined
+    return (data: unknown) => (serialize ??= (compile as (route: unknown) => (data: unknown) => string)(route))(data)
+  }) as C
 }
 
 function noBodyCoercion (): BuildCompilerFromPool {

@@ -151,21 +151,26 @@ t.test('two instances ride out a Redis cut mid-traffic and pick the fan-out up a
     return res.json().id as string
   }
   const exports: string[] = []
+  const archived = async (id: string) => {
+    t.equal((await settled(acme, 'alice', id)).status, 'completed', `export ${id} completes`)
+    await waitFor(async () => (await acme.as('alice', { method: 'GET', url: `/v1/exports/${id}` })).json(), (e: any) => e.archive?.state === 'archived', 20_000)
+  }
 
   // before: events produced on A reach the follower on B through Redis
   // (a turn and a render do not overlap in one session: the upstream refuses a turn while it renders)
   await completedOnB(await turn())
   exports.push(await startExport((o) => acme.as('alice', o)))
-  await settled(acme, 'alice', exports[0]!)
+  await archived(exports[0]!)
 
   // the cut
   await proxy.cut()
   const cutAt = Date.now()
   const down = await waitFor(async () => [await redisState(a), await redisState(b)], (s) => s.every((x) => x === 'unreachable'), 5000)
   t.same(down, ['unreachable', 'unreachable'], `both instances report Redis unreachable ${Date.now() - cutAt} ms after the cut`)
-  // (B's own events still wake its followers, which then read everything in the log)
+  // (B's own events still wake its followers, which then read everything in the log: so the
+  // export's last event, its archived copy, is written before the turn, wherever its job runs)
   exports.push(await startExport(onB))
-  await settled(acme, 'alice', exports[1]!)
+  await archived(exports[1]!)
   const during = await turn()
   await sleep(Math.max(200, 3000 - (Date.now() - cutAt)))
   t.notOk(arrivals.some((x) => x.turnId === during), 'without Redis, B is not woken by A\'s events (it is told later)')

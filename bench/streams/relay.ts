@@ -6,12 +6,14 @@
 // gateway keeps the text, so each event's delay is its arrival here minus that stamp, on either
 // path (the same two clocks: any offset cancels in the difference). Turns alternate direct and
 // gateway cells over several rounds; medians with min-max. Then the memory of open streams:
-// GET /v1/sessions/:id/events streams on idle sessions, the gateway's VmRSS before and after.
+// GET /v1/sessions/:id/events streams on idle sessions (1,000; --streams), the gateway's VmRSS
+// before and after, with no forced GC at either end and from a collected start (--memory-only:
+// just that, printed, the README left alone).
 import { setMaxListeners } from 'node:events'
 import { parseArgs } from 'node:util'
-import { request } from 'undici'
+import { request, type Dispatcher } from 'undici'
 import {
-  buildDist, collectGarbage, json, machine, pinSelf, range, rssKiB, runLine, sseFrames, startGateway, startSimulator, stat, stop, stopGateway, wallNow, writeResults, type Child, type Gateway
+  buildDist, collectGarbage, json, machine, newSpaceKiB, pinSelf, range, rssKiB, runLine, sseFrames, startGateway, startSimulator, stat, stop, stopGateway, wallNow, writeResults, type Child, type Gateway
 } from '../lib.ts'
 import { freePort } from '../free-port.ts'
 
@@ -21,7 +23,11 @@ const { values: args } = parseArgs({
     /** Extra node flags for the gateway, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p". */
     'gateway-node-args': { type: 'string', default: '' },
     /** Another checkout with a built dist/ (e.g. the commit before a change): a third cell per round. */
-    baseline: { type: 'string' }
+    baseline: { type: 'string' },
+    /** Open streams for the memory measure (default 1000; 200 with --quick). */
+    streams: { type: 'string' },
+    /** Only the memory of open streams (no turns; the README table is not written). */
+    'memory-only': { type: 'boolean', default: false }
   }
 })
 const QUICK = args.quick
@@ -29,8 +35,10 @@ const EVENTS = QUICK ? 10 : 20
 const STEP_MS = 20
 const TURNS = QUICK ? 4 : 10
 const ROUNDS = QUICK ? 2 : 3
-const STREAMS = QUICK ? 50 : 200
+// 50 streams gave ~5 MiB of signal against several MiB of V8 heap noise: too few to tell
+const STREAMS = Number(args.streams ?? (QUICK ? 200 : 1000))
 const MEMORY_ROUNDS = QUICK ? 1 : 3
+const OPEN_BATCH = 200
 const TEXT = '[scenario:burst] relay benchmark'
 const SENT = /sent at ([\d.]+) ms/
 
@@ -89,38 +97,80 @@ function cellOf (turns: Turn[]): CellView {
   }
 }
 
-interface StreamMemory { beforeKiB: number, afterKiB: number, afterGcKiB: number, perStreamKiB: number, perStreamAfterGcKiB: number }
+const pause = async (): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, 1000)) }
+
+/** Opens a `GET /v1/sessions/:id/events` stream on each session; resolves with what closes them. */
+async function openStreams (gw: Gateway, as: Record<string, string>, sessionIds: string[]): Promise<() => void> {
+  const controller = new AbortController()
+  setMaxListeners(0, controller.signal)
+  // 200 at a time: a thousand at once on a loaded machine met the gateway's 503 (under pressure)
+  const open: Dispatcher.ResponseData[] = []
+  for (let i = 0; i < sessionIds.length; i += OPEN_BATCH) {
+    open.push(...await Promise.all(sessionIds.slice(i, i + OPEN_BATCH).map(async (id) => {
+      for (let attempt = 1; ; attempt++) {
+        const res = await request(`${gw.url}/v1/sessions/${id}/events`, { headers: { ...as, accept: 'text/event-stream' }, signal: controller.signal })
+        // under pressure for a moment after a forced GC's pause: asked again
+        if (res.statusCode === 503 && attempt < 20) { await res.body.dump(); await pause(); continue }
+        if (res.statusCode !== 200) throw new Error(`events stream: ${res.statusCode}`)
+        const it = res.body[Symbol.asyncIterator]()
+        await it.next() // ': connected'
+        return res
+      }
+    })))
+  }
+  return () => {
+    controller.abort()
+    for (const res of open) res.body.destroy()
+  }
+}
+
+/** RSS as it is before the streams open and 1 s after: no forced GC at either end (what a running process takes on). */
+interface AsIsMemory { beforeKiB: number, afterKiB: number, perStreamKiB: number }
+
+async function memoryAsIs (gw: Gateway, as: Record<string, string>, sessionIds: string[]): Promise<AsIsMemory> {
+  const pid = gw.child.proc.pid!
+  await pause()
+  const beforeKiB = (await rssKiB(pid)) ?? NaN
+  const close = await openStreams(gw, as, sessionIds)
+  await pause()
+  const afterKiB = (await rssKiB(pid)) ?? NaN
+  close()
+  await pause()
+  return { beforeKiB, afterKiB, perStreamKiB: (afterKiB - beforeKiB) / sessionIds.length }
+}
 
 /**
- * Opens `count` event streams on idle sessions and reads the gateway's RSS both ways: as it is
- * a second after they opened (what the process really takes on: garbage not yet collected
- * included), and after a full garbage collection (what they keep). Before: after a full
- * collection. Then closes them.
+ * RSS after a full GC, then 1 s after the streams opened ("as it grew" from a collected start),
+ * then after a full GC again (what they keep). A forced GC also shrinks V8's young generation,
+ * which regrows under any allocation whatever opens: `perStreamNewSpaceKiB` is how much its size
+ * grew (not all of it resident).
  */
-async function memoryPerStream (gw: Gateway, inspectorPort: number, as: Record<string, string>, sessionIds: string[]): Promise<StreamMemory> {
+interface CollectedMemory { beforeKiB: number, afterKiB: number, afterGcKiB: number, perStreamKiB: number, perStreamAfterGcKiB: number, perStreamNewSpaceKiB: number }
+
+async function memoryFromCollected (gw: Gateway, inspectorPort: number, as: Record<string, string>, sessionIds: string[]): Promise<CollectedMemory> {
   const pid = gw.child.proc.pid!
-  const pause = async () => await new Promise((resolve) => setTimeout(resolve, 1000))
   await collectGarbage(inspectorPort)
   await pause()
   const beforeKiB = (await rssKiB(pid)) ?? NaN
-  const controller = new AbortController()
-  setMaxListeners(0, controller.signal)
-  const open = await Promise.all(sessionIds.map(async (id) => {
-    const res = await request(`${gw.url}/v1/sessions/${id}/events`, { headers: { ...as, accept: 'text/event-stream' }, signal: controller.signal })
-    if (res.statusCode !== 200) throw new Error(`events stream: ${res.statusCode}`)
-    const it = res.body[Symbol.asyncIterator]()
-    await it.next() // ': connected'
-    return res
-  }))
+  const newSpaceBefore = await newSpaceKiB(inspectorPort)
+  const close = await openStreams(gw, as, sessionIds)
   await pause()
   const afterKiB = (await rssKiB(pid)) ?? NaN
+  const newSpaceAfter = await newSpaceKiB(inspectorPort)
   await collectGarbage(inspectorPort)
   await pause()
   const afterGcKiB = (await rssKiB(pid)) ?? NaN
-  controller.abort()
-  for (const res of open) res.body.destroy()
+  close()
   await pause()
-  return { beforeKiB, afterKiB, afterGcKiB, perStreamKiB: (afterKiB - beforeKiB) / sessionIds.length, perStreamAfterGcKiB: (afterGcKiB - beforeKiB) / sessionIds.length }
+  const n = sessionIds.length
+  return {
+    beforeKiB,
+    afterKiB,
+    afterGcKiB,
+    perStreamKiB: (afterKiB - beforeKiB) / n,
+    perStreamAfterGcKiB: (afterGcKiB - beforeKiB) / n,
+    perStreamNewSpaceKiB: (newSpaceAfter - newSpaceBefore) / n
+  }
 }
 
 async function main (): Promise<void> {
@@ -138,7 +188,8 @@ async function main (): Promise<void> {
     const gw = await startGateway(sim.url, { HEARTBEAT_EVENT_INTERVAL_MS: '0' }, [...gwNodeArgs, `--inspect=127.0.0.1:${inspectorPort}`])
     gateways.push(gw)
     const gwSession = (await json(`${gw.url}/v1/sessions`, { method: 'POST', headers: as(gw), body: {} })).id as string
-    const base = args.baseline === undefined ? undefined : await startGateway(sim.url, { HEARTBEAT_EVENT_INTERVAL_MS: '0' }, [], args.baseline)
+    const baseInspectorPort = await freePort()
+    const base = args.baseline === undefined ? undefined : await startGateway(sim.url, { HEARTBEAT_EVENT_INTERVAL_MS: '0' }, [`--inspect=127.0.0.1:${baseInspectorPort}`], args.baseline)
     if (base) gateways.push(base)
     const baseSession = base === undefined ? '' : (await json(`${base.url}/v1/sessions`, { method: 'POST', headers: as(base), body: {} })).id as string
 
@@ -153,7 +204,7 @@ async function main (): Promise<void> {
     ]
     // warm-up: a session's first turn reads its baseline state; JIT on every path
     for (let i = 0; i < 3; i++) for (const p of paths) await p.turn()
-    for (let round = 1; round <= ROUNDS; round++) {
+    for (let round = 1; round <= (args['memory-only'] ? 0 : ROUNDS); round++) {
       for (const p of paths) {
         const turns: Turn[] = []
         for (let i = 0; i < TURNS; i++) turns.push(await p.turn())
@@ -162,10 +213,51 @@ async function main (): Promise<void> {
       process.stderr.write(`round ${round}: first text ${paths.map((p) => `${p.name} ${p.cells.at(-1)!.firstMs.toFixed(1)} ms`).join(', ')}\n`)
     }
 
-    const sessionIds: string[] = []
-    for (let i = 0; i < STREAMS; i++) sessionIds.push((await json(`${gw.url}/v1/sessions`, { method: 'POST', headers: as(gw), body: {} })).id)
-    const memory = []
-    for (let i = 0; i < MEMORY_ROUNDS; i++) memory.push(await memoryPerStream(gw, inspectorPort, as(gw), sessionIds))
+    // the memory of open streams, rounds alternating between the gateways: first with no forced
+    // GC at all (after one round not counted: code built lazily on a stream's first open, and
+    // V8's young generation at its working size), then from a collected start
+    const measured = [
+      { name: 'gateway', gw, inspectorPort, asIs: [] as AsIsMemory[], collected: [] as CollectedMemory[] },
+      ...(base === undefined ? [] : [{ name: 'baseline', gw: base, inspectorPort: baseInspectorPort, asIs: [] as AsIsMemory[], collected: [] as CollectedMemory[] }])
+    ]
+    const sessionIds = new Map<Gateway, string[]>()
+    for (const m of measured) {
+      const ids: string[] = []
+      for (let i = 0; i < STREAMS; i++) ids.push((await json(`${m.gw.url}/v1/sessions`, { method: 'POST', headers: as(m.gw), body: {} })).id)
+      sessionIds.set(m.gw, ids)
+      await memoryAsIs(m.gw, as(m.gw), ids)
+    }
+    const kib = (x: number) => x.toFixed(1)
+    for (let i = 0; i < MEMORY_ROUNDS; i++) {
+      for (const m of measured) m.asIs.push(await memoryAsIs(m.gw, as(m.gw), sessionIds.get(m.gw)!))
+      process.stderr.write(`memory round ${i + 1}, KiB per stream with no forced GC: ${measured.map((m) => `${m.name} ${kib(m.asIs.at(-1)!.perStreamKiB)}`).join(', ')}\n`)
+    }
+    for (let i = 0; i < MEMORY_ROUNDS; i++) {
+      for (const m of measured) m.collected.push(await memoryFromCollected(m.gw, m.inspectorPort, as(m.gw), sessionIds.get(m.gw)!))
+      process.stderr.write(`memory round ${i + 1}, KiB per stream from a collected start (young generation) / after a full GC: ${measured.map((m) => {
+        const r = m.collected.at(-1)!
+        return `${m.name} ${kib(r.perStreamKiB)} (${kib(r.perStreamNewSpaceKiB)}) / ${kib(r.perStreamAfterGcKiB)}`
+      }).join(', ')}\n`)
+    }
+    const memoryOf = (m: typeof measured[number]) => ({
+      asIs: m.asIs,
+      collected: m.collected,
+      perStreamAsIsKiB: stat(m.asIs.map((r) => r.perStreamKiB)),
+      perStreamKiB: stat(m.collected.map((r) => r.perStreamKiB)),
+      perStreamAfterGcKiB: stat(m.collected.map((r) => r.perStreamAfterGcKiB)),
+      perStreamNewSpaceKiB: stat(m.collected.map((r) => r.perStreamNewSpaceKiB)),
+      perStreamBeyondNewSpaceKiB: stat(m.collected.map((r) => r.perStreamKiB - r.perStreamNewSpaceKiB))
+    })
+    const memory = memoryOf(measured[0]!)
+    const baseMemory = measured[1] === undefined ? undefined : memoryOf(measured[1])
+    const memoryLine = (m: ReturnType<typeof memoryOf>) => `**${range(m.perStreamKiB)} KiB as it grew** from a collected start (no GC after; goal < 30 KiB), ` +
+      `of which V8's young generation regrowing after the forced GC ${range(m.perStreamNewSpaceKiB)} KiB (its size; the same whatever opens), the rest ${range(m.perStreamBeyondNewSpaceKiB)} KiB; ` +
+      `${range(m.perStreamAfterGcKiB)} KiB after a full GC; ${range(m.perStreamAsIsKiB)} KiB with no forced GC at either end (mostly when V8 last collected)`
+    if (args['memory-only']) {
+      console.log(JSON.stringify({ streams: STREAMS, memory, baseMemory }, null, 2))
+      process.stderr.write(`${STREAMS} streams, per stream: gateway ${memoryLine(memory)}${baseMemory === undefined ? '' : `; baseline ${memoryLine(baseMemory)}`}\n`)
+      return
+    }
 
     const view = (cells: CellView[]) => ({
       firstMs: stat(cells.map((c) => c.firstMs)),
@@ -178,8 +270,6 @@ async function main (): Promise<void> {
     const addedTo = (x: ReturnType<typeof view>) => ({ firstMs: x.firstMs.median - d.firstMs.median, firstDelayMs: x.firstDelayMs.median - d.firstDelayMs.median, endMs: x.endMs.median - d.endMs.median, perEventP50Ms: x.p50Ms.median - d.p50Ms.median, perEventP99Ms: x.p99Ms.median - d.p99Ms.median })
     const added = addedTo(g)
     const baseAdded = b === undefined ? undefined : addedTo(b)
-    const perStream = stat(memory.map((m) => m.perStreamKiB))
-    const perStreamAfterGc = stat(memory.map((m) => m.perStreamAfterGcKiB))
     const date = new Date().toISOString()
     const report = {
       date,
@@ -190,7 +280,8 @@ async function main (): Promise<void> {
       added,
       ...(b === undefined ? {} : { baseline: b, baselineAdded: baseAdded }),
       goals: { perEventP50Ms: 1, firstMs: 3, endMs: 5 },
-      memory: { rounds: memory, perStreamKiB: perStream, perStreamAfterGcKiB: perStreamAfterGc }
+      memory,
+      ...(baseMemory === undefined ? {} : { baselineMemory: baseMemory })
     }
     const ms = (x: number) => `${x >= 0 ? '+' : ''}${x.toFixed(1)} ms`
     const rows: Array<[string, (v: ReturnType<typeof view>) => string, keyof typeof added, string]> = [
@@ -207,7 +298,8 @@ async function main (): Promise<void> {
       b === undefined ? '| --- | --- | --- | --- | --- |' : '| --- | --- | --- | --- | --- | --- | --- |',
       ...rows.map(([name, cell, key, goal]) => `| ${name} | ${cell(d)} | ${cell(g)} | ${ms(added[key])} | ${b === undefined ? '' : `${cell(b)} | ${ms(baseAdded![key])} | `}${goal} |`),
       '',
-      `Memory: ${STREAMS} open \`GET /v1/sessions/:id/events\` streams on idle sessions, gateway RSS per stream: **${range(perStream)} KiB as it grew** (no forced GC; goal < 30 KiB), ${range(perStreamAfterGc)} KiB after a full GC (${MEMORY_ROUNDS} rounds; RSS ${(memory[0]!.beforeKiB / 1024).toFixed(0)} MiB before the first, after a full GC).`
+      `Memory: ${STREAMS} open \`GET /v1/sessions/:id/events\` streams on idle sessions, gateway RSS per stream: ${memoryLine(memory)} (${MEMORY_ROUNDS} rounds each way; RSS ${(memory.collected[0]!.beforeKiB / 1024).toFixed(0)} MiB after a full GC)` +
+        (baseMemory === undefined ? '.' : `; baseline gateway: ${memoryLine(baseMemory)}.`)
     ].join('\n')
     await writeResults('relay', report, table)
   } finally {

@@ -10,16 +10,20 @@
 // the subscribers. Checks that every subscriber got every event exactly once, in order. Writes
 // bench/results/subscribers-latest.json and the table between the bench:subscribers markers
 // of bench/README.md (not with --no-write). Not part of `npm test`.
+// The measured subscribers are lean (lean-subscriber.ts): a read is stamped before anything is
+// parsed, so the stamps measure the gateway's fan-out rather than this client's own parsing
+// (the client's CPU per message is reported beside the gateway's per socket).
 import { spawnSync } from 'node:child_process'
 import { mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { createClient, type Client } from 'graphql-ws'
+import { createClient } from 'graphql-ws'
 import WebSocket from 'ws'
 import { request } from 'undici'
 import { freePort } from '../free-port.ts'
 import { pin, pinSelf, root, start, stop, taskset, until, type Child } from '../lib.ts'
+import { LeanSubscriber, type Received } from './lean-subscriber.ts'
 
 const { values: args } = parseArgs({
   options: {
@@ -32,6 +36,8 @@ const { values: args } = parseArgs({
     /** The simulator's heartbeat interval during the generation: one event each. */
     'heartbeat-ms': { type: 'string', default: '50' },
     'no-write': { type: 'boolean', default: false },
+    /** `lean` (default) or `graphql-ws`: the client the bench used before, which stamps a message once graphql-ws has parsed it. */
+    client: { type: 'string', default: 'lean' },
     /** Diagnosis: SIGWINCH to the gateway before and after the subscriptions open (with GW_NODE_ARGS="--heapsnapshot-signal=SIGWINCH --diagnostic-dir=DIR"). */
     'heap-snapshots': { type: 'boolean', default: false }
   }
@@ -46,10 +52,21 @@ pinSelf()
 const sleep = async (ms: number) => await new Promise((resolve) => setTimeout(resolve, ms))
 
 async function gql (url: string, headers: Record<string, string>, query: string, variables?: Record<string, unknown>): Promise<any> {
-  const res = await request(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ query, variables }) })
-  const body = await res.body.json() as any
-  if (res.statusCode >= 300 || body.errors) throw new Error(`${res.statusCode} ${JSON.stringify(body)}`)
-  return body.data
+  // a gateway that has just started on a busy machine may still answer 503 (under pressure) for a moment
+  for (let attempt = 1; ; attempt++) {
+    const res = await request(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ query, variables }) })
+    const body = await res.body.json() as any
+    if (res.statusCode === 503 && attempt < 20) { await sleep(500); continue }
+    if (res.statusCode >= 300 || body.errors) throw new Error(`${res.statusCode} ${JSON.stringify(body)}`)
+    return body.data
+  }
+}
+
+/** CPU time (user + system) a process has used so far, in ms (/proc/<pid>/stat, clock ticks of 10 ms). */
+async function cpuMs (pid: number): Promise<number> {
+  const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).replace(/^.*\) /, '').split(' ')
+  // utime and stime are the 14th and 15th fields; the 3rd is the first after the command's ')'
+  return (Number(fields[11]) + Number(fields[12])) * 10
 }
 
 async function rssKb (pid: number): Promise<number> {
@@ -109,7 +126,38 @@ const quantile = (sorted: number[], q: number): number => sorted[Math.min(sorted
 
 const SUBSCRIPTION = 'subscription ($id: ID!, $after: String) { sessionEvents(sessionId: $id, after: $after) { cursor sessionId turnId type payload createdAt } }'
 
-interface Subscriber { client: Client, cursors: string[], types: string[], times: number[], error?: string, done: Promise<void> }
+/** What the bench asks of a client: LeanSubscriber, or graphql-ws as the bench used it before. */
+type SubscriberClient = Pick<LeanSubscriber, 'open' | 'lastMessageHas' | 'received' | 'close' | 'failure'>
+
+/** A graphql-ws client that stamps each event in its `next` (after ws and graphql-ws have parsed it). */
+class GraphqlWsSubscriber implements SubscriberClient {
+  failure: string | undefined
+  private client: ReturnType<typeof createClient> | undefined
+  private readonly messages: Received[] = []
+  private checked = 0
+
+  async open (url: URL, connectionParams: Record<string, string>, query: string, variables: Record<string, unknown>): Promise<void> {
+    this.client = createClient({ url: url.href, webSocketImpl: WebSocket, connectionParams, retryAttempts: 0, lazy: false, keepAlive: 0 })
+    this.client.subscribe({ query, variables }, {
+      next: (result) => { this.messages.push({ at: performance.now(), message: { type: 'next', payload: result } }) },
+      error: (err) => { this.failure ??= err instanceof Error ? err.message : (err as { reason?: string }).reason ?? JSON.stringify(err) },
+      complete: () => {}
+    })
+  }
+
+  lastMessageHas (texts: string[]): boolean {
+    if (this.messages.length === this.checked) return false
+    this.checked = this.messages.length
+    const type = (this.messages.at(-1)!.message.payload as { data?: { sessionEvents?: { type?: string } } }).data?.sessionEvents?.type
+    return texts.some((text) => text === JSON.stringify(type))
+  }
+
+  received (): Received[] { return this.messages }
+
+  close (): void { Promise.resolve(this.client?.dispose()).catch(() => {}) }
+}
+
+interface Subscriber { client: SubscriberClient, cursors: string[], types: string[], times: number[], error?: string }
 
 async function main (): Promise<void> {
   const build = spawnSync(process.execPath, ['scripts/build.js', '--if-stale'], { cwd: root, stdio: 'inherit' })
@@ -168,29 +216,15 @@ async function main (): Promise<void> {
     if (args['heap-snapshots']) { gw.proc.kill('SIGWINCH'); await sleep(15_000) }
     const opened = performance.now()
     for (let i = 0; i < SUBSCRIBERS; i += OPEN_BATCH) {
+      const batch: Array<Promise<void>> = []
       for (let j = i; j < Math.min(SUBSCRIBERS, i + OPEN_BATCH); j++) {
-        const client = createClient({ url: wsUrl, webSocketImpl: WebSocket, connectionParams: as, retryAttempts: 0, lazy: false, keepAlive: 0 })
-        const sub: Subscriber = { client, cursors: [], types: [], times: [], done: Promise.resolve() }
+        const sub: Subscriber = { client: args.client === 'graphql-ws' ? new GraphqlWsSubscriber() : new LeanSubscriber(), cursors: [], types: [], times: [] }
         // a subscription that fails is counted as failed (and left out of the timings)
-        const reject = (err: unknown) => { sub.error ??= err instanceof Error ? err.message : (err as { reason?: string }).reason ?? JSON.stringify(err) }
-        sub.done = new Promise<void>((resolve) => {
-          client.subscribe<{ sessionEvents: { cursor: string, type: string } }>({ query: SUBSCRIPTION, variables: { id: session.id, after: session.lastEventCursor } }, {
-            next: (result) => {
-              const now = performance.now()
-              if (result.errors) { reject(new Error(JSON.stringify(result.errors))); return resolve() }
-              const e = result.data!.sessionEvents
-              sub.cursors.push(e.cursor)
-              sub.types.push(e.type)
-              sub.times.push(now)
-              if (e.type === 'turn.completed' || e.type === 'turn.failed') resolve()
-            },
-            error: (err) => { reject(err); resolve() },
-            complete: () => resolve()
-          })
-        })
+        batch.push(sub.client.open(new URL(wsUrl), as, SUBSCRIPTION, { id: session.id, after: session.lastEventCursor }).catch((err: Error) => { sub.error ??= err.message }))
         subscribers.push(sub)
       }
-      const want = Math.min(SUBSCRIBERS, i + OPEN_BATCH)
+      await Promise.all(batch)
+      const want = subscribers.filter((s) => s.error === undefined).length
       await until('subscriptions', gw, async () => await openSubscriptions(gwUrl) >= want ? true : undefined, 60_000)
     }
     const openMs = performance.now() - opened
@@ -205,21 +239,57 @@ async function main (): Promise<void> {
     process.stderr.write(`${SUBSCRIBERS} subscriptions open in ${openMs.toFixed(0)} ms; RSS ${rssBeforeAsIs} -> ${rssGrown} kB as it grew, no GC at either end (${kbAsIsPerSubscription.toFixed(1)} kB each); ${rssBefore} (after a GC) -> ${rssGrown} kB (${kbGrownPerSubscription.toFixed(1)} kB each); ${rssAfter} kB after a full GC (${kbPerSubscription.toFixed(1)} kB each)\n`)
 
     const turnStarted = performance.now()
+    const clientCpu = process.cpuUsage()
+    const gatewayCpuBefore = await cpuMs(gw.proc.pid!)
     await gql(`${gwUrl}/graphql`, as, 'mutation ($id: ID!, $text: String!) { sendMessage(sessionId: $id, text: $text) { id } }', { id: session.id, text: '[scenario:generation] make a video of the sea' })
-    const all = Promise.all(subscribers.map(async (s) => await s.done))
-    await Promise.race([all, sleep(120_000).then(() => { throw new Error('the subscribers did not all see the turn end within 120 s') })])
-    const turnMs = performance.now() - turnStarted
+    // the end is looked for every 250 ms in the last bytes each subscriber received (nothing is parsed while events arrive)
+    const ends = ['"turn.completed"', '"turn.failed"']
+    const ended = new Set<Subscriber>()
+    const deadline = Date.now() + 120_000
+    while (ended.size < subscribers.length) {
+      for (const s of subscribers) if (!ended.has(s) && (s.error !== undefined || s.client.failure !== undefined || s.client.lastMessageHas(ends))) ended.add(s)
+      if (ended.size === subscribers.length) break
+      if (Date.now() > deadline) throw new Error('the subscribers did not all see the turn end within 120 s')
+      await sleep(250)
+    }
+    const clientCpuUs = process.cpuUsage(clientCpu)
+    const gatewayCpu = await cpuMs(gw.proc.pid!) - gatewayCpuBefore
     const gatewayFanOut = await fanOut(gwUrl).catch(() => undefined)
 
+    for (const sub of subscribers) {
+      if (sub.error !== undefined) continue
+      for (const { at, message } of sub.client.received()) {
+        if (message.type === 'error') { sub.error ??= JSON.stringify(message.payload); break }
+        if (message.type !== 'next') continue
+        if (message.payload?.errors !== undefined) { sub.error ??= JSON.stringify(message.payload.errors); break }
+        const e = message.payload.data.sessionEvents as { cursor: string, type: string }
+        sub.cursors.push(e.cursor)
+        sub.types.push(e.type)
+        sub.times.push(at)
+      }
+      sub.error ??= sub.client.failure
+    }
     const failed = subscribers.filter((s) => s.error !== undefined)
     if (failed.length > 0) process.stderr.write(`${failed.length} subscriptions failed, e.g. ${failed[0]!.error}\nthe gateway said:\n${gw.out().slice(-4000)}\n`)
     const served = subscribers.filter((s) => s.error === undefined)
     if (served.length === 0) throw new Error('every subscription failed')
     // every subscriber saw the same events, once each, in order
     const reference = served[0]!.cursors
+    // until the last subscriber received the turn's end
+    const turnMs = Math.max(...served.map((s) => s.times.at(-1)!)) - turnStarted
     const ordered = reference.every((c, i) => i === 0 || BigInt(c) > BigInt(reference[i - 1]!))
     const identical = served.every((s) => s.cursors.length === reference.length && s.cursors.every((c, i) => c === reference[i]))
     if (!ordered || !identical) throw new Error('subscribers disagree on the events they received (lost, repeated or reordered)')
+    // this client's CPU per message received, against the gateway's own time per socket: the
+    // stamps measure the gateway only while the first is the smaller
+    const messages = served.length * reference.length
+    const client = {
+      cpuUsPerMessage: round((clientCpuUs.user + clientCpuUs.system) / messages),
+      gatewayUsPerSocket: gatewayFanOut === undefined ? undefined : round(gatewayFanOut.meanMs * 1000 / SUBSCRIBERS)
+    }
+    // the gateway's CPU through the turn (its own work per event included) per message delivered:
+    // unlike the fan-out's wall time, not stretched by other processes on its CPU
+    const gatewayCpuUsPerMessage = round(gatewayCpu * 1000 / messages)
 
     const spreads: number[] = []
     const delays: number[] = []
@@ -239,7 +309,7 @@ async function main (): Promise<void> {
       commit,
       label: args.label,
       machine: { cores: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version, taskset },
-      settings: { subscribers: SUBSCRIBERS, simulator: SIM_ENV, heartbeatEventIntervalMs: 0 },
+      settings: { subscribers: SUBSCRIBERS, simulator: SIM_ENV, heartbeatEventIntervalMs: 0, client: args.client },
       failedSubscriptions: failed.length,
       events: reference.length,
       eventTypes: Object.fromEntries([...new Set(served[0]!.types)].map((type) => [type, served[0]!.types.filter((x) => x === type).length])),
@@ -248,6 +318,9 @@ async function main (): Promise<void> {
       delivery: { p50: round(quantile(delays, 0.5)), p99: round(quantile(delays, 0.99)), max: round(delays[delays.length - 1]!) },
       spread: { p50: round(quantile(spreads, 0.5)), p99: round(quantile(spreads, 0.99)), max: round(spreads[spreads.length - 1]!) },
       gatewayFanOut,
+      gatewayCpuMs: gatewayCpu,
+      gatewayCpuUsPerMessage,
+      client,
       widestSpreads: byEvent.sort((a, b) => b.spread - a.spread).slice(0, 5)
     }
     console.log(JSON.stringify(report, null, 2))
@@ -268,7 +341,7 @@ async function main (): Promise<void> {
       await writeFile(readmePath, readme.replace(marked, `<!-- bench:subscribers:start -->\n${header}\n${[...rows, row].join('\n')}\n\n${note}\n<!-- bench:subscribers:end -->`))
     }
   } finally {
-    await Promise.all(subscribers.map(async (s) => { await Promise.resolve(s.client.dispose()).catch(() => {}) }))
+    for (const s of subscribers) s.client.close()
     for (const c of children.reverse()) await stop(c)
     await rm(dataDir, { recursive: true, force: true })
   }

@@ -6,6 +6,7 @@
 import pg from 'pg'
 import { PrismaPg } from '@prisma/adapter-pg'
 import { PrismaClient } from '../generated/prisma/client.ts'
+import { compilerOptions } from './query-compiler.ts'
 import { Lanes } from './lanes.ts'
 
 type Rows = <T>(text: string, values: unknown[]) => Promise<T[]>
@@ -21,6 +22,11 @@ export interface Sql {
    * The rows of each statement, in order. No parameters: values go in through `literal`.
    */
   script: (text: string) => Promise<unknown[][]>
+  /**
+   * A statement prepared once per connection under `name` (parsed and planned there once, then
+   * only bound and run): for the statements of the hot path. One name, one text, always.
+   */
+  prepared: <T>(name: string, text: string, values: unknown[]) => Promise<T[]>
   /** A value as an SQL literal (quoted and escaped), or NULL. */
   literal: (value: string | null) => string
 }
@@ -90,7 +96,7 @@ export function openDatabase (url: string, opts: DatabaseOptions = {}): Database
   // an idle connection that dies (a restarted server) must not crash the process
   pool.on('error', (err) => opts.onPoolError?.(err))
   takeTurns(pool, new Lanes(opts.max ?? 10, opts.connectionTimeoutMs))
-  const prisma = new PrismaClient({ adapter: new PrismaPg(pool) })
+  const prisma = new PrismaClient({ adapter: new PrismaPg(pool), ...compilerOptions })
   let closed: Promise<void> | undefined
   return {
     prisma,
@@ -101,6 +107,7 @@ export function openDatabase (url: string, opts: DatabaseOptions = {}): Database
       },
       literal: (value: string | null) => value === null ? 'NULL' : pg.escapeLiteral(value),
       rows: async <T>(text: string, values: unknown[]) => (await pool.query(text, values)).rows as T[],
+      prepared: async <T>(name: string, text: string, values: unknown[]) => (await pool.query({ name, text, values })).rows as T[],
       transaction: async <T>(work: (rows: Rows) => Promise<T>): Promise<T> => {
         const client = await pool.connect()
         let broken = false

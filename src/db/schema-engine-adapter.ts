@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto'
 import { PrismaPg } from '@prisma/adapter-pg'
 import pg from 'pg'
+import { splitSqlScript } from './sql-script.ts'
 
 type Result = { ok: true, value: unknown } | { ok: false, error: unknown }
 type AnyFn = (...args: unknown[]) => unknown
@@ -166,6 +167,19 @@ export function bindFactory (databaseUrl: string, registry = new ErrorRegistry()
     }
     open.add(once)
     Object.defineProperty(adapter, 'dispose', { value: once })
+    // the adapter's own cuts a script at every `;`, function bodies included
+    const self = adapter as unknown as { client: { query: (text: string) => Promise<unknown> }, onError: (error: unknown) => never }
+    Object.defineProperty(adapter, 'executeScript', {
+      value: async (script: string) => {
+        for (const statement of splitSqlScript(script)) {
+          try {
+            await self.client.query(statement)
+          } catch (error) {
+            self.onError(error)
+          }
+        }
+      }
+    })
     return bindObject(registry, adapter)
   }
 

@@ -80,5 +80,5 @@ export function buildDomain (deps: DomainDeps, signingKeys: SigningKeys): Domain
   const tokenIssuers = new TokenIssuers(deps.prisma, guard)
   caches.onChange((change) => { if (change.kind === 'issuers') tokenIssuers.forget() })
   const clientTokens = new ClientTokens(deps.prisma, signingKeys, tokenIssuers)
-  return { tenants, apiKeys, users, credentials, tokenRegistry, events, sessions, credits, timelines, turns, say, uploads, exports, webhooks, webhookDelivery, caches, deletions, retention, clientTokens, tokenIssuers, portalSessions: new PortalSessions(deps.prisma, signingKeys, caches, deps.publicBaseUrl), signingKeys, origins, usage: new Usage(deps.prisma) }
+  return { tenants, apiKeys, users, credentials, tokenRegistry, events, sessions, credits, timelines, turns, say, uploads, exports, webhooks, webhookDelivery, caches, deletions, retention, clientTokens, tokenIssuers, portalSessions: new PortalSessions(deps.prisma, signingKeys, caches, deps.publicBaseUrl), signingKeys, origins, usage: new Usage(deps.prisma, async (tenantId) => { await credits.settled(tenantId) }) }
 }

@@ -170,7 +170,8 @@ export function buildResolvers (domain: Domain, log: FastifyBaseLogger): IResolv
           try {
             const sessionId = uuidArg('sessionId', args.sessionId)
             const after = eventCursorArg('after', args.after)
-            const session = await domain.sessions.getRow(ctx.actor, sessionId)
+            // the cached view (one plain query on a miss): a thousand subscribers may start at once
+            const session = await domain.sessions.get(ctx.actor, sessionId)
             return eventStream((signal) => domain.events.follow(session.id, after, signal), streamError)
           } catch (err) {
             // a refusal (not found, a bad cursor) leaves through the stream: thrown from here,

@@ -2,8 +2,9 @@
 // same variables, as the same end user. mercurius (16.10) runs graphql-js' `subscribe` once
 // per subscriber: one follower of the session, one execution of the document per event and
 // subscriber, one JSON.stringify each. Here, per share key, one upstream iterator runs; each
-// event is executed once, its payload serialised once, and the `next` frame built once per
-// distinct subscription id (clients mostly number theirs alike), then written to every socket.
+// event is executed once, its payload serialised and encoded once, and the `next` frame
+// (WebSocket header included, ws-frames.ts) built once per distinct subscription id (clients
+// mostly number theirs alike), then written to every socket as it is: one write each.
 //
 // The share key is what decides what a subscriber may see: the tenant, the end user and the
 // sessions a client token is bound to, with the printed document, the operation name and the
@@ -24,23 +25,18 @@
 // depth limit of mercurius' own, runs mercurius' code unchanged (and its subscriptions are then
 // not counted in gateway_graphql_open_subscriptions, which this module keeps).
 import { createRequire } from 'node:module'
+import type { Duplex } from 'node:stream'
 import { print, subscribe, type DocumentNode, type ExecutionResult, type GraphQLSchema, getOperationAST } from 'graphql'
 import type { RequestActor } from '../domain/common/index.ts'
 import { domainMetrics } from '../observability/metrics.ts'
+import { directStream, frameMessage, senderIdle, textFrame, type FramedSocket } from './ws-frames.ts'
 
 /** A socket further behind than this is closed (1013, try again later) rather than buffered for. */
 const MAX_BUFFERED_BYTES = 8 * 1024 * 1024
 const CLOSE_TRY_AGAIN_LATER = 1013
 
-interface Socket {
-  readyState: number
-  bufferedAmount: number
-  send: (data: Buffer, options: { binary: boolean }, cb: (err?: Error | null) => void) => void
-  close: (code?: number, reason?: string) => void
-}
-
 interface Connection {
-  socket: Socket
+  socket: FramedSocket
   fastify: { graphql: { schema: GraphQLSchema } }
   context: { shares?: unknown, preSubscriptionExecution?: unknown, onSubscriptionResolution?: unknown }
   queryDepthLimit?: number
@@ -91,22 +87,29 @@ class Subscriber {
   private settle!: { resolve: () => void, reject: (err: unknown) => void }
   readonly done = new Promise<void>((resolve, reject) => { this.settle = { resolve, reject } })
   left = false
+  /** Where frames are written as they are (ws-frames.ts), when they may be. */
+  private readonly raw: Duplex | undefined
   constructor (readonly connection: Connection, readonly id: string, readonly execution: SharedExecution) {
     // awaited by the subscriber's start once the execution is ready; an error before is not lost
     this.done.catch(() => {})
+    this.raw = directStream(connection.socket)
   }
 
   /** One callback per subscriber, not one per frame. */
   readonly sent = (err?: Error | null): void => { if (err != null) this.connection.handleConnectionClose() }
 
+  /** Sends a frame built by `textFrame`. */
   send (frame: Buffer): void {
     const socket = this.connection.socket
     if (socket.readyState !== 1) return
-    if (socket.bufferedAmount > MAX_BUFFERED_BYTES) {
+    const raw = this.raw !== undefined && senderIdle(socket) ? this.raw : undefined
+    // what ws' bufferedAmount counts: its socket's buffer (and its own queue, empty for `raw`)
+    if ((raw?.writableLength ?? socket.bufferedAmount) > MAX_BUFFERED_BYTES) {
       socket.close(CLOSE_TRY_AGAIN_LATER, 'Too far behind: reconnect and resume with after')
       return
     }
-    socket.send(frame, { binary: false }, this.sent)
+    if (raw !== undefined) raw.write(frame)
+    else socket.send(frameMessage(frame), { binary: false }, this.sent)
   }
 
   /** Taken out by `complete`, a closing socket, or the end of the execution. */
@@ -119,8 +122,17 @@ class Subscriber {
   }
 }
 
+/** The subscribers of an execution that use one subscription id: one frame per event serves them all. */
+interface IdGroup {
+  /** The id as JSON, encoded. */
+  readonly id: Buffer
+  readonly members: Set<Subscriber>
+}
+
 class SharedExecution {
   readonly subscribers = new Set<Subscriber>()
+  /** The same subscribers by subscription id (graphql-ws numbers with random UUIDs, others 1, 2, ...). */
+  private readonly byId = new Map<string, IdGroup>()
   /** Events sent so far: a newcomer may join only before the first. */
   private delivered = 0
   private ended = false
@@ -170,6 +182,8 @@ class SharedExecution {
   private async pump (): Promise<void> {
     const iterator = this.iterator!
     const types = this.leader.protocolMessageTypes
+    // a `next` message is head + id + `,"payload":` + payload + `}`
+    const head = Buffer.from(`{"type":${JSON.stringify(types.GQL_DATA)},"id":`)
     try {
       for (;;) {
         const step = await iterator.next()
@@ -178,24 +192,10 @@ class SharedExecution {
         const value = step.value
         const response = Array.isArray(value.errors) && value.errors.length > 0 ? this.leader.errorFormatter(value, this.leader.context).response : value
         const started = performance.now()
-        const payload = JSON.stringify(response)
-        // one frame per distinct id; most clients number their subscriptions alike
-        let lastId: string | undefined
-        let lastFrame: Buffer | undefined
-        let frames: Map<string, Buffer> | undefined
-        for (const subscriber of this.subscribers) {
-          let frame: Buffer | undefined
-          if (subscriber.id === lastId) frame = lastFrame
-          else {
-            frame = frames?.get(subscriber.id)
-            if (frame === undefined) {
-              frame = Buffer.from(`{"type":${JSON.stringify(types.GQL_DATA)},"id":${JSON.stringify(subscriber.id)},"payload":${payload}}`)
-              ;(frames ??= new Map()).set(subscriber.id, frame)
-            }
-            lastId = subscriber.id
-            lastFrame = frame
-          }
-          subscriber.send(frame!)
+        const tail = Buffer.from(`,"payload":${JSON.stringify(response)}}`)
+        for (const group of this.byId.values()) {
+          const frame = textFrame(head, group.id, tail)
+          for (const subscriber of group.members) subscriber.send(frame)
         }
         domainMetrics().graphqlFanOut.record((performance.now() - started) / 1000, { kind: this.kind })
       }
@@ -214,12 +214,20 @@ class SharedExecution {
 
   add (subscriber: Subscriber): void {
     this.subscribers.add(subscriber)
+    let group = this.byId.get(subscriber.id)
+    if (group === undefined) {
+      group = { id: Buffer.from(JSON.stringify(subscriber.id)), members: new Set() }
+      this.byId.set(subscriber.id, group)
+    }
+    group.members.add(subscriber)
     this.shares.subscribers++
     domainMetrics().graphqlSubscriptions.add(1, { kind: this.kind })
   }
 
   remove (subscriber: Subscriber): void {
     if (!this.subscribers.delete(subscriber)) return
+    const group = this.byId.get(subscriber.id)
+    if (group !== undefined && group.members.delete(subscriber) && group.members.size === 0) this.byId.delete(subscriber.id)
     this.shares.subscribers--
     domainMetrics().graphqlSubscriptions.add(-1, { kind: this.kind })
     if (this.subscribers.size === 0) this.end()

@@ -5,13 +5,13 @@
 // Redis may go away at any time, or not be there at start: the instance serves on. Its two
 // connections are ours (mqemitter-redis would open them with no error listener, and its own
 // error event, unheard, ends the process); they retry forever (plugins/redis.ts watches them).
-// While Redis is away a message is delivered to this instance's listeners directly, so its
-// own followers miss nothing; followers elsewhere miss the wake-up, not the event: when the
+// This instance's own messages reach its own listeners directly, Redis or not, so its own
+// followers miss nothing; followers elsewhere miss the wake-up, not the event: when the
 // subscriber is back (its channels resubscribed), every session followed here is woken to
 // read the log, which has what was missed. Cache changes fall back on the caches' TTLs.
+import { randomUUID } from 'node:crypto'
 import fp from 'fastify-plugin'
 import mqemitter from 'mqemitter'
-import { Redis } from 'ioredis'
 import type { FastifyInstance } from 'fastify'
 import type { EventBus, EventListener, SessionEventView } from '../domain/events/index.ts'
 import { REDIS_CONNECTION } from './redis.ts'
@@ -45,6 +45,7 @@ async function redisEmitter (fastify: FastifyInstance, url: string, resync: () =
   const log = fastify.log.child({ component: 'pubsub' })
   // the publisher fails at once while offline (the message goes to this instance's listeners
   // instead); the subscriber keeps its (un)subscribe commands until it is back, never drops them
+  const { Redis } = await import('ioredis')
   const pub = new Redis(url, { ...REDIS_CONNECTION, enableOfflineQueue: false, maxRetriesPerRequest: 1, enableAutoPipelining: true })
   const sub = new Redis(url, { ...REDIS_CONNECTION, maxRetriesPerRequest: null })
   fastify.redisLink?.watch('events-publish', pub)
@@ -63,7 +64,8 @@ async function redisEmitter (fastify: FastifyInstance, url: string, resync: () =
   const publish = emitter.emit.bind(emitter)
   emitter.emit = (message: Message, done?: Done) => {
     if (pub.status === 'ready' && sub.status === 'ready') return publish(message, done)
-    // through Redis this instance's own listeners would not hear it: deliver it here
+    // through Redis this instance's own listeners would not hear it: deliver it here (a session
+    // event's own listeners have it already from the bus, and skip this copy)
     emitter._emit(message, done)
     if (pub.status === 'ready') publish(message, (err?: Error) => { if (err) log.debug({ err }, 'could not publish to the other instances') })
   }
@@ -87,18 +89,24 @@ async function pubsub (fastify: FastifyInstance): Promise<void> {
   const resync = () => {
     for (const set of listeners.values()) for (const listener of set) listener(undefined)
   }
+  // what this instance's own messages carry (with Redis, heard here directly, never back from Redis)
+  const origin = randomUUID()
   const emitter: Emitter = REDIS_URL
     ? await redisEmitter(fastify, REDIS_URL, resync)
     : mqemitter({ concurrency: 1000 })
 
   const bus: EventBus = {
     publish (event: SessionEventView, prev?: string) {
-      emitter.emit({ topic: sessionTopic(event.sessionId), event, prev }, (err) => {
+      // with Redis, this instance's followers hear it at once (not after a trip through Redis,
+      // nor only while Redis is there), the others through Redis; their copy names this instance
+      if (REDIS_URL) for (const listener of listeners.get(event.sessionId) ?? []) listener(event, prev)
+      emitter.emit({ topic: sessionTopic(event.sessionId), event, prev, origin }, (err) => {
         if (err) fastify.log.warn({ err }, 'could not publish a session event')
       })
     },
     subscribe (sessionId: string, listener: EventListener) {
       const handler = (message: Record<string, unknown>, done: () => void) => {
+        if (REDIS_URL && message.origin === origin) { done(); return }
         listener(message.event as SessionEventView, typeof message.prev === 'string' ? message.prev : undefined)
         done()
       }

@@ -9,7 +9,7 @@
 // Counting while Redis is away follows REDIS_DOWN_POLICY: `local` counts per instance (a
 // deployment of N instances then allows up to N times the limit), `refuse` answers 503.
 import fp from 'fastify-plugin'
-import { Redis, type RedisOptions } from 'ioredis'
+import type { Redis, RedisOptions } from 'ioredis'
 import { metrics, type ObservableResult } from '@opentelemetry/api'
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import { gwError } from '../errors.ts'
@@ -171,6 +171,8 @@ async function redisPlugin (fastify: FastifyInstance): Promise<void> {
   const whileDown = 'events reach only this instance\'s followers, cache changes only this instance (the caches\' TTLs apply), ' +
     (policy === 'local' ? 'rate limits and failed authentications are counted per instance' : 'rate-limited requests and failed authentications answer 503 (REDIS_DOWN_POLICY=refuse)')
   const link = new RedisLink(log, whileDown)
+  // loaded only when REDIS_URL is set: an instance without Redis does not carry its client
+  const { Redis } = await import('ioredis')
   // offline: fail at once rather than queue (the counters fall back); a stalled Redis: after COMMAND_TIMEOUT_MS
   const redis = new Redis(url, { ...REDIS_CONNECTION, enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: COMMAND_TIMEOUT_MS })
   redis.defineCommand('ngwCountInWindow', { numberOfKeys: 1, lua: COUNT_IN_WINDOW })

@@ -102,11 +102,54 @@ t.test('one execution serves the subscribers of one document and variables, and 
   t.equal(shares.executions, 2, 'the first execution runs on for the one that stays')
   t.equal(shares.subscribers, 2)
 
-  // a newcomer once events were sent would miss them: it starts its own execution
-  subscribe(client(acme, 'alice'), { id: sessionId }).done.catch(() => {})
+  // a newcomer once events were sent would miss them: it starts its own execution (and
+  // stays: it replays the whole turn at once, and one that left at its end might be gone
+  // before it is counted)
+  subscribe(client(acme, 'alice'), { id: sessionId }, () => false).done.catch(() => {})
   await until(() => shares.subscribers === 3, 'the newcomer\'s subscription to start')
   t.equal(shares.executions, 3, 'the newcomer has an execution of its own')
   await until(() => follows === 3, 'the newcomer to follow the session itself')
   t.equal(follows, 3, 'and follows the session itself')
+  await settled(gw, acme, 'alice', sessionId)
+})
+
+t.test('subscribers that number their subscriptions alike get the same frames, each every event once, in order', async (t) => {
+  const gw = await buildGateway(t, { sim: { stepDelayMs: 5, generationMs: 200, heartbeatIntervalMs: 20 }, config: { HEARTBEAT_EVENT_INTERVAL_MS: 0 } })
+  const acme = await gw.tenant('acme')
+  const url = (await gw.app.listen({ port: 0, host: '127.0.0.1' })).replace(/^http/, 'ws') + '/graphql'
+  const sessionId = (await gql(acme, 'alice', 'mutation { createSession(title: "ids") { id } }')).body.data!.createSession.id as string
+  const shares = gw.app.graphqlShares
+  // graphql-ws numbers with random UUIDs; these clients all say "1", one says "2"
+  const subscribe = (id: string, stopAfterFirst = false) => {
+    const c = createClient({ url, webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${acme.key}`, 'x-user-id': 'alice' }, retryAttempts: 0, generateID: () => id })
+    t.teardown(async () => { await c.dispose() })
+    const seen: Event[] = []
+    const done = new Promise<Event[]>((resolve, reject) => {
+      const cancel = c.subscribe<{ sessionEvents: Event }>({ query: SUBSCRIPTION, variables: { id: sessionId } }, {
+        next: (result) => {
+          if (result.errors) { reject(new Error(JSON.stringify(result.errors))); return }
+          seen.push(result.data!.sessionEvents)
+          if (stopAfterFirst || result.data!.sessionEvents.type === 'turn.completed') { cancel(); resolve(seen) }
+        },
+        error: (err) => { reject(err instanceof Error ? err : new Error(JSON.stringify(err))) },
+        complete: () => { resolve(seen) }
+      })
+    })
+    return done
+  }
+  const ones = [subscribe('1'), subscribe('1'), subscribe('1')]
+  const two = subscribe('2')
+  const leaver = subscribe('1', true)
+  await until(() => shares.subscribers === 5, 'the five subscriptions to start')
+  t.equal(shares.executions, 1, 'one execution for the five')
+
+  await gql(acme, 'alice', 'mutation ($id: ID!) { sendMessage(sessionId: $id, text: "[scenario:generation] ids") { id } }', { id: sessionId })
+  const log = async () => (await gql(acme, 'alice', 'query ($id: ID!) { session(id: $id) { events(limit: 1000) { items { cursor type } } } }', { id: sessionId })).body.data!.session.events.items as Event[]
+  const [first] = await leaver
+  const received = await Promise.all([...ones, two])
+  const events = await log()
+  t.ok(events.length >= 4, 'the turn logged several events')
+  for (const seen of received) t.same(seen, events, 'each got the whole turn, once, in order')
+  t.same(first, events[0], 'the one that left with id "1" after its first event did not take the others with it')
   await settled(gw, acme, 'alice', sessionId)
 })

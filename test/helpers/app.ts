@@ -48,6 +48,8 @@ export interface GatewayOptions {
    * content type, body schema): a mismatch fails the test. See helpers/contract.ts.
    */
   contract?: boolean
+  /** Fastify options over the gateway's own (src/options.ts). */
+  server?: ReturnType<typeof serverOptions>
 }
 
 export async function buildGateway (t: Test, opts: GatewayOptions = {}): Promise<TestGateway> {
@@ -73,7 +75,7 @@ export async function buildGateway (t: Test, opts: GatewayOptions = {}): Promise
   const logs: string[] = []
   const secrets = new Set<string>([ADMIN_TOKEN, encryptionKey])
   const stream = new Writable({ write (chunk, _enc, cb) { logs.push(String(chunk)); cb() } })
-  const fastify = Fastify({ ...serverOptions(config), logger: { ...(serverOptions(config).logger as object), stream } })
+  const fastify = Fastify({ ...serverOptions(config, opts.server), logger: { ...(serverOptions(config).logger as object), stream } })
   await fastify.register(app, { config })
   await fastify.ready()
   const contract = opts.contract === true ? checkAnswers(t, fastify) : undefined

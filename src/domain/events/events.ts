@@ -12,22 +12,14 @@ export type { EventBus, EventListener, SessionEventView } from '../common/index.
 export { localBus } from '../common/index.ts'
 
 /**
- * One round trip per event: the session's event lock, then the insert, which reads the
- * session's cursor before it (`prev`) under that lock (its statement begins after the lock is
- * held, so it sees every event committed before). The lock is held until the two statements
- * commit together. Cursors come back as text; the payload and the instant are not read back.
- * `onlyIf`: a condition the insert needs (a script that appends only when its turn was written).
+ * One round trip per event, a statement prepared once per connection: the session's event
+ * lock, then the insert, which reads the session's cursor before it (`prev_cursor`) under that
+ * lock (migration `turn_functions`). Cursors come back as text; the payload and the instant
+ * are not read back. Parameters: session, turn, type, payload (JSON text), instant.
  */
-export function appendScript (sql: Sql, sessionId: string, turnId: string | null, type: string, payloadJson: string, createdAt: string, onlyIf = 'true'): string {
-  const session = sql.literal(sessionId)
-  return `SELECT pg_advisory_xact_lock(hashtext('events'), hashtext(${session}));
-WITH prev AS (SELECT coalesce(max(cursor), 0) AS cursor FROM "SessionEvent" WHERE "sessionId" = ${session}::uuid)
-INSERT INTO "SessionEvent" ("sessionId", "turnId", type, payload, "createdAt")
-  SELECT ${session}::uuid, ${sql.literal(turnId)}::uuid, ${sql.literal(type)}, ${sql.literal(payloadJson)}::jsonb, ${sql.literal(createdAt)}::timestamptz AT TIME ZONE 'UTC' FROM prev WHERE ${onlyIf}
-  RETURNING cursor::text AS cursor, (SELECT cursor FROM prev)::text AS prev`
-}
+const APPEND = { name: 'gw_append_event', text: 'SELECT event_cursor::text AS cursor, prev_cursor::text AS prev FROM gw_append_event($1::uuid, $2::uuid, $3, $4::jsonb, $5::timestamptz)' }
 
-/** The answer of an append script's insert. */
+/** What an append answers: the event's cursor and the session's one before it. */
 export interface AppendedRow { cursor: string, prev: string }
 
 /**
@@ -63,34 +55,50 @@ function eventView (row: { cursor: bigint, sessionId: string, turnId: string | n
 /** The metric attributes of each event type, made once (not an object per event). */
 const typeAttrs = new Map<string, { type: string }>()
 
+/** Sessions whose last event published here is remembered (see `follow`'s `from`): the newest ones. */
+const RECENT_SESSIONS = 10_000
+
 export class SessionEvents {
   // appends of one session are queued here, and serialised across instances by an advisory
   // lock, so cursors commit in order (a follower that saw N must never later find N-1)
   private readonly tails = new Map<string, Promise<unknown>>()
   private readonly followed = new Map<string, SessionTail>()
+  /** The cursor of the last event this instance published, by session (the newest sessions). */
+  private readonly recent = new Map<string, string>()
 
   constructor (private readonly prisma: Db, readonly bus: EventBus, private readonly sql: Sql) {}
 
   async append (sessionId: string, type: string, payload: Record<string, unknown>, turnId: string | null = null): Promise<SessionEventView> {
+    return (await this.appendWith(sessionId, type, payload, turnId, APPEND, (json, at) => [sessionId, turnId, type, json, at]))!
+  }
+
+  /**
+   * Appends through `statement`, a prepared statement that appends the event together with a
+   * write that must commit with it (a turn's end), and answers its `cursor` and `prev`, or
+   * null ones when it wrote nothing: then nothing is published and this answers null.
+   * `values(payloadJson, createdAt)` gives its parameters.
+   */
+  async appendWith (sessionId: string, type: string, payload: Record<string, unknown>, turnId: string | null, statement: { name: string, text: string }, values: (payloadJson: string, createdAt: Date) => unknown[]): Promise<SessionEventView | null> {
     const previous = this.tails.get(sessionId) ?? Promise.resolve()
     const next = previous.catch(() => {}).then(async () => {
       const started = performance.now()
       // Across instances, the lock makes cursors of one session commit in the order they are
       // drawn, so a follower never sees N+1 before N; the cursor before (`prev`) is read under
-      // it, so it is the session's last committed one. Plain SQL, one round trip: this runs
-      // for every event of every turn.
+      // it, so it is the session's last committed one. One prepared statement, one round
+      // trip: this runs for every event of every turn.
       const createdAt = new Date()
       const payloadJson = JSON.stringify(payload)
-      const results = await this.sql.script(appendScript(this.sql, sessionId, turnId, type, payloadJson, createdAt.toISOString()))
-      const row = results[1]![0] as AppendedRow
+      const [row] = await this.sql.prepared<{ cursor: string | null, prev: string | null }>(statement.name, statement.text, values(payloadJson, createdAt))
       domainMetrics().eventAppendSeconds.record((performance.now() - started) / 1000)
+      if (row?.cursor == null || row.prev == null) return null
       return { event: appendedView(sessionId, turnId, type, payload, payloadJson, createdAt, row.cursor), prev: row.prev }
     })
     this.tails.set(sessionId, next)
     try {
-      const { event, prev } = await next
-      this.publish(event, prev)
-      return event
+      const appended = await next
+      if (appended === null) return null
+      this.publish(appended.event, appended.prev)
+      return appended.event
     } finally {
       if (this.tails.get(sessionId) === next) this.tails.delete(sessionId)
     }
@@ -112,6 +120,9 @@ export class SessionEvents {
     let attrs = typeAttrs.get(event.type)
     if (attrs === undefined) typeAttrs.set(event.type, attrs = { type: event.type })
     domainMetrics().sessionEvents.add(1, attrs)
+    this.recent.delete(event.sessionId)
+    this.recent.set(event.sessionId, event.cursor)
+    if (this.recent.size > RECENT_SESSIONS) this.recent.delete(this.recent.keys().next().value!)
     this.bus.publish(event, prev)
   }
 
@@ -126,13 +137,26 @@ export class SessionEvents {
    * event exactly once, in cursor order. Followers of one session share its tail
    * (session-tail.ts): one log read per wake-up for all that are caught up; one that is
    * behind reads the log itself until it reaches the tail, then joins it.
+   *
+   * `from`: an event this instance appended and published a moment ago (a turn's
+   * turn.started), the first one after `after`. While it is still the last event published
+   * here for its session, the follower starts with it and joins the tail without reading the
+   * log. An event written elsewhere in between is not missed: the next event written here
+   * (the turn's own, whose end is always written by the instance that runs it) does not follow
+   * what the tail holds, so the tail reads the log then.
    */
-  async * follow (sessionId: string, after: bigint, signal: AbortSignal): AsyncGenerator<SessionEventView> {
+  async * follow (sessionId: string, after: bigint, signal: AbortSignal, from?: SessionEventView): AsyncGenerator<SessionEventView> {
     let tail = this.followed.get(sessionId)
     if (!tail) this.followed.set(sessionId, tail = new SessionTail(sessionId, this, this.bus))
     tail.followers++
     const follower = new Follower(after)
-    tail.joinLive(follower)
+    if (from !== undefined && this.recent.get(sessionId) === from.cursor && BigInt(from.cursor) > after) {
+      const cursor = BigInt(from.cursor)
+      follower.take([from], cursor, cursor)
+      tail.join(follower, tail.wakeups)
+    } else {
+      tail.joinLive(follower)
+    }
     signal.addEventListener('abort', follower)
     try {
       while (!signal.aborted) {
@@ -165,6 +189,6 @@ export class SessionEvents {
 
   /** The log after `after`, oldest first: plain SQL on the pool (every turn's stream starts with a read). */
   async list (sessionId: string, after: bigint, limit: number): Promise<SessionEventView[]> {
-    return await this.sql.rows<SessionEventView>(LIST, [sessionId, after.toString(), limit])
+    return await this.sql.prepared<SessionEventView>('gw_list_events', LIST, [sessionId, after.toString(), limit])
   }
 }

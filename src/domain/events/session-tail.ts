@@ -108,6 +108,8 @@ export class SessionTail {
   private readonly onWake = (event?: SessionEventView, prev?: string): void => {
     this.wakeups++
     if (this.members.size === 0) return
+    // an event the members hold already (this instance's own, heard back through Redis)
+    if (event !== undefined && !this.reading && BigInt(event.cursor) <= this.position) return
     // The event right after what the members hold (its appender read `prev` under the
     // session's lock): handed over as it is, without a read. Anything else is read from the log.
     if (event !== undefined && !this.reading && prev !== undefined && prev === this.position.toString()) {

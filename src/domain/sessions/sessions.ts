@@ -129,7 +129,7 @@ export class Sessions {
     const key = id.toLowerCase()
     const cached = await this.views.load(key, async () => {
       // plain SQL: this read is on every poll of a session (bench/README.md has what Prisma costs)
-      const [row] = await this.deps.sql.rows<SessionView & { tenantId: string, userId: string }>(SESSION_READ, [key])
+      const [row] = await this.deps.sql.prepared<SessionView & { tenantId: string, userId: string }>('gw_read_session', SESSION_READ, [key])
       return row === undefined ? null : { tenantId: row.tenantId, userId: row.userId, view: sessionView(row) }
     }, (found) => found !== null)
     if (cached === null || cached.tenantId !== actor.tenantId || cached.userId !== actor.userId) throw gwError('GW_ERR_NOT_FOUND', `Session ${id} not found`)

@@ -34,6 +34,8 @@ interface Balance { available: number, frozen: number, total: number, at: number
 
 export class Credits {
   private readonly cache = new Map<string, Balance>()
+  /** Charges still being counted, by tenant (see `counting`). */
+  private readonly charging = new Map<string, Set<Promise<void>>>()
   private readonly tenants: TtlCache<TenantSettings>
   /** One upstream balance read per token at a time, shared by every reader that asks meanwhile. */
   private readonly inflight = new Map<string, Promise<{ balance: Balance, spent: number }>>()
@@ -136,7 +138,7 @@ export class Credits {
     const tenantId = actor.tenantId
     this.cache.set(lease.credentialId, { ...balance, at: Date.now() })
     if (this.cache.size > 10_000) this.cache.delete(this.cache.keys().next().value!)
-    const [row] = await this.deps.sql.rows<{ spent: number | null }>(OBSERVE, [lease.credentialId, JSON.stringify({ ...balance, at: new Date().toISOString() }), balance.available, tenantId, actor.userId === '' ? NO_USER : actor.userId])
+    const [row] = await this.deps.sql.prepared<{ spent: number | null }>('gw_observe_credits', OBSERVE, [lease.credentialId, JSON.stringify({ ...balance, at: new Date().toISOString() }), balance.available, tenantId, actor.userId === '' ? NO_USER : actor.userId])
     const spent = row?.spent ?? 0
     if (spent > 0) {
       this.caches.changed({ kind: 'tenant', tenantId })
@@ -149,8 +151,30 @@ export class Credits {
     await this.credentials.assertNotExhausted(credentialId)
   }
 
+  /**
+   * Counts `charge` (an observation of what an action cost, told after the action's end) as
+   * the tenant's until it settles; it never rejects (a failed read is logged by its maker).
+   */
+  counting (tenantId: string, charge: Promise<void>): Promise<void> {
+    let pending = this.charging.get(tenantId)
+    if (pending === undefined) this.charging.set(tenantId, pending = new Set())
+    const settled = charge.catch(() => {}).finally(() => {
+      pending.delete(settled)
+      if (pending.size === 0 && this.charging.get(tenantId) === pending) this.charging.delete(tenantId)
+    })
+    pending.add(settled)
+    return settled
+  }
+
+  /** Waits for the tenant's charges still being counted on this instance. */
+  async settled (tenantId: string): Promise<void> {
+    const pending = this.charging.get(tenantId)
+    if (pending !== undefined) await Promise.all(pending)
+  }
+
   /** Refuses new work when the tenant's budget is used up. */
   async assertWithinBudget (tenantId: string): Promise<void> {
+    await this.settled(tenantId)
     const tenant = await this.tenant(tenantId)
     if (tenant.creditBudget !== null && tenant.creditsSpent >= tenant.creditBudget) {
       throw gwError('GW_ERR_BUDGET_EXCEEDED', `The tenant has spent ${tenant.creditsSpent} of its ${tenant.creditBudget} credit budget; raise the budget to continue`, {

@@ -47,8 +47,15 @@ class Stalled extends Error {}
 /** Why a finished run's upstream stream is released: one instance for all runs (no stack built per turn). */
 const RELEASED = new DOMException('the turn\'s upstream stream was released', 'AbortError')
 
-const CLOSE_TURN = `UPDATE "Turn" SET status = $3::"TurnStatus", reply = $4, error = $5::jsonb, "finishedAt" = $6::timestamp, "leaseUntil" = NULL
-  WHERE id = $1::uuid AND status = 'running' AND "instanceId" = $2::uuid RETURNING id`
+/**
+ * A turn's end in one round trip (migration `turn_functions`): its row closed, only if it still
+ * runs and is still this instance's, and its last event appended in the same transaction.
+ */
+const FINISH = {
+  name: 'gw_finish_turn',
+  text: `SELECT event_cursor::text AS cursor, prev_cursor::text AS prev
+    FROM gw_finish_turn($1::uuid, $2::uuid, $3, $4, $5::jsonb, $6::timestamptz, $7::uuid, $8, $9::jsonb)`
+}
 
 /** Keeps tool args/results in the log readable: big payloads are cut, not dropped. */
 function clip (value: unknown): unknown {
@@ -82,24 +89,20 @@ export class TurnRunner {
     const metrics = domainMetrics()
     metrics.turns.add(1, { status: outcome.status })
     metrics.turnSeconds.record((Date.now() - turn.startedAt.getTime()) / 1000, { status: outcome.status })
-    // What the turn cost is counted before its end is told (a caller may read its budget next),
-    // in parallel with closing its row: only a turn still running and still ours (one whose
-    // lease lapsed, its instance having lost the database for a while, was closed as
-    // interrupted and its followers were told so). Plain SQL, one round trip.
-    const [, closed] = await Promise.all([
-      lease === undefined ? undefined : this.charge(actor, lease, turn.id),
-      this.deps.sql.rows<{ id: string }>(CLOSE_TURN, [turn.id, turn.instanceId, outcome.status, outcome.reply, outcome.error === null ? null : JSON.stringify(outcome.error), new Date().toISOString()])
-    ])
-    const count = closed.length
-    if (count === 0) {
-      this.deps.log.warn({ turnId: turn.id }, 'a turn ended after another instance closed it as interrupted')
-      return
-    }
-    if (outcome.status === 'completed' || outcome.status === 'silent') {
-      await emit('turn.completed', { status: outcome.status, reply: outcome.reply })
-    } else {
-      await emit('turn.failed', { status: outcome.status, error: outcome.error })
-    }
+    // Its row is closed and its last event appended, in one round trip: only a turn still
+    // running and still ours (one whose lease lapsed, its instance having lost the database
+    // for a while, was closed as interrupted and its followers were told so). What the turn
+    // cost is counted meanwhile, off its end's path: the tenant's next budget check and usage
+    // read on this instance wait for it (Credits.settled), and the run ends once it is counted.
+    const charged = lease === undefined ? undefined : this.credits.counting(actor.tenantId, this.charge(actor, lease, turn.id))
+    const ok = outcome.status === 'completed' || outcome.status === 'silent'
+    const type = ok ? 'turn.completed' : 'turn.failed'
+    const payload = ok ? { turnId: turn.id, status: outcome.status, reply: outcome.reply } : { turnId: turn.id, status: outcome.status, error: outcome.error }
+    const error = outcome.error === null ? null : JSON.stringify(outcome.error)
+    const last = await this.events.appendWith(turn.sessionId, type, payload, turn.id, FINISH, (json, at) =>
+      [turn.id, turn.instanceId, outcome.status, outcome.reply, error, at, turn.sessionId, type, json])
+    await charged
+    if (last === null) this.deps.log.warn({ turnId: turn.id }, 'a turn ended after another instance closed it as interrupted')
   }
 
   /** What the turn cost, from the token's balance before and after, goes to the tenant's spend. */

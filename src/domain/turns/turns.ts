@@ -10,8 +10,7 @@ import type { Prisma, Session as SessionRow, Turn as TurnRow } from '../../gener
 import { gwError, type GatewayError } from '../../errors.ts'
 import { after, pageOf, type Page } from '../common/index.ts'
 import type { Actor, DomainDeps } from '../common/index.ts'
-import { appendedView, appendScript, type AppendedRow, type SessionEvents, type SessionEventView } from '../events/index.ts'
-import type { Sql } from '../../db/client.ts'
+import { appendedView, type AppendedRow, type SessionEvents, type SessionEventView } from '../events/index.ts'
 import type { Sessions } from '../sessions/index.ts'
 import type { Timelines } from '../sessions/index.ts'
 import type { Credits } from '../tokens/index.ts'
@@ -31,33 +30,26 @@ export interface StartedTurn {
   turn: TurnView
   /** The log cursor just before the turn's first event: follow from here to see it all. */
   cursorBefore: bigint
+  /** Its first event, turn.started, as written (a follower can start with it: `SessionEvents.follow`'s `from`). */
+  first: SessionEventView
 }
 
 class LeaseLost extends Error {}
 
 /**
- * A turn's start in one round trip (one implicit transaction): under the session's turn lock,
- * the session (if it is this tenant's user's) and its running turn if any; the turn's row only
- * if the session is theirs, none runs and its token is not known to be out of credits; its
- * turn.started only if the row was written; the turn counted in the day's usage.
+ * A turn's start in one round trip, a statement prepared once per connection (one implicit
+ * transaction; migration `turn_functions`): under the session's turn lock, the session (if it
+ * is this tenant's user's) and its running turn if any; the turn's row only if the session is
+ * theirs, none runs and its token is not known to be out of credits; its turn.started only if
+ * the row was written; the turn counted in the day's usage.
  */
-function startScript (sql: Sql, actor: Actor, sessionId: string, turn: { id: string, text: string, instanceId: string, startedAt: string, leaseUntil: string }, payloadJson: string): string {
-  const session = `${sql.literal(sessionId)}::uuid`
-  const owned = `SELECT 1 FROM "Session" WHERE id = ${session} AND "tenantId" = ${sql.literal(actor.tenantId)}::uuid AND "userId" = ${sql.literal(actor.userId)}::uuid`
-  const busy = `SELECT id FROM "Turn" WHERE "sessionId" = ${session} AND status = 'running' LIMIT 1`
-  // the session's token is known to have no credits (a 2001 whose re-check is not due yet)
-  const exhausted = `EXISTS (SELECT 1 FROM "Session" x JOIN "Credential" c ON c.id = x."credentialId" WHERE x.id = ${session} AND c.state = 'exhausted' AND c."retryAfter" > now() AT TIME ZONE 'UTC')`
-  return `SELECT pg_advisory_xact_lock(hashtext('turn'), hashtext(${sql.literal(sessionId)}));
-SELECT to_jsonb(s) AS session, (${busy}) AS busy, ${exhausted} AS exhausted FROM "Session" s WHERE s.id = ${session} AND s."tenantId" = ${sql.literal(actor.tenantId)}::uuid AND s."userId" = ${sql.literal(actor.userId)}::uuid;
-INSERT INTO "Turn" (id, "sessionId", text, status, "startedAt", "instanceId", "leaseUntil")
-  SELECT ${sql.literal(turn.id)}::uuid, ${session}, ${sql.literal(turn.text)}, 'running', ${sql.literal(turn.startedAt)}::timestamptz AT TIME ZONE 'UTC', ${sql.literal(turn.instanceId)}::uuid, ${sql.literal(turn.leaseUntil)}::timestamptz AT TIME ZONE 'UTC'
-  WHERE EXISTS (${owned}) AND NOT EXISTS (${busy}) AND NOT ${exhausted};
-${appendScript(sql, sessionId, turn.id, 'turn.started', payloadJson, turn.startedAt, `EXISTS (SELECT 1 FROM "Turn" WHERE id = ${sql.literal(turn.id)}::uuid)`)};
-INSERT INTO "UsageDaily" ("tenantId", "userId", "day", "turns")
-  SELECT ${sql.literal(actor.tenantId)}::uuid, ${sql.literal(actor.userId)}::uuid, (${sql.literal(turn.startedAt)}::timestamptz AT TIME ZONE 'UTC')::date, 1
-  WHERE EXISTS (SELECT 1 FROM "Turn" WHERE id = ${sql.literal(turn.id)}::uuid)
-  ON CONFLICT ("tenantId", "day", "userId") DO UPDATE SET "turns" = "UsageDaily"."turns" + 1;`
+const START = {
+  name: 'gw_start_turn',
+  text: `SELECT owned, session_row AS session, busy, exhausted, event_cursor::text AS cursor, prev_cursor::text AS prev
+    FROM gw_start_turn($1::uuid, $2::uuid, $3::uuid, $4::uuid, $5, $6::uuid, $7::timestamptz, $8::timestamptz, $9::jsonb)`
 }
+
+interface StartAnswer { owned: boolean, session: Record<string, unknown> | null, busy: string | null, exhausted: boolean | null, cursor: string | null, prev: string | null }
 
 type StartRow =
   | { outcome: 'not_found' }
@@ -140,15 +132,13 @@ export class Turns {
     const leaseUntil = this.leaseEnd()
     const payload = { turnId, text }
     const payloadJson = JSON.stringify(payload)
-    const script = startScript(this.deps.sql, actor, id, { id: turnId, text, instanceId: this.instanceId, startedAt: startedAt.toISOString(), leaseUntil: leaseUntil.toISOString() }, payloadJson)
+    const values = [id, actor.tenantId, actor.userId, turnId, text, this.instanceId, startedAt, leaseUntil, payloadJson]
     const attempt = async (): Promise<StartRow> => {
-      const results = await this.deps.sql.script(script)
-      const found = results[1]![0] as { session: Record<string, unknown>, busy: string | null, exhausted: boolean } | undefined
-      const appended = results[4]![0] as AppendedRow | undefined
-      if (found === undefined) return { outcome: 'not_found' }
-      if (appended === undefined && found.busy === null && found.exhausted) return { outcome: 'exhausted', session: found.session }
-      if (appended === undefined) return { outcome: 'busy', busyTurn: found.busy }
-      return { outcome: 'started', session: found.session, appended }
+      const [found] = await this.deps.sql.prepared<StartAnswer>(START.name, START.text, values)
+      if (found === undefined || !found.owned || found.session === null) return { outcome: 'not_found' }
+      if (found.cursor === null && found.busy === null && found.exhausted === true) return { outcome: 'exhausted', session: found.session }
+      if (found.cursor === null || found.prev === null) return { outcome: 'busy', busyTurn: found.busy }
+      return { outcome: 'started', session: found.session, appended: { cursor: found.cursor, prev: found.prev } }
     }
     let row = await attempt()
     if (row.outcome === 'busy') {
@@ -191,7 +181,7 @@ export class Turns {
     this.running.set(turn.id, { sessionId: session.id, controller, done })
     this.startRenewing()
     // the turn's events all come after its turn.started
-    return { turn: turnView(turn), cursorBefore: BigInt(first.cursor) - 1n }
+    return { turn: turnView(turn), cursorBefore: BigInt(first.cursor) - 1n, first }
   }
 
   async get (actor: Actor, sessionId: string, turnId: string): Promise<TurnView> {

@@ -90,7 +90,8 @@ function range (q: UsageQuery, now: Date): { from: string, to: string } {
 }
 
 export class Usage {
-  constructor (private readonly prisma: Db) {}
+  /** `settled`: waits for the tenant's charges still being counted on this instance (a turn's is counted after its end is told). */
+  constructor (private readonly prisma: Db, private readonly settled: (tenantId: string) => Promise<void> = async () => {}) {}
 
   /** The internal id of a tenant's end user, by the tenant's own id for them; never creates one. */
   async userOf (tenantId: string, externalId: string): Promise<string | null> {
@@ -105,6 +106,7 @@ export class Usage {
   async report (actor: Actor & { externalUserId?: string }, q: UsageQuery, now = new Date()): Promise<UsageView> {
     const { from, to } = range(q, now)
     const groupBy = q.groupBy ?? 'day'
+    await this.settled(actor.tenantId)
     const user = actor.userId === '' ? null : actor.userId
     const rows = await this.prisma.$queryRaw<SumRow[]>`
       SELECT

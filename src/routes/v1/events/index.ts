@@ -40,7 +40,8 @@ const events: FastifyPluginAsyncTypebox = async (fastify) => {
       })
     }
   }, async (request, reply) => {
-    const session = await sessions.getRow(request.actor, request.params.sessionId)
+    // the cached view (one plain query on a miss): every stream and page starts here
+    const session = await sessions.get(request.actor, request.params.sessionId)
     const after = resumeCursor(request, request.query.after)
     if (wantsEventStream(request)) {
       return await streamEvents(request, reply, fastify.config.SSE_KEEPALIVE_MS, (signal) => events.follow(session.id, after, signal))

@@ -39,13 +39,13 @@ const turns: FastifyPluginAsyncTypebox = async (fastify) => {
       })
     }
   }, async (request, reply) => {
-    const { turn, cursorBefore } = await turns.start(request.actor, request.params.sessionId, request.body.text)
+    const { turn, cursorBefore, first } = await turns.start(request.actor, request.params.sessionId, request.body.text)
     const location = `/v1/sessions/${turn.sessionId}/turns/${turn.id}`
     if (wantsEventStream(request)) {
       await fastify.completeIdempotency(request, 202, turn, { location })
       return await streamEvents(request, reply, fastify.config.SSE_KEEPALIVE_MS,
         async function * (signal) {
-          for await (const e of events.follow(turn.sessionId, cursorBefore, signal)) if (e.turnId === turn.id) yield e
+          for await (const e of events.follow(turn.sessionId, cursorBefore, signal, first)) if (e.turnId === turn.id) yield e
         },
         (e) => e.type === 'turn.completed' || e.type === 'turn.failed')
     }
