@@ -1,17 +1,23 @@
 // The event log under concurrent writers: two instances append to one session at once while
 // a follower reads; it must see every event exactly once, in cursor order.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { randomBytes } from 'node:crypto'
 import { buildGateway } from '../../helpers/app.ts'
 import { testDatabase } from '../../helpers/database.ts'
 
-t.test('concurrent appends from two instances reach a follower exactly once, in order', async (t) => {
+/** Two instances on one database, without Redis (B's events never wake A's followers), and a session of alice's. */
+async function twoInstances (t: Test) {
   const databaseUrl = await testDatabase(t)
   const ENCRYPTION_KEY = randomBytes(32).toString('hex')
   const a = await buildGateway(t, { databaseUrl, config: { ENCRYPTION_KEY } })
   const b = await buildGateway(t, { databaseUrl, config: { ENCRYPTION_KEY } })
   const acme = await a.tenant('acme')
   const session = (await acme.as('alice', { method: 'POST', url: '/v1/sessions', payload: {} })).json()
+  return { a, b, session }
+}
+
+t.test('concurrent appends from two instances reach a follower exactly once, in order', async (t) => {
+  const { a, b, session } = await twoInstances(t)
 
   const controller = new AbortController()
   const seen: string[] = []
@@ -37,13 +43,7 @@ t.test('concurrent appends from two instances reach a follower exactly once, in 
 })
 
 t.test('a follower that starts from an event this instance just wrote reads no log, and still misses nothing written elsewhere', async (t) => {
-  const databaseUrl = await testDatabase(t)
-  const ENCRYPTION_KEY = randomBytes(32).toString('hex')
-  // two instances without Redis: B's events never wake A's followers, only A's own do
-  const a = await buildGateway(t, { databaseUrl, config: { ENCRYPTION_KEY } })
-  const b = await buildGateway(t, { databaseUrl, config: { ENCRYPTION_KEY } })
-  const acme = await a.tenant('acme')
-  const session = (await acme.as('alice', { method: 'POST', url: '/v1/sessions', payload: {} })).json()
+  const { a, b, session } = await twoInstances(t)
   const events = a.app.domain.events
   // the log reads A makes (counted, still done by the real reader)
   let reads = 0
