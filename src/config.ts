@@ -124,6 +124,11 @@ export const ConfigSchema = Type.Object({
   HTTP_CONNECTION_TIMEOUT_MS: Type.Integer({ minimum: 0, default: 300_000 }),
   /** Answer 503 while the event loop lags more than this (0 = never). */
   MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ minimum: 0, default: 3000 }),
+  /**
+   * This long after it starts listening, the process runs V8's low-memory collection once: the
+   * young generation the start grew (32 MiB) and other free heap pages go back (0 = never).
+   */
+  SETTLE_HEAP_AFTER_START_MS: Type.Integer({ minimum: 0, maximum: 600_000, default: 2000 }),
   FIRST_RUN_TENANT: Type.Boolean({ default: true }),
   /** The gateway's own address as callers reach it: download links in webhooks use it. */
   PUBLIC_BASE_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
