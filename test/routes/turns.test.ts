@@ -279,6 +279,22 @@ t.test('what turns cost is the tenant\'s spend; a used-up budget refuses new tur
   await streamsClosed(ctx.gw, t)
 })
 
+t.test('a turn\'s cost is counted before the tenant\'s next turn is weighed against its budget, however slow the balance read', async (t) => {
+  const ctx = await setup(t, { registered: true })
+  await ctx.gw.admin({ method: 'PATCH', url: `/admin/v1/tenants/${ctx.acme.id}`, payload: { creditBudget: 1 } })
+  // the balance read after the turn (what it cost) answers late: the turn's end does not wait
+  // for it, but the tenant's next budget check on this instance must
+  await ctx.gw.sim.fault({ endpoint: 'credits', delayMs: 1500, count: 1 })
+  const first = await turn(ctx, '[scenario:generation] a city')
+  t.equal(first.types.at(-1), 'turn.completed')
+  const next = await ctx.acme.as('alice', { method: 'POST', url: `/v1/sessions/${ctx.session.id}/turns`, payload: { text: 'right away' } })
+  t.equal(next.statusCode, 402, 'refused: the first turn\'s cost was counted before the check')
+  t.equal(next.json().code, 'GW_ERR_BUDGET_EXCEEDED')
+  t.ok(next.json().spent >= 1, 'the refusal names what was spent')
+  t.equal((await ctx.gw.sim.counters()).requests['run-sse'], 1, 'the second turn never reached the upstream')
+  await streamsClosed(ctx.gw, t)
+})
+
 t.test('closing the gateway ends its open event streams', async (t) => {
   const ctx = await setup(t)
   const reading = readSse(`${ctx.base}/v1/sessions/${ctx.session.id}/events`, { headers: ctx.headers })
