@@ -184,6 +184,9 @@ async function main (): Promise<void> {
       RATE_LIMIT_MAX: '100000000',
       MINT_LIMIT_PER_IP: '100000',
       HEARTBEAT_EVENT_INTERVAL_MS: '0',
+      // no WebSocket pings during the run: the end of the turn is looked for in each subscriber's
+      // last read, and a ping read after it (15 s after the connections opened) hid it
+      GRAPHQL_KEEPALIVE_MS: '600000',
       // every subscriber connects with the one first-run key
       GRAPHQL_MAX_CONNECTIONS_PER_KEY: String(SUBSCRIBERS + 10),
       DATA_DIR: dataDir,
