@@ -295,6 +295,17 @@ t.test('a turn\'s cost is counted before the tenant\'s next turn is weighed agai
   await streamsClosed(ctx.gw, t)
 })
 
+t.test('without a budget, the next turn does not wait for the last one\'s balance read', async (t) => {
+  const ctx = await setup(t, { registered: true })
+  await ctx.gw.sim.fault({ endpoint: 'credits', delayMs: 6000, count: 1 })
+  const first = await turn(ctx, '[scenario:text] hello')
+  t.equal(first.types.at(-1), 'turn.completed')
+  const began = Date.now()
+  const next = await ctx.acme.as('alice', { method: 'POST', url: `/v1/sessions/${ctx.session.id}/turns`, payload: { text: '[scenario:text] right away' } })
+  t.equal(next.statusCode, 202)
+  t.ok(Date.now() - began < 4500, `accepted while the first turn's balance read was still out (${Date.now() - began} ms; it answers after 6 s)`)
+})
+
 t.test('closing the gateway ends its open event streams', async (t) => {
   const ctx = await setup(t)
   const reading = readSse(`${ctx.base}/v1/sessions/${ctx.session.id}/events`, { headers: ctx.headers })

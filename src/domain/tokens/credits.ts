@@ -172,8 +172,13 @@ export class Credits {
     if (pending !== undefined) await Promise.all(pending)
   }
 
-  /** Refuses new work when the tenant's budget is used up. */
+  /**
+   * Refuses new work when the tenant's budget is used up. Charges still being counted on this
+   * instance are waited for only when there is a budget to weigh them against: a tenant without
+   * one (the default) starts its next turn without waiting for the last one's balance read.
+   */
   async assertWithinBudget (tenantId: string): Promise<void> {
+    if ((await this.tenant(tenantId)).creditBudget === null) return
     await this.settled(tenantId)
     const tenant = await this.tenant(tenantId)
     if (tenant.creditBudget !== null && tenant.creditsSpent >= tenant.creditBudget) {
