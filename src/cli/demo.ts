@@ -106,12 +106,27 @@ async function waitForOutput (child: ChildProcess, pattern: RegExp, what: string
   })
 }
 
+/**
+ * One request, sent again when the gateway refuses it for now (503 or 429 with `Retry-After`:
+ * shedding load, admission, a rate limit), as a client of the gateway should: such a refusal
+ * comes before anything is accepted. `options` is called per attempt (a streamed body is read once).
+ */
+async function send (url: string, options: () => Parameters<typeof request>[1], attempts = 4): ReturnType<typeof request> {
+  for (let attempt = 1; ; attempt++) {
+    const res = await request(url, options())
+    const wait = Number(res.headers['retry-after'])
+    if ((res.statusCode !== 503 && res.statusCode !== 429) || !Number.isFinite(wait) || attempt >= attempts) return res
+    await res.body.dump()
+    await new Promise((resolve) => setTimeout(resolve, Math.min(Math.max(wait, 1), 10) * 1000))
+  }
+}
+
 async function api<T = any> (ctx: Context, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number, body: T }> {
-  const res = await request(`${ctx.gateway}${path}`, {
+  const res = await send(`${ctx.gateway}${path}`, () => ({
     method: method as 'GET',
     headers: { ...userHeaders(ctx), ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
     body: body !== undefined ? JSON.stringify(body) : undefined
-  })
+  }))
   const text = await res.body.text()
   const parsed = text === '' ? null : JSON.parse(text)
   if (res.statusCode >= 400) throw new Error(`${method} ${path} answered ${res.statusCode}: ${parsed?.code ?? ''} ${parsed?.detail ?? text}`)
@@ -182,27 +197,30 @@ async function upload (ctx: Context, task: Task): Promise<void> {
   const head = Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="files"; filename="sample.mp4"\r\nContent-Type: video/mp4\r\n\r\n`)
   const tail = Buffer.from(`\r\n--${boundary}--\r\n`)
   const total = ctx.sample.length
-  let sent = 0
   const show = progress(task)
-  const meter = new Transform({
-    transform (chunk: Buffer, _enc, cb) {
-      sent += chunk.length
-      show(sent / total, `${mb(sent)} / ${mb(total)}`)
-      cb(null, chunk)
-    }
-  })
+  // a meter per attempt: a refused upload (503 with Retry-After) is sent again from its start
+  const metered = () => {
+    let sent = 0
+    return new Transform({
+      transform (chunk: Buffer, _enc, cb) {
+        sent += chunk.length
+        show(sent / total, `${mb(sent)} / ${mb(total)}`)
+        cb(null, chunk)
+      }
+    })
+  }
   const chunks = function * () {
     for (let at = 0; at < total; at += 64 * 1024) yield ctx.sample.subarray(at, at + 64 * 1024)
   }
-  const res = await request(`${ctx.gateway}/v1/sessions/${ctx.sessionId}/uploads`, {
+  const res = await send(`${ctx.gateway}/v1/sessions/${ctx.sessionId}/uploads`, () => ({
     method: 'POST',
     headers: { ...userHeaders(ctx), 'content-type': `multipart/form-data; boundary=${boundary}` },
     body: Readable.from((async function * () {
       yield head
-      for await (const c of Readable.from(chunks()).pipe(meter)) yield c as Buffer
+      for await (const c of Readable.from(chunks()).pipe(metered())) yield c as Buffer
       yield tail
     })())
-  })
+  }))
   const answer = await res.body.json() as { items?: Array<{ size: number, sha256: string, duration: number | null, width: number | null, height: number | null }>, code?: string, detail?: string }
   const file = answer.items?.[0]
   if (res.statusCode >= 300 || file === undefined) throw new Error(`upload answered ${res.statusCode}: ${answer.code ?? ''} ${answer.detail ?? ''}`)
@@ -211,11 +229,11 @@ async function upload (ctx: Context, task: Task): Promise<void> {
 
 /** The turn's events, live, over SSE until turn.completed or turn.failed. */
 async function turn (ctx: Context, task: Task): Promise<void> {
-  const res = await request(`${ctx.gateway}/v1/sessions/${ctx.sessionId}/turns`, {
+  const res = await send(`${ctx.gateway}/v1/sessions/${ctx.sessionId}/turns`, () => ({
     method: 'POST',
     headers: { ...userHeaders(ctx), accept: 'text/event-stream', 'content-type': 'application/json' },
     body: JSON.stringify({ text: ASK })
-  })
+  }))
   if (res.statusCode >= 300) throw new Error(`the turn answered ${res.statusCode}: ${await res.body.text()}`)
   const lines: string[] = []
   let outcome: { type: string, payload: any } | undefined
@@ -265,7 +283,7 @@ async function exportAndWatch (ctx: Context, task: Task): Promise<void> {
 }
 
 async function download (ctx: Context, task: Task): Promise<void> {
-  const res = await request(`${ctx.gateway}/v1/exports/${ctx.exportId}/download`, { headers: userHeaders(ctx) })
+  const res = await send(`${ctx.gateway}/v1/exports/${ctx.exportId}/download`, () => ({ headers: userHeaders(ctx) }))
   if (res.statusCode !== 200) throw new Error(`the download answered ${res.statusCode}: ${await res.body.text()}`)
   const total = Number(res.headers['content-length'] ?? 0)
   let got = 0
