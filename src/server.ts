@@ -5,7 +5,7 @@ import { loadConfig, type Config } from './config.ts'
 import { serverOptions } from './options.ts'
 import app from './app.ts'
 import { flushTelemetry } from './plugins/telemetry.ts'
-import { settleHeap } from './observability/settle.ts'
+import { settleAfterStart } from './observability/settle.ts'
 
 let config: Config
 try {
@@ -48,15 +48,8 @@ closeWithGrace({ delay: config.SHUTDOWN_TIMEOUT_MS }, async ({ signal, err }) =>
 try {
   await fastify.listen({ port: config.PORT, host: config.HOST })
   fastify.log.info({ startupMs: Math.round(performance.now() - started) }, 'nemo-gateway ready')
-  if (config.SETTLE_HEAP_AFTER_START_MS > 0) {
-    // what the start grew and no longer needs goes back once it is over (src/observability/settle.ts)
-    setTimeout(() => {
-      settleHeap().then(({ ms, rssBeforeKiB, rssAfterKiB }) => {
-        const mib = (kib: number | null) => kib === null ? null : Math.round(kib / 1024)
-        fastify.log.info({ ms: Math.round(ms), rssBeforeMiB: mib(rssBeforeKiB), rssAfterMiB: mib(rssAfterKiB) }, 'heap settled after the start')
-      }, (err: unknown) => fastify.log.warn({ err }, 'could not settle the heap after the start'))
-    }, config.SETTLE_HEAP_AFTER_START_MS).unref()
-  }
+  // what the start grew and no longer needs goes back once it is over
+  settleAfterStart(config.SETTLE_HEAP_AFTER_START_MS, fastify.log)
 } catch (err) {
   await cannotStart(err)
 }

@@ -10,6 +10,7 @@
 // opened, nothing is exposed). The young generation grows back as soon as traffic needs it.
 import { Session } from 'node:inspector'
 import { readFileSync } from 'node:fs'
+import type { FastifyBaseLogger } from 'fastify'
 
 /** The process's resident memory in KiB, from /proc (null where there is none). */
 function rssKiB (): number | null {
@@ -35,4 +36,15 @@ export async function settleHeap (): Promise<Settled> {
     session.disconnect()
   }
   return { ms: performance.now() - began, rssBeforeKiB, rssAfterKiB: rssKiB() }
+}
+
+/** Settles the heap once, `delayMs` after now (0 = never), and logs what it gave back. */
+export function settleAfterStart (delayMs: number, log: FastifyBaseLogger): void {
+  if (delayMs <= 0) return
+  const mib = (kib: number | null) => kib === null ? null : Math.round(kib / 1024)
+  setTimeout(() => {
+    settleHeap().then(({ ms, rssBeforeKiB, rssAfterKiB }) => {
+      log.info({ ms: Math.round(ms), rssBeforeMiB: mib(rssBeforeKiB), rssAfterMiB: mib(rssAfterKiB) }, 'heap settled after the start')
+    }, (err: unknown) => log.warn({ err }, 'could not settle the heap after the start'))
+  }, delayMs).unref()
 }
