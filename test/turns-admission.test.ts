@@ -5,7 +5,7 @@
 import t from 'tap'
 import { Agent, request } from 'undici'
 import { buildGateway } from './helpers/app.ts'
-import { burstClient } from './helpers/burst.ts'
+import { startBurst } from '../bench/burst.ts'
 import { readSse } from './helpers/sse.ts'
 import { startSimulator } from './helpers/simulator.ts'
 import { adminTenant, gatewayEnv, jsonClient, startGateway } from './helpers/process.ts'
@@ -136,7 +136,7 @@ function tenantLimitRefusals (metrics: string): number {
   return Number(/gateway_turn_refusals_total\{reason="tenant_limit"[^}]*\} (\d+)/.exec(metrics)?.[1] ?? 0)
 }
 
-// Tenant A's burst comes from a process of its own (test/helpers/burst.ts), a new connection
+// Tenant A's burst comes from a process of its own (bench/burst.ts), a new connection
 // per turn, cheap to send: this process runs the simulator and times B and the direct call, and
 // must not be the one busy with A's 600 requests. B's backend keeps its connection open between
 // turns, as an HTTP client does (keep-alive). A new connection would wait in the kernel's accept
@@ -202,12 +202,13 @@ t.test('fairness: while tenant A bursts 600 turns, tenant B\'s one turn gets its
   // B's first turn reads the session's baseline state: done before, as for A's sessions' warm-up
   t.equal((await turnOfB()).status, 200)
 
-  const burst = await burstClient(t, base, sessionsA.map((sessionId, i) => ({
+  const burst = await startBurst(base, sessionsA.map((sessionId, i) => ({
     method: 'POST',
     path: `/v1/sessions/${sessionId}/turns`,
     headers: { authorization: a.as.authorization!, 'x-user-id': `a${i}`, 'content-type': 'application/json', accept: 'text/event-stream' },
     body: JSON.stringify({ text: '[scenario:text] hi' })
   })))
+  t.teardown(burst.kill)
   const burstOutcomes = burst.fire()
   // B and the direct call start once A's burst is under way
   await new Promise((resolve) => setTimeout(resolve, 100))

@@ -19,14 +19,14 @@
 // machine's connections dropped because a listen queue was full (the client's kernel retries
 // them after 1 s, 3 s, ...). The gateway runs from dist/ on CPU 0 (with its embedded Postgres),
 // the simulator and the clients on CPU 1, as in the other stream benchmarks.
-import { spawn } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { Agent, request, type Dispatcher } from 'undici'
 import { freePort } from '../free-port.ts'
-import { buildDist, json, machine, pin, pinSelf, range, root, runLine, sseFrames, stat, startGateway, startSimulator, stop, stopGateway, wallNow, writeResults, type Child, type Gateway } from '../lib.ts'
+import { startBurst, type Burst } from '../burst.ts'
+import { buildDist, json, machine, pin, pinSelf, range, runLine, sseFrames, stat, startGateway, startSimulator, stop, stopGateway, wallNow, writeResults, type Child, type Gateway } from '../lib.ts'
 
 const { values: args } = parseArgs({
   options: {
@@ -52,34 +52,17 @@ const agentOptions = { pipelining: 1, keepAliveTimeout: 60_000, keepAliveMaxTime
 // the warm-up: every request its own connection, as separate users would have
 const burstClient = new Agent({ ...agentOptions, connections: null })
 
-interface Outcome { status: number, firstMs: number }
-
 /**
  * A burst of turns from a process of its own (bench/burst-client.ts, on CPU 1: raw sockets, a
  * new connection each), started and ready; `fire()` sends them all at once.
  */
-async function burstOf (gw: Gateway, t: Tenant, turns: Array<{ user: string, sessionId: string }>): Promise<{ fire: () => Promise<Outcome[]> }> {
-  const { hostname, port } = new URL(gw.url)
-  const requests = turns.map(({ user, sessionId }) => ({
+async function burstOf (gw: Gateway, t: Tenant, turns: Array<{ user: string, sessionId: string }>): Promise<Burst> {
+  return await startBurst(gw.url, turns.map(({ user, sessionId }) => ({
     method: 'POST',
     path: `/v1/sessions/${sessionId}/turns`,
     headers: { authorization: `Bearer ${t.key}`, 'x-user-id': user, 'content-type': 'application/json', accept: 'text/event-stream' },
     body: JSON.stringify({ text: TEXT })
-  }))
-  const argv = pin(1, [process.execPath, '--import=tsx', 'bench/burst-client.ts'])
-  const child = spawn(argv[0]!, argv.slice(1), { cwd: root, stdio: ['pipe', 'pipe', 'inherit'] })
-  let out = ''
-  const ready = new Promise<void>((resolve) => child.stdout.on('data', (chunk: Buffer) => { out += chunk.toString(); if (out.startsWith('ready\n')) resolve() }))
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
-  child.stdin.write(JSON.stringify({ host: hostname, port: Number(port), requests }) + '\n')
-  await Promise.race([ready, exited])
-  return {
-    fire: async () => {
-      child.stdin.write('go\n')
-      await exited
-      return (JSON.parse(out.slice('ready\n'.length)) as { outcomes: Outcome[] }).outcomes
-    }
-  }
+  })), (argv) => pin(1, argv))
 }
 
 /** The process's CPU seconds so far, user and system (the kernel's share: sockets). */
