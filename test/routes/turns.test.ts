@@ -306,6 +306,38 @@ t.test('without a budget, the next turn does not wait for the last one\'s balanc
   t.ok(Date.now() - began < 4500, `accepted while the first turn's balance read was still out (${Date.now() - began} ms; it answers after 6 s)`)
 })
 
+t.test('turns ending together on a shared token share its balance reads, and their spend is counted once, in full', async (t) => {
+  const ctx = await setup(t, { registered: true })
+  const users = ['u1', 'u2', 'u3', 'u4', 'u5', 'u6', 'u7', 'u8']
+  const sessions = await Promise.all(users.map(async (u) => (await ctx.acme.as(u, { method: 'POST', url: '/v1/sessions', payload: {} })).json().id as string))
+  const before = (await ctx.gw.sim.counters()).requests.credits ?? 0
+  // the first balance read answers late, with the balance as it was when it was sent (one
+  // generation, 100 credits, paid): the turns that end meanwhile must not take its answer
+  // for theirs, but wait for the next read
+  await ctx.gw.sim.fault({ endpoint: 'credits', delayMs: 400, count: 1, body: { code: 0, message: 'success', data: { available: 9_900, frozen: 0, total: 9_900 } } })
+  const ends = await Promise.all(users.map(async (u, i) => {
+    const res = await readSse(`${ctx.base}/v1/sessions/${sessions[i]}/turns`, { method: 'POST', headers: { ...ctx.headers, 'x-user-id': u }, body: { text: '[scenario:generation] a city' }, until: ended })
+    return res.frames.at(-1)?.event
+  }))
+  t.same(ends, users.map(() => 'turn.completed'))
+  const prisma = ctx.gw.app.prisma
+  const counted = async () => {
+    const tenant = await prisma.tenant.findUniqueOrThrow({ where: { id: ctx.acme.id } })
+    const usage = await prisma.usageDaily.findMany({ where: { tenantId: ctx.acme.id } })
+    return { spent: tenant.creditsSpent, byUsers: usage.reduce((n, u) => n + u.creditsSpent, 0), users: usage.filter((u) => u.creditsSpent > 0).length }
+  }
+  // a generation costs 100 credits (the simulator's scenario): 8 of them, counted once each
+  const final = await waitFor(counted, (c) => c.spent >= 800, 10_000)
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  t.same(await counted(), final, 'nothing more is counted later')
+  t.equal(final.spent, 800, 'the tenant\'s spend is what the shared balance dropped by, 8 x 100')
+  t.equal(final.byUsers, 800, 'its users\' usage adds up to the same')
+  const reads = ((await ctx.gw.sim.counters()).requests.credits ?? 0) - before
+  t.ok(reads <= 3, `8 turns ended, ${reads} balance reads (the first held 400 ms; the turns that ended meanwhile shared the next)`)
+  const balance = (await ctx.acme.as('u1', { method: 'GET', url: '/v1/credits' })).json()
+  t.equal(balance.available, 10_000 - 800)
+})
+
 t.test('closing the gateway ends its open event streams', async (t) => {
   const ctx = await setup(t)
   const reading = readSse(`${ctx.base}/v1/sessions/${ctx.session.id}/events`, { headers: ctx.headers })

@@ -17,18 +17,25 @@ interface TenantSettings { tokenMode: 'anonymous' | 'registered', creditBudget: 
 /**
  * A fresh balance of a token, in one round trip: the token's last balance is swapped for this
  * one under its row lock (concurrent observations of a shared token each see the one before),
- * and what it dropped by (never negative; nothing when there was no number before) is added
- * to the tenant's spend and to its user's usage of the day ($5). Answers `spent`, or no row
- * when the credential is gone.
+ * and what it dropped by (never negative; nothing when there was no number before) is the
+ * spend of the actions it was read for: one share per action ($4 tenants, $5 users, one entry
+ * each), split evenly (the remainder to the first ones), added to each tenant's spend and to
+ * each user's usage of the day. Answers `spent`, or no row when the credential is gone.
  */
 const OBSERVE = `WITH prev AS (SELECT "lastCredits" FROM "Credential" WHERE id = $1::uuid FOR UPDATE),
   swapped AS (UPDATE "Credential" c SET "lastCredits" = $2::jsonb FROM prev WHERE c.id = $1::uuid RETURNING prev."lastCredits" AS previous),
   spent AS (SELECT CASE WHEN jsonb_typeof(previous->'available') = 'number' THEN GREATEST(0, (previous->>'available')::numeric - $3::numeric) ELSE 0 END AS spent FROM swapped),
-  charged AS (UPDATE "Tenant" t SET "creditsSpent" = t."creditsSpent" + spent.spent::int, "updatedAt" = now() AT TIME ZONE 'UTC' FROM spent WHERE t.id = $4::uuid AND spent.spent > 0 RETURNING 1),
+  shares AS (SELECT a.tenant, a.usr, spent.spent::int / cardinality($4::uuid[]) + CASE WHEN a.ord <= spent.spent::int % cardinality($4::uuid[]) THEN 1 ELSE 0 END AS share
+    FROM spent, unnest($4::uuid[], $5::uuid[]) WITH ORDINALITY AS a(tenant, usr, ord) WHERE spent.spent > 0),
+  charged AS (UPDATE "Tenant" t SET "creditsSpent" = t."creditsSpent" + s.share, "updatedAt" = now() AT TIME ZONE 'UTC'
+    FROM (SELECT tenant, sum(share)::int AS share FROM shares GROUP BY tenant) s WHERE t.id = s.tenant AND s.share > 0 RETURNING 1),
   used AS (INSERT INTO "UsageDaily" ("tenantId", "userId", "day", "creditsSpent")
-    SELECT $4::uuid, $5::uuid, (now() AT TIME ZONE 'UTC')::date, spent.spent::int FROM spent WHERE spent.spent > 0
+    SELECT tenant, usr, (now() AT TIME ZONE 'UTC')::date, sum(share)::int FROM shares GROUP BY tenant, usr HAVING sum(share) > 0
     ON CONFLICT ("tenantId", "day", "userId") DO UPDATE SET "creditsSpent" = "UsageDaily"."creditsSpent" + EXCLUDED."creditsSpent" RETURNING 1)
   SELECT spent::float8 AS spent FROM spent`
+
+/** Ends of actions on one token that wait for one balance read (see `Credits.chargeAfter`). */
+interface ChargeBatch { actors: Actor[], lease: Lease, done: Promise<void> }
 
 interface Balance { available: number, frozen: number, total: number, at: number }
 
@@ -39,6 +46,8 @@ export class Credits {
   private readonly tenants: TtlCache<TenantSettings>
   /** One upstream balance read per token at a time, shared by every reader that asks meanwhile. */
   private readonly inflight = new Map<string, Promise<{ balance: Balance, spent: number }>>()
+  /** By token: the last balance read after actions ended, and the batch waiting for its turn. */
+  private readonly charges = new Map<string, { last: Promise<void>, waiting: ChargeBatch | undefined }>()
 
   constructor (private readonly deps: DomainDeps, private readonly credentials: Credentials, private readonly caches: CacheSync) {
     this.tenants = new TtlCache(deps.config.HOT_CACHE_TTL_MS)
@@ -135,15 +144,60 @@ export class Credits {
    * The row lock makes concurrent observations of one shared token count each credit once.
    */
   async observe (actor: Actor, lease: Lease, balance: { available: number, frozen: number, total: number }): Promise<number> {
-    const tenantId = actor.tenantId
+    return await this.observeFor([actor], lease, balance)
+  }
+
+  /** `observe` for several actions that one read of the balance came after: the drop is split between them. */
+  private async observeFor (actors: Actor[], lease: Lease, balance: { available: number, frozen: number, total: number }): Promise<number> {
     this.cache.set(lease.credentialId, { ...balance, at: Date.now() })
     if (this.cache.size > 10_000) this.cache.delete(this.cache.keys().next().value!)
-    const [row] = await this.deps.sql.prepared<{ spent: number | null }>('gw_observe_credits', OBSERVE, [lease.credentialId, JSON.stringify({ ...balance, at: new Date().toISOString() }), balance.available, tenantId, actor.userId === '' ? NO_USER : actor.userId])
+    const [row] = await this.deps.sql.prepared<{ spent: number | null }>('gw_observe_credits', OBSERVE, [
+      lease.credentialId, JSON.stringify({ ...balance, at: new Date().toISOString() }), balance.available,
+      actors.map((a) => a.tenantId), actors.map((a) => a.userId === '' ? NO_USER : a.userId)
+    ])
     const spent = row?.spent ?? 0
     if (spent > 0) {
-      this.caches.changed({ kind: 'tenant', tenantId })
+      for (const tenantId of new Set(actors.map((a) => a.tenantId))) this.caches.changed({ kind: 'tenant', tenantId })
     }
     return spent
+  }
+
+  /**
+   * Counts what an action cost once it has ended: a read of its token's balance, and the drop
+   * since the last one charged. Actions on one token that end while its read is out wait for
+   * the next read together, which starts once that one is done (after all of them ended): a
+   * burst of turns on a shared token costs the upstream two or three balance reads and the
+   * database as many writes, not one each, and the drop is split evenly between them. Never
+   * rejects: a failed read is logged and nothing is charged.
+   */
+  chargeAfter (actor: Actor, lease: Lease): Promise<void> {
+    const key = lease.credentialId
+    const line = this.charges.get(key)
+    if (line?.waiting !== undefined) {
+      line.waiting.actors.push(actor)
+      return line.waiting.done
+    }
+    const batch: ChargeBatch = { actors: [actor], lease, done: Promise.resolve() }
+    const next = { last: batch.done, waiting: batch as ChargeBatch | undefined }
+    batch.done = (line?.last ?? Promise.resolve()).then(async () => {
+      // from here on, an action that ends waits for the next read
+      if (next.waiting === batch) next.waiting = undefined
+      await this.readAndCharge(batch)
+    }).finally(() => {
+      if (this.charges.get(key) === next && next.waiting === undefined) this.charges.delete(key)
+    })
+    next.last = batch.done
+    this.charges.set(key, next)
+    return batch.done
+  }
+
+  private async readAndCharge (batch: ChargeBatch): Promise<void> {
+    try {
+      const balance = await this.deps.nemo.getCredits(batch.lease.token)
+      await this.observeFor(batch.actors, batch.lease, balance)
+    } catch (err) {
+      this.deps.log.warn({ err, credentialId: batch.lease.credentialId, actions: batch.actors.length }, 'could not read the balance after an action')
+    }
   }
 
   /** Refuses work that spends credits on a token known to have none (402 with the hint). */

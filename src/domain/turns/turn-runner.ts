@@ -92,9 +92,11 @@ export class TurnRunner {
     // Its row is closed and its last event appended, in one round trip: only a turn still
     // running and still ours (one whose lease lapsed, its instance having lost the database
     // for a while, was closed as interrupted and its followers were told so). What the turn
-    // cost is counted meanwhile, off its end's path: the tenant's next budget check and usage
-    // read on this instance wait for it (Credits.settled), and the run ends once it is counted.
-    const charged = lease === undefined ? undefined : this.credits.counting(actor.tenantId, this.charge(actor, lease, turn.id))
+    // cost is counted meanwhile, off its end's path (a read of its token's balance, shared with
+    // the other turns on that token ending meanwhile: Credits.chargeAfter): the tenant's next
+    // budget check and usage read on this instance wait for it (Credits.settled), and the run
+    // ends once it is counted.
+    const charged = lease === undefined ? undefined : this.credits.counting(actor.tenantId, this.credits.chargeAfter(actor, lease))
     const ok = outcome.status === 'completed' || outcome.status === 'silent'
     const type = ok ? 'turn.completed' : 'turn.failed'
     const payload = ok ? { turnId: turn.id, status: outcome.status, reply: outcome.reply } : { turnId: turn.id, status: outcome.status, error: outcome.error }
@@ -103,16 +105,6 @@ export class TurnRunner {
       [turn.id, turn.instanceId, outcome.status, outcome.reply, error, at, turn.sessionId, type, json])
     await charged
     if (last === null) this.deps.log.warn({ turnId: turn.id }, 'a turn ended after another instance closed it as interrupted')
-  }
-
-  /** What the turn cost, from the token's balance before and after, goes to the tenant's spend. */
-  private async charge (actor: Actor, lease: SessionContext['lease'], turnId: string): Promise<void> {
-    try {
-      const balance = await this.deps.nemo.getCredits(lease.token)
-      await this.credits.observe(actor, lease, balance)
-    } catch (err) {
-      this.deps.log.warn({ err, turnId }, 'could not read the balance after a turn')
-    }
   }
 
   private describe (err: unknown, signal: AbortSignal): Record<string, unknown> {
