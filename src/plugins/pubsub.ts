@@ -1,6 +1,7 @@
-// One emitter carries session events to every follower: SSE streams and GraphQL
-// subscriptions alike (mercurius is given the same emitter). In process by default; with
-// REDIS_URL, mqemitter-redis, so any instance can serve any subscriber.
+// The bus carries session events to every follower: SSE streams and GraphQL subscriptions
+// alike. This instance's followers are called directly; with REDIS_URL the other instances
+// hear them through mqemitter-redis, so any instance can serve any subscriber. The emitter
+// (in process without Redis) also carries cache changes, and mercurius is given it.
 //
 // Redis may go away at any time, or not be there at start: the instance serves on. Its two
 // connections are ours (mqemitter-redis would open them with no error listener, and its own
@@ -97,22 +98,32 @@ async function pubsub (fastify: FastifyInstance): Promise<void> {
 
   const bus: EventBus = {
     publish (event: SessionEventView, prev?: string) {
-      // with Redis, this instance's followers hear it at once (not after a trip through Redis,
-      // nor only while Redis is there), the others through Redis; their copy names this instance
-      if (REDIS_URL) for (const listener of listeners.get(event.sessionId) ?? []) listener(event, prev)
+      // this instance's followers hear it at once, from the bus's own map (no topic matching in
+      // the emitter for each event: this runs for every event of every turn); with Redis, the
+      // other instances through Redis, their copy naming this instance
+      const set = listeners.get(event.sessionId)
+      if (set !== undefined) for (const listener of set) listener(event, prev)
+      if (!REDIS_URL) return
       emitter.emit({ topic: sessionTopic(event.sessionId), event, prev, origin }, (err) => {
         if (err) fastify.log.warn({ err }, 'could not publish a session event')
       })
     },
     subscribe (sessionId: string, listener: EventListener) {
-      const handler = (message: Record<string, unknown>, done: () => void) => {
-        if (REDIS_URL && message.origin === origin) { done(); return }
-        listener(message.event as SessionEventView, typeof message.prev === 'string' ? message.prev : undefined)
-        done()
-      }
       let set = listeners.get(sessionId)
       if (set === undefined) listeners.set(sessionId, set = new Set())
       set.add(listener)
+      if (!REDIS_URL) {
+        return () => {
+          set.delete(listener)
+          if (set.size === 0) listeners.delete(sessionId)
+        }
+      }
+      // another instance's events arrive through Redis (this instance's own are heard above)
+      const handler = (message: Record<string, unknown>, done: () => void) => {
+        if (message.origin === origin) { done(); return }
+        listener(message.event as SessionEventView, typeof message.prev === 'string' ? message.prev : undefined)
+        done()
+      }
       emitter.on(sessionTopic(sessionId), handler)
       return () => {
         emitter.removeListener(sessionTopic(sessionId), handler)
