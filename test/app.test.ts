@@ -71,3 +71,13 @@ t.test('an unreachable upstream: the first call that needs it names NEMO_BASE_UR
   const sessions = await acme.as('alice', { method: 'GET', url: '/v1/sessions' })
   t.equal(sessions.statusCode, 200, 'a route that needs no upstream serves')
 })
+
+t.test('one log line per request at info, at its end, naming the request, its status and its time', async (t) => {
+  const gw = await buildGateway(t, { config: { LOG_LEVEL: 'info' } })
+  const before = gw.logs.length
+  const res = await gw.app.inject({ method: 'GET', url: '/nowhere?x=1', headers: { 'x-request-id': 'req-log-1' } })
+  t.equal(res.statusCode, 404)
+  const lines = gw.logs.slice(before).map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.reqId === 'req-log-1')
+  t.equal(lines.length, 1, 'one line, not an "incoming request" and a "request completed"')
+  t.match(lines[0], { msg: 'request completed', req: { method: 'GET', url: '/nowhere?x=1' }, res: { statusCode: 404 }, responseTime: Number })
+})

@@ -119,7 +119,7 @@ t.test('a refusal is decided as soon as the caller is known: before its end user
   })
   t.equal(await gw.app.prisma.user.count({ where: { tenantId: a.id, externalId: 'bob' } }), 0, 'its end user was not even looked up')
   t.equal(await gw.app.prisma.idempotencyRecord.count({ where: { tenantId: a.id } }), 0, 'its Idempotency-Key was not stored')
-  t.same(gw.logs.slice(logLines).filter((l) => l.includes('"refusal-1"')).map((l) => JSON.parse(l).msg), ['incoming request'], 'no line of its own: refusals are counted')
+  t.same(gw.logs.slice(logLines).filter((l) => l.includes('"refusal-1"')), [], 'no line at info (the gateway\'s level here): refusals are counted')
 
   // a credential that may not start turns is told so (403), not that the tenant is busy
   const token = (await a.as('alice', { method: 'POST', url: '/v1/client-tokens', payload: {} })).json().token as string

@@ -25,8 +25,8 @@ declare module 'fastify' {
     /**
      * Answers with the problem of an error object that answers many requests (admission's
      * refusals): the same document as the error handler's, its JSON built once per error, each
-     * answer only putting its request id in. No log line but Fastify's "incoming request": such
-     * refusals are counted by whoever refuses.
+     * answer only putting its request id in. No log line at `info`: such refusals are counted
+     * by whoever refuses.
      */
     problem: (error: GatewayError) => FastifyReply
   }
@@ -37,14 +37,20 @@ const INSTANCE_MARK = '\u0000instance\u0000'
 const kCounted = Symbol('answered by a counted refusal')
 
 /**
- * Fastify's per-request log lines, but for the "request completed" of a request answered by
- * `reply.problem`: a burst's refusals are counted (metrics), not logged one by one. (Its
- * "incoming request" line is written before anything knows it will be refused.)
+ * One log line per request, at its end: "request completed" (or "request errored") with the
+ * request (method, url, ...), its status and its time. Fastify's "incoming request" is written
+ * at `debug` (at `info` it doubled the logging of every request). A request answered by
+ * `reply.problem` writes no line: a burst's refusals are counted (metrics), not logged one by one.
  */
 export class GatewayLogController extends LogController {
-  override requestCompleted (error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply, metadata?: Record<string, unknown>): void {
-    if ((request as unknown as Record<symbol, boolean>)[kCounted]) return
-    super.requestCompleted(error, request, reply, metadata)
+  override incomingRequest (request: FastifyRequest): void {
+    if (!this.isLogDisabled(request)) request.log.debug({ req: request }, 'incoming request')
+  }
+
+  override requestCompleted (error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    if ((request as unknown as Record<symbol, boolean>)[kCounted] || this.isLogDisabled(request)) return
+    if (error) reply.log.error({ req: request, res: reply, err: error, responseTime: reply.elapsedTime }, 'request errored')
+    else reply.log.info({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed')
   }
 }
 
