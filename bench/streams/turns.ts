@@ -1,4 +1,4 @@
-// `node --import=tsx bench/streams/turns.ts [--sizes 10,50,200,1000] [--baseline <dir>]`
+// `node --import=tsx bench/streams/turns.ts [--sizes 10,50,200,1000] [--baseline <dir>] [--steady 1000]`
 // (`npm run bench -- --turns-curve`): N users each start one chat turn at the same moment.
 //
 // Each of N end users of one tenant (on one registered upstream token, its in-flight limits set
@@ -20,6 +20,11 @@ import {
 const { values: args } = parseArgs({
   options: {
     sizes: { type: 'string', default: '10,50,200,1000' },
+    /**
+     * Then, per gateway, this many turns in a steady stream (20 users, each one turn after
+     * another, over SSE), twice, alternating: CPU per turn without a burst's warm-up and queues.
+     */
+    steady: { type: 'string', default: '0' },
     quick: { type: 'boolean', default: false },
     /** Another checkout with a built dist/ (e.g. the commit before a change): its gateway is measured too. */
     baseline: { type: 'string' },
@@ -148,7 +153,12 @@ async function burst (n: number, turn: (i: number, t0: number) => Promise<Turn>,
   return cell
 }
 
-interface Path { name: string, cells: Cell[], run: (n: number) => Promise<Cell> }
+interface Steady { turns: number, seconds: number, cpuMsPerTurn: number, pgCpuMsPerTurn: number }
+
+interface Path { name: string, cells: Cell[], run: (n: number) => Promise<Cell>, steady?: (turns: number) => Promise<Steady>, steadyRuns?: Steady[] }
+
+/** Users that each send one turn after another in the steady run. */
+const STEADY_USERS = 20
 
 async function gatewayPath (name: string, simUrl: string, token: string, dir: string | undefined, nodeArgs: string[]): Promise<{ path: Path, gw: Gateway }> {
   const limits = { TURNS_MAX_IN_FLIGHT: String(MAX + 1), TURNS_MAX_IN_FLIGHT_PER_TENANT: String(MAX + 1) }
@@ -168,7 +178,24 @@ async function gatewayPath (name: string, simUrl: string, token: string, dir: st
   const path: Path = {
     name,
     cells: [],
-    run: async (n) => await burst(n, async (i, t0) => await gatewayTurn(gw, `user-${i}`, sessions[i]!, t0), { pid: gw.child.proc.pid!, postmaster })
+    run: async (n) => await burst(n, async (i, t0) => await gatewayTurn(gw, `user-${i}`, sessions[i]!, t0), { pid: gw.child.proc.pid!, postmaster }),
+    steady: async (turns) => {
+      const pid = gw.child.proc.pid!
+      const cpu0 = (await cpuOf(pid))!.s
+      const pg0 = await clusterCpu(postmaster)
+      const t0 = wallNow()
+      let next = 0
+      await Promise.all(Array.from({ length: Math.min(STEADY_USERS, sessions.length) }, async (_, i) => {
+        while (next < turns) {
+          next++
+          const turn = await gatewayTurn(gw, `user-${i}`, sessions[i]!, wallNow())
+          if (turn.status !== 200 || !Number.isFinite(turn.endMs)) throw new Error(`a steady turn was not served: ${turn.status}`)
+        }
+      }))
+      const seconds = (wallNow() - t0) / 1000
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      return { turns, seconds, cpuMsPerTurn: ((await cpuOf(pid))!.s - cpu0) * 1000 / turns, pgCpuMsPerTurn: (await clusterCpu(postmaster) - pg0) * 1000 / turns }
+    }
   }
   return { path, gw }
 }
@@ -213,8 +240,20 @@ async function main (): Promise<void> {
         await new Promise((resolve) => setTimeout(resolve, 1000))
       }
     }
+    const STEADY = Number(args.steady)
+    if (STEADY > 0) {
+      for (let round = 0; round < 2; round++) {
+        for (const p of paths) {
+          if (p.steady === undefined) continue
+          const r = await p.steady(STEADY)
+          ;(p.steadyRuns ??= []).push(r)
+          process.stderr.write(`steady ${p.name}: ${r.turns} turns in ${r.seconds.toFixed(1)} s, CPU ${r.cpuMsPerTurn.toFixed(2)} ms/turn, Postgres ${r.pgCpuMsPerTurn.toFixed(2)} ms/turn\n`)
+          await new Promise((resolve) => setTimeout(resolve, 1000))
+        }
+      }
+    }
     const date = new Date().toISOString()
-    const report = { date, machine: machine(), settings: { sizes: SIZES, text: TEXT, baseline: args.baseline ?? null }, idleRssMiB, paths: paths.map((p) => ({ name: p.name, cells: p.cells })) }
+    const report = { date, machine: machine(), settings: { sizes: SIZES, text: TEXT, baseline: args.baseline ?? null, steady: STEADY }, idleRssMiB, paths: paths.map((p) => ({ name: p.name, cells: p.cells, steady: p.steadyRuns ?? [] })) }
     const ms = (x: number) => Number.isFinite(x) ? x.toFixed(0) : '-'
     const gwCols = paths.slice(1)
     const outcome = (c: Cell) => c.served === c.n ? 'all served' : `${c.served} served, ${Object.entries(c.refused).map(([s, k]) => `${k}x ${s}`).join(', ')}${c.lost > 0 ? `, ${c.lost} lost` : ''}`
@@ -231,7 +270,12 @@ async function main (): Promise<void> {
         }).join(' | ')} |`
       }),
       '',
-      `Idle RSS before the first burst: ${Object.entries(idleRssMiB).map(([k, v]) => `${k} ${v.toFixed(0)} MiB`).join(', ')}.`
+      `Idle RSS before the first burst: ${Object.entries(idleRssMiB).map(([k, v]) => `${k} ${v.toFixed(0)} MiB`).join(', ')}.`,
+      ...(STEADY > 0
+        ? ['', `Steady (after the bursts): ${STEADY} turns, ${STEADY_USERS} users each sending one after another over SSE, twice per gateway, alternating.`, '',
+            '| gateway | CPU ms/turn (gateway / Postgres), each run | turns/s |', '| --- | --- | --- |',
+            ...gwCols.map((p) => `| ${p.name} | ${(p.steadyRuns ?? []).map((r) => `${r.cpuMsPerTurn.toFixed(2)} / ${r.pgCpuMsPerTurn.toFixed(2)}`).join(', ')} | ${(p.steadyRuns ?? []).map((r) => (r.turns / r.seconds).toFixed(0)).join(', ')} |`)]
+        : [])
     ].join('\n')
     await writeResults('turns', report, table)
   } finally {
