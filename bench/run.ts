@@ -34,12 +34,13 @@ const { values: args } = parseArgs({
     only: { type: 'string' },
     /** Only the soak: 2,000 turns across 20 sessions, memory every 100 turns (bench/soak.ts). */
     soak: { type: 'boolean', default: false },
-    /** Only the concurrency curve of chat turns (bench/streams/turns.ts); --sizes, --steady and --baseline go to it. */
+    /** Only the concurrency curve of chat turns (bench/streams/turns.ts); --sizes, --steady, --pg-cpus and --baseline go to it. */
     'turns-curve': { type: 'boolean', default: false },
     /** Only one tenant's burst against another tenant's turn (bench/streams/fairness.ts); --baseline goes to it. */
     fairness: { type: 'boolean', default: false },
     sizes: { type: 'string' },
     steady: { type: 'string' },
+    'pg-cpus': { type: 'string' },
     baseline: { type: 'string' }
   }
 })
@@ -287,7 +288,7 @@ async function suite (): Promise<void> {
 }
 
 if (args['turns-curve']) {
-  const passed = [...(args.sizes === undefined ? [] : ['--sizes', args.sizes]), ...(args.steady === undefined ? [] : ['--steady', args.steady]), ...(args.baseline === undefined ? [] : ['--baseline', args.baseline]), ...(QUICK ? ['--quick'] : [])]
+  const passed = [...(args.sizes === undefined ? [] : ['--sizes', args.sizes]), ...(args.steady === undefined ? [] : ['--steady', args.steady]), ...(args['pg-cpus'] === undefined ? [] : ['--pg-cpus', args['pg-cpus']]), ...(args.baseline === undefined ? [] : ['--baseline', args.baseline]), ...(QUICK ? ['--quick'] : [])]
   const run = spawnSync(process.execPath, ['--import=tsx', 'bench/streams/turns.ts', ...passed], { cwd: root, stdio: 'inherit', env: process.env })
   process.exit(run.status ?? 1)
 }

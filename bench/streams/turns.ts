@@ -1,4 +1,4 @@
-// `node --import=tsx bench/streams/turns.ts [--sizes 10,50,200,1000] [--baseline <dir>] [--steady 1000]`
+// `node --import=tsx bench/streams/turns.ts [--sizes 10,50,200,1000] [--baseline <dir>] [--steady 1000] [--pg-cpus 0,1]`
 // (`npm run bench -- --turns-curve`): N users each start one chat turn at the same moment.
 //
 // Each of N end users of one tenant (on one registered upstream token, its in-flight limits set
@@ -9,6 +9,7 @@
 // cluster, exited backends included) from /proc, divided by N, and the gateway's peak RSS
 // (sampled every 20 ms). The paths alternate, direct first, for every N (and the baseline
 // build's gateway, when given, right after this one's).
+import { spawnSync } from 'node:child_process'
 import { readFile, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -25,6 +26,11 @@ const { values: args } = parseArgs({
      * another, over SSE), twice, alternating: CPU per turn without a burst's warm-up and queues.
      */
     steady: { type: 'string', default: '0' },
+    /**
+     * CPUs for the gateways' embedded Postgres (e.g. "0,1"): by default it inherits the gateway's
+     * pin (CPU 0), so the two share one core; this re-pins the postmaster and its backends.
+     */
+    'pg-cpus': { type: 'string' },
     quick: { type: 'boolean', default: false },
     /** Another checkout with a built dist/ (e.g. the commit before a change): its gateway is measured too. */
     baseline: { type: 'string' },
@@ -57,6 +63,15 @@ async function clusterCpu (postmaster: number): Promise<number> {
     if (p !== null && p.ppid === postmaster) total += p.s
   }
   return total
+}
+
+/** Pins the postmaster and every process it started so far (its backends) to `cpus`; later ones inherit it. */
+async function repin (postmaster: number, cpus: string): Promise<void> {
+  const pids = [postmaster]
+  for (const name of await readdir('/proc')) {
+    if (/^\d+$/.test(name) && (await cpuOf(Number(name)))?.ppid === postmaster) pids.push(Number(name))
+  }
+  for (const pid of pids) spawnSync('taskset', ['-a', '-p', '-c', cpus, String(pid)], { stdio: 'ignore' })
 }
 
 function pct (xs: number[], p: number): number {
@@ -164,6 +179,7 @@ async function gatewayPath (name: string, simUrl: string, token: string, dir: st
   const limits = { TURNS_MAX_IN_FLIGHT: String(MAX + 1), TURNS_MAX_IN_FLIGHT_PER_TENANT: String(MAX + 1) }
   const gw = await startGateway(simUrl, { NEMO_TOKEN: token, HEARTBEAT_EVENT_INTERVAL_MS: '0', ...limits }, nodeArgs, dir)
   const postmaster = Number((await readFile(join(gw.dataDir, 'pg', 'postmaster.pid'), 'utf8')).split('\n')[0])
+  if (args['pg-cpus'] !== undefined) await repin(postmaster, args['pg-cpus'])
   // N users, each with a session, made a few at a time
   const sessions: string[] = []
   for (let i = 0; i < MAX; i += 25) {
@@ -253,12 +269,12 @@ async function main (): Promise<void> {
       }
     }
     const date = new Date().toISOString()
-    const report = { date, machine: machine(), settings: { sizes: SIZES, text: TEXT, baseline: args.baseline ?? null, steady: STEADY }, idleRssMiB, paths: paths.map((p) => ({ name: p.name, cells: p.cells, steady: p.steadyRuns ?? [] })) }
+    const report = { date, machine: machine(), settings: { sizes: SIZES, text: TEXT, baseline: args.baseline ?? null, steady: STEADY, pgCpus: args['pg-cpus'] ?? null }, idleRssMiB, paths: paths.map((p) => ({ name: p.name, cells: p.cells, steady: p.steadyRuns ?? [] })) }
     const ms = (x: number) => Number.isFinite(x) ? x.toFixed(0) : '-'
     const gwCols = paths.slice(1)
     const outcome = (c: Cell) => c.served === c.n ? 'all served' : `${c.served} served, ${Object.entries(c.refused).map(([s, k]) => `${k}x ${s}`).join(', ')}${c.lost > 0 ? `, ${c.lost} lost` : ''}`
     const table = [
-      runLine(date, 'N turns (`[scenario:text]`) started at once, one tenant on one registered upstream token; ms from the burst\'s start; CPU per turn = process CPU over the burst / N.'),
+      runLine(date, `N turns (\`[scenario:text]\`) started at once, one tenant on one registered upstream token; ms from the burst's start; CPU per turn = process CPU over the burst / N; the embedded Postgres ${args['pg-cpus'] === undefined ? 'on the gateway\'s CPU 0 (inherited)' : `re-pinned to CPUs ${args['pg-cpus']}`}.`),
       '',
       `| N | direct: first text p50 / p99, end p99 | ${gwCols.map((p) => `${p.name}: first text p50 / p99 | ${p.name}: end p50 / p99 | ${p.name}: CPU ms/turn (gateway / Postgres) | ${p.name}: RSS peak MiB | ${p.name}: outcome`).join(' | ')} |`,
       `| --- | --- | ${gwCols.map(() => '--- | --- | --- | --- | ---').join(' | ')} |`,
