@@ -78,6 +78,8 @@ interface Call {
   signal?: AbortSignal
   bodyTimeout?: number
   headersTimeout?: number
+  /** A GET sent now, never the answer of one already under way (`call`). */
+  fresh?: boolean
 }
 const MAX_REDIRECTS = 5
 const APP_NAME = 'nemo_agent'
@@ -246,8 +248,9 @@ export class NemoClient {
     return readUploadedFiles(data)
   }
 
-  async getCredits (auth: NemoAuth): Promise<Credits> {
-    const { data } = await this.call({ method: 'GET', path: '/api/credits/balance/simple', auth })
+  /** `fresh`: a read sent now (what an action that just ended cost), not one already under way. */
+  async getCredits (auth: NemoAuth, opts: { fresh?: boolean } = {}): Promise<Credits> {
+    const { data } = await this.call({ method: 'GET', path: '/api/credits/balance/simple', auth, fresh: opts.fresh })
     return readCredits(data)
   }
 
@@ -326,8 +329,9 @@ export class NemoClient {
 
   private async call (c: Call): Promise<Decoded> {
     // a read nobody can cancel (no signal) is shared: 50 concurrent state or balance reads of
-    // one token make one upstream call (the answers are read-only to every caller)
-    if (c.method !== 'GET' || c.signal !== undefined) return await this.callOnce(c)
+    // one token make one upstream call (the answers are read-only to every caller), unless it
+    // must be sent after something that just happened (`fresh`)
+    if (c.method !== 'GET' || c.signal !== undefined || c.fresh === true) return await this.callOnce(c)
     const token = c.auth === null ? '' : typeof c.auth === 'string' ? c.auth : c.auth.token
     const key = `${c.path}\0${token}`
     let pending = this.reads.get(key)

@@ -338,6 +338,27 @@ t.test('turns ending together on a shared token share its balance reads, and the
   t.equal(balance.available, 10_000 - 800)
 })
 
+t.test('a turn\'s cost is read after its end, not from a balance read sent before it; a late answer to that older read counts nothing', async (t) => {
+  const ctx = await setup(t, { registered: true, config: { CREDITS_CACHE_TTL_MS: 0 } })
+  // a dashboard's balance read goes out before the turn ends and answers 1.5 s later, with the
+  // balance as it was when it was sent (before the generation's 100 credits)
+  await ctx.gw.sim.fault({ endpoint: 'credits', delayMs: 1500, count: 1, body: { code: 0, message: 'success', data: { available: 10_000, frozen: 0, total: 10_000 } } })
+  let dashboardAnswered = false
+  const dashboard = ctx.acme.as('bob', { method: 'GET', url: '/v1/credits' }).then((res) => { dashboardAnswered = true; return res })
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  const first = await turn(ctx, '[scenario:generation] a city')
+  t.equal(first.types.at(-1), 'turn.completed')
+  const spent = async () => (await ctx.gw.app.prisma.tenant.findUniqueOrThrow({ where: { id: ctx.acme.id } })).creditsSpent
+  t.equal(await waitFor(spent, (n) => n === 100, 1200), 100, 'the turn\'s 100 credits are counted from a read of its own')
+  t.equal(dashboardAnswered, false, '... while the older read was still out')
+  t.equal((await dashboard).statusCode, 200)
+  // the older answer (10,000) came after the newer one (9,900): it must not undo it, or the
+  // next read would count the same 100 credits again
+  t.equal((await ctx.acme.as('bob', { method: 'GET', url: '/v1/credits' })).json().available, 9_900)
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  t.equal(await spent(), 100, 'counted once')
+})
+
 t.test('closing the gateway ends its open event streams', async (t) => {
   const ctx = await setup(t)
   const reading = readSse(`${ctx.base}/v1/sessions/${ctx.session.id}/events`, { headers: ctx.headers })

@@ -242,8 +242,10 @@ export class RenderJobs {
     try {
       const lease = await this.credentials.leaseInAnyState(row.credentialId)
       if (lease === null) return
-      const balance = await this.deps.nemo.getCredits(authOf(lease))
-      await this.credits.observe({ tenantId: row.tenantId, userId: row.userId }, lease, balance)
+      // sent now, not shared with a read already under way: what the export cost
+      const sentAt = new Date()
+      const balance = await this.deps.nemo.getCredits(authOf(lease), { fresh: true })
+      await this.credits.observe({ tenantId: row.tenantId, userId: row.userId }, lease, balance, sentAt)
     } catch (err) {
       this.deps.log.warn({ err, exportId: row.id }, 'could not read the balance after an export')
     }

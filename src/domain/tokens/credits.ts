@@ -17,13 +17,17 @@ interface TenantSettings { tokenMode: 'anonymous' | 'registered', creditBudget: 
 /**
  * A fresh balance of a token, in one round trip: the token's last balance is swapped for this
  * one under its row lock (concurrent observations of a shared token each see the one before),
+ * unless the last one was read later than this one ($2's `at`: when the read was sent; an
+ * answer that arrives after a newer one's counts nothing, or a drop would be counted twice),
  * and what it dropped by (never negative; nothing when there was no number before) is the
  * spend of the actions it was read for: one share per action ($4 tenants, $5 users, one entry
  * each), split evenly (the remainder to the first ones), added to each tenant's spend and to
  * each user's usage of the day. Answers `spent`, or no row when the credential is gone.
  */
 const OBSERVE = `WITH prev AS (SELECT "lastCredits" FROM "Credential" WHERE id = $1::uuid FOR UPDATE),
-  swapped AS (UPDATE "Credential" c SET "lastCredits" = $2::jsonb FROM prev WHERE c.id = $1::uuid RETURNING prev."lastCredits" AS previous),
+  newer AS (SELECT "lastCredits" AS previous FROM prev
+    WHERE CASE WHEN jsonb_typeof("lastCredits"->'at') = 'string' THEN ("lastCredits"->>'at')::timestamptz <= ($2::jsonb->>'at')::timestamptz ELSE true END),
+  swapped AS (UPDATE "Credential" c SET "lastCredits" = $2::jsonb FROM newer WHERE c.id = $1::uuid RETURNING newer.previous AS previous),
   spent AS (SELECT CASE WHEN jsonb_typeof(previous->'available') = 'number' THEN GREATEST(0, (previous->>'available')::numeric - $3::numeric) ELSE 0 END AS spent FROM swapped),
   shares AS (SELECT a.tenant, a.usr, spent.spent::int / cardinality($4::uuid[]) + CASE WHEN a.ord <= spent.spent::int % cardinality($4::uuid[]) THEN 1 ELSE 0 END AS share
     FROM spent, unnest($4::uuid[], $5::uuid[]) WITH ORDINALITY AS a(tenant, usr, ord) WHERE spent.spent > 0),
@@ -128,8 +132,9 @@ export class Credits {
     let pending = this.inflight.get(lease.credentialId)
     if (!pending) {
       pending = (async () => {
+        const sentAt = new Date()
         const fresh = await this.deps.nemo.getCredits(lease.token)
-        const spent = await this.observe(actor, lease, fresh)
+        const spent = await this.observe(actor, lease, fresh, sentAt)
         return { balance: this.cache.get(lease.credentialId)!, spent }
       })().finally(() => this.inflight.delete(lease.credentialId))
       this.inflight.set(lease.credentialId, pending)
@@ -143,16 +148,16 @@ export class Credits {
    * user that day (a shared registered token's drop goes to the user whose action read it).
    * The row lock makes concurrent observations of one shared token count each credit once.
    */
-  async observe (actor: Actor, lease: Lease, balance: { available: number, frozen: number, total: number }): Promise<number> {
-    return await this.observeFor([actor], lease, balance)
+  async observe (actor: Actor, lease: Lease, balance: { available: number, frozen: number, total: number }, sentAt: Date): Promise<number> {
+    return await this.observeFor([actor], lease, balance, sentAt)
   }
 
   /** `observe` for several actions that one read of the balance came after: the drop is split between them. */
-  private async observeFor (actors: Actor[], lease: Lease, balance: { available: number, frozen: number, total: number }): Promise<number> {
+  private async observeFor (actors: Actor[], lease: Lease, balance: { available: number, frozen: number, total: number }, sentAt: Date): Promise<number> {
     this.cache.set(lease.credentialId, { ...balance, at: Date.now() })
     if (this.cache.size > 10_000) this.cache.delete(this.cache.keys().next().value!)
     const [row] = await this.deps.sql.prepared<{ spent: number | null }>('gw_observe_credits', OBSERVE, [
-      lease.credentialId, JSON.stringify({ ...balance, at: new Date().toISOString() }), balance.available,
+      lease.credentialId, JSON.stringify({ ...balance, at: sentAt.toISOString() }), balance.available,
       actors.map((a) => a.tenantId), actors.map((a) => a.userId === '' ? NO_USER : a.userId)
     ])
     const spent = row?.spent ?? 0
@@ -193,8 +198,10 @@ export class Credits {
 
   private async readAndCharge (batch: ChargeBatch): Promise<void> {
     try {
-      const balance = await this.deps.nemo.getCredits(batch.lease.token)
-      await this.observeFor(batch.actors, batch.lease, balance)
+      // sent now: a read already under way (a dashboard's) may have left before these ended
+      const sentAt = new Date()
+      const balance = await this.deps.nemo.getCredits(batch.lease.token, { fresh: true })
+      await this.observeFor(batch.actors, batch.lease, balance, sentAt)
     } catch (err) {
       this.deps.log.warn({ err, credentialId: batch.lease.credentialId, actions: batch.actors.length }, 'could not read the balance after an action')
     }
