@@ -332,6 +332,9 @@ t.test('turns ending together on a shared token share its balance reads, and the
   t.same(await counted(), final, 'nothing more is counted later')
   t.equal(final.spent, 800, 'the tenant\'s spend is what the shared balance dropped by, 8 x 100')
   t.equal(final.byUsers, 800, 'its users\' usage adds up to the same')
+  // the late read stood for the first turn to end (100 credits); the next for the turns that
+  // ended while it was out, its 700 split between them: every user has a share
+  t.equal(final.users, 8, 'the drop is split between the turns that waited for one read, not all given to one user')
   const reads = ((await ctx.gw.sim.counters()).requests.credits ?? 0) - before
   t.ok(reads <= 3, `8 turns ended, ${reads} balance reads (the first held 400 ms; the turns that ended meanwhile shared the next)`)
   const balance = (await ctx.acme.as('u1', { method: 'GET', url: '/v1/credits' })).json()
@@ -351,7 +354,9 @@ t.test('a turn\'s cost is read after its end, not from a balance read sent befor
   const spent = async () => (await ctx.gw.app.prisma.tenant.findUniqueOrThrow({ where: { id: ctx.acme.id } })).creditsSpent
   t.equal(await waitFor(spent, (n) => n === 100, 1200), 100, 'the turn\'s 100 credits are counted from a read of its own')
   t.equal(dashboardAnswered, false, '... while the older read was still out')
-  t.equal((await dashboard).statusCode, 200)
+  const late = await dashboard
+  t.equal(late.statusCode, 200)
+  t.equal(late.json().available, 9_900, 'the late answer shows the newest balance known, not its own older one')
   // the older answer (10,000) came after the newer one (9,900): it must not undo it, or the
   // next read would count the same 100 credits again
   t.equal((await ctx.acme.as('bob', { method: 'GET', url: '/v1/credits' })).json().available, 9_900)

@@ -22,7 +22,9 @@ interface TenantSettings { tokenMode: 'anonymous' | 'registered', creditBudget: 
  * and what it dropped by (never negative; nothing when there was no number before) is the
  * spend of the actions it was read for: one share per action ($4 tenants, $5 users, one entry
  * each), split evenly (the remainder to the first ones), added to each tenant's spend and to
- * each user's usage of the day. Answers `spent`, or no row when the credential is gone.
+ * each user's usage of the day. Answers `spent` (null when nothing was swapped) and `kept`
+ * (whether this balance is now the token's last: not when the credential is gone or a newer one
+ * is there).
  */
 const OBSERVE = `WITH prev AS (SELECT "lastCredits" FROM "Credential" WHERE id = $1::uuid FOR UPDATE),
   newer AS (SELECT "lastCredits" AS previous FROM prev
@@ -36,10 +38,13 @@ const OBSERVE = `WITH prev AS (SELECT "lastCredits" FROM "Credential" WHERE id =
   used AS (INSERT INTO "UsageDaily" ("tenantId", "userId", "day", "creditsSpent")
     SELECT tenant, usr, (now() AT TIME ZONE 'UTC')::date, sum(share)::int FROM shares GROUP BY tenant, usr HAVING sum(share) > 0
     ON CONFLICT ("tenantId", "day", "userId") DO UPDATE SET "creditsSpent" = "UsageDaily"."creditsSpent" + EXCLUDED."creditsSpent" RETURNING 1)
-  SELECT spent::float8 AS spent FROM spent`
+  SELECT (SELECT spent::float8 FROM spent) AS spent, EXISTS (SELECT 1 FROM swapped) AS kept`
 
 /** Ends of actions on one token that wait for one balance read (see `Credits.chargeAfter`). */
 interface ChargeBatch { actors: Actor[], lease: Lease, done: Promise<void> }
+
+/** A token's balance reads after actions: the last one out, and the batch waiting to go next. */
+interface ChargeLine { last: Promise<void>, waiting: ChargeBatch | undefined }
 
 interface Balance { available: number, frozen: number, total: number, at: number }
 
@@ -51,7 +56,7 @@ export class Credits {
   /** One upstream balance read per token at a time, shared by every reader that asks meanwhile. */
   private readonly inflight = new Map<string, Promise<{ balance: Balance, spent: number }>>()
   /** By token: the last balance read after actions ended, and the batch waiting for its turn. */
-  private readonly charges = new Map<string, { last: Promise<void>, waiting: ChargeBatch | undefined }>()
+  private readonly charges = new Map<string, ChargeLine>()
 
   constructor (private readonly deps: DomainDeps, private readonly credentials: Credentials, private readonly caches: CacheSync) {
     this.tenants = new TtlCache(deps.config.HOT_CACHE_TTL_MS)
@@ -135,7 +140,8 @@ export class Credits {
         const sentAt = new Date()
         const fresh = await this.deps.nemo.getCredits(lease.token)
         const spent = await this.observe(actor, lease, fresh, sentAt)
-        return { balance: this.cache.get(lease.credentialId)!, spent }
+        // the newest balance known (another read's, when it was sent after this one)
+        return { balance: this.cache.get(lease.credentialId) ?? { ...fresh, at: Date.now() }, spent }
       })().finally(() => this.inflight.delete(lease.credentialId))
       this.inflight.set(lease.credentialId, pending)
     }
@@ -154,12 +160,14 @@ export class Credits {
 
   /** `observe` for several actions that one read of the balance came after: the drop is split between them. */
   private async observeFor (actors: Actor[], lease: Lease, balance: { available: number, frozen: number, total: number }, sentAt: Date): Promise<number> {
-    this.cache.set(lease.credentialId, { ...balance, at: Date.now() })
-    if (this.cache.size > 10_000) this.cache.delete(this.cache.keys().next().value!)
-    const [row] = await this.deps.sql.prepared<{ spent: number | null }>('gw_observe_credits', OBSERVE, [
+    const [row] = await this.deps.sql.prepared<{ spent: number | null, kept: boolean }>('gw_observe_credits', OBSERVE, [
       lease.credentialId, JSON.stringify({ ...balance, at: sentAt.toISOString() }), balance.available,
       actors.map((a) => a.tenantId), actors.map((a) => a.userId === '' ? NO_USER : a.userId)
     ])
+    if (row?.kept === true) {
+      this.cache.set(lease.credentialId, { ...balance, at: Date.now() })
+      if (this.cache.size > 10_000) this.cache.delete(this.cache.keys().next().value!)
+    }
     const spent = row?.spent ?? 0
     if (spent > 0) {
       for (const tenantId of new Set(actors.map((a) => a.tenantId))) this.caches.changed({ kind: 'tenant', tenantId })
@@ -177,23 +185,24 @@ export class Credits {
    */
   chargeAfter (actor: Actor, lease: Lease): Promise<void> {
     const key = lease.credentialId
-    const line = this.charges.get(key)
+    let line = this.charges.get(key)
     if (line?.waiting !== undefined) {
       line.waiting.actors.push(actor)
       return line.waiting.done
     }
+    if (line === undefined) this.charges.set(key, line = { last: Promise.resolve(), waiting: undefined })
     const batch: ChargeBatch = { actors: [actor], lease, done: Promise.resolve() }
-    const next = { last: batch.done, waiting: batch as ChargeBatch | undefined }
-    batch.done = (line?.last ?? Promise.resolve()).then(async () => {
-      // from here on, an action that ends waits for the next read
-      if (next.waiting === batch) next.waiting = undefined
+    const it = line
+    const done = it.last.then(async () => {
+      // it goes now: an action that ends from here on waits for the next read
+      it.waiting = undefined
       await this.readAndCharge(batch)
     }).finally(() => {
-      if (this.charges.get(key) === next && next.waiting === undefined) this.charges.delete(key)
+      if (it.last === done && it.waiting === undefined) this.charges.delete(key)
     })
-    next.last = batch.done
-    this.charges.set(key, next)
-    return batch.done
+    batch.done = it.last = done
+    it.waiting = batch
+    return done
   }
 
   private async readAndCharge (batch: ChargeBatch): Promise<void> {
