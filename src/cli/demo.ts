@@ -16,9 +16,9 @@ import { fileURLToPath } from 'node:url'
 import { createParser } from 'eventsource-parser'
 import { Listr, type ListrTaskWrapper } from 'listr2'
 import { Webhook } from 'standardwebhooks'
-import { request } from 'undici'
 import { mp4Info } from '../media/mp4-info.ts'
 import { renderMp4 } from '../simulator/mp4.ts'
+import { sendAgainWhenRefused } from './send-again.ts'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const HERE = fileURLToPath(new URL('.', import.meta.url))
@@ -106,23 +106,8 @@ async function waitForOutput (child: ChildProcess, pattern: RegExp, what: string
   })
 }
 
-/**
- * One request, sent again when the gateway refuses it for now (503 or 429 with `Retry-After`:
- * shedding load, admission, a rate limit), as a client of the gateway should: such a refusal
- * comes before anything is accepted. `options` is called per attempt (a streamed body is read once).
- */
-async function send (url: string, options: () => Parameters<typeof request>[1], attempts = 4): ReturnType<typeof request> {
-  for (let attempt = 1; ; attempt++) {
-    const res = await request(url, options())
-    const wait = Number(res.headers['retry-after'])
-    if ((res.statusCode !== 503 && res.statusCode !== 429) || !Number.isFinite(wait) || attempt >= attempts) return res
-    await res.body.dump()
-    await new Promise((resolve) => setTimeout(resolve, Math.min(Math.max(wait, 1), 10) * 1000))
-  }
-}
-
 async function api<T = any> (ctx: Context, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number, body: T }> {
-  const res = await send(`${ctx.gateway}${path}`, () => ({
+  const res = await sendAgainWhenRefused(`${ctx.gateway}${path}`, () => ({
     method: method as 'GET',
     headers: { ...userHeaders(ctx), ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
     body: body !== undefined ? JSON.stringify(body) : undefined
@@ -212,7 +197,7 @@ async function upload (ctx: Context, task: Task): Promise<void> {
   const chunks = function * () {
     for (let at = 0; at < total; at += 64 * 1024) yield ctx.sample.subarray(at, at + 64 * 1024)
   }
-  const res = await send(`${ctx.gateway}/v1/sessions/${ctx.sessionId}/uploads`, () => ({
+  const res = await sendAgainWhenRefused(`${ctx.gateway}/v1/sessions/${ctx.sessionId}/uploads`, () => ({
     method: 'POST',
     headers: { ...userHeaders(ctx), 'content-type': `multipart/form-data; boundary=${boundary}` },
     body: Readable.from((async function * () {
@@ -229,7 +214,7 @@ async function upload (ctx: Context, task: Task): Promise<void> {
 
 /** The turn's events, live, over SSE until turn.completed or turn.failed. */
 async function turn (ctx: Context, task: Task): Promise<void> {
-  const res = await send(`${ctx.gateway}/v1/sessions/${ctx.sessionId}/turns`, () => ({
+  const res = await sendAgainWhenRefused(`${ctx.gateway}/v1/sessions/${ctx.sessionId}/turns`, () => ({
     method: 'POST',
     headers: { ...userHeaders(ctx), accept: 'text/event-stream', 'content-type': 'application/json' },
     body: JSON.stringify({ text: ASK })
@@ -283,7 +268,7 @@ async function exportAndWatch (ctx: Context, task: Task): Promise<void> {
 }
 
 async function download (ctx: Context, task: Task): Promise<void> {
-  const res = await send(`${ctx.gateway}/v1/exports/${ctx.exportId}/download`, () => ({ headers: userHeaders(ctx) }))
+  const res = await sendAgainWhenRefused(`${ctx.gateway}/v1/exports/${ctx.exportId}/download`, () => ({ headers: userHeaders(ctx) }))
   if (res.statusCode !== 200) throw new Error(`the download answered ${res.statusCode}: ${await res.body.text()}`)
   const total = Number(res.headers['content-length'] ?? 0)
   let got = 0
