@@ -48,7 +48,7 @@ try {
   const values = (i: number) => [sessionId, null, 'text', JSON.stringify({ type: 'text', content: `event ${i}` }), new Date()]
   const statements: Array<[string, (i: number) => Promise<unknown>]> = [
     ['append (commit waits for the WAL flush)', async (i) => await client.query({ name: 'append', text: append, values: values(i) })],
-    ['append, commit not waiting (3 round trips)', async (i) => {
+    ['append, commit not waiting (BEGIN, SET LOCAL, append, COMMIT: 4 round trips)', async (i) => {
       await client.query('BEGIN')
       await client.query('SET LOCAL synchronous_commit = off')
       await client.query({ name: 'append', text: append, values: values(i) })
