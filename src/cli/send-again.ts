@@ -4,7 +4,7 @@
 import { request } from 'undici'
 
 /** The longest wait honoured between attempts, in seconds (a larger `Retry-After` is cut to it). */
-export const MAX_WAIT_S = 10
+const MAX_WAIT_S = 10
 
 /**
  * One request, sent again while the gateway answers 503 or 429 with a `Retry-After` in seconds,

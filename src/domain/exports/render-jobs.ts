@@ -236,19 +236,19 @@ export class RenderJobs {
 
   /**
    * What the export cost, from the balance of the token that rendered it after it ended (the
-   * contract makes exports free; an upstream that charges for them is counted all the same).
+   * contract makes exports free; an upstream that charges for them is counted all the same),
+   * like a turn's: a read of its own, shared with the actions on that token ending meanwhile.
    */
   private async charge (row: ExportRow): Promise<void> {
+    let lease: Lease | null
     try {
-      const lease = await this.credentials.leaseInAnyState(row.credentialId)
-      if (lease === null) return
-      // sent now, not shared with a read already under way: what the export cost
-      const sentAt = new Date()
-      const balance = await this.deps.nemo.getCredits(authOf(lease), { fresh: true })
-      await this.credits.observe({ tenantId: row.tenantId, userId: row.userId }, lease, balance, sentAt)
+      lease = await this.credentials.leaseInAnyState(row.credentialId)
     } catch (err) {
       this.deps.log.warn({ err, exportId: row.id }, 'could not read the balance after an export')
+      return
     }
+    if (lease === null) return
+    await this.credits.counting(row.tenantId, this.credits.chargeAfter({ tenantId: row.tenantId, userId: row.userId }, lease))
   }
 
   /**

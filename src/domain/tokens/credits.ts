@@ -154,7 +154,7 @@ export class Credits {
    * user that day (a shared registered token's drop goes to the user whose action read it).
    * The row lock makes concurrent observations of one shared token count each credit once.
    */
-  async observe (actor: Actor, lease: Lease, balance: { available: number, frozen: number, total: number }, sentAt: Date): Promise<number> {
+  private async observe (actor: Actor, lease: Lease, balance: { available: number, frozen: number, total: number }, sentAt: Date): Promise<number> {
     return await this.observeFor([actor], lease, balance, sentAt)
   }
 
